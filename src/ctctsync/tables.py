@@ -1,0 +1,420 @@
+"""The registry of replicated tables: every table and column ctctsync knows, declared as data.
+
+This module is version-neutral: it says *what* a table is (its purpose, key, replication
+type, columns and their warehouse types), following the product spec
+(``shared/reference/product-spec.txt``). *Where* the rows come from in a given API version
+(paths, envelopes, paging, filters) is declared beside the version's client, in
+``ctctsync.api.v2.endpoints`` (and later ``ctctsync.api.v3``), keyed by the same table names.
+
+Docs (``docs/tables.md``), the CLI's ``discover`` and the web UI's table/field pickers are
+all generated from ``TABLES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SpecType = Literal["NUMERIC", "STRING", "RECORD", "BOOLEAN", "TIMESTAMP", "INTEGER"]
+"""A target datatype as the product spec writes it."""
+
+ColumnType = Literal["bigint", "double", "text", "bool", "timestamp", "json"]
+"""What a column becomes in the warehouse.
+
+``json`` is a nested column (DuckDB ``JSON``, PostgreSQL ``jsonb``, BigQuery ``JSON``...);
+``text`` holding JSON is used where the spec says STRING but the API sends a list/object.
+"""
+
+Replication = Literal["full", "incremental"]
+
+LOADED_AT = "_ctctsync_loaded_at"
+"""Metadata column: when ctctsync loaded the row (UTC)."""
+RUN_ID = "_ctctsync_run_id"
+"""Metadata column: the id of the run that loaded the row."""
+METADATA_COLUMNS: tuple[str, ...] = (LOADED_AT, RUN_ID)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a replicated table.
+
+    ``spec_name``/``spec_type`` record what the product spec says; ``name``/``type`` are what
+    we load. Where they differ, ``deviation`` says why (rendered into ``docs/tables.md``).
+    ``extra`` marks columns the spec does not list but that a complete table needs.
+    """
+
+    name: str
+    type: ColumnType
+    spec_type: SpecType | None
+    spec_name: str | None = None
+    deviation: str | None = None
+    extra: bool = False
+    description: str = ""
+
+    @property
+    def in_spec(self) -> bool:
+        return self.spec_type is not None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One replicated table (one of the product spec's 9)."""
+
+    name: str
+    """Snake-case name; the warehouse table is ``<integration>_<name>``."""
+    spec_name: str
+    purpose: str
+    replication: Replication
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    replication_key: str | None = None
+    """The spec's replication key: ``lastRunDate`` for key-based tables (the start of the
+    table's last successful run, see ``docs/architecture.md``), None for full tables."""
+    cursor_column: str | None = None
+    """The row column that moves when the source row changes, if any (used for checks)."""
+    notes: str = ""
+    depends_on: tuple[str, ...] = field(default=())
+    """Tables whose source rows this table needs to enumerate (campaign ids, ...)."""
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns that column selection can never drop: keys and the cursor."""
+        req = list(self.primary_key)
+        if self.cursor_column and self.cursor_column not in req:
+            req.append(self.cursor_column)
+        return tuple(req)
+
+
+def _c(
+    name: str,
+    spec_type: SpecType | None,
+    type_: ColumnType | None = None,
+    **kw: str | bool,
+) -> Column:
+    """Shorthand: a column whose warehouse type follows from its spec type unless given."""
+    default: dict[SpecType, ColumnType] = {
+        "NUMERIC": "bigint",
+        "INTEGER": "bigint",
+        "STRING": "text",
+        "RECORD": "json",
+        "BOOLEAN": "bool",
+        "TIMESTAMP": "timestamp",
+    }
+    if type_ is None:
+        if spec_type is None:
+            raise ValueError(f"extra column {name} needs an explicit type")
+        type_ = default[spec_type]
+    return Column(name=name, type=type_, spec_type=spec_type, **kw)  # type: ignore[arg-type]
+
+
+_PHONE = (
+    "The spec says NUMERIC, but the API sends free text (\"555-1212\", \"+1 (617) 555-0100 x12\"): "
+    "a number would drop punctuation, leading zeros and extensions, so it is stored as text."
+)
+_JSON_TEXT = (
+    "The spec says STRING; the API sends a list of objects, stored as its JSON text "
+    "so nothing is lost."
+)
+_LIB_ID = "Library ids are strings of digits in the API; stored as a number as the spec says."
+_FILE_COLUMNS = (
+    ("name", "STRING"),
+    ("description", "STRING"),
+    ("folder", "STRING"),
+    ("height", "NUMERIC"),
+    ("width", "NUMERIC"),
+    ("size", "NUMERIC"),
+    ("url", "STRING"),
+    ("source", "STRING"),
+    ("status", "STRING"),
+    ("thumbnail", "RECORD"),
+    ("created_date", "TIMESTAMP"),
+    ("modified_date", "TIMESTAMP"),
+    ("folder_id", "STRING"),
+    ("is_image", "BOOLEAN"),
+    ("file_type", "STRING"),
+)
+
+
+def _file_columns(id_column: Column) -> tuple[Column, ...]:
+    cols = [_c(n, t) for n, t in _FILE_COLUMNS]  # type: ignore[arg-type]
+    return (cols[0], id_column, *cols[1:])
+
+
+_ACTIVITY_DATE_DOC = "The activity's own date, whatever its type (send/open/click/... date)."
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            name="contacts",
+            spec_name="Contacts",
+            purpose="Every contact of the account, with addresses, lists, emails and custom fields.",
+            replication="incremental",
+            replication_key="lastRunDate",
+            cursor_column="modified_date",
+            primary_key=("id",),
+            columns=(
+                _c("id", "NUMERIC"),
+                _c("status", "STRING"),
+                _c("fax", "STRING"),
+                _c("addresses", "RECORD"),
+                _c("notes", "STRING", "text", deviation=_JSON_TEXT),
+                _c("confirmed", "BOOLEAN"),
+                _c("lists", "RECORD"),
+                _c("source", "STRING"),
+                _c("email_addresses", "RECORD"),
+                _c("prefix_name", "STRING"),
+                _c("first_name", "STRING"),
+                _c("middle_name", "STRING"),
+                _c("last_name", "STRING"),
+                _c("job_title", "STRING"),
+                _c("company_name", "STRING"),
+                _c("home_phone", "NUMERIC", "text", deviation=_PHONE),
+                _c("work_phone", "NUMERIC", "text", deviation=_PHONE),
+                _c("cell_phone", "NUMERIC", "text", deviation=_PHONE),
+                _c("custom_fields", "STRING", "text", deviation=_JSON_TEXT),
+                _c("created_date", "TIMESTAMP"),
+                _c("modified_date", "TIMESTAMP"),
+                _c("source_details", "STRING"),
+            ),
+            notes=(
+                "Read with `modified_since` = the table's lastRunDate minus the look-back, "
+                "`status=ALL`, 500 per page; merged by `id`."
+            ),
+        ),
+        Table(
+            name="email_campaigns",
+            spec_name="EmailCampaigns",
+            purpose="Every email campaign (name, status, last change).",
+            replication="incremental",
+            replication_key="lastRunDate",
+            cursor_column="modified_date",
+            primary_key=("id",),
+            columns=(
+                _c("id", "NUMERIC"),
+                _c("name", "STRING"),
+                _c("status", "STRING"),
+                _c("modified_date", "TIMESTAMP"),
+            ),
+            notes=(
+                "Read with `modified_since`; merged by `id`. The v2 API lists DELETED campaigns "
+                "only when asked with `status=DELETED`, so a campaign deleted after it was "
+                "loaded keeps its last loaded status."
+            ),
+        ),
+        Table(
+            name="my_library_files",
+            spec_name="MyLibraryFiles",
+            purpose="The files of the account's MyLibrary (images and documents).",
+            replication="full",
+            primary_key=("id",),
+            columns=_file_columns(_c("id", "NUMERIC", deviation=None)),
+            notes="No date filter exists for library files: the table is replaced on each run.",
+        ),
+        Table(
+            name="account_info",
+            spec_name="AccountInfo",
+            purpose="The account's organisation, owner and addresses (one row).",
+            replication="full",
+            primary_key=("email",),
+            columns=(
+                _c("website", "STRING"),
+                _c("organization_name", "STRING"),
+                _c("time_zone", "STRING"),
+                _c("first_name", "STRING"),
+                _c("last_name", "STRING"),
+                _c(
+                    "email",
+                    "STRING",
+                    spec_name="",
+                    deviation=(
+                        "The spec lists a STRING column with a blank name between last_name and "
+                        "phone; the API's field in that place is `email`, so it is named `email`."
+                    ),
+                ),
+                _c("phone", "STRING"),
+                _c("company_logo", "STRING"),
+                _c("country_code", "STRING"),
+                _c("status_code", "STRING"),
+                _c("organization_addresses", "STRING", "text", deviation=_JSON_TEXT),
+                _c(
+                    "state_code",
+                    None,
+                    "text",
+                    extra=True,
+                    description="The account's state code (sent by the API, not in the spec).",
+                ),
+            ),
+            notes=(
+                "`status_code` is in the spec but the v2 API sends no such field: it stays "
+                "NULL unless the API provides it."
+            ),
+        ),
+        Table(
+            name="trash_files",
+            spec_name="TrashFiles",
+            purpose="The files in the MyLibrary trash folder.",
+            replication="full",
+            primary_key=("id",),
+            columns=_file_columns(_c("id", "STRING")),
+            notes="No date filter exists for the trash: the table is replaced on each run.",
+        ),
+        Table(
+            name="contact_lists",
+            spec_name="ContactLists",
+            purpose="The account's contact lists and their sizes.",
+            replication="incremental",
+            replication_key="lastRunDate",
+            cursor_column="modified_date",
+            primary_key=("id",),
+            columns=(
+                _c("id", "NUMERIC"),
+                _c("name", "STRING"),
+                _c("status", "STRING"),
+                _c("created_date", "TIMESTAMP"),
+                _c("modified_date", "TIMESTAMP"),
+                _c("contact_count", "NUMERIC"),
+            ),
+            notes="Read with `modified_since` (a bare array, not paged); merged by `id`.",
+        ),
+        Table(
+            name="contact_tracking",
+            spec_name="ContactTracking",
+            purpose=(
+                "Every email activity of every contact: sends, opens, clicks, forwards, "
+                "bounces and unsubscribes, one row each."
+            ),
+            replication="incremental",
+            replication_key="lastRunDate",
+            cursor_column="activity_date",
+            primary_key=("activity_id",),
+            depends_on=("email_campaigns",),
+            columns=(
+                _c(
+                    "activity_id",
+                    None,
+                    "text",
+                    extra=True,
+                    description=(
+                        "Synthetic key: the API gives activities no id. A hash of contact, "
+                        "campaign, type, date and link."
+                    ),
+                ),
+                _c("activity_type", "STRING"),
+                _c("campaign_id", "NUMERIC"),
+                _c("contact_id", "NUMERIC"),
+                _c("email_address", None, "text", extra=True),
+                _c("activity_date", None, "timestamp", extra=True, description=_ACTIVITY_DATE_DOC),
+                _c("send_date", None, "timestamp", extra=True),
+                _c("open_date", "TIMESTAMP"),
+                _c("click_date", None, "timestamp", extra=True),
+                _c("forward_date", None, "timestamp", extra=True),
+                _c("bounce_date", None, "timestamp", extra=True),
+                _c("unsubscribe_date", None, "timestamp", extra=True),
+                _c("link_id", None, "text", extra=True),
+                _c("link_uri", None, "text", extra=True),
+                _c("bounce_code", None, "text", extra=True),
+                _c("bounce_description", None, "text", extra=True),
+                _c("bounce_message", None, "text", extra=True),
+                _c("unsubscribe_source", None, "text", extra=True),
+                _c("unsubscribe_reason", None, "text", extra=True),
+            ),
+            notes=(
+                "The spec lists only `open_date`, but the table holds every activity type: each "
+                "keeps its own date column and `activity_date` unifies them. Rows come from the "
+                "per-campaign tracking endpoints (one call chain per sent campaign and activity "
+                "type) rather than one chain per contact: the same activities, with calls that "
+                "grow with campaigns and activities, not with contacts."
+            ),
+        ),
+        Table(
+            name="email_campaign_summary",
+            spec_name="EmailCampaignSummary",
+            purpose="Per-campaign totals: sends, opens, clicks, forwards, unsubscribes, bounces, spam.",
+            replication="full",
+            primary_key=("campaign_id",),
+            depends_on=("email_campaigns",),
+            columns=(
+                _c(
+                    "campaign_id",
+                    "INTEGER",
+                    "bigint",
+                    spec_name="checkid",
+                    deviation=(
+                        "The spec's `checkid` (INTEGER) identifies the campaign a summary belongs "
+                        "to; it is named `campaign_id` and stored as a 64-bit integer, because "
+                        "campaign ids (13 digits) overflow a 32-bit INTEGER."
+                    ),
+                ),
+                _c(
+                    "start_date",
+                    "TIMESTAMP",
+                    description="When the campaign was last sent (its `last_run_date`).",
+                ),
+                _c(
+                    "end_date",
+                    "TIMESTAMP",
+                    description="When the summary was read: the counts are as of this time.",
+                ),
+                _c("sends", "NUMERIC"),
+                _c("opens", "NUMERIC"),
+                _c("clicks", "NUMERIC"),
+                _c("forwards", "NUMERIC"),
+                _c("unsubscribes", "NUMERIC"),
+                _c("bounces", "NUMERIC"),
+                _c("spam_count", "NUMERIC"),
+            ),
+            notes=(
+                "One summary call per sent campaign; the v2 summary has no dates, so "
+                "`start_date` and `end_date` are filled as described."
+            ),
+        ),
+        Table(
+            name="events",
+            spec_name="Events",
+            purpose="The account's EventSpot events.",
+            replication="full",
+            primary_key=("id",),
+            columns=(
+                _c("id", "STRING"),
+                _c("name", "STRING"),
+                _c("title", "STRING"),
+                _c("status", "STRING"),
+                _c("location", "STRING"),
+                _c("type", "STRING"),
+                _c("address", "RECORD"),
+                _c("description", "STRING"),
+                _c("start_date", "TIMESTAMP"),
+                _c("end_date", "TIMESTAMP"),
+                _c("created_date", "TIMESTAMP"),
+                _c("total_registered_count", "NUMERIC"),
+                _c("time_zone_id", "STRING"),
+                _c("active_date", "TIMESTAMP"),
+                _c("is_checkin_available", "BOOLEAN"),
+                _c("event_detail_url", "STRING"),
+            ),
+            notes="EventSpot omits properties whose value is null: such columns load as NULL.",
+        ),
+    )
+}
+"""All replicated tables, by snake-case name, in the spec's order."""
+
+
+def table(name: str) -> Table:
+    """The table called ``name`` (snake case, or the spec's CamelCase), or a clear KeyError."""
+    if name in TABLES:
+        return TABLES[name]
+    for t in TABLES.values():
+        if t.spec_name.lower() == name.lower():
+            return t
+    raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
