@@ -1,0 +1,133 @@
+"""Bookmarks: per integration and table, the ``lastRunDate`` a key-based table resumes from.
+
+The store is a small SQL database (SQLite by default, PostgreSQL when the control plane
+shares one). The ``bookmarks`` table is declared on ``ctctsync.db.metadata`` so the control
+plane's Alembic migrations create the same table; ``StateStore`` also creates it when used
+stand-alone from the CLI.
+
+Rule (docs/architecture.md, "Bookmarks"): a table's bookmark is written only after its data
+is committed to the warehouse, and it is the *start* time of that run. A crash between the
+two therefore means a harmless re-read, never a gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ctctsync.db import bookmarks, metadata
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """One table's saved position."""
+
+    integration: str
+    table: str
+    last_run_date: datetime
+    """Start of the table's last successful run (UTC)."""
+    run_id: str | None
+    updated_at: datetime
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; creates the parent folder of a SQLite file."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: object, _rec: object) -> None:
+            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            # WAL lets the web app read while a worker writes; busy_timeout waits for locks.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+class StateStore:
+    """Read and write bookmarks. Thread-safe (one short transaction per call)."""
+
+    def __init__(self, url_or_engine: str | Engine, *, create: bool = True) -> None:
+        self.engine = (
+            make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        )
+        if create:
+            metadata.create_all(self.engine, tables=[bookmarks])
+
+    def get(self, integration: str, table: str) -> Bookmark | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(bookmarks).where(
+                    bookmarks.c.integration == integration, bookmarks.c.table_name == table
+                )
+            ).first()
+        if row is None:
+            return None
+        return Bookmark(
+            integration=row.integration,
+            table=row.table_name,
+            last_run_date=_utc(row.last_run_date),
+            run_id=row.run_id,
+            updated_at=_utc(row.updated_at),
+        )
+
+    def all(self, integration: str | None = None) -> list[Bookmark]:
+        query = sa.select(bookmarks).order_by(bookmarks.c.integration, bookmarks.c.table_name)
+        if integration is not None:
+            query = query.where(bookmarks.c.integration == integration)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Bookmark(
+                integration=r.integration,
+                table=r.table_name,
+                last_run_date=_utc(r.last_run_date),
+                run_id=r.run_id,
+                updated_at=_utc(r.updated_at),
+            )
+            for r in rows
+        ]
+
+    def set(
+        self, integration: str, table: str, last_run_date: datetime, run_id: str | None
+    ) -> None:
+        """Save a bookmark (call only after the table's data is committed)."""
+        now = datetime.now(UTC)
+        values = {
+            "last_run_date": _utc(last_run_date),
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(bookmarks)
+                .where(bookmarks.c.integration == integration, bookmarks.c.table_name == table)
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    sa.insert(bookmarks).values(
+                        integration=integration, table_name=table, **values
+                    )
+                )
+
+    def reset(self, integration: str, table: str | None = None) -> int:
+        """Forget bookmarks (one table, or all of an integration): the next run re-reads
+        from the history start. Returns how many were removed."""
+        stmt = sa.delete(bookmarks).where(bookmarks.c.integration == integration)
+        if table is not None:
+            stmt = stmt.where(bookmarks.c.table_name == table)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
