@@ -106,6 +106,14 @@ class SyncConfig(BaseModel):
     state_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'state.db'}"
     frequency_hours: int = 24
 
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _all_columns(cls, v: Any) -> Any:
+        # TOML has no null: "*" (or true) selects every column of a table.
+        if isinstance(v, dict):
+            return {k: (None if c in ("*", True) else c) for k, c in v.items()}
+        return v
+
     @field_validator("integration")
     @classmethod
     def _integration(cls, v: str) -> str:

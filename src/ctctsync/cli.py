@@ -1,0 +1,372 @@
+"""The ``ctctsync`` command line.
+
+Verbs a data engineer expects: ``check``, ``discover``, ``sync``, ``state show|reset``,
+``demo``, ``sandbox``, ``serve``, ``integrations ...``, ``runs ...``, ``users ...``.
+Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration, 3 the run stopped
+early but cleanly (daily API quota spent; progress saved), 4 re-authorization needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from ctctsync import __version__
+from ctctsync.tables import TABLES
+
+if TYPE_CHECKING:
+    from ctctsync.config import SyncConfig
+    from ctctsync.sync import SyncResult
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_PARTIAL = 3
+EXIT_REAUTH = 4
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="ctctsync",
+    help="Replicate a Constant Contact account into a data warehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+state_app = typer.Typer(help="Show or reset bookmarks (per integration and table).")
+app.add_typer(state_app, name="state")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (secrets come from CTCTSYNC_* environment variables).",
+        envvar="CTCTSYNC_CONFIG",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ctctsync {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load(config: Path | None) -> SyncConfig:
+    from ctctsync.config import load_config
+    from ctctsync.errors import ConfigError
+
+    if config is None and Path("ctctsync.toml").exists():
+        config = Path("ctctsync.toml")
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        err_console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+@app.command()
+def discover(as_json: JsonOpt = False) -> None:
+    """List the tables, their replication type and their columns with warehouse types."""
+    if as_json:
+        out = {
+            name: {
+                "spec_name": t.spec_name,
+                "purpose": t.purpose,
+                "replication": t.replication,
+                "replication_key": t.replication_key,
+                "primary_key": list(t.primary_key),
+                "columns": {c.name: c.type for c in t.columns},
+            }
+            for name, t in TABLES.items()
+        }
+        console.print_json(json.dumps(out))
+        return
+    for t in TABLES.values():
+        grid = RichTable(
+            title=f"{t.name}  ({t.spec_name}, "
+            + ("key-based on lastRunDate" if t.replication == "incremental" else "full")
+            + ")",
+            title_justify="left",
+        )
+        grid.add_column("column")
+        grid.add_column("type")
+        grid.add_column("note")
+        for c in t.columns:
+            note = "key" if c.name in t.primary_key else ""
+            if c.extra:
+                note = (note + " extra").strip()
+            grid.add_row(c.name, c.type, note)
+        console.print(grid)
+
+
+@app.command()
+def check(config: ConfigOpt = None) -> None:
+    """Check credentials and that the Constant Contact API answers."""
+    from ctctsync.api.v2 import check as api_check
+    from ctctsync.errors import CtctError
+    from ctctsync.sync.engine import make_client
+
+    cfg = _load(config)
+    client = make_client(cfg.source)
+    try:
+        info = api_check(client)
+    except CtctError as exc:
+        err_console.print(f"[red]Check failed:[/red] {exc.user_message}")
+        raise typer.Exit(EXIT_REAUTH if exc.failure_type == "config" else EXIT_FAILED) from None
+    finally:
+        client.close()
+    console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}")
+
+
+def _print_result(result: SyncResult, cfg: SyncConfig) -> None:
+    grid = RichTable(title=f"run {result.run_id}: {result.status}", title_justify="left")
+    grid.add_column("table")
+    grid.add_column("warehouse table")
+    grid.add_column("mode")
+    grid.add_column("rows", justify="right")
+    grid.add_column("API calls", justify="right")
+    grid.add_column("status")
+    for name, tr in result.tables.items():
+        grid.add_row(
+            name,
+            cfg.table_name_in_warehouse(name),
+            tr.mode,
+            f"{tr.rows:,}",
+            f"{tr.api_calls:,}",
+            tr.status if not tr.error else f"{tr.status}: {tr.error}",
+        )
+    console.print(grid)
+    console.print(f"API calls used: {result.api_calls:,}")
+
+
+def _exit_code(result: SyncResult) -> int:
+    if result.status == "succeeded":
+        return EXIT_OK
+    if result.status == "partial":
+        return EXIT_PARTIAL
+    if result.failure_type == "config":
+        return EXIT_REAUTH
+    return EXIT_FAILED
+
+
+def _run_with_progress(cfg: SyncConfig, **kwargs: Any) -> SyncResult:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ctctsync.sync import ProgressEvent, run_sync
+
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:>10,} rows  {task.fields[calls]:>6,} calls"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(ev: ProgressEvent) -> None:
+            if ev.table not in tasks:
+                tasks[ev.table] = bar.add_task(ev.table, total=None, rows=0, calls=0)
+            task = tasks[ev.table]
+            bar.update(task, rows=ev.rows, calls=ev.api_calls)
+            if ev.phase in ("done", "failed"):
+                bar.update(task, total=1, completed=1)
+
+        return run_sync(cfg, progress=on_progress, **kwargs)
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", "-t", help="Only this table (repeatable)."),
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Forget the bookmarks of the tables being synced and read them from the "
+            "history start.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one sync: extract the selected tables and load them into the warehouse."""
+    from ctctsync.sync import run_sync
+
+    cfg = _load(config)
+    unknown = [t for t in table or [] if t not in TABLES]
+    if unknown:
+        err_console.print(f"[red]Unknown table(s):[/red] {', '.join(unknown)}")
+        raise typer.Exit(EXIT_CONFIG)
+    kwargs: dict[str, Any] = {"only_tables": table or None, "full_refresh": full_refresh}
+    if as_json:
+        result = run_sync(cfg, **kwargs)
+        console.print_json(json.dumps(_result_json(result)))
+    else:
+        result = _run_with_progress(cfg, **kwargs)
+        _print_result(result, cfg)
+        if result.error:
+            err_console.print(f"[red]{result.error}[/red]")
+    raise typer.Exit(_exit_code(result))
+
+
+def _result_json(result: SyncResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "api_calls": result.api_calls,
+        "error": result.error,
+        "resume_at": result.resume_at.isoformat() if result.resume_at else None,
+        "tables": {
+            n: {"rows": t.rows, "api_calls": t.api_calls, "status": t.status, "error": t.error}
+            for n, t in result.tables.items()
+        },
+    }
+
+
+@state_app.command("show")
+def state_show(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the bookmarks of the configured integration."""
+    from ctctsync.state import StateStore
+
+    cfg = _load(config)
+    marks = StateStore(cfg.state_url).all(cfg.integration)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {b.table: {"last_run_date": b.last_run_date.isoformat(), "run_id": b.run_id}
+                 for b in marks}
+            )
+        )
+        return
+    grid = RichTable(title=f"bookmarks of {cfg.integration}", title_justify="left")
+    grid.add_column("table")
+    grid.add_column("lastRunDate (UTC)")
+    grid.add_column("run")
+    for b in marks:
+        grid.add_row(b.table, b.last_run_date.isoformat(), b.run_id or "")
+    if not marks:
+        console.print("No bookmarks yet: the next sync reads from the history start.")
+    else:
+        console.print(grid)
+
+
+@state_app.command("reset")
+def state_reset(
+    config: ConfigOpt = None,
+    table: Annotated[
+        str | None, typer.Option("--table", "-t", help="Only this table (default: all).")
+    ] = None,
+) -> None:
+    """Forget bookmarks: the next sync re-reads from the history start (a full re-sync)."""
+    from ctctsync.state import StateStore
+
+    cfg = _load(config)
+    if table is not None and table not in TABLES:
+        err_console.print(f"[red]Unknown table:[/red] {table}")
+        raise typer.Exit(EXIT_CONFIG)
+    n = StateStore(cfg.state_url).reset(cfg.integration, table)
+    console.print(f"Removed {n} bookmark(s) of {cfg.integration}.")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8911,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic account.")] = 1,
+    contacts: Annotated[int, typer.Option(help="Number of contacts.")] = 5_000,
+    lists: Annotated[int, typer.Option(help="Number of contact lists.")] = 12,
+    campaigns: Annotated[int, typer.Option(help="Number of email campaigns.")] = 20,
+    activities_per_campaign: Annotated[
+        int, typer.Option(help="Tracking activities per sent campaign (approximate).")
+    ] = 400,
+    library_files: Annotated[int, typer.Option(help="MyLibrary files.")] = 40,
+    trash_files: Annotated[int, typer.Option(help="Files in the trash.")] = 6,
+    events: Annotated[int, typer.Option(help="EventSpot events.")] = 5,
+    qps_limit: Annotated[
+        float, typer.Option(help="Requests/s per API key (0 = off).")
+    ] = 4.0,
+    daily_limit: Annotated[int, typer.Option(help="Requests/day per API key (0 = off).")] = 10_000,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Fault rule, e.g. '500:/v2/contacts*:p=0.1' (repeatable)."),
+    ] = None,
+) -> None:
+    """Serve a simulated Constant Contact v2 account (see docs/sandbox.md)."""
+    from ctctsync.sandbox.cli import run_sandbox_command
+
+    run_sandbox_command(
+        host=host,
+        port=port,
+        seed=seed,
+        contacts=contacts,
+        lists=lists,
+        campaigns=campaigns,
+        activities_per_campaign=activities_per_campaign,
+        library_files=library_files,
+        trash_files=trash_files,
+        events=events,
+        qps_limit=qps_limit or None,
+        daily_limit=daily_limit or None,
+        faults=fault or [],
+    )
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(help="Contacts in the sample account.")] = 5_000,
+    path: Annotated[Path, typer.Option(help="DuckDB file to write.")] = Path("ctctsync-demo.duckdb"),
+    seed: Annotated[int, typer.Option(help="Seed of the sample account.")] = 1,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="End with the web UI running (--no-serve: sync, print, exit).",
+        ),
+    ] = True,
+) -> None:
+    """Start a sandbox account, sync everything into a local DuckDB file, show the result."""
+    from ctctsync.demo import run_demo
+
+    raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        from ctctsync.control.cli import register as register_control
+    except ImportError:  # the control plane is optional at import time for minimal installs
+        register_control = None
+    if register_control is not None:
+        register_control(app)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

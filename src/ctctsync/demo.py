@@ -1,0 +1,81 @@
+"""``ctctsync demo``: a sandbox account, synced into a local DuckDB file, shown to the user.
+
+Everything is local: the sandbox (a simulated Constant Contact v2 API) is started on a free
+loopback port, the sync runs against it with the rate limit off, and the result is a DuckDB
+file the user can query. With ``--serve`` (the default) the web control plane is started
+too, with the sandbox account connected as an integration.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from ctctsync.config import SourceConfig, SyncConfig, WarehouseConfig
+
+console = Console()
+
+DEMO_INTEGRATION = "demo"
+
+
+def demo_config(base_url: str, api_key: str, access_token: str, path: Path, state_dir: Path) -> SyncConfig:
+    """The sync configuration the demo uses against a sandbox at ``base_url``."""
+    from pydantic import SecretStr
+
+    return SyncConfig(
+        integration=DEMO_INTEGRATION,
+        source=SourceConfig(
+            base_url=base_url,
+            api_key=SecretStr(api_key),
+            access_token=SecretStr(access_token),
+            # The sandbox's limits are off for the demo, so the client need not pace itself.
+            qps_limit=None,
+            daily_limit=None,
+        ),
+        warehouse=WarehouseConfig(destination="duckdb", path=path),
+        history_start=date(2000, 1, 1),
+        state_url=f"sqlite:///{state_dir / 'state.db'}",
+    )
+
+
+def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
+    """Run the demo; returns the process exit code."""
+    from ctctsync.cli import _exit_code, _print_result, _run_with_progress
+    from ctctsync.sandbox import AccountSpec, Sandbox
+
+    path = path.resolve()
+    state_dir = Path(".ctctsync") / "demo"
+    spec = AccountSpec(seed=seed, contacts=contacts)
+    console.print(
+        f"Starting a sandbox Constant Contact account (seed {seed}, {contacts:,} contacts)..."
+    )
+    with Sandbox(spec, qps_limit=None, daily_limit=None) as sb:
+        creds = sb.credentials
+        cfg = demo_config(sb.base_url, creds.api_key, creds.access_token, path, state_dir)
+        console.print(f"Sandbox at {sb.base_url}; syncing all 9 tables into {path}")
+        # Each demo starts from scratch: the sandbox is new, so old bookmarks mean nothing.
+        result = _run_with_progress(cfg, full_refresh=True)
+        _print_result(result, cfg)
+        if result.error:
+            console.print(f"[red]{result.error}[/red]")
+            return _exit_code(result)
+        example = cfg.table_name_in_warehouse("contacts")
+        console.print(
+            Panel.fit(
+                f"Your data is in [bold]{path}[/bold], schema "
+                f"[bold]{cfg.warehouse.dataset}[/bold].\n"
+                "Query it, for example:\n"
+                f"  python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"
+                f".sql('select status, count(*) from {cfg.warehouse.dataset}.{example} "
+                "group by 1'))\"",
+                title="Done",
+            )
+        )
+        if serve:
+            from ctctsync.demo_serve import serve_demo
+
+            return serve_demo(sb, cfg, result)
+    return _exit_code(result)
