@@ -168,8 +168,10 @@ def _exit_code(result: SyncResult) -> int:
         return EXIT_OK
     if result.status == "partial":
         return EXIT_PARTIAL
-    if result.failure_type == "config":
+    if result.failure_type == "auth":
         return EXIT_REAUTH
+    if result.failure_type == "config":
+        return EXIT_CONFIG
     return EXIT_FAILED
 
 
