@@ -1,0 +1,361 @@
+"""The HTTP client every ctctsync call to Constant Contact goes through.
+
+One :class:`ApiClient` holds one keep-alive ``httpx.Client`` and the credentials; it paces
+every attempt through the key's shared :class:`RateLimiter`, classifies every failure with
+the error table (:mod:`ctctsync.errors`), retries what is transient, counts calls per
+endpoint template and logs each call at DEBUG with the URL redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from ctctsync import __version__
+from ctctsync.api.paging import (
+    Envelope,
+    LoopGuard,
+    Page,
+    Paginator,
+    ShapeError,
+    paginator_for,
+    resolve_next_link,
+)
+from ctctsync.api.ratelimit import RateLimiter, fingerprint, limiter_for
+from ctctsync.errors import (
+    CtctError,
+    Failure,
+    classify_response,
+    classify_transport,
+    install_redacting_filter,
+    redact,
+    register_secret,
+)
+
+log = logging.getLogger("ctctsync.api")
+
+# httpx logs every request URL at INFO -- with our api_key in the query. Scrub its records
+# (and httpcore's) wherever logging is configured to show them.
+install_redacting_filter("httpx", "httpcore")
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+"""30 s to read an answer, 10 s to connect."""
+
+USER_AGENT = f"ctctsync/{__version__} (+https://github.com/ctctsync/ctctsync)"
+
+_ID_SEGMENT = re.compile(r"\d")
+_VERSION_SEGMENT = re.compile(r"v\d+")
+
+
+def endpoint_template(method: str, path: str) -> str:
+    """``"GET /v2/emailmarketing/campaigns/{id}/tracking/opens"`` for a concrete path.
+
+    A path segment holding a digit is an id (numeric v2 ids, negative folder ids, EventSpot
+    ids such as ``a07e1iw09oscc73adfe`` -- constant-contact-api.md §1.5).
+    """
+    path = path.split("?", 1)[0]
+    segments = [
+        "{id}" if _ID_SEGMENT.search(s) and not _VERSION_SEGMENT.fullmatch(s) else s
+        for s in path.split("/")
+    ]
+    return f"{method} {'/'.join(segments)}"
+
+
+class CallCounter:
+    """Calls sent per endpoint template (every attempt, retries included: each one counts
+    against the daily quota). Thread-safe; the sync engine reads it for "API calls used"."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, endpoint: str) -> None:
+        with self._lock:
+            self._counts[endpoint] = self._counts.get(endpoint, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the client keeps trying.
+
+    ``max_attempts`` bounds retried failures (5xx, 522, timeouts, drops); waits are
+    exponential with full jitter, ``uniform(0, min(max_delay, base_delay * 2**n))``, or the
+    server's ``Retry-After`` (capped at ``max_retry_after``). Malformed bodies get
+    ``malformed_attempts`` tries; over-qps answers ``throttle_attempts`` (the limiter does
+    the waiting for those).
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+    malformed_attempts: int = 3
+    throttle_attempts: int = 20
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class ApiClient:
+    """Talks HTTP to one Constant Contact account.
+
+    Every request carries the ``api_key`` query parameter *and* ``Authorization: Bearer``
+    -- constant-contact-api.md §1.1. ``base_url`` is the origin (plus an optional path
+    prefix) *without* ``/v2``: paths start with ``/v2/``.
+
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        access_token: str,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        user_agent: str = USER_AGENT,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        register_secret(api_key)
+        register_secret(access_token)
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._access_token = access_token
+        self.limiter = limiter if limiter is not None else limiter_for(fingerprint(api_key))
+        self.retry = retry or RetryPolicy()
+        self.calls = CallCounter()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._wall_clock = wall_clock
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Accept": "application/json",  # anything else -> 406 -- §1.1
+                "Authorization": f"Bearer {access_token}",
+                "User-Agent": user_agent,
+            },
+            follow_redirects=False,  # a redirect could carry the api_key elsewhere
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ApiClient(base_url={self.base_url!r})"
+
+    # ------------------------------------------------------------------ public calls
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> Any:
+        """GET ``path`` and return the decoded JSON body (retried as the error table says).
+
+        Raises a :class:`~ctctsync.errors.CtctError` subclass when the call cannot succeed.
+        """
+        url = self.base_url + path
+        template = endpoint or endpoint_template("GET", path)
+        return self._request(url, dict(params or {}), template, lambda body: body)
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        envelope: Envelope | Paginator = "v2_results",
+        *,
+        endpoint: str | None = None,
+        records_key: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of a collection, following next links until the last page.
+
+        The first request sends ``params``; each next page is requested with the next link's
+        own parameters only (§1.3). A repeated next link raises
+        :class:`~ctctsync.errors.PaginationLoop`; a body of the wrong shape is retried, then
+        raises :class:`~ctctsync.errors.MalformedResponse`.
+        """
+        paginator = paginator_for(envelope, records_key) if isinstance(envelope, str) else envelope
+        template = endpoint or endpoint_template("GET", path)
+        guard = LoopGuard(template)
+        url, query = self.base_url + path, dict(params or {})
+        while True:
+            page = self._request(url, query, template, paginator.parse)
+            yield page
+            if page.next_link is None:
+                return
+            guard.check(page.next_link)
+            try:
+                url, next_query = resolve_next_link(self.base_url, page.next_link)
+            except ShapeError as exc:
+                raise classify_transport("malformed", template, str(exc)).to_exception() from None
+            query = dict(next_query)
+
+    # ------------------------------------------------------------------ the retry loop
+
+    def _request(
+        self,
+        url: str,
+        params: dict[str, str | int],
+        template: str,
+        parse: Callable[[Any], T],
+    ) -> T:
+        # api_key is required on every call, next-page calls included -- §1.1, §1.3.
+        query = {**params, "api_key": self._api_key}
+        failures: dict[str, int] = {}
+        while True:
+            failure, result = self._attempt(url, query, template, parse)
+            if failure is None:
+                return result  # type: ignore[return-value]
+            self._handle(failure, failures)
+
+    def _attempt(
+        self,
+        url: str,
+        query: dict[str, str | int],
+        template: str,
+        parse: Callable[[Any], T],
+    ) -> tuple[Failure | None, T | None]:
+        """One try: pace, send, classify. Returns (failure, None) or (None, result)."""
+        self.limiter.acquire()  # raises DailyQuotaExhausted before sending
+        self.calls.add(template)
+        started = time.monotonic()
+        try:
+            response = self._http.get(url, params=query)
+        except httpx.TimeoutException as exc:
+            return self._transport_failure("timeout", template, url, exc), None
+        except (httpx.ConnectError, httpx.NetworkError, httpx.ProxyError) as exc:
+            return self._transport_failure("connection", template, url, exc), None
+        except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
+            # Dropped connection, incomplete body (Content-Length not met), bad gzip.
+            return self._transport_failure("protocol", template, url, exc), None
+        except httpx.TransportError as exc:
+            return self._transport_failure("protocol", template, url, exc), None
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s -> %s in %.0f ms (%s)",
+                template,
+                response.status_code,
+                elapsed_ms,
+                redact(str(response.request.url), (self._api_key, self._access_token)),
+            )
+        if not response.is_success:
+            retry_after = _retry_after_seconds(
+                response.headers.get("Retry-After"), self._wall_clock()
+            )
+            return (
+                classify_response(
+                    response.status_code, response.content, template, retry_after=retry_after
+                ),
+                None,
+            )
+        try:
+            body = orjson.loads(response.content)
+            return None, parse(body)
+        except (orjson.JSONDecodeError, ShapeError) as exc:
+            return classify_transport("malformed", template, f"{type(exc).__name__}: {exc}"), None
+
+    def _transport_failure(self, kind: str, template: str, url: str, exc: Exception) -> Failure:
+        detail = f"{type(exc).__name__}: {exc} ({url})"
+        return classify_transport(kind, template, detail)  # type: ignore[arg-type]
+
+    def _handle(self, failure: Failure, failures: dict[str, int]) -> None:
+        """Act on a failed attempt: wait and return (to retry) or raise."""
+        rule = failure.rule
+        count = failures.get(rule.name, 0) + 1
+        failures[rule.name] = count
+        if rule.action == "backoff":
+            if count >= self.retry.throttle_attempts:
+                raise self._give_up(failure)
+            log.info("%s: over the rate limit (%s); slowing down", failure.endpoint, rule.name)
+            self.limiter.slow_down()
+            if failure.retry_after:
+                self._sleep(min(failure.retry_after, self.retry.max_retry_after))
+            return
+        if rule.action == "stop_for_today":
+            error = failure.to_exception(daily=self.limiter.daily, now=self._wall_clock())
+            resume_at = getattr(error, "resume_at", None)
+            self.limiter.mark_exhausted(resume_at)
+            raise error
+        if rule.action != "retry":
+            raise self._give_up(failure)
+        limit = (
+            self.retry.malformed_attempts
+            if rule.transport == "malformed"
+            else self.retry.max_attempts
+        )
+        if count >= limit:
+            raise self._give_up(failure)
+        if failure.retry_after is not None:
+            delay = min(failure.retry_after, self.retry.max_retry_after)
+        else:
+            cap = min(self.retry.max_delay, self.retry.base_delay * 2 ** (count - 1))
+            delay = self._jitter() * cap
+        log.warning(
+            "%s failed (%s, attempt %d of %d); retrying in %.1f s: %s",
+            failure.endpoint,
+            rule.name,
+            count,
+            limit,
+            delay,
+            failure.detail,
+        )
+        self._sleep(delay)
+
+    def _give_up(self, failure: Failure) -> CtctError:
+        error = failure.to_exception(daily=self.limiter.daily, now=self._wall_clock())
+        log.debug("giving up on %s: %s", failure.endpoint, error.detail)
+        return error

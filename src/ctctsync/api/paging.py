@@ -1,0 +1,164 @@
+"""Paginators: one small object per envelope style, each refusing to loop.
+
+A paginator only *reads* a decoded body: :meth:`Paginator.parse` returns a :class:`Page`
+(the records plus the raw next link, if any) or raises :class:`ShapeError` when the body is
+not the promised shape (the client retries that as a malformed answer). Following the next
+link -- resolving it, dropping the old query, guarding against repeats -- is done by
+:func:`resolve_next_link` and :class:`LoopGuard`, used by ``ApiClient.pages``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from ctctsync.errors import pagination_loop
+
+Envelope = Literal["v2_results", "v2_array", "v2_object", "v3_links"]
+"""How an endpoint wraps its records.
+
+``v2_results``: ``{"meta":{"pagination":{"next_link":...}},"results":[...]}`` -- §1.3.
+``v2_array``: a bare JSON array, never paged (lists) -- §7.
+``v2_object``: one JSON object, the single record (account info, summaries) -- §5, §9.
+``v3_links``: ``{"<records_key>":[...], "_links":{"next":{"href":...}}}`` -- §11.
+"""
+
+
+class ShapeError(ValueError):
+    """A decoded body is not the shape its envelope promises."""
+
+
+@dataclass
+class Page:
+    """One page of raw records and the raw next link (None on the last page)."""
+
+    records: list[dict[str, Any]]
+    next_link: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Paginator(Protocol):
+    """Reads one decoded body into a :class:`Page`."""
+
+    def parse(self, body: Any) -> Page: ...
+
+
+def _records(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ShapeError(f"{where} is {type(value).__name__}, not a list")
+    for item in value:
+        if not isinstance(item, dict):
+            raise ShapeError(f"{where} holds a {type(item).__name__}, not an object")
+    return value
+
+
+class V2ResultsPaginator:
+    """``{meta:{pagination:{next_link}}, results}``; the last page has ``pagination: {}``
+    with no ``next_link`` key at all -- constant-contact-api.md §1.3."""
+
+    def parse(self, body: Any) -> Page:
+        if not isinstance(body, dict):
+            raise ShapeError(f"body is {type(body).__name__}, not an object")
+        if "results" not in body:
+            raise ShapeError("body has no 'results'")
+        records = _records(body["results"], "results")
+        meta = body.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise ShapeError("'meta' is not an object")
+        pagination = meta.get("pagination") or {}
+        if not isinstance(pagination, dict):
+            raise ShapeError("'meta.pagination' is not an object")
+        link = pagination.get("next_link")
+        if link is not None and not isinstance(link, str):
+            raise ShapeError("'next_link' is not a string")
+        return Page(records=records, next_link=link or None, meta=meta)
+
+
+class V2ArrayPaginator:
+    """A bare JSON array, not paginated (``GET /v2/lists``) -- constant-contact-api.md §7."""
+
+    def parse(self, body: Any) -> Page:
+        return Page(records=_records(body, "body"))
+
+
+class V2ObjectPaginator:
+    """A single object is the one record (account info, campaign summary) -- §5, §9."""
+
+    def parse(self, body: Any) -> Page:
+        if not isinstance(body, dict):
+            raise ShapeError(f"body is {type(body).__name__}, not an object")
+        return Page(records=[body])
+
+
+@dataclass(frozen=True)
+class V3LinksPaginator:
+    """v3: records under ``records_key``, next page at ``_links.next.href`` (absent on the
+    last page) -- constant-contact-api.md §11. Ready for the v3 client; unused by v2."""
+
+    records_key: str
+
+    def parse(self, body: Any) -> Page:
+        if not isinstance(body, dict):
+            raise ShapeError(f"body is {type(body).__name__}, not an object")
+        records = _records(body.get(self.records_key, []), self.records_key)
+        links = body.get("_links") or {}
+        nxt = links.get("next") if isinstance(links, dict) else None
+        href = nxt.get("href") if isinstance(nxt, dict) else None
+        if href is not None and not isinstance(href, str):
+            raise ShapeError("'_links.next.href' is not a string")
+        return Page(records=records, next_link=href or None)
+
+
+def paginator_for(envelope: Envelope, records_key: str | None = None) -> Paginator:
+    """The paginator of an envelope style."""
+    if envelope == "v2_results":
+        return V2ResultsPaginator()
+    if envelope == "v2_array":
+        return V2ArrayPaginator()
+    if envelope == "v2_object":
+        return V2ObjectPaginator()
+    if records_key is None:
+        raise ValueError("the v3_links envelope needs records_key")
+    return V3LinksPaginator(records_key)
+
+
+class ForeignNextLinkError(ShapeError):
+    """A next link points at another host: following it would leak the API key."""
+
+
+def resolve_next_link(base_url: str, next_link: str) -> tuple[str, dict[str, str]]:
+    """``(url, params)`` of the request that fetches the page ``next_link`` names.
+
+    The link is relative (``/v2/contacts?next=…``) and carries only ``next``; it "may only
+    be used by itself", so the first request's query (limit, modified_since, status) is
+    dropped and only the link's own parameters are sent (the client adds ``api_key``) --
+    constant-contact-api.md §1.3. It is resolved against the base URL's origin *and path
+    prefix* (the Java SDK strips the leading "/" and joins it to the base URL), so a base
+    URL such as ``http://host/ctct`` keeps working. An absolute link is followed only if it
+    is on the base URL's host.
+    """
+    link = urlsplit(next_link)
+    base = urlsplit(base_url)
+    if link.scheme or link.netloc:
+        if (link.scheme, link.netloc) != (base.scheme, base.netloc):
+            raise ForeignNextLinkError("next link points at another host")
+        url = f"{link.scheme}://{link.netloc}{link.path}"
+    else:
+        path = link.path if link.path.startswith("/") else "/" + link.path
+        url = base_url.rstrip("/") + path
+    params = dict(parse_qsl(link.query, keep_blank_values=True))
+    return url, params
+
+
+class LoopGuard:
+    """Remembers every next link of one read; a repeat raises :class:`PaginationLoop`."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._seen: set[str] = set()
+
+    def check(self, next_link: str) -> None:
+        if next_link in self._seen:
+            raise pagination_loop(self.endpoint, next_link)
+        self._seen.add(next_link)
