@@ -63,10 +63,12 @@ class V2ResultsPaginator:
         if "results" not in body:
             raise ShapeError("body has no 'results'")
         records = _records(body["results"], "results")
-        meta = body.get("meta") or {}
+        meta = body.get("meta")
+        meta = {} if meta is None else meta
         if not isinstance(meta, dict):
             raise ShapeError("'meta' is not an object")
-        pagination = meta.get("pagination") or {}
+        pagination = meta.get("pagination")
+        pagination = {} if pagination is None else pagination
         if not isinstance(pagination, dict):
             raise ShapeError("'meta.pagination' is not an object")
         link = pagination.get("next_link")
