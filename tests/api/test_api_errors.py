@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -243,8 +243,6 @@ def test_reauthorize_message_is_actionable():
 
 
 def test_next_utc_midnight_from_other_timezone():
-    from datetime import timedelta, timezone
-
     eastern = timezone(timedelta(hours=-5))
     # 20:00 in UTC-5 is 01:00 UTC the next day
     assert next_utc_midnight(datetime(2026, 3, 1, 20, 0, tzinfo=eastern)) == datetime(
