@@ -1,0 +1,126 @@
+"""The sandbox's application registration, its owner login and the tokens it has issued."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass
+
+from ctctsync.sandbox.clock import SandboxClock
+
+TOKEN_LIFETIME_S = 315_360_000
+"""v2 access tokens live about ten years (constant-contact-api.md §1.2)."""
+CODE_LIFETIME_S = 600
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Everything a client needs to talk to the sandbox."""
+
+    api_key: str
+    """The application's API key (= OAuth client_id)."""
+    client_secret: str
+    access_token: str
+    """A token issued at start-up, valid until revoked."""
+    email: str
+    """The account owner's login on the authorize page."""
+    password: str
+    user_name: str
+    """The owner's user name as tokeninfo reports it."""
+
+
+@dataclass
+class TokenRecord:
+    """An issued access token."""
+
+    token: str
+    client_id: str
+    user_name: str
+    issued_ms: int
+    revoked: bool = False
+
+
+@dataclass
+class CodeRecord:
+    """An unexchanged authorization code."""
+
+    client_id: str
+    redirect_uri: str
+    issued_ms: int
+
+
+class AuthStore:
+    """Issued tokens and authorization codes of the sandbox's single application."""
+
+    def __init__(self, seed: int, email: str, clock: SandboxClock) -> None:
+        rng = random.Random(seed * 31 + 5)
+        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+        api_key = "".join(rng.choice(alphabet) for _ in range(24))
+        secret = "".join(rng.choice(alphabet) for _ in range(24))
+        password = f"sandbox-{rng.randrange(16**8):08x}"
+        user_name = f"sandbox_owner_{seed}"
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, TokenRecord] = {}
+        self._codes: dict[str, CodeRecord] = {}
+        first = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        self._tokens[first] = TokenRecord(first, api_key, user_name, clock.now_ms())
+        self.credentials = Credentials(api_key, secret, first, email, password, user_name)
+
+    def issue_token(self) -> str:
+        """Issue a new access token for the application; returns it."""
+        token = str(uuid.uuid4())
+        with self._lock:
+            self._tokens[token] = TokenRecord(
+                token, self.credentials.api_key, self.credentials.user_name, self.clock.now_ms())
+        return token
+
+    def revoke_token(self, token: str) -> bool:
+        """Revoke ``token``; returns whether it existed."""
+        with self._lock:
+            rec = self._tokens.get(token)
+            if rec is None:
+                return False
+            rec.revoked = True
+            return True
+
+    def token(self, token: str) -> TokenRecord | None:
+        """The live record of ``token`` (None if unknown, revoked or expired)."""
+        rec = self._tokens.get(token)
+        if rec is None or rec.revoked or self.expires_in(rec) <= 0:
+            return None
+        return rec
+
+    def expires_in(self, rec: TokenRecord) -> int:
+        """Seconds until ``rec`` expires."""
+        return TOKEN_LIFETIME_S - (self.clock.now_ms() - rec.issued_ms) // 1000
+
+    def is_known_client(self, client_id: str) -> bool:
+        """Whether ``client_id`` is the sandbox application's API key."""
+        return secrets.compare_digest(client_id, self.credentials.api_key)
+
+    def check_login(self, email: str, password: str) -> bool:
+        """Whether the owner's email (case-insensitive) and password match."""
+        c = self.credentials
+        return email.strip().lower() == c.email.lower() and secrets.compare_digest(
+            password, c.password)
+
+    def issue_code(self, client_id: str, redirect_uri: str) -> str:
+        """A new single-use authorization code."""
+        code = secrets.token_urlsafe(18)
+        with self._lock:
+            self._codes[code] = CodeRecord(client_id, redirect_uri, self.clock.now_ms())
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str) -> str | None:
+        """Exchange ``code`` for a new token; None when unknown, used, expired or mismatched.
+        A code is consumed by the first attempt, successful or not."""
+        with self._lock:
+            rec = self._codes.pop(code, None)
+        if rec is None or rec.client_id != client_id or rec.redirect_uri != redirect_uri:
+            return None
+        if self.clock.now_ms() - rec.issued_ms > CODE_LIFETIME_S * 1000:
+            return None
+        return self.issue_token()

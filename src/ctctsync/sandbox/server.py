@@ -1,0 +1,212 @@
+"""Assemble the sandbox ASGI app and run it with uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from ctctsync.sandbox.account import Account, AccountSpec
+from ctctsync.sandbox.admin import admin_routes
+from ctctsync.sandbox.auth import AuthStore, Credentials
+from ctctsync.sandbox.clock import SandboxClock
+from ctctsync.sandbox.context import SandboxContext
+from ctctsync.sandbox.counters import Counters, CountersMiddleware
+from ctctsync.sandbox.faults import FaultMiddleware, FaultSet
+from ctctsync.sandbox.ratelimit import RateLimiter
+from ctctsync.sandbox.v2 import errors
+from ctctsync.sandbox.v2.app import GatewayMiddleware, V2Api
+from ctctsync.sandbox.v2.oauth import OAuthServer
+from ctctsync.sandbox.v2.truth import truth
+
+_DROP_MESSAGES = ("ASGI callable returned without completing response.",)
+
+
+class _DropFilter(logging.Filter):
+    """Silences uvicorn's complaint about the connections the ``drop`` fault cuts on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in _DROP_MESSAGES
+
+
+logging.getLogger("uvicorn.error").addFilter(_DropFilter())
+
+
+def build_app(ctx: SandboxContext) -> ASGIApp:
+    """The full sandbox ASGI app: v2 API, OAuth server and admin API behind the middleware
+    (counters -> faults -> gateway -> routes)."""
+    routes: list[Route] = [*V2Api(ctx).routes(), *OAuthServer(ctx).routes(), *admin_routes(ctx)]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/v2"):
+            return errors.error_response(errors.NOT_FOUND)
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return PlainTextResponse("Not Found" if status == 404 else "Method Not Allowed", status)
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+    def namer(method: str, path: str) -> str:
+        for route in routes:
+            if route.path_regex.match(path):
+                return f"{method} {route.path}"
+        return f"{method} (unmatched)"
+
+    return CountersMiddleware(
+        FaultMiddleware(GatewayMiddleware(app, ctx), ctx.faults, errors.server_error_body),
+        ctx.counters, namer)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._ready.set()
+
+
+class Sandbox:
+    """A simulated Constant Contact account served over HTTP on loopback.
+
+    Use as a context manager (or call :meth:`start`/:meth:`stop`)::
+
+        with Sandbox(AccountSpec(seed=7, contacts=2000), qps_limit=None) as sb:
+            httpx.get(f"{sb.base_url}/v2/contacts", params={"api_key": sb.credentials.api_key},
+                      headers={"Authorization": f"Bearer {sb.credentials.access_token}"})
+    """
+
+    def __init__(
+        self,
+        spec: AccountSpec | None = None,
+        *,
+        qps_limit: int | None = 4,
+        daily_limit: int | None = 10_000,
+        faults: Sequence[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock_offset_seconds: float = 0.0,
+    ) -> None:
+        self.spec = spec or AccountSpec()
+        clock = SandboxClock(clock_offset_seconds)
+        self.account = Account(self.spec, clock)
+        """The account model: mutations (``update_contacts``, ``send_campaign``...) and queries."""
+        self.auth = AuthStore(self.spec.seed, self.account.info.email, clock)
+        self.limiter = RateLimiter(clock, qps_limit, daily_limit)
+        self.faults = FaultSet(self.spec.seed)
+        """Fault rules: ``add(kind, path, count=, probability=, latency_ms=, k=)``, ``clear()``."""
+        self.counters = Counters()
+        """Request counters: ``snapshot()``, ``count(endpoint)``, ``reset()``."""
+        for text in faults:
+            self.faults.add_spec(text)
+        self.context = SandboxContext(self.account, self.auth, self.limiter, self.faults,
+                                      self.counters)
+        self.app = build_app(self.context)
+        self.host = host
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Sandbox:
+        """Start serving; returns once the server accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("the sandbox is already running")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        sock.listen(128)
+        sock.setblocking(False)
+        self._socket = sock
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                http="h11", ws="none", timeout_graceful_shutdown=2)
+        ready = threading.Event()
+        self._server = _Server(config, ready)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"ctctsync-sandbox-{self._port}", daemon=True)
+        self._thread.start()
+        while not ready.wait(0.05):
+            if not self._thread.is_alive():
+                self._thread = None
+                sock.close()
+                raise RuntimeError("the sandbox server failed to start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread to finish."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the calling thread until interrupted (Ctrl-C)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                http="h11", ws="none", timeout_graceful_shutdown=2)
+        uvicorn.Server(config).run(sockets=[sock])
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def port(self) -> int:
+        """The TCP port (known once started)."""
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``: serves ``/v2/...``, ``/oauth2/...`` and ``/_sandbox/...``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        """API key, client secret, a valid access token, and the owner's email and password."""
+        return self.auth.credentials
+
+    def truth(self, table: str) -> list[dict[str, Any]]:
+        """Exactly the records the v2 API serves now for ``table`` (see ``v2.truth``)."""
+        return truth(self.account, table)
+
+    def issue_token(self) -> str:
+        """Issue and return a new valid access token."""
+        return self.auth.issue_token()
+
+    def revoke_token(self, token: str | None = None) -> bool:
+        """Revoke ``token`` (default: the start-up token); later calls with it get 401."""
+        return self.auth.revoke_token(token or self.credentials.access_token)
+
+    def set_limits(self, *, qps_limit: int | None, daily_limit: int | None) -> None:
+        """Change the rate limits (None disables one) and forget past usage."""
+        self.limiter.configure(qps_limit=qps_limit, daily_limit=daily_limit)
+        self.limiter.reset()
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox clock forward."""
+        self.account.advance(seconds)

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: fixture plugins of the project."""
+
+pytest_plugins = ["ctctsync.sandbox.testing"]
