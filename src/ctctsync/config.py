@@ -17,9 +17,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ctctsync.errors import ConfigError
+from ctctsync.errors import ConfigError, ErrorRule
 from ctctsync.tables import TABLES
 
 INTEGRATION_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -177,6 +185,20 @@ class SyncConfig(BaseModel):
         return f"{self.integration}_{table_name}"
 
 
+INVALID_CONFIG_RULE = ErrorRule(
+    name="invalid_config",
+    action="fail",
+    failure_type="config",
+    message="{detail}",
+)
+"""The error-table row of a configuration the user must fix (file, values, selection)."""
+
+
+def config_error(message: str) -> ConfigError:
+    """A ``ConfigError`` for a configuration problem found locally (no API call involved)."""
+    return ConfigError(message, rule=INVALID_CONFIG_RULE)
+
+
 _ENV_SECRETS: dict[str, tuple[str, str]] = {
     "CTCTSYNC_API_KEY": ("source", "api_key"),
     "CTCTSYNC_ACCESS_TOKEN": ("source", "access_token"),
@@ -197,9 +219,9 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Syn
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(f"config file {path} does not exist") from exc
+            raise config_error(f"config file {path} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            raise config_error(f"config file {path} is not valid TOML: {exc}") from exc
     for var, (section, key) in _ENV_SECRETS.items():
         if env.get(var):
             raw.setdefault(section, {})[key] = env[var]
@@ -208,8 +230,6 @@ def load_config(path: Path | None, environ: dict[str, str] | None = None) -> Syn
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> SyncConfig:
     """Validate a config mapping; errors name the field and never include secret values."""
-    from pydantic import ValidationError
-
     try:
         return SyncConfig.model_validate(raw)
     except ValidationError as exc:
@@ -217,4 +237,4 @@ def parse_config(raw: dict[str, Any], origin: str = "config") -> SyncConfig:
         for err in exc.errors(include_input=False, include_url=False):
             loc = ".".join(str(p) for p in err["loc"])
             lines.append(f"  {loc}: {err['msg']}")
-        raise ConfigError(f"invalid configuration ({origin}):\n" + "\n".join(lines)) from None
+        raise config_error(f"invalid configuration ({origin}):\n" + "\n".join(lines)) from None

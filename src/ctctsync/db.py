@@ -29,3 +29,17 @@ bookmarks = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 """Per integration and table: the ``lastRunDate`` the next incremental run starts from."""
+
+bookmark_columns = sa.Table(
+    "bookmark_columns",
+    metadata,
+    sa.Column("integration", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("columns", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Per integration and table: the columns (a JSON list) loaded up to its bookmark.
+
+A key-based table whose selected columns grow must be re-read from the history start (the
+rows merged before hold NULL in the new column); comparing the selection with this record
+tells the sync when. Written in the same transaction as the bookmark."""

@@ -12,14 +12,16 @@ two therefore means a harmless re-read, never a gap.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from ctctsync.db import bookmarks, metadata
+from ctctsync.db import bookmark_columns, bookmarks, metadata
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class StateStore:
             make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         )
         if create:
-            metadata.create_all(self.engine, tables=[bookmarks])
+            metadata.create_all(self.engine, tables=[bookmarks, bookmark_columns])
 
     def get(self, integration: str, table: str) -> Bookmark | None:
         with self.engine.connect() as conn:
@@ -101,9 +103,18 @@ class StateStore:
         ]
 
     def set(
-        self, integration: str, table: str, last_run_date: datetime, run_id: str | None
+        self,
+        integration: str,
+        table: str,
+        last_run_date: datetime,
+        run_id: str | None,
+        *,
+        columns: Sequence[str] | None = None,
     ) -> None:
-        """Save a bookmark (call only after the table's data is committed)."""
+        """Save a bookmark (call only after the table's data is committed).
+
+        ``columns``: the columns loaded up to this bookmark, saved in the same transaction
+        (see :meth:`columns`)."""
         now = datetime.now(UTC)
         values = {
             "last_run_date": _utc(last_run_date),
@@ -111,23 +122,49 @@ class StateStore:
             "updated_at": now,
         }
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                sa.update(bookmarks)
-                .where(bookmarks.c.integration == integration, bookmarks.c.table_name == table)
-                .values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    sa.insert(bookmarks).values(
-                        integration=integration, table_name=table, **values
-                    )
+            _upsert(conn, bookmarks, integration, table, values)
+            if columns is not None:
+                _upsert(
+                    conn,
+                    bookmark_columns,
+                    integration,
+                    table,
+                    {"columns": json.dumps(sorted(columns)), "updated_at": now},
                 )
+
+    def columns(self, integration: str, table: str) -> frozenset[str] | None:
+        """The columns loaded up to the table's bookmark (None if never recorded)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(bookmark_columns.c.columns).where(
+                    bookmark_columns.c.integration == integration,
+                    bookmark_columns.c.table_name == table,
+                )
+            ).first()
+        if row is None:
+            return None
+        return frozenset(json.loads(row[0]))
 
     def reset(self, integration: str, table: str | None = None) -> int:
         """Forget bookmarks (one table, or all of an integration): the next run re-reads
         from the history start. Returns how many were removed."""
         stmt = sa.delete(bookmarks).where(bookmarks.c.integration == integration)
+        cols = sa.delete(bookmark_columns).where(bookmark_columns.c.integration == integration)
         if table is not None:
             stmt = stmt.where(bookmarks.c.table_name == table)
+            cols = cols.where(bookmark_columns.c.table_name == table)
         with self.engine.begin() as conn:
+            conn.execute(cols)
             return conn.execute(stmt).rowcount
+
+
+def _upsert(
+    conn: Connection, tbl: sa.Table, integration: str, table: str, values: Mapping[str, object]
+) -> None:
+    updated = conn.execute(
+        sa.update(tbl)
+        .where(tbl.c.integration == integration, tbl.c.table_name == table)
+        .values(**values)
+    ).rowcount
+    if not updated:
+        conn.execute(sa.insert(tbl).values(integration=integration, table_name=table, **values))

@@ -158,7 +158,9 @@ TABLES: dict[str, Table] = {
         Table(
             name="contacts",
             spec_name="Contacts",
-            purpose="Every contact of the account, with addresses, lists, emails and custom fields.",
+            purpose=(
+                "Every contact of the account, with addresses, lists, emails and custom fields."
+            ),
             replication="incremental",
             replication_key="lastRunDate",
             cursor_column="modified_date",
@@ -218,7 +220,7 @@ TABLES: dict[str, Table] = {
             purpose="The files of the account's MyLibrary (images and documents).",
             replication="full",
             primary_key=("id",),
-            columns=_file_columns(_c("id", "NUMERIC", deviation=None)),
+            columns=_file_columns(_c("id", "NUMERIC")),
             notes="No date filter exists for library files: the table is replaced on each run.",
         ),
         Table(
@@ -340,7 +342,9 @@ TABLES: dict[str, Table] = {
         Table(
             name="email_campaign_summary",
             spec_name="EmailCampaignSummary",
-            purpose="Per-campaign totals: sends, opens, clicks, forwards, unsubscribes, bounces, spam.",
+            purpose=(
+                "Per-campaign totals: sends, opens, clicks, forwards, unsubscribes, bounces, spam."
+            ),
             replication="full",
             primary_key=("campaign_id",),
             depends_on=("email_campaigns",),

@@ -1,0 +1,375 @@
+"""The sync engine: read each selected table from Constant Contact and load it, in order.
+
+Per table: plan the read from its bookmark (:mod:`ctctsync.sync.bookmarks`), stream its
+pages from the API (``ctctsync.api.v2.extract``) through the registry mapping
+(:mod:`ctctsync.sync.rows`) into the warehouse loader, then, once the load is committed,
+save the bookmark. Memory holds a few pages at a time whatever the account size.
+
+Failures are reported, not raised: a table that fails is marked so and the run goes on with
+the next one, except when going on cannot help (revoked token, spent daily quota,
+cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
+from ctctsync.api.v2 import extract, sent_campaigns
+from ctctsync.config import SourceConfig, SyncConfig, config_error
+from ctctsync.errors import CtctError, DailyQuotaExhausted, ReauthorizeRequired, redact
+from ctctsync.state import StateStore
+from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.results import (
+    FailureType,
+    Phase,
+    ProgressEvent,
+    RunStatus,
+    SyncResult,
+    TableResult,
+)
+from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
+from ctctsync.tables import TABLES, Table
+from ctctsync.warehouse import Loader, WarehouseError
+from ctctsync.warehouse.destination import redact as redact_warehouse
+
+Clock = Callable[[], datetime]
+
+DEPENDS_ON_CAMPAIGNS = frozenset({"contact_tracking", "email_campaign_summary"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_client(source: SourceConfig) -> ApiClient:
+    """An API client for ``source``, sharing the process-wide rate limiter of its API key
+    (every stream and every run of one key paces against the same 4 requests/s)."""
+    api_key = source.api_key.get_secret_value()
+    limiter = limiter_for(fingerprint(api_key), source.qps_limit, source.daily_limit)
+    return ApiClient(
+        source.base_url,
+        api_key,
+        source.access_token.get_secret_value(),
+        limiter=limiter,
+        retry=RetryPolicy(max_attempts=max(1, source.max_retries)),
+        timeout=source.timeout_seconds,
+    )
+
+
+class Cancelled(Exception):  # noqa: N818 - named by what happened, like the api's errors
+    """``should_stop()`` asked the run to stop."""
+
+
+@dataclass
+class _Failure:
+    message: str
+    failure_type: FailureType
+    stop_run: bool = False
+    resume_at: datetime | None = None
+    status: RunStatus = "failed"
+
+
+@dataclass
+class _TableRun:
+    """Counters of one table while it runs (read by the progress callback)."""
+
+    table: Table
+    plan: ReadPlan
+    calls_at_start: int
+    rows: int = 0
+    pages: int = 0
+    extra_calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def run_sync(
+    config: SyncConfig,
+    *,
+    state: StateStore | None = None,
+    run_id: str | None = None,
+    only_tables: Sequence[str] | None = None,
+    full_refresh: bool | Sequence[str] = False,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    logger: logging.Logger | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    client: ApiClient | None = None,
+    clock: Clock | None = None,
+) -> SyncResult:
+    """Replicate the selected tables of one Constant Contact account into the warehouse.
+
+    Args:
+        config: the integration's configuration (source, warehouse, table/column selection,
+            history start, look-back).
+        state: the bookmark store; default ``StateStore(config.state_url)``.
+        run_id: the run's id (stored in ``_ctctsync_run_id``); default a new uuid4 hex.
+        only_tables: sync only these of the configured tables (others are left untouched).
+        full_refresh: True to forget every synced table's bookmark first, or the names of
+            the tables to re-read from ``history_start`` and replace.
+        progress: called with a :class:`ProgressEvent` at each step of each table.
+        logger: the process log (default ``ctctsync.sync``); never receives secrets.
+        should_stop: polled between pages; True ends the run ``cancelled`` (tables already
+            done stay committed, the current one is rolled back).
+        client: an API client to use (default: one built from ``config.source``).
+        clock: the source's "now" (default: this machine's UTC clock); bookmarks are instants
+            of this clock, so tests against a simulator with its own clock pass that one.
+
+    Returns:
+        A :class:`SyncResult`. Source and warehouse failures are reported in it, not raised;
+        only a caller mistake (an unknown or unconfigured table name) raises ``ConfigError``.
+
+    >>> result = run_sync(load_config(Path("ctctsync.toml")))   # doctest: +SKIP
+    >>> result.status, result.tables["contacts"].rows             # doctest: +SKIP
+    ('succeeded', 1234)
+    """
+    now = clock or _utcnow
+    log = logger or logging.getLogger("ctctsync.sync")
+    run_id = run_id or uuid.uuid4().hex
+    names = _selected_tables(config, only_tables)
+    refresh = _refresh_set(config, names, full_refresh)
+    started_at = now()
+    result = SyncResult(run_id=run_id, started_at=started_at, finished_at=started_at,
+                        status="succeeded")
+    for name in names:
+        result.tables[name] = TableResult()
+    store = state if state is not None else StateStore(config.state_url)
+    own_client = client is None
+    api = client if client is not None else make_client(config.source)
+    engine = _Engine(config, store, api, run_id, log, progress, should_stop, now)
+    log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
+    try:
+        failure: _Failure | None = None
+        for name in names:
+            tr = result.tables[name]
+            failure_here = engine.sync_table(TABLES[name], tr, full_refresh=name in refresh)
+            if failure_here is not None and failure is None:
+                failure = failure_here
+            if failure_here is not None and failure_here.stop_run:
+                failure = failure_here
+                break
+    finally:
+        if own_client:
+            api.close()
+    result.api_calls = sum(t.api_calls for t in result.tables.values())
+    result.finished_at = now()
+    if failure is not None:
+        result.status = failure.status
+        result.error = failure.message
+        result.failure_type = failure.failure_type
+        result.resume_at = failure.resume_at
+    log.info(
+        "run %s %s: %d rows, %d API calls, %.1f s",
+        run_id, result.status, result.rows, result.api_calls,
+        (result.finished_at - result.started_at).total_seconds(),
+    )
+    return result
+
+
+def _selected_tables(config: SyncConfig, only: Sequence[str] | None) -> list[str]:
+    configured = [n for n in TABLES if n in config.tables]
+    if only is None:
+        return configured
+    wrong = [n for n in only if n not in config.tables]
+    if wrong:
+        raise config_error(
+            f"table(s) {', '.join(wrong)} are not selected in this integration "
+            f"(selected: {', '.join(configured) or 'none'})"
+        )
+    wanted = set(only)
+    return [n for n in configured if n in wanted]
+
+
+def _refresh_set(
+    config: SyncConfig, names: Sequence[str], full_refresh: bool | Sequence[str]
+) -> frozenset[str]:
+    if full_refresh is True:
+        return frozenset(names)
+    if full_refresh is False:
+        return frozenset()
+    wrong = [n for n in full_refresh if n not in config.tables]
+    if wrong:
+        raise config_error(f"cannot refresh table(s) not selected: {', '.join(wrong)}")
+    return frozenset(full_refresh)
+
+
+class _Engine:
+    """One run's collaborators, so each table's sync is a short method."""
+
+    def __init__(  # noqa: PLR0917 - private, called once
+        self,
+        config: SyncConfig,
+        state: StateStore,
+        client: ApiClient,
+        run_id: str,
+        log: logging.Logger,
+        progress: Callable[[ProgressEvent], None] | None,
+        should_stop: Callable[[], bool] | None,
+        now: Clock,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.client = client
+        self.run_id = run_id
+        self.log = log
+        self._progress = progress
+        self._should_stop = should_stop
+        self.now = now
+        self.loader = Loader(config.warehouse, config.integration)
+        self._campaigns: list[dict[str, Any]] | None = None
+
+    # -- progress --------------------------------------------------------------------------
+
+    def _calls(self, run: _TableRun) -> int:
+        return self.client.calls.total - run.calls_at_start
+
+    def _emit(self, run: _TableRun, phase: Phase, error: str | None = None) -> None:
+        if self._progress is None:
+            return
+        event = ProgressEvent(
+            run_id=self.run_id,
+            table=run.table.name,
+            phase=phase,
+            rows=run.rows,
+            api_calls=self._calls(run),
+            error=error,
+        )
+        try:
+            self._progress(event)
+        except Exception:
+            # a broken progress display must not break the sync
+            self.log.exception("progress callback failed on %s %s", run.table.name, phase)
+
+    # -- one table ---------------------------------------------------------------------------
+
+    def sync_table(self, table: Table, tr: TableResult, *, full_refresh: bool) -> _Failure | None:
+        """Sync one table into ``tr``; returns the failure, if any."""
+        cfg = self.config
+        if self._should_stop is not None and self._should_stop():
+            tr.status = "cancelled"
+            return _Failure("The run was cancelled.", "transient", stop_run=True,
+                            status="cancelled")
+        columns = cfg.selected_columns(table.name)
+        table_started_at = self.now()
+        bookmark = None
+        loaded_columns = None
+        if table.replication == "incremental":
+            bookmark = self.state.get(cfg.integration, table.name)
+            loaded_columns = self.state.columns(cfg.integration, table.name)
+        plan = plan_read(
+            table,
+            bookmark=bookmark,
+            loaded_columns=loaded_columns,
+            selected_columns=columns,
+            full_refresh=full_refresh,
+            history_start=cfg.history_start,
+            lookback=cfg.lookback,
+            now=table_started_at,
+        )
+        tr.mode, tr.since = plan.mode, plan.since
+        run = _TableRun(table=table, plan=plan, calls_at_start=self.client.calls.total)
+        self.log.info(
+            "%s: %s read (%s)%s, %d columns", table.name, plan.mode, plan.reason,
+            f" since {plan.since.isoformat()}" if plan.since else "", len(columns),
+        )
+        self._emit(run, "start")
+        try:
+            self.loader.load(table, columns, self._batches(run, columns), plan.disposition)
+            tr.rows = run.rows
+            self._emit(run, "loaded")
+            if table.replication == "incremental":
+                # only now that the data is committed: a crash before this line re-reads
+                self.state.set(cfg.integration, table.name, table_started_at, self.run_id,
+                               columns=columns)
+        except BaseException as exc:  # mapped to a result; KeyboardInterrupt re-raised
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            failure = self._failure(table, exc)
+            tr.status = "cancelled" if failure.status == "cancelled" else "failed"
+            tr.error = failure.message
+            tr.api_calls = self._calls(run)
+            tr.rows = 0
+            self._emit(run, "failed", failure.message)
+            return failure
+        tr.status = "succeeded"
+        tr.api_calls = self._calls(run)
+        self._emit(run, "done")
+        self.log.info(
+            "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows, run.pages,
+            tr.api_calls, time.monotonic() - run.started,
+        )
+        return None
+
+    def _shared_campaigns(self) -> list[dict[str, Any]]:
+        # both per-campaign tables walk the same SENT campaigns: list them once per run
+        if self._campaigns is None:
+            self._campaigns = sent_campaigns(self.client)
+        return self._campaigns
+
+    def _pages(self, table: Table, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        if table.name in DEPENDS_ON_CAMPAIGNS:
+            return extract(table.name, self.client, since, campaigns=self._shared_campaigns(),
+                           now=self.now)
+        return extract(table.name, self.client, since, now=self.now)
+
+    def _batches(self, run: _TableRun, columns: Sequence[str]) -> Iterator[pa.Table]:
+        """The table's pages as Arrow batches, de-duplicated by key across the whole load."""
+        mapper = RowMapper(run.table, columns)
+        dedupe = KeyDeduper(run.table.primary_key)
+        yielded = False
+        for records in self._pages(run.table, run.plan.since):
+            if self._should_stop is not None and self._should_stop():
+                raise Cancelled
+            if not records:
+                continue
+            batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
+            run.pages += 1
+            run.rows += batch.num_rows
+            self._emit(run, "page")
+            if batch.num_rows:
+                yielded = True
+                yield batch
+        if not yielded and run.plan.disposition == "replace":
+            # an empty source table must empty (or create) the warehouse table too
+            yield mapper.schema.empty_table()
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def _failure(self, table: Table, exc: BaseException) -> _Failure:
+        name = table.name
+        if isinstance(exc, Cancelled):
+            self.log.warning("%s: cancelled; nothing of it was committed", name)
+            return _Failure("The run was cancelled.", "transient", stop_run=True,
+                            status="cancelled")
+        if isinstance(exc, DailyQuotaExhausted):
+            self.log.warning("%s: daily quota spent: %s", name, exc.detail or exc.user_message)
+            return _Failure(exc.user_message, "quota", stop_run=True, resume_at=exc.resume_at,
+                            status="partial")
+        if isinstance(exc, ReauthorizeRequired):
+            self.log.error("%s: %s", name, exc)
+            return _Failure(exc.user_message, "auth", stop_run=True)
+        if isinstance(exc, CtctError):
+            self.log.error("%s failed: %s", name, exc)
+            return _Failure(f"{name}: {exc.user_message}", exc.failure_type)
+        if isinstance(exc, MalformedRecord):
+            self.log.error("%s failed: %s", name, exc)
+            return _Failure(
+                f"Constant Contact sent data ctctsync cannot store: {exc}", "system"
+            )
+        if isinstance(exc, WarehouseError):
+            self.log.error("%s failed: %s", name, exc)
+            return _Failure(f"{name}: {exc}", "config")
+        self.log.error("%s failed while loading", name, exc_info=exc)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = redact(redact_warehouse(text, self.config.warehouse))
+        return _Failure(
+            f"{name}: loading into the warehouse failed ({type(exc).__name__}: {text[:300]})",
+            "system",
+        )

@@ -1,0 +1,389 @@
+"""Raw API records -> typed Arrow tables, driven by the table registry.
+
+Every column's warehouse type (``ctctsync.tables.ColumnType``) has one converter; the
+registry says which column has which type, so the mapping of a table is data. The few
+tables whose rows are not the API's records as they come have a small named ``prepare``
+function (:data:`PREPARE`) that adds the derived fields before the generic mapping.
+
+Converters coerce only where nothing is lost (a digit string to a number, a number to text,
+a list to its JSON text, a timestamp with an offset to UTC). Anything else raises
+:class:`MalformedRecord`, which names the table, the column and the record, so a bad page
+fails its table loudly instead of loading wrong values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from ctctsync.tables import LOADED_AT, RUN_ID, Column, ColumnType, Table
+
+Record = Mapping[str, Any]
+
+
+class MalformedRecord(ValueError):  # noqa: N818 - named by what it is, like the api's MalformedResponse
+    """A record whose field cannot be converted to its column's type without loss."""
+
+    def __init__(self, table: str, column: str, value: Any, reason: str, key: Any = None) -> None:
+        self.table = table
+        self.column = column
+        self.key = key
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        where = f" (record {key})" if key is not None else ""
+        super().__init__(
+            f"table {table}: field {column!r}{where} has {type(value).__name__} value "
+            f"{shown}, {reason}"
+        )
+
+
+class _Unconvertible(Exception):  # noqa: N818 - internal signal, turned into MalformedRecord
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- one converter per warehouse type ---------------------------------------------------------
+
+
+def _to_bigint(v: Any) -> int | None:
+    t = type(v)
+    if t is int or v is None:
+        return v  # type: ignore[no-any-return]
+    if t is str:
+        s = v.strip()
+        if not s:
+            return None  # the API sends "" for missing values (constant-contact-api.md §1.5)
+        if s.lstrip("-").isdigit():
+            # ids are strings of digits in the API (§1.5); the spec types them NUMERIC
+            return int(s)
+        raise _Unconvertible("expected a whole number")
+    if t is float and v.is_integer():
+        return int(v)
+    raise _Unconvertible("expected a whole number")
+
+
+def _to_double(v: Any) -> float | None:
+    t = type(v)
+    if t is float or v is None:
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return float(v)
+    if t is str:
+        s = v.strip()
+        if not s:
+            return None
+        try:
+            return float(s)
+        except ValueError:
+            raise _Unconvertible("expected a number") from None
+    raise _Unconvertible("expected a number")
+
+
+def _to_text(v: Any) -> str | None:
+    t = type(v)
+    if t is str or v is None:
+        return v  # type: ignore[no-any-return]
+    if t is dict or t is list:
+        # spec STRING columns the API fills with a list/object: kept as JSON text (docs/tables.md)
+        return orjson.dumps(v).decode()
+    if t is bool:
+        return "true" if v else "false"
+    if t is int or t is float:
+        return str(v)  # ids/phones sent as JSON numbers by older API versions (§1.5)
+    raise _Unconvertible("expected text")
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def _to_bool(v: Any) -> bool | None:
+    t = type(v)
+    if t is bool or v is None:
+        return v  # type: ignore[no-any-return]
+    if t is str:
+        s = v.strip().lower()
+        if not s:
+            return None
+        if s in _TRUE:
+            return True
+        if s in _FALSE:
+            return False
+    if t is int and v in (0, 1):
+        return bool(v)
+    raise _Unconvertible("expected true or false")
+
+
+def _to_timestamp(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):  # already parsed by a prepare function
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    if type(v) is str:
+        if not v.strip():
+            return None  # "" stands for "no date" in v2 (opt_out_date, ...: §1.5)
+        try:
+            dt = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise _Unconvertible("expected an ISO-8601 timestamp") from None
+        # library dates carry a US-Eastern offset (§1.5): everything is stored in UTC
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if type(v) is int:
+        # epoch milliseconds: what tracking paging cursors use (§1.3); lossless
+        return datetime.fromtimestamp(v / 1000, UTC)
+    raise _Unconvertible("expected an ISO-8601 timestamp")
+
+
+def _to_json(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:
+        raise _Unconvertible("expected JSON data") from None
+
+
+CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
+    "bigint": _to_bigint,
+    "double": _to_double,
+    "text": _to_text,
+    "bool": _to_bool,
+    "timestamp": _to_timestamp,
+    "json": _to_json,
+}
+
+ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "text": pa.string(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    # nested values travel as JSON text; the loader marks the column data_type=json
+    "json": pa.string(),
+}
+
+
+def convert_value(column: Column, value: Any, table: str = "?") -> Any:
+    """Convert one raw value to ``column``'s warehouse type (raises MalformedRecord)."""
+    try:
+        return CONVERTERS[column.type](value)
+    except _Unconvertible as exc:
+        raise MalformedRecord(table, column.name, value, exc.reason) from None
+
+
+# --- tables whose rows are not the records as they come --------------------------------------
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a mapping needs besides the record."""
+
+    run_id: str
+    loaded_at: datetime
+    """When the rows were read (UTC): ``_ctctsync_loaded_at`` and summaries' ``end_date``."""
+
+
+ACTIVITY_DATE_FIELDS: dict[str, str] = {
+    "EMAIL_SEND": "send_date",
+    "EMAIL_OPEN": "open_date",
+    "EMAIL_CLICK": "click_date",
+    "EMAIL_FORWARD": "forward_date",
+    "EMAIL_BOUNCE": "bounce_date",
+    "EMAIL_UNSUBSCRIBE": "unsubscribe_date",
+}
+"""Each tracking activity type keeps its date in its own field (constant-contact-api.md §8)."""
+
+
+def _canonical_id(v: Any) -> str:
+    # campaign_id is a number in campaign tracking and a string in contact tracking (§1.5):
+    # hash the same text for both so an activity keeps its id whichever endpoint sent it
+    if v is None:
+        return ""
+    if type(v) is float and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def activity_id(
+    contact_id: Any, campaign_id: Any, activity_type: Any, activity_date: datetime | None,
+    link_id: Any,
+) -> str:
+    """A stable key for a tracking activity (the API gives none): a hash of contact,
+    campaign, type, UTC date and link, identical whatever text form the ids arrive in."""
+    date = activity_date.astimezone(UTC).isoformat() if activity_date else ""
+    text = "|".join(
+        (
+            _canonical_id(contact_id),
+            _canonical_id(campaign_id),
+            str(activity_type or ""),
+            date,
+            _canonical_id(link_id),
+        )
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _activity_date_field(record: Record) -> str | None:
+    name = ACTIVITY_DATE_FIELDS.get(str(record.get("activity_type")))
+    if name is not None and record.get(name):
+        return name
+    # an activity type we do not know: use the one *_date field it carries
+    for key, value in record.items():
+        if key.endswith("_date") and value:
+            return key
+    return None
+
+
+def prepare_activity(record: Record, ctx: MapContext, table: str) -> dict[str, Any]:
+    """ContactTracking: one row per activity, its own date column plus ``activity_date``
+    and a synthetic ``activity_id``."""
+    row = dict(record)
+    field = _activity_date_field(record)
+    if field is None:
+        raise MalformedRecord(
+            table, "activity_date", None, "the activity carries no date", record.get("contact_id")
+        )
+    raw_date = record[field]
+    try:
+        when = _to_timestamp(raw_date)
+    except _Unconvertible as exc:
+        raise MalformedRecord(table, field, raw_date, exc.reason) from None
+    row["activity_date"] = when
+    row[field] = when
+    row["activity_id"] = activity_id(
+        record.get("contact_id"),
+        record.get("campaign_id"),
+        record.get("activity_type"),
+        when,
+        record.get("link_id"),
+    )
+    return row
+
+
+def prepare_campaign_summary(record: Record, ctx: MapContext, table: str) -> dict[str, Any]:
+    """EmailCampaignSummary: the v2 summary has no dates (constant-contact-api.md §9), so
+    ``start_date`` is the campaign's ``last_run_date`` and ``end_date`` the read time."""
+    row = dict(record)
+    if row.get("campaign_id") is None:
+        row["campaign_id"] = record.get("id")
+    if row.get("start_date") is None:
+        row["start_date"] = record.get("last_run_date")
+    row["end_date"] = ctx.loaded_at
+    return row
+
+
+Prepare = Callable[[Record, MapContext, str], dict[str, Any]]
+
+PREPARE: dict[str, Prepare] = {
+    "contact_tracking": prepare_activity,
+    "email_campaign_summary": prepare_campaign_summary,
+}
+"""The tables whose rows need derived fields; every other table maps records as they are."""
+
+
+# --- the mapper -------------------------------------------------------------------------------
+
+
+def arrow_schema(table: Table, columns: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of ``table`` restricted to ``columns`` plus the metadata columns."""
+    fields = []
+    for name in columns:
+        col = table.column(name)
+        fields.append(
+            pa.field(name, ARROW_TYPES[col.type], nullable=name not in table.primary_key)
+        )
+    fields.append(pa.field(LOADED_AT, pa.timestamp("us", tz="UTC"), nullable=False))
+    fields.append(pa.field(RUN_ID, pa.string(), nullable=False))
+    return pa.schema(fields)
+
+
+class RowMapper:
+    """Maps pages of raw records of one table to Arrow tables of its selected columns."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        missing = [k for k in table.primary_key if k not in columns]
+        if missing:
+            raise ValueError(f"{table.name}: key column(s) {missing} must be selected")
+        self.table = table
+        self.columns: tuple[Column, ...] = tuple(table.column(c) for c in columns)
+        self.schema = arrow_schema(table, columns)
+        self._prepare = PREPARE.get(table.name)
+        self._key = table.primary_key[0] if len(table.primary_key) == 1 else None
+
+    def _record_key(self, record: Any) -> Any:
+        if isinstance(record, Mapping) and self._key is not None:
+            return record.get(self._key)
+        return None
+
+    def to_arrow(self, records: Sequence[Any], ctx: MapContext) -> pa.Table:
+        """Convert one page; raises MalformedRecord naming table, field and record."""
+        name = self.table.name
+        for rec in records:
+            if not isinstance(rec, Mapping):
+                raise MalformedRecord(name, "(record)", rec, "expected a JSON object")
+        recs: Sequence[Record] = records
+        if self._prepare is not None:
+            recs = [self._prepare(r, ctx, name) for r in records]
+        arrays: list[pa.Array] = []
+        for col in self.columns:
+            conv = CONVERTERS[col.type]
+            values = [r.get(col.name) for r in recs]
+            try:
+                converted = [conv(v) for v in values]
+            except _Unconvertible:
+                # find the offending value again, to name it (the fast path has no index)
+                for r, v in zip(recs, values, strict=True):
+                    try:
+                        conv(v)
+                    except _Unconvertible as exc:
+                        raise MalformedRecord(
+                            name, col.name, v, exc.reason, self._record_key(r)
+                        ) from None
+                raise
+            if col.name in self.table.primary_key and any(v is None for v in converted):
+                bad = next(r for r, v in zip(recs, converted, strict=True) if v is None)
+                raise MalformedRecord(name, col.name, bad.get(col.name), "the key is missing")
+            arrays.append(pa.array(converted, type=ARROW_TYPES[col.type]))
+        n = len(recs)
+        arrays.append(pa.array([ctx.loaded_at] * n, type=pa.timestamp("us", tz="UTC")))
+        arrays.append(pa.array([ctx.run_id] * n, type=pa.string()))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+class KeyDeduper:
+    """Drops rows whose key was already seen in this load (the first copy wins).
+
+    The API can repeat a record across pages (constant-contact-api.md §1.3: list membership
+    returns limit+1); a load must not hold a key twice. Holds only the keys (a few dozen
+    bytes each), never the rows.
+    """
+
+    def __init__(self, key_columns: Sequence[str]) -> None:
+        self.key_columns = tuple(key_columns)
+        self._seen: set[Any] = set()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if len(self.key_columns) == 1:
+            keys: list[Any] = batch.column(self.key_columns[0]).to_pylist()
+        else:
+            cols = [batch.column(c).to_pylist() for c in self.key_columns]
+            keys = list(zip(*cols, strict=True))
+        keep: list[bool] = []
+        seen = self._seen
+        for k in keys:
+            if k in seen:
+                keep.append(False)
+            else:
+                seen.add(k)
+                keep.append(True)
+        if all(keep):
+            return batch
+        return batch.filter(pa.array(keep, type=pa.bool_()))

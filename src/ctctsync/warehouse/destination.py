@@ -1,0 +1,134 @@
+"""The warehouse as dlt sees it: a destination built from ``WarehouseConfig``, and a SQL
+client for the few statements ctctsync runs itself (counts, reads, drops).
+
+Every dlt setting ctctsync depends on is passed here explicitly, never through dlt's
+environment-variable/config-file injection, so a stray ``.dlt/config.toml`` cannot change
+how a table is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.destination import Destination
+
+from ctctsync.config import WarehouseConfig
+
+# dlt phones home by default; a connector that promises to keep account data private must
+# not (set before any pipeline runs; an explicit user setting still wins).
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+REPLACE_STRATEGY = "insert-from-staging"
+"""Full tables load into a staging table and are copied over in one transaction: a reader
+never sees an empty or half-loaded table (dlt docs, general-usage/full-loading)."""
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot be reached or used; the message says what to fix."""
+
+
+class _ArrowHintNoise(logging.Filter):
+    """dlt warns on every page that our JSON columns travel as Arrow strings: that is by
+    design (the column is declared ``json``), so the warning is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+_dlt_logger = logging.getLogger("dlt")
+if not any(isinstance(f, _ArrowHintNoise) for f in _dlt_logger.filters):
+    _dlt_logger.addFilter(_ArrowHintNoise())
+
+
+def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
+    """A dlt destination for ``wcfg`` with ctctsync's settings (atomic replace)."""
+    name = wcfg.destination
+    if name == "duckdb":
+        path = Path(wcfg.path).expanduser()
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(str(path), replace_strategy=REPLACE_STRATEGY)
+    credentials = wcfg.credentials.get_secret_value() if wcfg.credentials else None
+    if credentials is None:
+        raise WarehouseError(
+            f"destination {name!r} needs credentials (warehouse.credentials or "
+            "CTCTSYNC_WAREHOUSE_CREDENTIALS), e.g. postgresql://user:password@host:5432/db"
+        )
+    try:
+        dest = Destination.from_reference(
+            name,
+            credentials=_explicit_password(credentials),
+            replace_strategy=REPLACE_STRATEGY,
+        )
+    except Exception as exc:
+        raise WarehouseError(
+            f"{name!r} is not a destination dlt knows (or its extra is not installed): "
+            f"{type(exc).__name__}"
+        ) from None
+    if dest is None:
+        raise WarehouseError(f"{name!r} is not a destination dlt knows")
+    return dest
+
+
+def _explicit_password(credentials: str) -> str:
+    """``scheme://user@host/db`` -> ``scheme://user:@host/db``.
+
+    dlt treats a connection string without a password as incomplete configuration, but a
+    server with trust or peer authentication (a local PostgreSQL) needs none.
+    """
+    if "://" not in credentials:
+        return credentials
+    scheme, rest = credentials.split("://", 1)
+    if "@" not in rest:
+        return credentials
+    userinfo, host = rest.split("@", 1)
+    if ":" in userinfo or "/" in userinfo:
+        return credentials
+    return f"{scheme}://{userinfo}:@{host}"
+
+
+@contextmanager
+def scratch_pipeline(wcfg: WarehouseConfig, name: str) -> Iterator[dlt.Pipeline]:
+    """A dlt pipeline in a throw-away working folder.
+
+    ctctsync keeps no dlt working state between runs: the bookmarks live in the state store,
+    the table schemas in the warehouse. A fresh folder per run means a crash never leaves a
+    half-written load package behind that a later run would have to finish or discard.
+    """
+    workdir = tempfile.mkdtemp(prefix="ctctsync-dlt-")
+    try:
+        pipeline = dlt.pipeline(
+            pipeline_name=name,
+            pipelines_dir=workdir,
+            destination=make_destination(wcfg),
+            dataset_name=wcfg.dataset,
+        )
+        # the state store, not dlt's pipeline state, decides where a table resumes
+        pipeline.config.restore_from_destination = False
+        yield pipeline
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def redact(text: str, wcfg: WarehouseConfig) -> str:
+    """``text`` without the warehouse credentials (for messages and logs)."""
+    if wcfg.credentials is not None:
+        secret = wcfg.credentials.get_secret_value()
+        if secret:
+            text = text.replace(secret, "***")
+            # a password inside a URL may also appear on its own
+            if "://" in secret and "@" in secret:
+                userinfo = secret.split("://", 1)[1].split("@", 1)[0]
+                if ":" in userinfo:
+                    password = userinfo.split(":", 1)[1]
+                    if password:
+                        text = text.replace(password, "***")
+    return text

@@ -1,0 +1,121 @@
+"""Load one table's Arrow batches into the warehouse through dlt, in one commit.
+
+Full tables and first reads use ``replace`` with dlt's ``insert-from-staging`` strategy:
+the rows land in ``<dataset>_staging`` and are copied over the live table in one
+transaction. Key-based reads use ``merge`` (``delete-insert`` by primary key), also one
+transaction. Either way the table changes all at once or not at all, which is what lets the
+sync write a bookmark after the load and treat a crash as a harmless re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import dlt
+import pyarrow as pa
+from dlt.common.schema.typing import TColumnSchema
+
+from ctctsync.config import WarehouseConfig
+from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table
+from ctctsync.warehouse.destination import scratch_pipeline
+
+Disposition = Literal["replace", "merge"]
+
+_DLT_TYPES: dict[ColumnType, str] = {
+    "bigint": "bigint",
+    "double": "double",
+    "text": "text",
+    "bool": "bool",
+    "timestamp": "timestamp",
+    "json": "json",
+}
+
+
+def column_hints(table: Table, columns: Sequence[str]) -> list[TColumnSchema]:
+    """dlt column hints for the selected columns: types from the registry, not inferred."""
+    hints: list[TColumnSchema] = []
+    for name in columns:
+        col = table.column(name)
+        key = name in table.primary_key
+        hint: TColumnSchema = {
+            "name": name,
+            "data_type": _DLT_TYPES[col.type],  # type: ignore[typeddict-item]
+            "nullable": not key,
+        }
+        if key:
+            hint["primary_key"] = True
+        hints.append(hint)
+    hints.append({"name": LOADED_AT, "data_type": "timestamp", "nullable": False})
+    hints.append({"name": RUN_ID, "data_type": "text", "nullable": False})
+    return hints
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What one table load did."""
+
+    load_id: str | None
+    """dlt's load package id (None when nothing was loaded)."""
+
+
+class Loader:
+    """Loads tables of one integration; one dlt pipeline (in a scratch folder) per load."""
+
+    def __init__(self, wcfg: WarehouseConfig, integration: str) -> None:
+        self.wcfg = wcfg
+        self.integration = integration
+        self.pipeline_name = f"ctctsync_{integration}"
+
+    def warehouse_name(self, table: Table) -> str:
+        """``<integration>_<table>``."""
+        return f"{self.integration}_{table.name}"
+
+    def load(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        batches: Iterable[pa.Table],
+        disposition: Disposition,
+    ) -> LoadOutcome:
+        """Extract ``batches`` (a lazy iterable: pages stream through, never a whole table)
+        and commit them. Exceptions raised by the iterable propagate unchanged (the caller
+        maps them to a user message); nothing is committed in that case."""
+        resource = dlt.resource(
+            _passthrough(batches),
+            name=table.name,
+            table_name=self.warehouse_name(table),
+            write_disposition=disposition,
+            primary_key=list(table.primary_key),
+            columns=column_hints(table, columns),
+        )
+        with scratch_pipeline(self.wcfg, self.pipeline_name) as pipeline:
+            try:
+                info = pipeline.run(resource, schema=dlt.Schema(self.pipeline_name))
+            except Exception as exc:
+                raise _unwrap(exc) from exc
+        load_id = info.loads_ids[0] if info.loads_ids else None
+        return LoadOutcome(load_id=load_id)
+
+
+def _passthrough(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    yield from batches
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """dlt wraps errors raised by a resource in its own step exceptions; find the original
+    one (ours or the API client's) so the sync can report it by its type."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    last: BaseException = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        last = cur
+        if not type(cur).__module__.startswith("dlt"):
+            return cur
+        nxt: Any = getattr(cur, "exception", None)
+        if not isinstance(nxt, BaseException):
+            nxt = cur.__cause__ or cur.__context__
+        cur = nxt
+    return last
