@@ -95,6 +95,8 @@ class AccountInfo:
     state_code: str
     city: str
     line1: str
+    line2: str
+    line3: str
     postal_code: str
 
 
@@ -220,7 +222,8 @@ class Account:
             company_logo="" if rng.random() < 0.3 else
             f"https://ih.constantcontact.com/fs137/11003715{self.seed % 100000:05d}/img/90.jpg",
             country_code=country.upper(), state_code=code, city=city,
-            line1=f"{rng.randrange(1, 999)} Maple Street", postal_code=postal,
+            line1=f"{rng.randrange(1, 999)} Maple Street", line2=f"Suite {rng.randrange(100, 999)}",
+            line3=rng.choice(("", "Building B")), postal_code=postal,
         )
 
     # ------------------------------------------------------------------ contacts

@@ -8,6 +8,7 @@ integer ids; the API layers (``sandbox.v2``) turn them into wire formats.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -337,8 +338,8 @@ def build_campaign(
     """Campaign ``index`` (0-based, chronological) with id ``cid`` and the given status."""
     rng = rng_for(seed, KIND_CAMPAIGN, cid)
     theme = CAMPAIGN_THEMES[index % len(CAMPAIGN_THEMES)]
-    day = created_ms // DAY_MS
-    name = f"{theme} #{index + 1} ({day})"
+    when = time.strftime("%a %b %d %Y", time.gmtime(created_ms // 1000))
+    name = f"{theme} #{index + 1} — {when}"
     modified = created_ms + rng.randrange(DAY_MS // 24, 2 * DAY_MS)
     last_run = next_run = None
     if status in ("SENT", "DELETED"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -23,6 +24,25 @@ SMALL_SPEC = AccountSpec(seed=7, contacts=260, lists=5, campaigns=7, activities_
 """The account of the ``sandbox`` fixture: small, but every table has several pages."""
 
 SandboxFactory = Callable[..., Sandbox]
+
+
+def authorize_code(sb: Sandbox, redirect_uri: str, *, state: str = "xyz",
+                   email: str | None = None, password: str | None = None) -> str:
+    """Drive the sandbox's OAuth login page like a browser would (GET the page, POST the
+    owner's email and password) and return the authorization code from the redirect."""
+    creds = sb.credentials
+    params = {"response_type": "code", "client_id": creds.api_key, "redirect_uri": redirect_uri,
+              "state": state}
+    url = f"{sb.base_url}/oauth2/oauth/siteowner/authorize"
+    with httpx.Client(timeout=10) as client:
+        page = client.get(url, params=params)
+        page.raise_for_status()
+        r = client.post(url, data={**params, "email": email or creds.email,
+                                   "password": password or creds.password, "action": "allow"})
+    if r.status_code != 302:
+        raise AssertionError(f"login failed: {r.status_code} {r.text[:200]}")
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    return query["code"][0]
 
 
 @pytest.fixture

@@ -209,15 +209,18 @@ def contact_list(lst: gen.ContactList, count: int) -> JSONDict:
 
 def account_info(info: AccountInfo) -> JSONDict:
     """``GET /v2/account/info`` (§5); empty address lines are omitted."""
+    address: JSONDict = {"city": info.city, "line1": info.line1}
+    for key, value in (("line2", info.line2), ("line3", info.line3)):
+        if value:  # line2/line3 omitted when empty (§5, java5 @JsonInclude NON_EMPTY)
+            address[key] = value
+    address.update({"postal_code": info.postal_code, "country_code": info.country_code,
+                    "state_code": info.state_code})
     return {
         "website": info.website, "organization_name": info.organization_name,
         "time_zone": info.time_zone, "first_name": info.first_name, "last_name": info.last_name,
         "email": info.email, "phone": info.phone, "company_logo": info.company_logo,
         "country_code": info.country_code, "state_code": info.state_code,
-        "organization_addresses": [{
-            "city": info.city, "line1": info.line1, "postal_code": info.postal_code,
-            "country_code": info.country_code, "state_code": info.state_code,
-        }],
+        "organization_addresses": [address],
     }
 
 

@@ -51,12 +51,12 @@ def truth(account: Account, table: str) -> list[JSONDict]:
             return out
         if table == "email_campaign_summary":
             out = []
-            for c in sorted(account.campaigns.values(), key=lambda c: c.id):
-                if c.status != "SENT" or c.last_run_ms is None:
+            for camp in sorted(account.campaigns.values(), key=lambda x: x.id):
+                if camp.status != "SENT" or camp.last_run_ms is None:
                     continue
-                row = render.tracking_summary(account, c)
-                row["campaign_id"] = str(c.id)
-                row["last_run_date"] = render.utc_date(c.last_run_ms)
+                row = render.tracking_summary(account, camp)
+                row["campaign_id"] = str(camp.id)
+                row["last_run_date"] = render.utc_date(camp.last_run_ms)
                 out.append(row)
             return out
         if table == "events":
