@@ -89,8 +89,12 @@ def _to_double(v: Any) -> float | None:
 
 def _to_text(v: Any) -> str | None:
     t = type(v)
-    if t is str or v is None:
-        return v  # type: ignore[no-any-return]
+    if t is str:
+        # v2 sends "" for "no value" (constant-contact-api.md §1.5): stored as NULL, which is
+        # also what PostgreSQL's CSV load makes of it, so every destination agrees
+        return v or None  # type: ignore[no-any-return]
+    if v is None:
+        return None
     if t is dict or t is list:
         # spec STRING columns the API fills with a list/object: kept as JSON text (docs/tables.md)
         return orjson.dumps(v).decode()
