@@ -191,8 +191,10 @@ def test_slow_down_without_client_limit_still_pauses():
     limiter = time.limiter(None)
     limiter.slow_down()
     limiter.acquire()
-    # no qps configured: acquire never waits (the server pause only applies with pacing)
+    assert time.sleeps == [1.0]
     assert limiter.current_qps is None
+    limiter.acquire()
+    assert time.sleeps == [1.0]  # no pacing after the pause
 
 
 def test_threads_share_one_schedule():

@@ -124,12 +124,12 @@ class RateLimiter:
         """
         with self._lock:
             self._take_budget()
-            if self._rate is None:
-                return
             now = self._clock()
-            self._recover(now)
             slot = max(now, self._next_slot)
-            self._next_slot = slot + self._interval()
+            if self._rate is not None:
+                self._recover(now)
+                self._next_slot = slot + self._interval()
+            # else: no pacing, but a pause set by slow_down() still holds everyone back
         wait = slot - now
         if wait > 0:
             self._sleep(wait)

@@ -8,9 +8,10 @@ The two derived tables get records already shaped to their table:
 
 * ``contact_tracking``: one activity per record, as the API sends it, plus
   ``campaign_id`` (string, always filled), ``contact_id`` (string), ``activity_type``
-  (filled from the collection when missing) and ``activity_date`` (the type's own date).
-* ``email_campaign_summary``: ``campaign_id``, ``start_date`` (the campaign's
-  ``last_run_date``), ``end_date`` (when the numbers were read, UTC) and the counts
+  (filled from the collection when missing), ``activity_date`` (the type's own date) and,
+  for clicks, ``link_uri`` (from the campaign's links) -- the contact-tracking shape (§8).
+* ``email_campaign_summary``: ``campaign_id``, ``last_run_date`` and ``start_date`` (the
+  same value), ``end_date`` (when the numbers were read, UTC) and the counts
   ``sends, opens, clicks, forwards, unsubscribes, bounces, spam_count``.
 
 Records may repeat across pages (§1.3 reports N+1 items); merging by key is the caller's job.
@@ -122,6 +123,21 @@ def _normalise_activity(
     return out
 
 
+def _link_uris(client: ApiClient, campaign_id: str) -> dict[str, str]:
+    """``{link_id: url}`` of a campaign, from its detail's ``click_through_details``.
+
+    Campaign-level click items carry ``link_id`` but no ``link_uri`` (contact-level ones do)
+    -- constant-contact-api.md §9.1; ``url_uid`` is the ``link_id`` -- §3.
+    """
+    detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    links = detail.get("click_through_details") if isinstance(detail, dict) else None
+    out: dict[str, str] = {}
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("url_uid") is not None and link.get("url"):
+            out[str(link["url_uid"])] = str(link["url"])
+    return out
+
+
 def campaign_activities(
     client: ApiClient,
     since: datetime | None,
@@ -132,7 +148,8 @@ def campaign_activities(
 
     v2 has no account-wide activity feed; the per-contact feed (§8) needs one call chain
     per contact. The six per-campaign collections (§9.1) hold the same activities with
-    ``6 x campaigns + pages`` calls, independent of the number of contacts.
+    ``6 x campaigns + extra pages`` calls, independent of the number of contacts (plus one
+    campaign detail call when the campaign has clicks in the window, for ``link_uri``).
 
     Incremental reads send ``created_since``, except for campaigns changed since
     ``since`` (e.g. just sent): their history is read whole, so activities created before
@@ -143,6 +160,7 @@ def campaign_activities(
         campaign_id = str(campaign["id"])
         changed = _parse_time(campaign.get("modified_date"))
         use_since = since is not None and (changed is None or changed < since)
+        uris: dict[str, str] | None = None
         try:
             for type_path, activity_type in TRACKING_TYPES:
                 params: dict[str, str | int] = {"limit": TRACKING_PAGE_SIZE}
@@ -150,10 +168,18 @@ def campaign_activities(
                     params["created_since"] = format_since(since)
                 path = CAMPAIGN_TRACKING_PATH.format(campaign_id=campaign_id, type=type_path)
                 for page in client.pages(path, params, "v2_results"):
-                    if page.records:
-                        yield [
-                            _normalise_activity(r, campaign_id, activity_type) for r in page.records
-                        ]
+                    if not page.records:
+                        continue
+                    records = [
+                        _normalise_activity(r, campaign_id, activity_type) for r in page.records
+                    ]
+                    if activity_type == "EMAIL_CLICK":
+                        if uris is None:
+                            uris = _link_uris(client, campaign_id)
+                        for record in records:
+                            if not record.get("link_uri"):
+                                record["link_uri"] = uris.get(str(record.get("link_id")))
+                    yield records
         except NotFound:
             # Deleted between the campaign list and its tracking: nothing left to read.
             log.info("campaign %s disappeared while reading its tracking; skipped", campaign_id)
@@ -186,9 +212,11 @@ def campaign_summaries(
             # Deleted between list and detail (deleted campaigns 404) -- §1.8.
             log.info("campaign %s disappeared before its summary was read; skipped", campaign_id)
             continue
+        last_run = detail.get("last_run_date") if isinstance(detail, dict) else None
         record: dict[str, Any] = {
             "campaign_id": campaign_id,
-            "start_date": detail.get("last_run_date") if isinstance(detail, dict) else None,
+            "last_run_date": last_run,
+            "start_date": last_run,
             "end_date": format_since(read_at),
         }
         for count in SUMMARY_COUNTS:
