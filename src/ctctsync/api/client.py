@@ -111,7 +111,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0
-    malformed_attempts: int = 3
+    malformed_attempts: int = 4
     throttle_attempts: int = 20
 
 

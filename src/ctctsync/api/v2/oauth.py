@@ -17,6 +17,7 @@ from ctctsync.api.client import ApiClient
 from ctctsync.api.v2.endpoints import AUTH_BASE_URL
 from ctctsync.errors import (
     RULES_BY_NAME,
+    ConfigError,
     ReauthorizeRequired,
     classify_response,
     classify_transport,
@@ -117,7 +118,8 @@ def exchange_code(
     """Trade an authorization code for an access token (server flow) -- §1.2.
 
     The PHP SDK sends the parameters in the query string of the POST; so do we. A refused
-    code (``{"error":"access_denied",...}``) raises :class:`ReauthorizeRequired`.
+    code (``{"error":"invalid_grant",...}``) raises :class:`ReauthorizeRequired`; a wrong
+    API key or client secret (``invalid_client``) raises :class:`ConfigError`.
     """
     endpoint = f"POST {TOKEN_PATH}"
     response = _post(
@@ -135,6 +137,17 @@ def exchange_code(
     )
     if response.status_code in (400, 401, 403):
         error, description = parse_error_body(response.content)
+        if error == "invalid_client":
+            # The app's own credentials are wrong: re-authorizing would not help.
+            raise ConfigError(
+                "Constant Contact did not accept the API key or client secret "
+                "(invalid_client). Check them in the integration settings.",
+                rule=RULES_BY_NAME["api_key_not_authorized"],
+                detail=description or "",
+                status=response.status_code,
+                error_key=error,
+                endpoint=endpoint,
+            )
         raise ReauthorizeRequired(
             "Constant Contact did not accept the authorization "
             f"({error or response.status_code}). Start the authorization again.",

@@ -1,0 +1,108 @@
+"""Client behaviour the sandbox cannot provoke, against a scripted real HTTP server."""
+
+from __future__ import annotations
+
+import pytest
+
+from ctctsync.api import ApiClient, RateLimiter
+from ctctsync.errors import MalformedResponse, PaginationLoop, RequestRejected
+
+
+def client_for(server, waits: list[float] | None = None) -> ApiClient:
+    return ApiClient(
+        server.base_url,
+        "scripted-key-123",
+        "scripted-token-456",
+        limiter=RateLimiter(None, None),
+        sleep=(waits.append if waits is not None else lambda _s: None),
+        jitter=lambda: 0.0,
+    )
+
+
+def page(ids: list[int], next_link: str | None) -> dict:
+    pagination = {"next_link": next_link} if next_link else {}
+    return {"meta": {"pagination": pagination}, "results": [{"id": i} for i in ids]}
+
+
+def test_repeated_next_link_raises_pagination_loop(scripted_server):
+    scripted_server.answer(
+        "/v2/contacts",
+        (200, {}, page([1], "/v2/contacts?next=A")),
+        (200, {}, page([2], "/v2/contacts?next=B")),
+        (200, {}, page([3], "/v2/contacts?next=A")),
+    )
+    with client_for(scripted_server) as client:
+        pages = client.pages("/v2/contacts", {"limit": 1, "status": "ALL"})
+        seen = [next(pages).records, next(pages).records, next(pages).records]
+        with pytest.raises(PaginationLoop):
+            next(pages)
+    assert seen == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
+    assert len(scripted_server.requests) == 3
+
+
+def test_next_page_sends_only_next_and_api_key(scripted_server):
+    scripted_server.answer(
+        "/v2/contacts",
+        (200, {}, page([1], "/v2/contacts?next=TOKEN")),
+        (200, {}, page([2], None)),
+    )
+    with client_for(scripted_server) as client:
+        list(client.pages("/v2/contacts", {"limit": 1, "modified_since": "x"}))
+    first, second = scripted_server.requests
+    assert "limit=1" in first
+    assert "modified_since=x" in first
+    assert second == "/v2/contacts?next=TOKEN&api_key=scripted-key-123"
+
+
+def test_next_link_to_another_host_is_not_followed(scripted_server):
+    scripted_server.answer(
+        "/v2/contacts", (200, {}, page([1], "https://evil.example/v2/contacts?next=A"))
+    )
+    with client_for(scripted_server) as client, pytest.raises(MalformedResponse):
+        list(client.pages("/v2/contacts"))
+    assert len(scripted_server.requests) == 1
+
+
+def test_retry_after_is_honoured(scripted_server):
+    scripted_server.answer(
+        "/v2/account/info",
+        (503, {"Retry-After": "7"}, b"[]"),
+        (200, {}, {"email": "a@b"}),
+    )
+    waits: list[float] = []
+    with client_for(scripted_server, waits) as client:
+        assert client.get_json("/v2/account/info") == {"email": "a@b"}
+    assert waits == [7.0]
+
+
+def test_retry_after_is_capped(scripted_server):
+    scripted_server.answer(
+        "/v2/account/info",
+        (503, {"Retry-After": "86400"}, b"[]"),
+        (200, {}, {}),
+    )
+    waits: list[float] = []
+    with client_for(scripted_server, waits) as client:
+        client.get_json("/v2/account/info")
+    assert waits == [client.retry.max_retry_after]
+
+
+def test_redirects_are_not_followed(scripted_server):
+    scripted_server.answer(
+        "/v2/account/info", (302, {"Location": "https://evil.example/steal"}, b"")
+    )
+    with client_for(scripted_server) as client, pytest.raises(RequestRejected) as info:
+        client.get_json("/v2/account/info")
+    assert info.value.status == 302
+    assert len(scripted_server.requests) == 1
+
+
+def test_every_request_carries_key_token_and_accept(scripted_server):
+    scripted_server.answer("/v2/account/info", (200, {}, {}))
+    with client_for(scripted_server) as client:
+        client.get_json("/v2/account/info")
+    seen = scripted_server.headers[0]
+    assert scripted_server.requests == ["/v2/account/info?api_key=scripted-key-123"]
+    assert seen["authorization"] == "Bearer scripted-token-456"
+    assert seen["accept"] == "application/json"
+    assert seen["user-agent"].startswith("ctctsync/")
