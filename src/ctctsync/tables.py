@@ -75,6 +75,10 @@ class Table:
     notes: str = ""
     depends_on: tuple[str, ...] = field(default=())
     """Tables whose source rows this table needs to enumerate (campaign ids, ...)."""
+    read_whole: bool = False
+    """Read every row on every run and replace the table, although the spec makes it
+    key-based: for a table whose rows change without their cursor moving, when reading it
+    whole costs no more calls than reading the changes (``notes`` says why)."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -287,7 +291,14 @@ TABLES: dict[str, Table] = {
                 _c("modified_date", "TIMESTAMP"),
                 _c("contact_count", "NUMERIC"),
             ),
-            notes="Read with `modified_since` (a bare array, not paged); merged by `id`.",
+            read_whole=True,
+            notes=(
+                "Key-based in the spec, but read whole and replaced on every run: "
+                "`contact_count` changes when contacts join or leave a list while the list's "
+                "`modified_date` stays put, so a `modified_since` read would leave stale counts; "
+                "and the list endpoint is one unpaged call (a bare array, at most 1,000 lists), "
+                "so reading all lists costs the same single call. A bookmark is still recorded."
+            ),
         ),
         Table(
             name="contact_tracking",

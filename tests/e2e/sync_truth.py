@@ -64,8 +64,8 @@ def expected_rows(sb: Sandbox, table: str, columns: tuple[str, ...]) -> dict[Any
     """The sandbox's truth of ``table`` as warehouse rows, by primary key."""
     spec = TABLES[table]
     out: dict[Any, dict[str, Any]] = {}
-    for rec in sb.truth(table):
-        rec = _derive(table, rec)
+    for raw in sb.truth(table):
+        rec = _derive(table, raw)
         row = {c: _expected_value(spec.column(c), rec.get(c)) for c in columns}
         out[tuple(row[k] for k in spec.primary_key)] = row
     return out

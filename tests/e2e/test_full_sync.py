@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sync_truth import assert_matches_truth
 
+from ctctsync.errors import ConfigError
 from ctctsync.sandbox import Sandbox
 from ctctsync.sync import ProgressEvent, run_sync
 from ctctsync.tables import TABLES
-from ctctsync.warehouse import warehouse_tables
+from ctctsync.warehouse import read_table, warehouse_tables
 
 
 def test_full_sync_equals_truth(sandbox: Sandbox, warehouse, make_config) -> None:
@@ -38,8 +39,6 @@ def test_full_sync_equals_truth(sandbox: Sandbox, warehouse, make_config) -> Non
 
 
 def test_run_metadata_columns(sandbox: Sandbox, duckdb_warehouse, make_config) -> None:
-    from ctctsync.warehouse import read_table
-
     cfg = make_config(sandbox, duckdb_warehouse)
     result = run_sync(cfg, run_id="run-abc", only_tables=["contact_lists"],
                       clock=sandbox.account.clock.now)
@@ -53,8 +52,6 @@ def test_run_metadata_columns(sandbox: Sandbox, duckdb_warehouse, make_config) -
 @pytest.mark.parametrize("bad", [pytest.param(["nope"], id="unknown-table")])
 def test_unknown_table_is_a_config_error(sandbox: Sandbox, duckdb_warehouse, make_config,
                                          bad: list[str]) -> None:
-    from ctctsync.errors import ConfigError
-
     cfg = make_config(sandbox, duckdb_warehouse)
     with pytest.raises(ConfigError, match="nope"):
         run_sync(cfg, only_tables=bad)

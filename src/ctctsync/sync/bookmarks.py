@@ -2,7 +2,8 @@
 
 Rules (docs/architecture-sync.md, "Bookmarks"):
 
-* Full tables are read whole and replaced.
+* Full tables are read whole and replaced; so are key-based tables the registry marks
+  ``read_whole`` (rows that change without their cursor moving, no cheaper filtered read).
 * A key-based table with no bookmark (first run, after ``state reset``), asked for a
   ``full_refresh``, or whose selected columns grew since its bookmark, is read from
   ``history_start`` and replaced: rows merged earlier would hold NULL in a new column.
@@ -57,6 +58,8 @@ def plan_read(
     if table.replication == "full":
         return ReadPlan("full", "replace", None, "full table")
     start = history_start_at(history_start)
+    if table.read_whole:
+        return ReadPlan("full", "replace", None, "read whole on every run (docs/tables.md)")
     if full_refresh:
         return ReadPlan("full", "replace", start, "full refresh")
     if bookmark is None:

@@ -280,7 +280,8 @@ def prepare_campaign_summary(record: Record, ctx: MapContext, table: str) -> dic
         row["campaign_id"] = record.get("id")
     if row.get("start_date") is None:
         row["start_date"] = record.get("last_run_date")
-    row["end_date"] = ctx.loaded_at
+    if not row.get("end_date"):
+        row["end_date"] = ctx.loaded_at  # the extractor stamps it when it reads; else now
     return row
 
 

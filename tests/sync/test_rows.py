@@ -1,0 +1,279 @@
+"""Record -> row mapping: per type, per table, and the failures a bad page produces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from ctctsync.sync.rows import (
+    KeyDeduper,
+    MalformedRecord,
+    MapContext,
+    RowMapper,
+    activity_id,
+    arrow_schema,
+    convert_value,
+)
+from ctctsync.tables import LOADED_AT, RUN_ID, TABLES, Column
+
+CTX = MapContext(run_id="r1", loaded_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+
+def _col(type_: str) -> Column:
+    return Column(name="f", type=type_, spec_type=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("type_", "raw", "want"),
+    [
+        pytest.param("bigint", "1059514753", 1059514753, id="id-digit-string"),
+        pytest.param("bigint", 238, 238, id="id-number"),
+        pytest.param("bigint", "-5", -5, id="negative-folder-id"),
+        pytest.param("bigint", 100.0, 100, id="integral-float"),
+        pytest.param("bigint", "", None, id="empty-string-null"),
+        pytest.param("text", "555-1212", "555-1212", id="phone-kept-as-text"),
+        pytest.param("text", 5555555555, "5555555555", id="phone-number-to-text"),
+        pytest.param("text", "", None, id="empty-text-null"),
+        pytest.param("text", [{"name": "CustomField1", "value": "x"}],
+                     '[{"name":"CustomField1","value":"x"}]', id="list-to-json-text"),
+        pytest.param("text", True, "true", id="bool-to-text"),
+        pytest.param("bool", False, False, id="bool"),
+        pytest.param("bool", "true", True, id="bool-string"),
+        pytest.param("timestamp", "2013-01-23T13:48:44.108Z",
+                     datetime(2013, 1, 23, 13, 48, 44, 108000, tzinfo=UTC), id="utc-z"),
+        pytest.param("timestamp", "2015-02-11T10:43:48.000-05:00",
+                     datetime(2015, 2, 11, 15, 43, 48, tzinfo=UTC), id="eastern-offset-to-utc"),
+        pytest.param("timestamp", "", None, id="empty-date-null"),
+        pytest.param("timestamp", None, None, id="null-date"),
+        pytest.param("json", {"url": "u", "height": 200}, '{"url":"u","height":200}',
+                     id="record-json"),
+        pytest.param("json", None, None, id="record-null"),
+        pytest.param("double", "1.5", 1.5, id="double-string"),
+    ],
+)
+def test_convert_value(type_: str, raw: Any, want: Any) -> None:
+    got = convert_value(_col(type_), raw)
+    assert got == want
+    if isinstance(want, datetime):
+        assert got.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("type_", "raw"),
+    [
+        pytest.param("bigint", "12a", id="bigint-letters"),
+        pytest.param("bigint", 1.5, id="bigint-fraction"),
+        pytest.param("bigint", True, id="bigint-bool"),
+        pytest.param("bigint", {"id": 1}, id="bigint-object"),
+        pytest.param("bool", "maybe", id="bool-word"),
+        pytest.param("timestamp", "yesterday", id="timestamp-text"),
+        pytest.param("timestamp", 1.5, id="timestamp-float"),
+        pytest.param("text", object(), id="text-object"),
+    ],
+)
+def test_convert_value_refuses_lossy(type_: str, raw: Any) -> None:
+    with pytest.raises(MalformedRecord, match="field 'f'"):
+        convert_value(_col(type_), raw, table="t")
+
+
+def _contact(**over: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": "1059514753",
+        "status": "ACTIVE",
+        "fax": "",
+        "addresses": [{"line1": "1601 Trapelo Rd", "city": "Waltham"}],
+        "notes": [{"id": "n1", "note": "text"}],
+        "confirmed": False,
+        "lists": [{"id": "1", "status": "ACTIVE"}],
+        "source": "API",
+        "email_addresses": [{"email_address": "john@example.com", "opt_out_date": ""}],
+        "first_name": "John",
+        "home_phone": "+1 (617) 555-0100 x12",
+        "custom_fields": [{"name": "CustomField1", "value": "3/28/2011"}],
+        "created_date": "2015-02-11T13:12:06.000Z",
+        "modified_date": "2015-02-11T13:12:06.000Z",
+        "unknown_new_field": "ignored",
+    }
+    rec.update(over)
+    return rec
+
+
+def test_contacts_page_to_arrow() -> None:
+    table = TABLES["contacts"]
+    mapper = RowMapper(table, table.column_names)
+    batch = mapper.to_arrow([_contact(), _contact(id="2", home_phone=None)], CTX)
+    assert batch.schema == arrow_schema(table, table.column_names)
+    assert batch.schema.field("id").type == pa.int64()
+    assert batch.schema.field("home_phone").type == pa.string()
+    assert batch.schema.field("created_date").type == pa.timestamp("us", tz="UTC")
+    row = batch.to_pylist()[0]
+    assert row["id"] == 1059514753
+    assert row["home_phone"] == "+1 (617) 555-0100 x12"
+    assert row["fax"] is None
+    assert orjson.loads(row["addresses"]) == [{"line1": "1601 Trapelo Rd", "city": "Waltham"}]
+    assert orjson.loads(row["custom_fields"]) == [{"name": "CustomField1", "value": "3/28/2011"}]
+    assert row["middle_name"] is None  # absent field -> NULL
+    assert row[LOADED_AT] == CTX.loaded_at and row[RUN_ID] == "r1"
+    assert "unknown_new_field" not in batch.column_names
+
+
+def test_column_selection_keeps_only_selected_and_metadata() -> None:
+    table = TABLES["contacts"]
+    mapper = RowMapper(table, ("id", "modified_date", "first_name"))
+    batch = mapper.to_arrow([_contact()], CTX)
+    assert batch.column_names == ["id", "modified_date", "first_name", LOADED_AT, RUN_ID]
+
+
+def test_selection_without_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="key"):
+        RowMapper(TABLES["contacts"], ("first_name",))
+
+
+def test_malformed_record_names_table_field_and_record() -> None:
+    mapper = RowMapper(TABLES["contacts"], TABLES["contacts"].column_names)
+    with pytest.raises(MalformedRecord) as err:
+        mapper.to_arrow([_contact(), _contact(id="7", created_date="not a date")], CTX)
+    msg = str(err.value)
+    assert "contacts" in msg and "'created_date'" in msg and "record 7" in msg
+    assert err.value.table == "contacts" and err.value.column == "created_date"
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        pytest.param([["not", "an", "object"]], id="record-not-object"),
+        pytest.param([{"status": "ACTIVE"}], id="missing-key"),
+    ],
+)
+def test_malformed_pages_fail(records: list[Any]) -> None:
+    mapper = RowMapper(TABLES["contacts"], TABLES["contacts"].column_names)
+    with pytest.raises(MalformedRecord, match="contacts"):
+        mapper.to_arrow(records, CTX)
+
+
+def test_account_info_email_column() -> None:
+    table = TABLES["account_info"]
+    rec = {"website": "http://www.example.com", "email": "mjdoe@example.com",
+           "organization_addresses": [{"city": "Anytown"}], "state_code": "MA"}
+    row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
+    assert row["email"] == "mjdoe@example.com"
+    assert orjson.loads(row["organization_addresses"]) == [{"city": "Anytown"}]
+    assert row["status_code"] is None
+
+
+def test_library_file_dates_to_utc_and_thumbnail_json() -> None:
+    table = TABLES["my_library_files"]
+    rec = {"id": "56", "name": "f", "folder_id": None, "height": 100, "is_image": True,
+           "thumbnail": {"url": "u", "height": 200, "width": 200},
+           "created_date": "2015-02-11T10:43:48.000-05:00"}
+    row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
+    assert row["id"] == 56 and row["height"] == 100 and row["is_image"] is True
+    assert row["created_date"] == datetime(2015, 2, 11, 15, 43, 48, tzinfo=UTC)
+    assert orjson.loads(row["thumbnail"]) == {"url": "u", "height": 200, "width": 200}
+
+
+CLICK = {"activity_type": "EMAIL_CLICK", "campaign_id": 1100394165287, "contact_id": "39",
+         "email_address": "xyz@example.com", "link_id": "1100394163874",
+         "link_uri": "http://www.constantcontact.com", "click_date": "2012-12-06T08:06:25.732Z"}
+OPEN = {"activity_type": "EMAIL_OPEN", "campaign_id": "1100394165287", "contact_id": "39",
+        "email_address": "xyz@example.com", "open_date": "2012-12-06T08:06:30.641Z"}
+
+
+def test_contact_tracking_one_row_per_activity() -> None:
+    table = TABLES["contact_tracking"]
+    rows = RowMapper(table, table.column_names).to_arrow([CLICK, OPEN], CTX).to_pylist()
+    click, opened = rows
+    assert click["activity_date"] == click["click_date"] == datetime(
+        2012, 12, 6, 8, 6, 25, 732000, tzinfo=UTC)
+    assert click["open_date"] is None
+    assert opened["activity_date"] == opened["open_date"]
+    assert click["campaign_id"] == opened["campaign_id"] == 1100394165287
+    assert click["contact_id"] == 39 and click["link_id"] == "1100394163874"
+    assert len(click["activity_id"]) == 32 and click["activity_id"] != opened["activity_id"]
+
+
+def test_activity_without_date_is_malformed() -> None:
+    table = TABLES["contact_tracking"]
+    bad = {k: v for k, v in OPEN.items() if k != "open_date"}
+    with pytest.raises(MalformedRecord, match="activity_date"):
+        RowMapper(table, table.column_names).to_arrow([bad], CTX)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param({"campaign_id": "1100394165287"}, id="campaign-id-as-string"),
+        pytest.param({"campaign_id": 1100394165287.0}, id="campaign-id-as-float"),
+        pytest.param({"contact_id": 39}, id="contact-id-as-number"),
+        pytest.param({"click_date": "2012-12-06T03:06:25.732-05:00"}, id="date-with-offset"),
+        pytest.param({"email_address": "other@example.com"}, id="other-fields-ignored"),
+    ],
+)
+def test_activity_id_is_stable(variant: dict[str, Any]) -> None:
+    """The same activity gets the same id whichever text form its fields arrive in."""
+    table = TABLES["contact_tracking"]
+    mapper = RowMapper(table, table.column_names)
+    base = mapper.to_arrow([CLICK], CTX).to_pylist()[0]["activity_id"]
+    other = mapper.to_arrow([{**CLICK, **variant}], CTX).to_pylist()[0]["activity_id"]
+    assert other == base
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"contact_id": "40"}, id="contact"),
+        pytest.param({"campaign_id": "1100394165288"}, id="campaign"),
+        pytest.param({"link_id": "2"}, id="link"),
+        pytest.param({"click_date": "2012-12-06T08:06:25.733Z"}, id="date"),
+    ],
+)
+def test_activity_id_differs_per_activity(change: dict[str, Any]) -> None:
+    table = TABLES["contact_tracking"]
+    mapper = RowMapper(table, table.column_names)
+    base = mapper.to_arrow([CLICK], CTX).to_pylist()[0]["activity_id"]
+    assert mapper.to_arrow([{**CLICK, **change}], CTX).to_pylist()[0]["activity_id"] != base
+
+
+def test_activity_id_known_value() -> None:
+    """Pinned: changing the hash would duplicate every tracking row already loaded."""
+    when = datetime(2012, 12, 6, 8, 6, 25, 732000, tzinfo=UTC)
+    assert activity_id("39", 1100394165287, "EMAIL_CLICK", when, "1100394163874") == (
+        activity_id(39, "1100394165287", "EMAIL_CLICK", when, 1100394163874)
+    )
+    assert activity_id("39", 1100394165287, "EMAIL_CLICK", when, "1100394163874") == (
+        "1d716e2e84def117a59b1391fa47af9f"
+    )
+
+
+def test_campaign_summary_row() -> None:
+    table = TABLES["email_campaign_summary"]
+    rec = {"campaign_id": "1100394165290", "start_date": "2012-02-10T11:07:43.626Z",
+           "end_date": "2026-01-01T00:00:00.000Z", "sends": 15, "opens": 10, "clicks": 10,
+           "forwards": 3, "unsubscribes": 2, "bounces": 18, "spam_count": 1}
+    row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
+    assert row["campaign_id"] == 1100394165290
+    assert row["start_date"] == datetime(2012, 2, 10, 11, 7, 43, 626000, tzinfo=UTC)
+    assert row["end_date"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert row["spam_count"] == 1
+
+
+def test_campaign_summary_without_dates_uses_last_run_and_read_time() -> None:
+    table = TABLES["email_campaign_summary"]
+    rec = {"campaign_id": "5", "last_run_date": "2012-02-10T11:07:43.626Z", "sends": 1}
+    row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
+    assert row["start_date"] == datetime(2012, 2, 10, 11, 7, 43, 626000, tzinfo=UTC)
+    assert row["end_date"] == CTX.loaded_at
+
+
+def test_key_deduper_drops_repeats_across_pages() -> None:
+    table = TABLES["contact_lists"]
+    mapper = RowMapper(table, table.column_names)
+    dedupe = KeyDeduper(table.primary_key)
+    first = dedupe(mapper.to_arrow([{"id": "1"}, {"id": "2"}, {"id": "2"}], CTX))
+    second = dedupe(mapper.to_arrow([{"id": "2"}, {"id": "3"}], CTX))
+    assert first.column("id").to_pylist() == [1, 2]
+    assert second.column("id").to_pylist() == [3]
