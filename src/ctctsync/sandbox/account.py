@@ -354,10 +354,13 @@ class Account:
             chosen.append(cid)
         added = 0
         touched_camps = {camp.id}
+        # a live send gets distinct increasing instants from "now" on (see SandboxClock.reserve)
+        live = [self.clock.reserve(len(chosen) * 5) if not spread else 0]
         for cid in chosen:
             def at(delay_max: int, base: int) -> int:
                 if not spread:
-                    return t0 - rng.randrange(0, 1000)
+                    live[0] += 1
+                    return live[0] - 1
                 return base + rng.randrange(1000, delay_max)
             t_send = at(60_000, t0)
             self._append_activity(camp.id, cid, SEND, t_send, 0)
@@ -571,9 +574,7 @@ class Account:
                 cid = max(self.campaigns, default=CAMPAIGN_ID_BASE) + 7
                 lids = sorted(rng.sample(sorted(self.lists), min(len(self.lists), 2)))
                 camp = gen.build_campaign(self.seed, cid, index, "SENT", now, lids)
-                camp.created_ms = now - 120_000
-                camp.modified_ms = now - 60_000
-                camp.last_run_ms = now - 1_000
+                camp.created_ms = camp.modified_ms = camp.last_run_ms = now
                 self.campaigns[cid] = camp
                 self._generate_activities(camp, rng, target, now, spread=False)
                 return cid
@@ -583,6 +584,7 @@ class Account:
             recipients = {self._act_contact[-s] for _t, s in self._by_campaign.get(campaign_id, [])}
             # more opens/clicks from earlier recipients, plus a few new recipients
             added = 0
+            stamp = self.clock.reserve(target)
             for cid_ in sorted(recipients):
                 if added >= target:
                     break
@@ -591,12 +593,11 @@ class Account:
                 if BOUNCE in have:
                     continue
                 if OPEN not in have:
-                    self._append_activity(campaign_id, cid_, OPEN, now - rng.randrange(1000), 0)
+                    self._append_activity(campaign_id, cid_, OPEN, stamp + added, 0)
                     added += 1
                 elif CLICK not in have:
                     link = camp.links[rng.randrange(len(camp.links))]
-                    self._append_activity(campaign_id, cid_, CLICK, now - rng.randrange(1000),
-                                          link.uid)
+                    self._append_activity(campaign_id, cid_, CLICK, stamp + added, link.uid)
                     added += 1
                 else:
                     continue

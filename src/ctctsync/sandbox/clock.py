@@ -26,9 +26,16 @@ class SandboxClock:
         """The current sandbox time in epoch milliseconds (never goes backwards)."""
         with self._lock:
             now = int(time.time() * 1000) + self._offset_ms
-            if now < self._last_ms:
-                now = self._last_ms
+            now = max(now, self._last_ms)
             self._last_ms = now
+            return now
+
+    def reserve(self, n: int) -> int:
+        """Return the current time and make the next ``n - 1`` milliseconds "used", so that a
+        mutation can stamp ``n`` distinct increasing instants that later readings never precede."""
+        with self._lock:
+            now = max(int(time.time() * 1000) + self._offset_ms, self._last_ms)
+            self._last_ms = now + max(n - 1, 0)
             return now
 
     def now(self) -> datetime:
