@@ -1,0 +1,313 @@
+"""The control plane's tables (SQLAlchemy 2 ORM on the shared ``ctctsync.db.metadata``).
+
+Schema changes go through Alembic (``ctctsync/control/migrations``); these classes and the
+migrations must agree, which ``tests/control/test_migrations.py`` checks.
+
+Two state machines live here as data, enforced by ``transition`` methods:
+
+- a run: ``queued -> running|cancelled``; ``running -> succeeded|partial|failed|cancelled``.
+- an integration: see ``INTEGRATION_TRANSITIONS``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Literal, cast, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ctctsync.control.errors import InvalidTransition
+from ctctsync.db import metadata
+
+RunStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
+RunTrigger = Literal["schedule", "manual", "resync", "backfill"]
+IntegrationState = Literal["pending", "active", "paused", "failed", "needs_reauth"]
+FailureType = Literal["config", "transient", "system", "auth", "quota"]
+AuthMethod = Literal["oauth", "manual"]
+
+RUN_STATUSES: Final = cast(tuple[RunStatus, ...], get_args(RunStatus))
+RUN_TRIGGERS: Final = cast(tuple[RunTrigger, ...], get_args(RunTrigger))
+INTEGRATION_STATES: Final = cast(tuple[IntegrationState, ...], get_args(IntegrationState))
+ACTIVE_RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("queued", "running")
+FINISHED_RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
+    "succeeded",
+    "partial",
+    "failed",
+    "cancelled",
+)
+
+RUN_TRANSITIONS: Final[dict[RunStatus, frozenset[RunStatus]]] = {
+    "queued": frozenset({"running", "cancelled"}),
+    "running": frozenset({"succeeded", "partial", "failed", "cancelled"}),
+    "succeeded": frozenset(),
+    "partial": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+"""Allowed moves of a run. Finished runs never change again: history is history."""
+
+INTEGRATION_TRANSITIONS: Final[dict[IntegrationState, frozenset[IntegrationState]]] = {
+    # pending: created, waiting for credentials and then its first successful run.
+    "pending": frozenset({"active", "paused", "failed", "needs_reauth"}),
+    "active": frozenset({"paused", "failed", "needs_reauth"}),
+    # Reactivating goes back to pending unless a run has succeeded before.
+    "paused": frozenset({"pending", "active"}),
+    "failed": frozenset({"pending", "active", "paused", "needs_reauth"}),
+    "needs_reauth": frozenset({"pending", "active", "paused"}),
+}
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite drops the offset, so values are normalised to UTC on the way in and marked UTC
+    on the way out; comparisons in Python then never mix naive and aware datetimes.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Default for created/updated columns (the scheduler passes its own clock's time)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base bound to the shared metadata (bookmarks live there too)."""
+
+    metadata = metadata
+
+
+class User(Base):
+    """A person who signs in to the control plane."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id}, email={self.email!r}, is_admin={self.is_admin})"
+
+
+class ApiToken(Base):
+    """A personal API token for the REST API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
+class Integration(Base):
+    """One Constant Contact account replicated into the warehouse under ``name``."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    """Immutable: every warehouse table of the integration is named ``<name>_<table>``."""
+    state: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    state_reason: Mapped[str | None] = mapped_column(sa.Text())
+    frequency_hours: Mapped[int] = mapped_column(default=24)
+    history_start: Mapped[date] = mapped_column(sa.Date())
+    tables: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), default=dict)
+    """Selected tables -> selected columns (a list) or None for every column."""
+    auth_method: Mapped[str | None] = mapped_column(sa.String(10))
+    credentials_encrypted: Mapped[str | None] = mapped_column(sa.Text())
+    """Fernet ciphertext of ``{"api_key": ..., "access_token": ...}``."""
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the first run succeeded (reactivation returns to active only after that)."""
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_id: Mapped[str | None] = mapped_column(sa.String(32))
+
+    created_by: Mapped[User | None] = relationship()
+    last_run: Mapped[Run | None] = relationship(
+        primaryjoin="foreign(Integration.last_run_id) == Run.id", viewonly=True
+    )
+
+    @property
+    def has_credentials(self) -> bool:
+        """True once OAuth or manual credentials are stored."""
+        return bool(self.credentials_encrypted)
+
+    @property
+    def schedulable(self) -> bool:
+        """Whether the scheduler should start runs of this integration."""
+        return self.state in ("pending", "active") and self.has_credentials
+
+    def transition(self, new: IntegrationState, reason: str | None = None) -> None:
+        """Move to ``new`` (staying put is allowed); raises ``InvalidTransition`` otherwise."""
+        old = cast(IntegrationState, self.state)
+        if new != old and new not in INTEGRATION_TRANSITIONS[old]:
+            raise InvalidTransition(f"an integration cannot go from {old} to {new}")
+        self.state = new
+        self.state_reason = reason
+
+    def __repr__(self) -> str:
+        return f"Integration(id={self.id}, name={self.name!r}, state={self.state!r})"
+
+
+class OAuthState(Base):
+    """A pending OAuth authorization: the ``state`` sent to CC and what it was for."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    redirect_uri: Mapped[str] = mapped_column(sa.Text())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def new_run_id() -> str:
+    """A run id: 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+class Run(Base):
+    """One job of one integration: queued, executed by a worker, and its outcome."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        # At most one queued and one running run per integration, enforced by the database
+        # so two scheduler processes sharing PostgreSQL cannot start overlapping jobs.
+        sa.Index(
+            "uq_runs_one_queued",
+            "integration_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'queued'"),
+            postgresql_where=sa.text("status = 'queued'"),
+        ),
+        sa.Index(
+            "uq_runs_one_running",
+            "integration_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+        sa.Index("ix_runs_integration_created", "integration_id", "created_at"),
+        sa.Index("ix_runs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_run_id)
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    trigger: Mapped[str] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20), default="queued")
+    requested_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    tables_requested: Mapped[list[str] | None] = mapped_column(sa.JSON())
+    """Tables this run syncs; None = every selected table."""
+    full_refresh: Mapped[list[str]] = mapped_column(sa.JSON(), default=list)
+    """Tables re-read from the history start (bookmark reset by the sync)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    worker_id: Mapped[str | None] = mapped_column(sa.String(100))
+    rows: Mapped[dict[str, int]] = mapped_column(sa.JSON(), default=dict)
+    table_status: Mapped[dict[str, str]] = mapped_column(sa.JSON(), default=dict)
+    api_calls: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text())
+    """What went wrong, in words a user can act on (redacted)."""
+    failure_type: Mapped[str | None] = mapped_column(sa.String(20))
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    integration: Mapped[Integration] = relationship(foreign_keys=[integration_id])
+    requested_by: Mapped[User | None] = relationship()
+
+    @property
+    def finished(self) -> bool:
+        """True once the run reached a final status."""
+        return self.status in FINISHED_RUN_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Wall time from start to finish (None until finished)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def total_rows(self) -> int:
+        """Rows loaded across every table."""
+        return sum(self.rows.values())
+
+    def transition(self, new: RunStatus) -> None:
+        """Move to ``new``; raises ``InvalidTransition`` if the state machine forbids it."""
+        old = cast(RunStatus, self.status)
+        if new not in RUN_TRANSITIONS[old]:
+            raise InvalidTransition(f"a run cannot go from {old} to {new}")
+        self.status = new
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, status={self.status!r}, trigger={self.trigger!r})"
+
+
+class RunLog(Base):
+    """One line of a run's process log (messages are redacted before they are stored)."""
+
+    __tablename__ = "run_logs"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    level: Mapped[str] = mapped_column(sa.String(10))
+    message: Mapped[str] = mapped_column(sa.Text())
+
+
+class WarehouseSettings(Base):
+    """The destination every integration loads into (one row, id 1)."""
+
+    __tablename__ = "warehouse_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    destination: Mapped[str] = mapped_column(sa.String(40))
+    path: Mapped[str] = mapped_column(sa.Text())
+    dataset: Mapped[str] = mapped_column(sa.String(63))
+    credentials_encrypted: Mapped[str | None] = mapped_column(sa.Text())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when connection credentials are stored."""
+        return bool(self.credentials_encrypted)

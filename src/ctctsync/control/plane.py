@@ -1,0 +1,279 @@
+"""The control plane at run time: sessions, the scheduler, the sweeper and the workers.
+
+Everything that decides *what* happens is a plain method driven by the plane's clock --
+:meth:`ControlPlane.tick` (schedule due runs, fail stale ones) and
+:meth:`ControlPlane.work_once` (claim and execute one queued run) -- so tests call them
+directly with a ``ManualClock``; :meth:`ControlPlane.start` merely calls them from threads.
+
+Guarantees come from the database, not from in-process locks, so they hold when several
+processes share one PostgreSQL store: a partial unique index allows one running run per
+integration (claiming a second fails), and another allows one queued run (a second request
+merges into it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ctctsync.control.clock import Clock, SystemClock
+from ctctsync.control.context import ControlContext, attach
+from ctctsync.control.crypto import SecretBox
+from ctctsync.control.database import create_store_engine, upgrade_database
+from ctctsync.control.models import Integration, Run
+from ctctsync.control.services.integrations import enqueue_run
+from ctctsync.control.settings import ControlSettings
+from ctctsync.control.worker import ProgressListener, RunExecutor
+
+log = logging.getLogger(__name__)
+
+WORKER_DIED = (
+    "The worker running this job stopped responding (worker died). Tables finished before "
+    "that are saved; the next run resumes from there."
+)
+
+
+@dataclass
+class TickReport:
+    """What one scheduler tick did."""
+
+    enqueued: list[str] = field(default_factory=list)
+    """Ids of runs queued (or merged into) for integrations that were due."""
+    swept: list[str] = field(default_factory=list)
+    """Ids of running runs failed because their heartbeat went stale."""
+
+
+def next_slot(previous: datetime, now: datetime, every: timedelta) -> datetime:
+    """The first slot ``previous + k * every`` (k >= 1) after ``now``.
+
+    Slots missed while the service was down collapse: one run now, then back on the grid.
+    """
+    if previous > now:
+        return previous
+    missed = math.floor((now - previous) / every)
+    return previous + (missed + 1) * every
+
+
+class ControlPlane:
+    """The running control plane (one per process)."""
+
+    def __init__(
+        self,
+        settings: ControlSettings,
+        *,
+        clock: Clock | None = None,
+        engine: Engine | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.engine = engine or create_store_engine(settings.resolved_database_url)
+        if migrate:
+            upgrade_database(self.engine)
+        self._wake = threading.Event()
+        self.context = ControlContext(
+            settings=settings,
+            box=SecretBox(settings.fernet_key()),
+            clock=self.clock,
+            engine=self.engine,
+            wake=self._wake.set,
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._listeners: list[ProgressListener] = []
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    # ------------------------------------------------------------------ sessions
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for service calls (rolled back if left uncommitted, then closed)."""
+        db = attach(self._sessions(), self.context)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def add_progress_listener(self, listener: ProgressListener) -> None:
+        """Call ``listener(run_id, event)`` on every progress event of every run."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ scheduler
+
+    def tick(self) -> TickReport:
+        """Fail stale runs, then queue a run for every integration that is due."""
+        report = TickReport(swept=self.sweep())
+        now = self.clock.now()
+        with self.session() as db:
+            due = list(
+                db.scalars(
+                    sa.select(Integration)
+                    .where(
+                        Integration.state.in_(("pending", "active")),
+                        Integration.credentials_encrypted.is_not(None),
+                        Integration.next_run_at.is_not(None),
+                        Integration.next_run_at <= now,
+                    )
+                    .order_by(Integration.next_run_at)
+                )
+            )
+            for integ in due:
+                assert integ.next_run_at is not None
+                integ.next_run_at = next_slot(
+                    integ.next_run_at, now, timedelta(hours=integ.frequency_hours)
+                )
+                busy = db.scalar(
+                    sa.select(Run.id).where(
+                        Run.integration_id == integ.id, Run.status.in_(("queued", "running"))
+                    )
+                )
+                db.commit()
+                if busy is not None:
+                    # The job in flight serves this slot: never two jobs of one integration.
+                    log.info("%s is due but run %s is in flight; not queuing", integ.name, busy)
+                    continue
+                report.enqueued.append(enqueue_run(db, integ, "schedule").id)
+        return report
+
+    def sweep(self) -> list[str]:
+        """Fail running runs whose heartbeat is older than ``stale_after_seconds``."""
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=self.settings.stale_after_seconds)
+        swept: list[str] = []
+        with self.session() as db:
+            stale = list(
+                db.scalars(
+                    sa.select(Run)
+                    .where(
+                        Run.status == "running",
+                        sa.func.coalesce(Run.heartbeat_at, Run.started_at) < cutoff,
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for run in stale:
+                run.transition("failed")
+                run.finished_at = now
+                run.error = WORKER_DIED
+                run.failure_type = "system"
+                integ = run.integration
+                # Resume soon: the crash was not the user's doing.
+                if integ.next_run_at is None or integ.next_run_at > now:
+                    integ.next_run_at = now
+                swept.append(run.id)
+                log.warning("run %s of %s: heartbeat stale, marked failed", run.id, integ.name)
+            db.commit()
+        for run_id in swept:
+            RunExecutor.append_log(self, run_id, logging.ERROR, WORKER_DIED)
+        return swept
+
+    # ------------------------------------------------------------------ workers
+
+    def claim_next(self, worker_id: str) -> str | None:
+        """Move the oldest claimable queued run to ``running`` for ``worker_id``."""
+        now = self.clock.now()
+        with self.session() as db:
+            running = sa.select(Run.integration_id).where(Run.status == "running")
+            candidates = list(
+                db.scalars(
+                    sa.select(Run.id)
+                    .where(Run.status == "queued", Run.integration_id.not_in(running))
+                    .order_by(Run.created_at, Run.id)
+                    .limit(20)
+                )
+            )
+            db.rollback()
+            for run_id in candidates:
+                run = db.get(Run, run_id, with_for_update={"skip_locked": True})
+                if run is None or run.status != "queued":
+                    db.rollback()
+                    continue
+                run.transition("running")
+                run.worker_id = worker_id
+                run.started_at = now
+                run.heartbeat_at = now
+                try:
+                    db.commit()
+                except IntegrityError:
+                    # Another worker started a run of this integration first.
+                    db.rollback()
+                    continue
+                return run_id
+        return None
+
+    def work_once(self, worker_id: str | None = None) -> str | None:
+        """Claim one queued run and execute it on this thread; returns its id (or None)."""
+        worker = worker_id or f"{self.process_id}:{threading.current_thread().name}"
+        run_id = self.claim_next(worker)
+        if run_id is None:
+            return None
+        RunExecutor(self, run_id, worker, self._listeners).execute(self._stop.is_set)
+        return run_id
+
+    # ------------------------------------------------------------------ threads
+
+    def start(self) -> None:
+        """Start the scheduler thread and ``settings.workers`` worker threads."""
+        if self._threads:
+            return
+        self._stop.clear()
+        self._threads.append(
+            threading.Thread(target=self._scheduler_loop, name="ctctsync-scheduler", daemon=True)
+        )
+        for i in range(self.settings.workers):
+            self._threads.append(
+                threading.Thread(
+                    target=self._worker_loop, name=f"ctctsync-worker-{i + 1}", daemon=True
+                )
+            )
+        for thread in self._threads:
+            thread.start()
+        log.info("control plane started: %d worker(s)", self.settings.workers)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the threads; running syncs end ``cancelled`` at their next page."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def close(self) -> None:
+        """Stop the threads and release the store's connections."""
+        self.stop()
+        self.engine.dispose()
+
+    def _scheduler_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.tick().enqueued:
+                    self._wake.set()
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+            self._stop.wait(self.settings.scheduler_interval_seconds)
+
+    def _worker_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.work_once() is not None:
+                    continue
+            except Exception:
+                log.exception("worker failed; continuing")
+            self._wake.wait(self.settings.scheduler_interval_seconds)
+            self._wake.clear()
+
+
+__all__ = ["WORKER_DIED", "ControlPlane", "TickReport", "next_slot"]

@@ -1,0 +1,88 @@
+"""The control plane's service layer: every action of the UI, the REST API and the CLI.
+
+Functions take the session first (from ``ControlPlane.session()``), commit what they change
+before returning, and raise a :class:`~ctctsync.control.errors.ServiceError` subclass --
+changing nothing -- when they refuse. Signatures: docs/architecture-control.md.
+"""
+
+from __future__ import annotations
+
+from ctctsync.control.context import context
+from ctctsync.control.schemas import credentials_status, table_catalog
+from ctctsync.control.services.authorization import (
+    complete_authorization,
+    integration_credentials,
+    set_manual_credentials,
+    start_authorization,
+)
+from ctctsync.control.services.integrations import (
+    create_integration,
+    delete_integration,
+    enqueue_run,
+    get_integration,
+    get_integration_by_name,
+    list_integrations,
+    pause,
+    reactivate,
+    resync_table,
+    run_now,
+    tables_to_backfill,
+    update_integration,
+)
+from ctctsync.control.services.runs import cancel_run, get_run, list_runs, run_logs
+from ctctsync.control.services.users import (
+    authenticate,
+    create_api_token,
+    create_user,
+    ensure_first_admin,
+    get_user,
+    list_api_tokens,
+    list_users,
+    revoke_api_token,
+    user_for_token,
+)
+from ctctsync.control.services.warehouse import (
+    get_warehouse,
+    save_warehouse,
+    test_warehouse,
+    warehouse_config,
+)
+
+__all__ = [
+    "authenticate",
+    "cancel_run",
+    "complete_authorization",
+    "context",
+    "create_api_token",
+    "create_integration",
+    "create_user",
+    "credentials_status",
+    "delete_integration",
+    "enqueue_run",
+    "ensure_first_admin",
+    "get_integration",
+    "get_integration_by_name",
+    "get_run",
+    "get_user",
+    "get_warehouse",
+    "integration_credentials",
+    "list_api_tokens",
+    "list_integrations",
+    "list_runs",
+    "list_users",
+    "pause",
+    "reactivate",
+    "resync_table",
+    "revoke_api_token",
+    "run_logs",
+    "run_now",
+    "save_warehouse",
+    "set_manual_credentials",
+    "start_authorization",
+    "table_catalog",
+    "tables_to_backfill",
+    "test_warehouse",
+    "update_integration",
+    "user_for_token",
+    "warehouse_config",
+]

@@ -1,0 +1,191 @@
+"""Connecting an integration to Constant Contact: the v2 OAuth server flow, or a key and
+token entered by hand. Credentials are stored Fernet-encrypted, never in plaintext."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctctsync.api.client import ApiClient, RetryPolicy
+from ctctsync.api.ratelimit import RateLimiter
+from ctctsync.api.v2.endpoints import AUTH_BASE_URL, BASE_URL
+from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
+from ctctsync.control.context import ControlContext, context
+from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.models import AuthMethod, Integration, OAuthState
+from ctctsync.errors import CtctError
+
+log = logging.getLogger(__name__)
+
+
+def auth_base_url(ctx: ControlContext) -> str:
+    """Where the OAuth pages live: as configured, else CC's, else (a sandbox) the API's host."""
+    settings = ctx.settings
+    if settings.cc_auth_base_url:
+        return settings.cc_auth_base_url
+    if settings.cc_base_url.rstrip("/") == BASE_URL:
+        return AUTH_BASE_URL
+    # The sandbox serves the OAuth pages on the same host as the API.
+    return settings.cc_base_url
+
+
+def _app_credentials(ctx: ControlContext) -> tuple[str, str]:
+    api_key = ctx.settings.api_key.get_secret_value() if ctx.settings.api_key else ""
+    secret = ctx.settings.client_secret.get_secret_value() if ctx.settings.client_secret else ""
+    if not api_key or not secret:
+        raise ValidationFailed(
+            {
+                "credentials": (
+                    "This server has no Constant Contact application configured "
+                    "(CTCTSYNC_API_KEY and CTCTSYNC_CLIENT_SECRET); enter an API key and "
+                    "access token instead, or ask the administrator."
+                )
+            }
+        )
+    return api_key, secret
+
+
+def start_authorization(db: Session, integ: Integration, redirect_uri: str | None = None) -> str:
+    """Begin OAuth: save a one-time ``state`` and return the URL to send the browser to."""
+    ctx = context(db)
+    api_key, _secret = _app_credentials(ctx)
+    now = ctx.now()
+    db.execute(sa.delete(OAuthState).where(OAuthState.expires_at < now))
+    state = secrets.token_urlsafe(32)
+    redirect = redirect_uri or ctx.settings.oauth_redirect_uri
+    db.add(
+        OAuthState(
+            state=state,
+            integration_id=integ.id,
+            redirect_uri=redirect,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.oauth_state_ttl_seconds),
+        )
+    )
+    db.commit()
+    return authorize_url(api_key, redirect, state, auth_base_url=auth_base_url(ctx))
+
+
+def complete_authorization(db: Session, state: str, code: str) -> Integration:
+    """Finish OAuth: exchange ``code`` for a token and store it on the integration."""
+    ctx = context(db)
+    pending = db.get(OAuthState, state) if state else None
+    if pending is None or pending.expires_at < ctx.now():
+        raise ValidationFailed(
+            {
+                "state": (
+                    "This authorization has expired or was already used. "
+                    "Start the authorization again from the integration's page."
+                )
+            }
+        )
+    if not code:
+        raise ValidationFailed({"code": "Constant Contact did not send an authorization code."})
+    integration_id, redirect = pending.integration_id, pending.redirect_uri
+    api_key, secret = _app_credentials(ctx)
+    # The state is single-use: consume it before the slow call so a replay cannot win.
+    db.delete(pending)
+    db.commit()
+    try:
+        token = exchange_code(
+            code,
+            api_key=api_key,
+            client_secret=secret,
+            redirect_uri=redirect,
+            auth_base_url=auth_base_url(ctx),
+        )
+    except CtctError as exc:
+        log.warning("OAuth code exchange failed: %s", exc)
+        raise ValidationFailed({"code": exc.user_message}) from None
+    integ = db.get(Integration, integration_id)
+    if integ is None:
+        raise ValidationFailed({"state": "The integration was deleted while authorizing."})
+    _store(db, integ, "oauth", api_key, token.access_token)
+    return integ
+
+
+def set_manual_credentials(
+    db: Session,
+    integ: Integration,
+    api_key: str,
+    access_token: str,
+    *,
+    check_access: bool = True,
+) -> Integration:
+    """Store a key and token entered by hand, after proving they work if CC is reachable.
+
+    A rejected key or token raises ``ValidationFailed`` and stores nothing. When CC cannot
+    be reached the credentials are stored anyway; the first run reports any problem.
+    """
+    api_key, access_token = api_key.strip(), access_token.strip()
+    errors = {}
+    if not api_key:
+        errors["api_key"] = "Enter the API key."
+    if not access_token:
+        errors["access_token"] = "Enter the access token."  # noqa: S105
+    if errors:
+        raise ValidationFailed(errors)
+    ctx = context(db)
+    if check_access:
+        db.rollback()  # hold no store lock during the network call
+        _check(ctx, api_key, access_token)
+    _store(db, integ, "manual", api_key, access_token)
+    return integ
+
+
+def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
+    client = ApiClient(
+        ctx.settings.cc_base_url,
+        api_key,
+        access_token,
+        # Its own limiter and a short retry budget: a form submit must answer promptly.
+        limiter=RateLimiter(qps=ctx.settings.cc_qps_limit, daily=None),
+        retry=RetryPolicy(max_attempts=2, max_delay=2.0, max_retry_after=5.0),
+        timeout=15.0,
+    )
+    try:
+        with client:
+            check(client)
+    except CtctError as exc:
+        if exc.failure_type == "transient":
+            log.warning("could not verify credentials (stored anyway): %s", exc)
+            return
+        raise ValidationFailed({"access_token": exc.user_message}) from None
+
+
+def _store(
+    db: Session, integ: Integration, method: AuthMethod, api_key: str, access_token: str
+) -> None:
+    ctx = context(db)
+    now = ctx.now()
+    integ.credentials_encrypted = ctx.box.encrypt_json(
+        {"api_key": api_key, "access_token": access_token}
+    )
+    integ.auth_method = method
+    integ.updated_at = now
+    if integ.state in ("needs_reauth", "failed"):
+        integ.transition("active" if integ.activated_at else "pending")
+    if integ.state in ("pending", "active") and (
+        integ.next_run_at is None or integ.next_run_at > now
+    ):
+        # New credentials: run at the next tick rather than waiting out the interval.
+        integ.next_run_at = now
+    db.commit()
+
+
+def integration_credentials(db: Session, integ: Integration) -> dict[str, str]:
+    """The decrypted ``{"api_key", "access_token"}`` (for the worker only)."""
+    return context(db).box.decrypt_json(integ.credentials_encrypted)
+
+
+__all__ = [
+    "auth_base_url",
+    "complete_authorization",
+    "integration_credentials",
+    "set_manual_credentials",
+    "start_authorization",
+]

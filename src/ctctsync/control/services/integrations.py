@@ -1,0 +1,398 @@
+"""Integrations: create, edit, pause, reactivate, run, re-sync a table, delete."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ctctsync.config import INTEGRATION_NAME_RE, REPLICATION_FREQUENCIES_HOURS
+from ctctsync.control.context import context
+from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
+from ctctsync.control.models import (
+    Integration,
+    OAuthState,
+    Run,
+    RunLog,
+    RunTrigger,
+    User,
+)
+from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, TableSelection
+from ctctsync.control.services.warehouse import drop_tables_of
+from ctctsync.state import StateStore
+from ctctsync.tables import TABLES
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+EARLIEST_HISTORY = date(1996, 1, 1)
+"""Constant Contact was founded in 1995; nothing older exists (SyncConfig enforces it too)."""
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def _visible(user: User) -> sa.ColumnElement[bool]:
+    if user.is_admin:
+        return sa.true()
+    return Integration.created_by_id == user.id
+
+
+def list_integrations(db: Session, user: User) -> list[Integration]:
+    """Integrations the user may see (admins: all), by name."""
+    return list(db.scalars(sa.select(Integration).where(_visible(user)).order_by(Integration.name)))
+
+
+def get_integration(db: Session, user: User, integration_id: int) -> Integration:
+    """One integration; ``NotFound`` if it does not exist or belongs to someone else."""
+    integ = db.scalar(
+        sa.select(Integration).where(Integration.id == integration_id, _visible(user))
+    )
+    if integ is None:
+        raise NotFound(f"No integration with id {integration_id}.")
+    return integ
+
+
+def get_integration_by_name(db: Session, user: User, name: str) -> Integration:
+    """One integration by name (the CLI addresses them so); ``NotFound`` otherwise."""
+    integ = db.scalar(sa.select(Integration).where(Integration.name == name, _visible(user)))
+    if integ is None:
+        raise NotFound(f"No integration named {name!r}.")
+    return integ
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_name(db: Session, name: str) -> str | None:
+    if not name:
+        return "Enter a name."
+    if not INTEGRATION_NAME_RE.match(name):
+        return (
+            "Use 1-40 lower-case letters, digits and underscores, starting with a letter "
+            "(e.g. acme_newsletter): the name prefixes every warehouse table."
+        )
+    names = set(db.scalars(sa.select(Integration.name)))
+    if name in names:
+        return f"An integration named {name!r} already exists; names must be unique."
+    for other in names:
+        # Tables are named <integration>_<table>; "acme" and "acme_eu" would share the
+        # "acme_" prefix, and dropping one integration's tables could hit the other's.
+        if name.startswith(other + "_") or other.startswith(name + "_"):
+            return (
+                f"{name!r} would share the table prefix of integration {other!r}; "
+                "choose a name where neither is the other followed by an underscore."
+            )
+    return None
+
+
+def _check_frequency(value: int) -> str | None:
+    if value not in REPLICATION_FREQUENCIES_HOURS:
+        choices = ", ".join(str(h) for h in REPLICATION_FREQUENCIES_HOURS)
+        return f"Choose one of {choices} hours."
+    return None
+
+
+def _parse_history(value: date | str | None, today: date) -> tuple[date | None, str | None]:
+    if value is None or value == "":
+        return today - timedelta(days=365), None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if not _DATE_RE.match(text):
+                raise ValueError(text)
+            parsed = date.fromisoformat(text)
+        except ValueError:
+            return None, "Enter a date as YYYY-MM-DD, e.g. 2024-01-31."
+    else:
+        parsed = value
+    if parsed > today:
+        return None, "The history start cannot be in the future."
+    if parsed < EARLIEST_HISTORY:
+        return None, f"The history start must be {EARLIEST_HISTORY.isoformat()} or later."
+    return parsed, None
+
+
+def _check_tables(
+    tables: TableSelection | None, errors: dict[str, str]
+) -> dict[str, list[str] | None]:
+    """Normalise a selection (registry order, keys and cursors always kept), noting errors."""
+    if tables is None:
+        return dict.fromkeys(TABLES)
+    if not tables:
+        errors["tables"] = "Select at least one table."
+        return {}
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        errors["tables"] = (
+            f"Unknown table(s): {', '.join(sorted(unknown))}. Known tables: {', '.join(TABLES)}."
+        )
+    selection: dict[str, list[str] | None] = {}
+    for name, table in TABLES.items():
+        if name not in tables:
+            continue
+        columns = tables[name]
+        if columns is None:
+            selection[name] = None
+            continue
+        known = set(table.column_names)
+        bad = [c for c in columns if c not in known]
+        if bad:
+            errors[f"tables.{name}"] = (
+                f"{name} has no column(s) {', '.join(sorted(set(bad)))}. "
+                f"Its columns: {', '.join(table.column_names)}."
+            )
+            continue
+        keep = set(columns) | set(table.required_columns)
+        selection[name] = [c for c in table.column_names if c in keep]
+    return selection
+
+
+def _columns(tables: dict[str, Any], name: str) -> set[str]:
+    chosen = tables[name]
+    return set(TABLES[name].column_names) if chosen is None else set(chosen)
+
+
+def tables_to_backfill(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Tables whose history must be re-read after a selection change.
+
+    A newly selected table has no data yet; a key-based table that gains columns holds
+    NULL in them for every row merged before, so both are read again from the history
+    start. Full tables are re-read on every run anyway, and dropped columns need nothing.
+    """
+    out: list[str] = []
+    for name in new:
+        grew = name in old and bool(_columns(new, name) - _columns(old, name))
+        if name not in old or (TABLES[name].replication == "incremental" and grew):
+            out.append(name)
+    return out
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def create_integration(db: Session, user: User, data: IntegrationCreate) -> Integration:
+    """Create an integration in state ``pending`` (it runs once credentials are set)."""
+    ctx = context(db)
+    now = ctx.now()
+    errors: dict[str, str] = {}
+    name = data.name.strip()
+    if (msg := _check_name(db, name)) is not None:
+        errors["name"] = msg
+    if (msg := _check_frequency(data.frequency_hours)) is not None:
+        errors["frequency_hours"] = msg
+    history, msg = _parse_history(data.history_start, now.date())
+    if msg is not None:
+        errors["history_start"] = msg
+    tables = _check_tables(data.tables, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    assert history is not None
+    integ = Integration(
+        name=name,
+        state="pending",
+        frequency_hours=data.frequency_hours,
+        history_start=history,
+        tables=tables,
+        created_by_id=user.id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(integ)
+    try:
+        db.commit()
+    except IntegrityError:
+        # Two requests raced for the same name; the unique constraint decided.
+        db.rollback()
+        raise ValidationFailed(
+            {"name": f"An integration named {name!r} already exists; names must be unique."}
+        ) from None
+    return integ
+
+
+def update_integration(db: Session, integ: Integration, data: IntegrationUpdate) -> Integration:
+    """Change the frequency and/or the table and column selection.
+
+    Tables and columns added to the selection are backfilled from the history start: their
+    bookmarks are reset and, when the integration can run, a ``backfill`` run is queued.
+    """
+    ctx = context(db)
+    now = ctx.now()
+    errors: dict[str, str] = {}
+    if (
+        data.frequency_hours is not None
+        and (msg := _check_frequency(data.frequency_hours)) is not None
+    ):
+        errors["frequency_hours"] = msg
+    new_tables = _check_tables(data.tables, errors) if data.tables is not None else None
+    if errors:
+        raise ValidationFailed(errors)
+    backfill: list[str] = []
+    if data.frequency_hours is not None and data.frequency_hours != integ.frequency_hours:
+        integ.frequency_hours = data.frequency_hours
+        # A shorter interval should not wait out the old, longer one.
+        soonest = now + timedelta(hours=data.frequency_hours)
+        if integ.next_run_at is not None and integ.next_run_at > soonest:
+            integ.next_run_at = soonest
+    if new_tables is not None and new_tables != integ.tables:
+        backfill = tables_to_backfill(integ.tables, new_tables)
+        integ.tables = new_tables
+    integ.updated_at = now
+    if integ.state == "failed":
+        # A configuration failure is what editing is for; let the next run try again.
+        integ.transition("active" if integ.activated_at else "pending")
+    db.commit()
+    if backfill:
+        store = StateStore(ctx.engine, create=False)
+        for table in backfill:
+            store.reset(integ.name, table)
+        if integ.schedulable:
+            enqueue_run(db, integ, "backfill", tables=backfill, full_refresh=backfill)
+    return integ
+
+
+def pause(db: Session, integ: Integration) -> Integration:
+    """Stop scheduling the integration; a queued run is cancelled, a running one finishes."""
+    integ.transition("paused")
+    integ.updated_at = context(db).now()
+    _cancel_queued(db, integ)
+    db.commit()
+    return integ
+
+
+def reactivate(db: Session, integ: Integration) -> Integration:
+    """Resume scheduling; the first run starts at the next scheduler tick."""
+    if integ.state in ("active", "pending"):
+        return integ
+    now = context(db).now()
+    integ.transition("active" if integ.activated_at else "pending")
+    integ.updated_at = now
+    integ.next_run_at = now
+    db.commit()
+    return integ
+
+
+def run_now(db: Session, integ: Integration, user: User | None = None) -> Run:
+    """Queue a manual run (merged into an already queued run if there is one)."""
+    _require_credentials(integ)
+    return enqueue_run(db, integ, "manual", user=user)
+
+
+def resync_table(db: Session, integ: Integration, table: str, user: User | None = None) -> Run:
+    """Forget one table's bookmark and queue a run that re-reads it from the history start."""
+    if table not in integ.tables:
+        raise ValidationFailed({"table": f"{table!r} is not a selected table of {integ.name}."})
+    _require_credentials(integ)
+    StateStore(context(db).engine, create=False).reset(integ.name, table)
+    # full_refresh as well: a run already in progress might otherwise write the old
+    # bookmark back after this reset.
+    return enqueue_run(db, integ, "resync", tables=[table], full_refresh=[table], user=user)
+
+
+def delete_integration(db: Session, integ: Integration, *, drop_tables: bool = False) -> list[str]:
+    """Delete the integration, its runs, logs and bookmarks; optionally its warehouse tables.
+
+    Refused (``Conflict``) while a run is in progress: the run is asked to stop, and the
+    delete can be repeated once it has. Returns the dropped warehouse tables.
+    """
+    running = db.scalar(
+        sa.select(Run).where(Run.integration_id == integ.id, Run.status == "running")
+    )
+    if running is not None:
+        running.cancel_requested = True
+        db.commit()
+        raise Conflict(
+            f"Run {running.id[:8]} of {integ.name} is in progress; it has been asked to stop. "
+            "Delete again once it has finished."
+        )
+    dropped: list[str] = []
+    name = integ.name
+    if drop_tables:
+        # Release the store while the warehouse works (SQLite holds one write lock).
+        db.rollback()
+        dropped = drop_tables_of(db, name)
+    run_ids = sa.select(Run.id).where(Run.integration_id == integ.id).scalar_subquery()
+    db.execute(sa.delete(RunLog).where(RunLog.run_id.in_(run_ids)))
+    db.execute(sa.delete(Run).where(Run.integration_id == integ.id))
+    db.execute(sa.delete(OAuthState).where(OAuthState.integration_id == integ.id))
+    db.delete(integ)
+    db.commit()
+    StateStore(context(db).engine, create=False).reset(name)
+    return dropped
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _require_credentials(integ: Integration) -> None:
+    if not integ.has_credentials:
+        raise ValidationFailed(
+            {"credentials": f"Authorize {integ.name} with Constant Contact first."}
+        )
+
+
+def _cancel_queued(db: Session, integ: Integration) -> None:
+    queued = db.scalar(sa.select(Run).where(Run.integration_id == integ.id, Run.status == "queued"))
+    if queued is not None:
+        queued.transition("cancelled")
+        queued.finished_at = context(db).now()
+        queued.error = "Cancelled because the integration was paused."
+
+
+def _merge(existing: Sequence[str] | None, new: Sequence[str] | None) -> list[str] | None:
+    if existing is None or new is None:
+        return None
+    return sorted(set(existing) | set(new), key=list(TABLES).index)
+
+
+def enqueue_run(
+    db: Session,
+    integ: Integration,
+    trigger: RunTrigger,
+    *,
+    tables: Iterable[str] | None = None,
+    full_refresh: Iterable[str] = (),
+    user: User | None = None,
+) -> Run:
+    """Queue a run, or fold the request into the integration's already queued run.
+
+    A partial unique index allows one queued run per integration, so concurrent requests
+    (two schedulers, a double click) end up in one run rather than a pile of them.
+    """
+    ctx = context(db)
+    tables_list = list(tables) if tables is not None else None
+    refresh = list(full_refresh)
+    for _attempt in range(3):
+        queued = db.scalar(
+            sa.select(Run).where(Run.integration_id == integ.id, Run.status == "queued")
+        )
+        if queued is not None:
+            queued.tables_requested = _merge(queued.tables_requested, tables_list)
+            queued.full_refresh = _merge(queued.full_refresh, refresh) or []
+            db.commit()
+            return queued
+        run = Run(
+            integration_id=integ.id,
+            trigger=trigger,
+            status="queued",
+            requested_by_id=user.id if user else None,
+            tables_requested=tables_list,
+            full_refresh=refresh,
+            created_at=ctx.now(),
+            rows={},
+            table_status={},
+        )
+        db.add(run)
+        try:
+            db.flush()
+        except IntegrityError:
+            db.rollback()
+            continue
+        integ.last_run_id = run.id
+        db.commit()
+        ctx.wake()
+        return run
+    raise Conflict("Could not queue a run; try again.")  # pragma: no cover - needs 3 races

@@ -1,0 +1,126 @@
+"""Settings of the control plane: one pydantic-settings object, read from ``CTCTSYNC_*``.
+
+Secrets the operator does not supply (the session secret and the Fernet key) are created
+on first run in ``data_dir`` with owner-only permissions, so a fresh install works without
+setup while a shared deployment can pin them through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ctctsync.config import WarehouseConfig
+
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 -- a file name
+ENCRYPTION_KEY_FILE = "encryption.key"
+
+
+def read_or_create_key_file(path: Path, make: bytes) -> bytes:
+    """Return the key stored at ``path``, writing ``make`` there first if it is missing.
+
+    The file is created with mode 0600 atomically (``O_EXCL``), so two processes starting
+    together agree on one key and no other local user can read it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(make)
+    return make
+
+
+class ControlSettings(BaseSettings):
+    """Everything the control plane (web app, scheduler, workers) is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CTCTSYNC_", extra="ignore")
+
+    data_dir: Path = Path(".ctctsync")
+    """Where the SQLite store, key files and the default DuckDB warehouse live."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the store; default ``sqlite:///<data_dir>/control.db``. A
+    PostgreSQL URL lets several processes share one store."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    """Signs browser sessions. From the environment, else ``<data_dir>/secret_key``."""
+    encryption_key: SecretStr | None = None
+    """Fernet key encrypting stored credentials. From the environment, else
+    ``<data_dir>/encryption.key``. Losing it means re-entering every credential."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """How browsers reach this server; the OAuth callback is built from it."""
+
+    # Constant Contact (the sandbox stands in by pointing these at it).
+    cc_base_url: str = "https://api.constantcontact.com"
+    cc_auth_base_url: str | None = None
+    api_key: SecretStr | None = None
+    """This installation's CC application key (client id) for OAuth."""
+    client_secret: SecretStr | None = None
+    """This installation's CC application secret for OAuth."""
+    cc_qps_limit: float | None = 4.0
+
+    # Default warehouse: a DuckDB file in data_dir.
+    warehouse_destination: str = "duckdb"
+    warehouse_path: Path | None = None
+    warehouse_dataset: str = "constant_contact"
+
+    workers: int = Field(default=2, ge=0, le=32)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    stale_after_seconds: float = Field(default=120.0, gt=0)
+    """A running run whose heartbeat is older than this is failed by the sweeper."""
+    scheduler_interval_seconds: float = Field(default=15.0, gt=0)
+    oauth_state_ttl_seconds: int = Field(default=900, gt=0)
+
+    @field_validator("public_base_url", "cc_base_url", "cc_auth_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeat(self) -> ControlSettings:
+        if self.stale_after_seconds <= self.heartbeat_seconds * 2:
+            raise ValueError("stale_after_seconds must exceed twice heartbeat_seconds")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store's URL with the SQLite default filled in."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'control.db'}"
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        """The callback CC redirects to after the user authorizes (served by the web app)."""
+        return f"{self.public_base_url}/oauth/callback"
+
+    @property
+    def secret_key_explicit(self) -> bool:
+        """True when the operator supplied the session secret (required off localhost)."""
+        return self.secret_key is not None
+
+    def session_secret(self) -> str:
+        """The session-signing secret (created in ``data_dir`` on first use)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        made = secrets.token_urlsafe(48).encode()
+        return read_or_create_key_file(self.data_dir / SECRET_KEY_FILE, made).decode()
+
+    def fernet_key(self) -> bytes:
+        """The credential-encryption key (created in ``data_dir`` on first use)."""
+        if self.encryption_key is not None:
+            return self.encryption_key.get_secret_value().encode()
+        return read_or_create_key_file(self.data_dir / ENCRYPTION_KEY_FILE, Fernet.generate_key())
+
+    def default_warehouse(self) -> WarehouseConfig:
+        """The warehouse used until an admin saves another one."""
+        return WarehouseConfig(
+            destination=self.warehouse_destination,
+            path=self.warehouse_path or self.data_dir / "warehouse.duckdb",
+            dataset=self.warehouse_dataset,
+        )

@@ -1,0 +1,377 @@
+"""Executing one claimed run: build its config, call ``run_sync``, heartbeat, record.
+
+The sync writes data and bookmarks itself (data first, then the bookmark), so a worker that
+dies mid-run loses nothing: the sweeper fails the run and the next one re-reads from the
+last committed bookmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from ctctsync.config import SourceConfig, SyncConfig
+from ctctsync.control.models import FailureType, Integration, Run, RunLog, RunStatus
+from ctctsync.control.redaction import RedactingFormatter, Redactor
+from ctctsync.control.services.warehouse import warehouse_config
+from ctctsync.state import StateStore
+from ctctsync.sync import ProgressEvent, SyncResult, run_sync
+
+if TYPE_CHECKING:
+    from ctctsync.control.plane import ControlPlane
+
+log = logging.getLogger(__name__)
+
+ProgressListener = Callable[[str, ProgressEvent], None]
+"""Called with ``(run_id, event)`` for every progress event of every run."""
+
+_PHASE_STATUS = {
+    "start": "running",
+    "page": "running",
+    "loaded": "loading",
+    "done": "succeeded",
+    "failed": "failed",
+}
+SHUTDOWN_MESSAGE = (
+    "Stopped because the server shut down; the next run resumes from the saved state."
+)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    config: SyncConfig
+    only_tables: list[str] | None
+    full_refresh: list[str]
+    secrets: tuple[str, ...]
+
+
+class _Setup(Exception):  # noqa: N818 -- internal signal, never escapes this module
+    """The run cannot start; carries the user message and failure type."""
+
+    def __init__(self, message: str, failure_type: FailureType) -> None:
+        super().__init__(message)
+        self.message = message
+        self.failure_type = failure_type
+
+
+class RunLogHandler(logging.Handler):
+    """Writes log records of one run into ``run_logs`` (redacted), one short transaction each."""
+
+    def __init__(self, plane: ControlPlane, run_id: str, redactor: Redactor) -> None:
+        super().__init__(logging.INFO)
+        self.plane = plane
+        self.run_id = run_id
+        self.setFormatter(RedactingFormatter(redactor, "%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Store one record."""
+        try:
+            RunExecutor.append_log(self.plane, self.run_id, record.levelno, self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+class RunExecutor:
+    """Runs one claimed run to its end and records the outcome."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        run_id: str,
+        worker_id: str,
+        listeners: Sequence[ProgressListener] = (),
+    ) -> None:
+        self.plane = plane
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.listeners = list(listeners)
+        self._rows: dict[str, int] = {}
+        self._calls: dict[str, int] = {}
+        self._status: dict[str, str] = {}
+        self._cancel = threading.Event()
+        self._lost = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ logs
+
+    @classmethod
+    def append_log(cls, plane: ControlPlane, run_id: str, level: int, message: str) -> None:
+        """Append one line to a run's log (``message`` must already be redacted)."""
+        with plane.engine.begin() as conn:
+            # The next seq comes from the table so several processes (or a sweeper) can
+            # append to one run; BEGIN IMMEDIATE / the PK serialise concurrent writers.
+            seq = conn.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(RunLog.seq), 0)).where(
+                    RunLog.run_id == run_id
+                )
+            )
+            conn.execute(
+                sa.insert(RunLog).values(
+                    run_id=run_id,
+                    seq=int(seq or 0) + 1,
+                    ts=plane.clock.now(),
+                    level=logging.getLevelName(level),
+                    message=message,
+                )
+            )
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, shutdown: Callable[[], bool]) -> None:
+        """Execute the run (it must be ``running`` and claimed by this worker)."""
+        try:
+            prepared = self._prepare()
+        except _Setup as exc:
+            self.append_log(self.plane, self.run_id, logging.ERROR, exc.message)
+            self._finish_without_sync(exc.message, exc.failure_type)
+            return
+        redactor = Redactor(prepared.secrets)
+        logger = logging.getLogger(f"ctctsync.control.run.{self.worker_id}")
+        logger.setLevel(logging.INFO)
+        handler = RunLogHandler(self.plane, self.run_id, redactor)
+        logger.addHandler(handler)
+        beat = threading.Thread(
+            target=self._heartbeat_loop, name=f"heartbeat-{self.run_id[:8]}", daemon=True
+        )
+        beat.start()
+        result: SyncResult | None = None
+        crash: str | None = None
+        try:
+            result = run_sync(
+                prepared.config,
+                state=StateStore(self.plane.engine, create=False),
+                run_id=self.run_id,
+                only_tables=prepared.only_tables,
+                full_refresh=prepared.full_refresh or False,
+                progress=self._on_progress,
+                logger=logger,
+                should_stop=lambda: self._cancel.is_set() or self._lost.is_set() or shutdown(),
+            )
+        except Exception as exc:
+            # run_sync reports source and warehouse failures in its result; anything that
+            # escapes is a bug (ours or the engine's). Keep the detail in the logs.
+            logger.exception("run crashed")
+            crash = redactor(f"Internal error ({type(exc).__name__}); see the process log.")
+        finally:
+            self._done.set()
+            beat.join()
+            logger.removeHandler(handler)
+        self._record(result, crash, redactor, shutdown())
+
+    def _prepare(self) -> _Prepared:
+        plane = self.plane
+        with plane.session() as db:
+            run = db.get(Run, self.run_id)
+            if run is None:
+                raise _Setup("The run was deleted before it started.", "system")
+            integ = run.integration
+            try:
+                creds = plane.context.box.decrypt_json(integ.credentials_encrypted)
+            except ValueError as exc:
+                raise _Setup(str(exc), "config") from None
+            if not creds.get("api_key") or not creds.get("access_token"):
+                raise _Setup(
+                    f"{integ.name} has no Constant Contact credentials; authorize it first.",
+                    "auth",
+                )
+            try:
+                wcfg = warehouse_config(db)
+            except Exception as exc:
+                raise _Setup(f"The warehouse settings are not usable: {exc}", "config") from None
+            settings = plane.settings
+            selected = list(integ.tables)
+            try:
+                config = SyncConfig(
+                    integration=integ.name,
+                    source=SourceConfig(
+                        base_url=settings.cc_base_url,
+                        auth_base_url=settings.cc_auth_base_url,
+                        api_key=creds["api_key"],  # type: ignore[arg-type]
+                        access_token=creds["access_token"],  # type: ignore[arg-type]
+                        qps_limit=settings.cc_qps_limit,
+                    ),
+                    warehouse=wcfg,
+                    tables=dict(integ.tables),
+                    history_start=integ.history_start,
+                    state_url=settings.resolved_database_url,
+                    frequency_hours=integ.frequency_hours,
+                )
+            except ValidationError as exc:
+                raise _Setup(
+                    f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
+                    "config",
+                ) from None
+            only = (
+                None
+                if run.tables_requested is None
+                else [t for t in run.tables_requested if t in selected]
+            )
+            refresh = [t for t in run.full_refresh or [] if t in selected]
+            secrets = (
+                creds["api_key"],
+                creds["access_token"],
+                wcfg.credentials.get_secret_value() if wcfg.credentials else "",
+                settings.client_secret.get_secret_value() if settings.client_secret else "",
+            )
+        return _Prepared(config, only, refresh, tuple(s for s in secrets if s))
+
+    # ------------------------------------------------------------------ progress
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        with self._lock:
+            self._rows[event.table] = event.rows
+            self._calls[event.table] = event.api_calls
+            self._status[event.table] = _PHASE_STATUS.get(event.phase, event.phase)
+        if event.phase != "page":
+            # Table boundaries are rare and worth showing at once; pages ride the heartbeat.
+            self._beat()
+        for listener in self.listeners:
+            listener(self.run_id, event)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._done.wait(self.plane.settings.heartbeat_seconds):
+            try:
+                self._beat()
+            except Exception:
+                log.exception("heartbeat of run %s failed", self.run_id)
+
+    def _beat(self) -> None:
+        with self._lock:
+            rows, calls, status = dict(self._rows), sum(self._calls.values()), dict(self._status)
+        with self.plane.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(Run)
+                .where(Run.id == self.run_id, Run.status == "running")
+                .values(
+                    heartbeat_at=self.plane.clock.now(),
+                    rows=rows,
+                    api_calls=calls,
+                    table_status=status,
+                )
+            ).rowcount
+            cancel = conn.scalar(sa.select(Run.cancel_requested).where(Run.id == self.run_id))
+        if not updated:
+            # Swept as dead (or deleted): stop rather than write into a closed record.
+            self._lost.set()
+        if cancel:
+            self._cancel.set()
+
+    # ------------------------------------------------------------------ outcome
+
+    def _finish_without_sync(self, message: str, failure_type: FailureType) -> None:
+        with self.plane.session() as db:
+            run = db.get(Run, self.run_id, with_for_update=True)
+            if run is None or run.status != "running":
+                return
+            now = self.plane.clock.now()
+            run.transition("failed")
+            run.finished_at = now
+            run.error = message
+            run.failure_type = failure_type
+            _apply_to_integration(
+                run.integration,
+                status="failed",
+                failure_type=failure_type,
+                error=message,
+                resume_at=None,
+                now=now,
+            )
+            db.commit()
+
+    def _record(
+        self, result: SyncResult | None, crash: str | None, redactor: Redactor, shutdown: bool
+    ) -> None:
+        now = self.plane.clock.now()
+        with self.plane.session() as db:
+            run = db.get(Run, self.run_id, with_for_update=True)
+            if run is None:
+                return
+            if run.status != "running":
+                db.rollback()
+                self.append_log(
+                    self.plane,
+                    self.run_id,
+                    logging.WARNING,
+                    "The worker finished after the run had been marked failed; "
+                    "data it loaded is kept and the next run continues from its bookmarks.",
+                )
+                return
+            status: RunStatus
+            failure_type: str | None
+            if result is None:
+                status, error, failure_type = "failed", crash, "system"
+                rows, table_status, calls, resume_at = (
+                    dict(self._rows),
+                    dict(self._status),
+                    sum(self._calls.values()),
+                    None,
+                )
+            else:
+                status = result.status
+                error = redactor(result.error) if result.error else None
+                failure_type = result.failure_type
+                rows = {name: t.rows for name, t in result.tables.items()}
+                table_status = {name: t.status for name, t in result.tables.items()}
+                calls, resume_at = result.api_calls, result.resume_at
+            if status == "cancelled":
+                if shutdown and not run.cancel_requested:
+                    error = SHUTDOWN_MESSAGE
+                else:
+                    error = "Cancelled on request."
+            run.transition(status)
+            run.finished_at = now
+            run.heartbeat_at = now
+            run.rows, run.table_status, run.api_calls = rows, table_status, calls
+            run.error, run.failure_type, run.resume_at = error, failure_type, resume_at
+            _apply_to_integration(
+                run.integration,
+                status=status,
+                failure_type=failure_type,
+                error=error,
+                resume_at=resume_at,
+                now=now,
+            )
+            if status == "cancelled" and shutdown and not run.cancel_requested:
+                integ = run.integration
+                if integ.next_run_at is None or integ.next_run_at > now:
+                    integ.next_run_at = now
+            db.commit()
+
+
+def _apply_to_integration(
+    integ: Integration,
+    *,
+    status: str,
+    failure_type: str | None,
+    error: str | None,
+    resume_at: datetime | None,
+    now: datetime,
+) -> None:
+    """The integration's state after a run (see docs/architecture-control.md)."""
+    if status == "succeeded":
+        if integ.activated_at is None:
+            integ.activated_at = now
+        if integ.state == "pending":
+            integ.transition("active")
+        elif integ.state == "active":
+            integ.state_reason = None
+    elif status == "partial" and resume_at is not None:
+        # Daily quota spent: stays active; nothing runs before the quota resets.
+        if integ.next_run_at is None or integ.next_run_at < resume_at:
+            integ.next_run_at = resume_at
+    elif status == "failed" and integ.state in ("pending", "active"):
+        if failure_type == "auth":
+            integ.transition(
+                "needs_reauth",
+                error or "Constant Contact rejected the access token; authorize again.",
+            )
+        elif failure_type == "config":
+            integ.transition("failed", error or "The configuration needs attention.")
