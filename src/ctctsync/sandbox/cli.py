@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -54,11 +55,8 @@ def run_sandbox_command(
         f"faults: {', '.join(faults) or 'none'}",
         "Press Ctrl-C to stop.",
     ]
-    print("\n".join(lines), flush=True)
-    try:
-        sb.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        sb.serve_forever(lambda: print("\n".join(lines), flush=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -162,13 +162,17 @@ class Sandbox:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
-        """Run in the calling thread until interrupted (Ctrl-C)."""
+    def serve_forever(self, announce: Callable[[], None] | None = None) -> None:
+        """Run in the calling thread until interrupted (Ctrl-C). ``announce`` is called once
+        the socket listens (connections made from then on are queued, never refused)."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
+        sock.listen(128)
         self._port = sock.getsockname()[1]
+        if announce is not None:
+            announce()
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 http="h11", ws="none", timeout_graceful_shutdown=2)
         uvicorn.Server(config).run(sockets=[sock])
