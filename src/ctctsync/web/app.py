@@ -1,0 +1,142 @@
+"""The web control plane: ``create_app`` builds the FastAPI app (pages + REST API).
+
+The app serves server-rendered pages (``ctctsync/web/templates``), one stylesheet and one
+small script (``ctctsync/web/static``), the OAuth callback, and the control plane's REST
+router under ``/api/v1``. Routes are thin: they parse a form, call a service in
+``ctctsync.control.services`` and render or redirect.
+
+Lifecycle: when ``create_app`` is given no control plane it builds one from the settings
+and starts/stops its scheduler and workers with the app; a plane passed in belongs to the
+caller (tests drive it themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse, Response
+
+from ctctsync.control.errors import NotFound, PermissionDenied
+from ctctsync.control.plane import ControlPlane
+from ctctsync.control.rest import router as rest_router
+from ctctsync.control.settings import ControlSettings
+from ctctsync.web.deps import SignInRequired, login_url
+from ctctsync.web.routes import auth, integrations, jobs, oauth, tokens, warehouse
+from ctctsync.web.templating import STATIC_DIR, build_templates, render
+
+SESSION_COOKIE = "ctctsync_session"
+SESSION_MAX_AGE_SECONDS = 12 * 3600
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"
+)
+"""Own files only; forms may post to the authorize page's host (the OAuth redirect)."""
+
+
+def create_app(settings: ControlSettings, control_plane: ControlPlane | None = None) -> FastAPI:
+    """Build the web app over ``control_plane`` (or a plane made from ``settings``)."""
+    owns_plane = control_plane is None
+    plane = control_plane if control_plane is not None else ControlPlane(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owns_plane:
+            plane.start()
+        try:
+            yield
+        finally:
+            if owns_plane:
+                plane.close()
+
+    app = FastAPI(
+        title="ctctsync",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.control_plane = plane
+    app.state.templates = build_templates()
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_SECONDS,
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # The OAuth callback's URL carries a code: never leak it through Referer.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", _CSP)
+        return response
+
+    _install_error_pages(app)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for module in (auth, integrations, jobs, oauth, tokens, warehouse):
+        app.include_router(module.router)
+    app.include_router(rest_router, prefix="/api/v1")
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """HTML answers for the pages; the REST API keeps its JSON errors."""
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return render(
+            request,
+            "error.html",
+            {"title": "Not found", "message": exc.message},
+            status_code=404,
+        )
+
+    @app.exception_handler(PermissionDenied)
+    async def _denied(request: Request, exc: PermissionDenied) -> Response:
+        return render(
+            request,
+            "error.html",
+            {"title": "Not allowed", "message": exc.message},
+            status_code=403,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if _is_api(request):
+            return await http_exception_handler(request, exc)
+        titles = {403: "Forbidden", 404: "Not found", 405: "Not allowed"}
+        message = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is no page at this address."
+        return render(
+            request,
+            "error.html",
+            {"title": titles.get(exc.status_code, "Error"), "message": message},
+            status_code=exc.status_code,
+        )

@@ -1,0 +1,149 @@
+"""Turning submitted forms into service inputs, and errors into per-field messages.
+
+Table and field pickers are generated from ``ctctsync.tables.TABLES``; a form posts
+``tables=<table>`` for each chosen table and ``fields.<table>=<column>`` for each chosen
+column. Locked (key) columns are disabled checkboxes, so browsers never send them: they
+are always kept (``Table.required_columns``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
+from ctctsync.tables import TABLES, Column, Table
+
+FREQUENCY_MESSAGE = (
+    "Choose one of "
+    + ", ".join(str(h) for h in REPLICATION_FREQUENCIES_HOURS[:-1])
+    + f" or {REPLICATION_FREQUENCIES_HOURS[-1]} hours."
+)
+NO_TABLE_MESSAGE = "Choose at least one table to replicate."
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(_form)]
+"""The submitted form (multi-valued), for pickers whose field names are generated."""
+
+
+def form_str(form: FormData, name: str) -> str:
+    """One text value of a form, stripped ('' when absent or a file)."""
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def parse_frequency(raw: str) -> int | None:
+    """A replication frequency from a select box; None when it is not a number at all."""
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def chosen_tables(form: FormData) -> list[str]:
+    """The tables ticked in a form, in registry order (unknown names are kept to be refused)."""
+    picked = [v for v in form.getlist("tables") if isinstance(v, str)]
+    known = [name for name in TABLES if name in picked]
+    return known + [p for p in picked if p not in TABLES]
+
+
+def chosen_selection(form: FormData, tables: list[str]) -> dict[str, list[str] | None]:
+    """``{table: columns}`` for the chosen tables; every column ticked becomes ``None`` (all)."""
+    selection: dict[str, list[str] | None] = {}
+    for name in tables:
+        table = TABLES.get(name)
+        picked = [v for v in form.getlist(f"fields.{name}") if isinstance(v, str)]
+        if table is None:
+            selection[name] = picked
+            continue
+        keep = set(picked) | set(table.required_columns)
+        unknown = [c for c in picked if c not in table.column_names]
+        columns = [c for c in table.column_names if c in keep] + unknown
+        selection[name] = None if not unknown and len(columns) == len(table.columns) else columns
+    return selection
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    """One column of a field picker, as the template shows it."""
+
+    column: Column
+    checked: bool
+    locked: bool
+    why_locked: str
+
+
+@dataclass(frozen=True)
+class TableChoice:
+    """One table of a picker: chosen or not, and its columns."""
+
+    table: Table
+    checked: bool
+    fields: list[FieldChoice]
+
+    @property
+    def selected_count(self) -> int:
+        return sum(1 for f in self.fields if f.checked)
+
+
+def picker(
+    selection: dict[str, list[str] | None] | None, *, default_all: bool
+) -> list[TableChoice]:
+    """The table/field picker for a selection (``None`` column lists mean every column)."""
+    choices = []
+    for name, table in TABLES.items():
+        chosen = (selection is None and default_all) or (
+            selection is not None and name in selection
+        )
+        cols = None if selection is None else selection.get(name)
+        fields = []
+        for col in table.columns:
+            locked = col.name in table.required_columns
+            why = ""
+            if col.name in table.primary_key:
+                why = "key"
+            elif locked:
+                why = "change cursor"
+            fields.append(
+                FieldChoice(
+                    column=col,
+                    checked=locked or cols is None or col.name in cols,
+                    locked=locked,
+                    why_locked=why,
+                )
+            )
+        choices.append(TableChoice(table=table, checked=chosen, fields=fields))
+    return choices
+
+
+def pydantic_errors(exc: ValidationError) -> dict[str, str]:
+    """Field -> message from a pydantic error (first message per field, no input echoed)."""
+    errors: dict[str, str] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        key = (
+            ".".join(loc[:2])
+            if loc and loc[0] == "tables" and len(loc) > 1
+            else (loc[0] if loc else "form")
+        )
+        msg = str(err["msg"])
+        msg = msg.removeprefix("Value error, ")
+        errors.setdefault(key, msg[:1].upper() + msg[1:])
+    return errors
+
+
+def field_messages(errors: dict[str, Any]) -> dict[str, str]:
+    """Normalise service errors for the templates (``tables.<t>`` also feeds ``tables``)."""
+    out = {str(k): str(v) for k, v in errors.items()}
+    for key, value in list(out.items()):
+        if key.startswith("tables.") and "tables" not in out:
+            out["tables"] = f"{key.removeprefix('tables.')}: {value}"
+    return out

@@ -1,0 +1,485 @@
+"""Integrations: the list, the add-integration steps, details, edit, actions, delete.
+
+Adding an integration follows the product spec's steps, one page each:
+
+1. ``/integrations/new`` — choose the source (Constant Contact);
+2. ``/integrations/new/constant-contact`` — name, replication frequency, history. Submitting
+   creates the integration **paused** (so the scheduler cannot run it with a half-made
+   selection) and remembers it in the session as the setup in progress;
+3. ``/integrations/{id}/setup/authorize`` — "Authorize" sends the browser to Constant
+   Contact's authorize page (``/oauth/callback`` brings it back), or enter an API key and
+   access token instead;
+4. ``/integrations/{id}/setup/tables`` — which tables;
+5. ``/integrations/{id}/setup/fields`` — which fields of each; "Submit" saves the selection
+   and re-activates the integration, which makes it Pending until its first job loads data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
+from ctctsync.control import services as svc
+from ctctsync.control.errors import Conflict, ServiceError, ValidationFailed
+from ctctsync.control.models import Integration
+from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
+from ctctsync.tables import TABLES
+from ctctsync.web.deps import CurrentUser, Db
+from ctctsync.web.forms import (
+    FREQUENCY_MESSAGE,
+    NO_TABLE_MESSAGE,
+    Form,
+    chosen_selection,
+    chosen_tables,
+    field_messages,
+    form_str,
+    parse_frequency,
+    picker,
+)
+from ctctsync.web.security import verify_csrf
+from ctctsync.web.templating import flash, render
+
+router = APIRouter(prefix="/integrations", dependencies=[Depends(verify_csrf)])
+
+SETUP_KEY = "setup"
+"""Session key of the add-integration draft: ``{"id": int, "tables": [names]}``."""
+
+STEPS = ("Source", "Name & schedule", "Authorize", "Tables", "Fields")
+
+ACTIVE_RUN_STATUSES = ("queued", "running")
+
+
+def _setup(request: Request, integration_id: int) -> dict[str, Any] | None:
+    draft = request.session.get(SETUP_KEY)
+    if isinstance(draft, dict) and draft.get("id") == integration_id:
+        return draft
+    return None
+
+
+def in_setup(request: Request, integration_id: int) -> bool:
+    """True while ``integration_id`` is the add-integration draft of this session."""
+    return _setup(request, integration_id) is not None
+
+
+def _ctx(step: int, **values: Any) -> dict[str, Any]:
+    return {"section": "integrations", "steps": STEPS, "step": step, **values}
+
+
+def _go(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --------------------------------------------------------------------------- list
+
+
+@router.get("")
+def list_page(request: Request, db: Db, user: CurrentUser) -> Response:
+    """Every integration with its state, last job and next run."""
+    items = svc.list_integrations(db, user)
+    return render(request, "integrations/list.html", {"section": "integrations", "items": items})
+
+
+# --------------------------------------------------------------------------- add
+
+
+@router.get("/new")
+def choose_source(request: Request, user: CurrentUser) -> Response:
+    """Step 1: the sources ctctsync can replicate (Constant Contact)."""
+    return render(request, "integrations/new_source.html", _ctx(0))
+
+
+def _name_form(
+    request: Request, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "integrations/new_details.html",
+        _ctx(1, values=values, errors=errors, frequencies=REPLICATION_FREQUENCIES_HOURS),
+        status_code=status_code,
+    )
+
+
+@router.get("/new/constant-contact")
+def details_page(request: Request, user: CurrentUser) -> Response:
+    """Step 2: name, frequency (24 h suggested) and history."""
+    a_year_ago = datetime.now(UTC).date() - timedelta(days=365)
+    values = {"name": "", "frequency_hours": 24, "history_start": a_year_ago.isoformat()}
+    return _name_form(request, values, {})
+
+
+@router.post("/new/constant-contact")
+def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
+    """Create the integration (paused until its setup is submitted), then authorize."""
+    values: dict[str, Any] = {
+        "name": form_str(form, "name"),
+        "frequency_hours": form_str(form, "frequency_hours"),
+        "history_start": form_str(form, "history_start"),
+    }
+    frequency = parse_frequency(str(values["frequency_hours"]))
+    errors: dict[str, str] = {}
+    integ = None
+    try:
+        data = IntegrationCreate(
+            name=values["name"],
+            frequency_hours=frequency if frequency is not None else 0,
+            history_start=values["history_start"] or None,
+            tables=None,
+        )
+        integ = svc.create_integration(db, user, data)
+    except ValidationFailed as exc:
+        errors = field_messages(exc.errors) or {"form": exc.message}
+    if frequency is None or frequency not in REPLICATION_FREQUENCIES_HOURS:
+        errors["frequency_hours"] = FREQUENCY_MESSAGE
+    if integ is None:
+        return _name_form(request, values, errors, status_code=422)
+    svc.pause(db, integ)
+    request.session[SETUP_KEY] = {"id": integ.id, "tables": list(TABLES)}
+    return _go(f"/integrations/{integ.id}/setup/authorize")
+
+
+@router.get("/{integration_id}/setup/authorize")
+def authorize_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Step 3: authorize ctctsync on Constant Contact (or enter credentials by hand)."""
+    integ = svc.get_integration(db, user, integration_id)
+    return render(
+        request,
+        "integrations/setup_authorize.html",
+        _ctx(
+            2,
+            integ=integ,
+            creds=svc.credentials_status(integ),
+            in_setup=in_setup(request, integ.id),
+        ),
+    )
+
+
+@router.post("/{integration_id}/authorize")
+def authorize(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Send the browser to Constant Contact's authorize page (also "Re-authorize")."""
+    integ = svc.get_integration(db, user, integration_id)
+    try:
+        url = svc.start_authorization(db, integ)
+    except ServiceError as exc:
+        flash(request, f"Could not start the authorization: {exc.message}", "error")
+        back = "setup/authorize" if in_setup(request, integ.id) else ""
+        return _go(f"/integrations/{integ.id}/{back}".rstrip("/"))
+    return _go(url)
+
+
+@router.get("/{integration_id}/credentials")
+def credentials_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """The alternative to OAuth: paste an API key and access token."""
+    integ = svc.get_integration(db, user, integration_id)
+    return render(
+        request,
+        "integrations/credentials.html",
+        _ctx(2, integ=integ, errors={}, in_setup=in_setup(request, integ.id)),
+    )
+
+
+@router.post("/{integration_id}/credentials")
+def save_credentials(
+    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+) -> Response:
+    """Check and store the pasted credentials (never echoed back)."""
+    integ = svc.get_integration(db, user, integration_id)
+    api_key, token = form_str(form, "api_key"), form_str(form, "access_token")
+    errors: dict[str, str] = {}
+    if not api_key:
+        errors["api_key"] = "Enter the API key of your Constant Contact application."
+    if not token:
+        errors["access_token"] = "Enter the access token issued for the account."  # noqa: S105
+    if not errors:
+        try:
+            svc.set_manual_credentials(db, integ, api_key, token)
+        except ValidationFailed as exc:
+            errors = field_messages(exc.errors) or {"access_token": exc.message}
+    if errors:
+        return render(
+            request,
+            "integrations/credentials.html",
+            _ctx(2, integ=integ, errors=errors, in_setup=in_setup(request, integ.id)),
+            status_code=422,
+        )
+    return after_authorization(request, integ)
+
+
+def after_authorization(request: Request, integ: Integration) -> Response:
+    """Where to go once credentials are stored: the next setup step, or the details page."""
+    if in_setup(request, integ.id):
+        return _go(f"/integrations/{integ.id}/setup/tables")
+    flash(request, "Constant Contact is authorized again.")
+    return _go(f"/integrations/{integ.id}")
+
+
+def _tables_form(
+    request: Request, integ: Integration, chosen: list[str], errors: dict[str, str], code: int = 200
+) -> Response:
+    selection: dict[str, list[str] | None] = dict.fromkeys(chosen)
+    return render(
+        request,
+        "integrations/setup_tables.html",
+        _ctx(3, integ=integ, choices=picker(selection, default_all=False), errors=errors),
+        status_code=code,
+    )
+
+
+@router.get("/{integration_id}/setup/tables")
+def tables_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Step 4: the available tables, each with its purpose and replication type."""
+    integ = svc.get_integration(db, user, integration_id)
+    draft = _setup(request, integ.id)
+    if draft is None:
+        return _go(f"/integrations/{integ.id}/edit")
+    if not integ.has_credentials:
+        return _go(f"/integrations/{integ.id}/setup/authorize")
+    return _tables_form(request, integ, list(draft.get("tables") or TABLES), {})
+
+
+@router.post("/{integration_id}/setup/tables")
+def choose_tables(
+    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+) -> Response:
+    """Remember the chosen tables, then ask for their fields."""
+    integ = svc.get_integration(db, user, integration_id)
+    draft = _setup(request, integ.id)
+    if draft is None:
+        return _go(f"/integrations/{integ.id}/edit")
+    tables = chosen_tables(form)
+    unknown = [t for t in tables if t not in TABLES]
+    if not tables or unknown:
+        msg = NO_TABLE_MESSAGE if not tables else f"Unknown table: {', '.join(unknown)}."
+        return _tables_form(request, integ, [], {"tables": msg}, 422)
+    request.session[SETUP_KEY] = {"id": integ.id, "tables": tables}
+    return _go(f"/integrations/{integ.id}/setup/fields")
+
+
+@router.get("/{integration_id}/setup/fields")
+def fields_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Step 5: the fields of each chosen table (all selected; keys locked)."""
+    integ = svc.get_integration(db, user, integration_id)
+    draft = _setup(request, integ.id)
+    if draft is None:
+        return _go(f"/integrations/{integ.id}/edit")
+    selection: dict[str, list[str] | None] = dict.fromkeys(draft.get("tables") or TABLES)
+    choices = [c for c in picker(selection, default_all=False) if c.checked]
+    return render(
+        request,
+        "integrations/setup_fields.html",
+        _ctx(4, integ=integ, choices=choices, errors={}),
+    )
+
+
+@router.post("/{integration_id}/setup/fields")
+def submit(
+    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+) -> Response:
+    """Save the table and field selection and start the integration (Pending)."""
+    integ = svc.get_integration(db, user, integration_id)
+    draft = _setup(request, integ.id)
+    if draft is None:
+        return _go(f"/integrations/{integ.id}")
+    tables = [t for t in (draft.get("tables") or []) if t in TABLES]
+    selection = chosen_selection(form, tables)
+    try:
+        integ = svc.update_integration(db, integ, IntegrationUpdate(tables=selection))
+    except ValidationFailed as exc:
+        choices = [c for c in picker(selection, default_all=False) if c.checked]
+        return render(
+            request,
+            "integrations/setup_fields.html",
+            _ctx(4, integ=integ, choices=choices, errors=field_messages(exc.errors)),
+            status_code=422,
+        )
+    integ = svc.reactivate(db, integ)
+    request.session.pop(SETUP_KEY, None)
+    flash(
+        request,
+        f"Integration {integ.name} is set up. It stays Pending until its first job loads data.",
+    )
+    return _go(f"/integrations/{integ.id}")
+
+
+# --------------------------------------------------------------------------- details
+
+
+def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration) -> dict[str, Any]:
+    runs = svc.list_runs(db, user, integ, limit=25)
+    in_flight = any(r.status in ACTIVE_RUN_STATUSES for r in runs)
+    waiting_first = integ.state == "pending" and integ.has_credentials
+    return {
+        "section": "integrations",
+        "integ": integ,
+        "runs": runs,
+        "creds": svc.credentials_status(integ),
+        "choices": picker(integ.tables, default_all=False),
+        "live": in_flight or waiting_first,
+        "in_setup": in_setup(request, integ.id),
+    }
+
+
+@router.get("/{integration_id}")
+def details(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """State, settings, tables, jobs and actions of one integration."""
+    integ = svc.get_integration(db, user, integration_id)
+    return render(request, "integrations/details.html", _details_ctx(request, db, user, integ))
+
+
+@router.get("/{integration_id}/status")
+def status_fragment(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """The live part of the details page (state + jobs), polled while something is in flight."""
+    integ = svc.get_integration(db, user, integration_id)
+    ctx = _details_ctx(request, db, user, integ)
+    headers = {} if ctx["live"] else {"X-Poll-Done": "1"}
+    return render(request, "integrations/_status.html", ctx, headers=headers)
+
+
+# --------------------------------------------------------------------------- edit
+
+
+def _edit_form(
+    request: Request,
+    integ: Integration,
+    *,
+    frequency: Any,
+    selection: dict[str, list[str] | None],
+    errors: dict[str, str],
+    code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "integrations/edit.html",
+        {
+            "section": "integrations",
+            "integ": integ,
+            "frequency": frequency,
+            "frequencies": REPLICATION_FREQUENCIES_HOURS,
+            "choices": picker(selection, default_all=False),
+            "errors": errors,
+        },
+        status_code=code,
+    )
+
+
+@router.get("/{integration_id}/edit")
+def edit_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Change the frequency, tables and fields (the name and history are fixed)."""
+    integ = svc.get_integration(db, user, integration_id)
+    return _edit_form(
+        request, integ, frequency=integ.frequency_hours, selection=dict(integ.tables), errors={}
+    )
+
+
+@router.post("/{integration_id}/edit")
+def edit(request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form) -> Response:
+    """Save the new frequency and selection; nothing changes if anything is invalid."""
+    integ = svc.get_integration(db, user, integration_id)
+    raw_frequency = form_str(form, "frequency_hours")
+    frequency = parse_frequency(raw_frequency)
+    tables = chosen_tables(form)
+    selection = chosen_selection(form, tables)
+    errors: dict[str, str] = {}
+    if frequency is None or frequency not in REPLICATION_FREQUENCIES_HOURS:
+        errors["frequency_hours"] = FREQUENCY_MESSAGE
+    if not tables:
+        errors["tables"] = NO_TABLE_MESSAGE
+    if not errors:
+        try:
+            svc.update_integration(
+                db, integ, IntegrationUpdate(frequency_hours=frequency, tables=selection)
+            )
+        except ValidationFailed as exc:
+            errors = field_messages(exc.errors) or {"tables": exc.message}
+    if errors:
+        return _edit_form(
+            request, integ, frequency=raw_frequency, selection=selection, errors=errors, code=422
+        )
+    flash(request, "Changes saved. They apply from the next job.")
+    return _go(f"/integrations/{integ.id}")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@router.post("/{integration_id}/pause")
+def pause(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Stop scheduling jobs."""
+    integ = svc.pause(db, svc.get_integration(db, user, integration_id))
+    flash(request, f"{integ.name} is paused: no job will start until you re-activate it.")
+    return _go(f"/integrations/{integ.id}")
+
+
+@router.post("/{integration_id}/reactivate")
+def reactivate(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Resume scheduling (Active again, or Pending if no job has loaded data yet)."""
+    integ = svc.reactivate(db, svc.get_integration(db, user, integration_id))
+    flash(request, f"{integ.name} is re-activated.")
+    return _go(f"/integrations/{integ.id}")
+
+
+@router.post("/{integration_id}/run")
+def run_now(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Queue a job now (merges into an already queued one)."""
+    integ = svc.get_integration(db, user, integration_id)
+    try:
+        run = svc.run_now(db, integ, user)
+    except ServiceError as exc:
+        flash(request, exc.message, "error")
+        return _go(f"/integrations/{integ.id}")
+    flash(request, "A job is queued; it starts as soon as a worker is free.")
+    return _go(f"/jobs/{run.id}")
+
+
+@router.post("/{integration_id}/tables/{table}/resync")
+def resync(
+    request: Request, db: Db, user: CurrentUser, integration_id: int, table: str
+) -> Response:
+    """Re-read one table from the history start."""
+    integ = svc.get_integration(db, user, integration_id)
+    try:
+        run = svc.resync_table(db, integ, table, user)
+    except ServiceError as exc:
+        flash(request, exc.message, "error")
+        return _go(f"/integrations/{integ.id}")
+    flash(request, f"{table} will be re-read from {integ.history_start:%Y-%m-%d}.")
+    return _go(f"/jobs/{run.id}")
+
+
+@router.get("/{integration_id}/delete")
+def delete_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Confirm the deletion, and choose whether the warehouse tables go too."""
+    integ = svc.get_integration(db, user, integration_id)
+    return render(
+        request,
+        "integrations/delete.html",
+        {"section": "integrations", "integ": integ, "error": None},
+    )
+
+
+@router.post("/{integration_id}/delete")
+def delete(
+    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+) -> Response:
+    """Delete the integration (and its warehouse tables when asked)."""
+    integ = svc.get_integration(db, user, integration_id)
+    drop = form_str(form, "warehouse_tables") == "drop"
+    name = integ.name
+    try:
+        dropped = svc.delete_integration(db, integ, drop_tables=drop)
+    except (Conflict, ServiceError) as exc:
+        return render(
+            request,
+            "integrations/delete.html",
+            {"section": "integrations", "integ": integ, "error": exc.message},
+            status_code=409,
+        )
+    request.session.pop(SETUP_KEY, None) if in_setup(request, integration_id) else None
+    if drop:
+        flash(request, f"{name} is deleted, with {len(dropped)} warehouse table(s).")
+    else:
+        flash(request, f"{name} is deleted. Its warehouse tables were kept.")
+    return _go("/integrations")

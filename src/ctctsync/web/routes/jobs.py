@@ -1,0 +1,105 @@
+"""A job (run) page, its live summary fragment and its process log as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from ctctsync.control import services as svc
+from ctctsync.control.errors import ServiceError
+from ctctsync.control.models import Run
+from ctctsync.tables import TABLES
+from ctctsync.web.deps import CurrentUser, Db
+from ctctsync.web.security import verify_csrf
+from ctctsync.web.templating import flash, render
+
+router = APIRouter(prefix="/jobs", dependencies=[Depends(verify_csrf)])
+
+LOG_PAGE = 500
+
+
+def _table_rows(run: Run) -> list[dict[str, Any]]:
+    names = list(run.tables_requested or run.integration.tables or [])
+    for extra in [*run.rows, *run.table_status]:
+        if extra not in names:
+            names.append(extra)
+    return [
+        {
+            "name": name,
+            "known": name in TABLES,
+            "status": run.table_status.get(
+                name, "running" if run.status == "running" else "queued"
+            ),
+            "rows": run.rows.get(name),
+            "full_refresh": name in (run.full_refresh or []),
+        }
+        for name in names
+    ]
+
+
+def _ctx(run: Run) -> dict[str, Any]:
+    return {
+        "section": "integrations",
+        "run": run,
+        "integ": run.integration,
+        "tables": _table_rows(run),
+    }
+
+
+@router.get("/{run_id}")
+def job_page(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
+    """Status, timing, rows per table, API calls, the error, and the process log."""
+    run = svc.get_run(db, user, run_id)
+    lines = svc.run_logs(db, run, 0, limit=5000)
+    ctx = _ctx(run)
+    ctx["lines"] = lines
+    ctx["last_seq"] = lines[-1].seq if lines else 0
+    return render(request, "jobs/job.html", ctx)
+
+
+@router.get("/{run_id}/summary")
+def job_summary(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
+    """The job's summary card alone (polled until the job is finished)."""
+    run = svc.get_run(db, user, run_id)
+    headers = {"X-Poll-Done": "1"} if run.finished else {}
+    return render(request, "jobs/_summary.html", _ctx(run), headers=headers)
+
+
+@router.get("/{run_id}/log")
+def job_log(request: Request, db: Db, user: CurrentUser, run_id: str, after: int = 0) -> Response:
+    """Log lines after ``after`` (their seq), and whether the job is finished."""
+    run = svc.get_run(db, user, run_id)
+    finished = run.finished  # read before the lines so no line written at the end is missed
+    lines = svc.run_logs(db, run, max(after, 0), limit=LOG_PAGE)
+    more = len(lines) == LOG_PAGE
+    return JSONResponse(
+        {
+            "status": run.status,
+            "finished": finished and not more,
+            "next": lines[-1].seq if lines else after,
+            "lines": [
+                {
+                    "seq": ln.seq,
+                    "at": ln.ts.strftime("%H:%M:%S"),
+                    "level": ln.level,
+                    "message": ln.message,
+                }
+                for ln in lines
+            ],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/{run_id}/cancel")
+def cancel(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
+    """Cancel a queued job, or ask a running one to stop after its current page."""
+    run = svc.get_run(db, user, run_id)
+    try:
+        svc.cancel_run(db, run)
+        flash(request, "Cancellation requested.", "info")
+    except ServiceError as exc:
+        flash(request, exc.message, "error")
+    return RedirectResponse(f"/jobs/{run.id}", status_code=303)
