@@ -46,8 +46,8 @@ def main() -> None:
     with httpx.Client(base_url=sb.base_url, params={"api_key": c.api_key},
                       headers={"Authorization": f"Bearer {c.access_token}"}) as client:
         for i in range(args.repeat):
-            token = encode_token({"startAt": max(1, args.contacts - 500 - (i * 1000) % args.contacts),
-                                     "limit": 500})
+            start = max(1, args.contacts - 500 - (i * 1000) % args.contacts)
+            token = encode_token({"startAt": start, "limit": 500})
             t = time.perf_counter()
             r = client.get("/v2/contacts", params={"next": token})
             r.raise_for_status()
@@ -58,7 +58,8 @@ def main() -> None:
     print(f"construct+start: {build_s:.2f} s")
     print(f"500-contact page build+orjson: median {statistics.median(timings):.1f} ms, "
           f"p90 {sorted(timings)[int(len(timings) * 0.9)]:.1f} ms, body {len(body) / 1e3:.0f} kB")
-    print(f"500-contact page over HTTP (loopback, httpx): median {statistics.median(http_ms):.1f} ms")
+    print("500-contact page over HTTP (loopback, httpx): "
+          f"median {statistics.median(http_ms):.1f} ms")
     print(f"RSS: {rss / 1e6:.0f} MB total, {(rss - rss0) / 1e6:.0f} MB for the sandbox")
 
 

@@ -70,8 +70,8 @@ def test_contacts_keyset_token_format(sandbox_client: httpx.Client) -> None:
     assert fields["limit"] == ["10"]
     assert fields["status"] == ["ACTIVE"]
     assert int(fields["startAt"][0]) > ids[-1]
-    nxt = sandbox_client.get("/v2/contacts",
-                             params={"next": body["meta"]["pagination"]["next_link"].split("=", 1)[1]})
+    token = body["meta"]["pagination"]["next_link"].split("=", 1)[1]
+    nxt = sandbox_client.get("/v2/contacts", params={"next": token})
     assert int(nxt.json()["results"][0]["id"]) == int(fields["startAt"][0])
 
 

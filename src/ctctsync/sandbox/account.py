@@ -193,8 +193,10 @@ class Account:
             cid = CAMPAIGN_ID_BASE + self.seed % 1000 * 1000 + i * 7 + 3
             rng = gen.rng_for(self.seed, gen.KIND_CAMPAIGN, cid, 1)
             created = start + int(span * (i + rng.random() * 0.5) / max(n, 1))
-            lids = sorted(rng.sample(range(1, spec.lists + 1), min(spec.lists, 1 + rng.randrange(2))))
-            camp = gen.build_campaign(self.seed, cid, i, statuses[i], created, lids)
+            n_lists = min(spec.lists, 1 + rng.randrange(2))
+            lids = sorted(rng.sample(range(1, spec.lists + 1), n_lists))
+            camp = gen.build_campaign(self.seed, cid, i, status=statuses[i], created_ms=created,
+                                      list_ids=lids)
             self.campaigns[cid] = camp
             if camp.status == "SENT":
                 assert camp.last_run_ms is not None
@@ -216,7 +218,8 @@ class Account:
         last = gen.LAST_NAMES[rng.randrange(len(gen.LAST_NAMES))]
         city, _state, code, country, postal = gen.CITIES[rng.randrange(6)]
         return AccountInfo(
-            website="http://www.example.com", organization_name=f"{last} & Co. (sandbox {self.seed})",
+            website="http://www.example.com",
+            organization_name=f"{last} & Co. (sandbox {self.seed})",
             time_zone="US/Eastern", first_name=first, last_name=last,
             email=f"owner{self.seed}@example.com", phone=gen.phone(rng),
             company_logo="" if rng.random() < 0.3 else
@@ -318,7 +321,9 @@ class Account:
         return self.list_counts[lid - 1]
 
     # ------------------------------------------------------------------ activities
-    def _append_activity(self, camp_id: int, contact_id: int, typ: int, ts: int, extra: int) -> None:
+    def _append_activity(
+        self, camp_id: int, contact_id: int, typ: int, ts: int, extra: int,
+    ) -> None:
         seq = len(self._act_ts)
         self._act_camp.append(camp_id)
         self._act_contact.append(contact_id)
@@ -573,7 +578,8 @@ class Account:
                 index = len(self.campaigns)
                 cid = max(self.campaigns, default=CAMPAIGN_ID_BASE) + 7
                 lids = sorted(rng.sample(sorted(self.lists), min(len(self.lists), 2)))
-                camp = gen.build_campaign(self.seed, cid, index, "SENT", now, lids)
+                camp = gen.build_campaign(self.seed, cid, index, status="SENT", created_ms=now,
+                                          list_ids=lids)
                 camp.created_ms = camp.modified_ms = camp.last_run_ms = now
                 self.campaigns[cid] = camp
                 self._generate_activities(camp, rng, target, now, spread=False)

@@ -26,7 +26,7 @@ class Counters:
         self._total = 0
 
     def record(self, endpoint: str, api_key: str, status: int) -> None:
-        """Count one request to ``endpoint`` (e.g. ``GET /v2/contacts/{id}``) answered ``status``."""
+        """Count one request to ``endpoint`` (``GET /v2/contacts/{id}``) answered ``status``."""
         with self._lock:
             self._total += 1
             for table, name in ((self._endpoints, endpoint), (self._keys, api_key)):

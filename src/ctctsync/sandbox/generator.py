@@ -97,7 +97,8 @@ def rng_for(seed: int, kind: int, ident: int, version: int = 0) -> random.Random
     return random.Random((seed * 1_000_003 + kind) * 4_294_967_311 + ident * 65_537 + version)
 
 
-KIND_CONTACT, KIND_LIST, KIND_CAMPAIGN, KIND_FILE, KIND_EVENT, KIND_ACCOUNT, KIND_MUTATION = range(7)
+(KIND_CONTACT, KIND_LIST, KIND_CAMPAIGN, KIND_FILE, KIND_EVENT, KIND_ACCOUNT,
+ KIND_MUTATION) = range(7)
 
 
 def uuid_from(rng: random.Random) -> str:
@@ -246,7 +247,8 @@ def build_contact(
         opt_out_ms = created_ms + int((modified_ms - created_ms) * rng.random())
     return Contact(
         id=cid, status=status_name, email=email, email_id=email_id,
-        confirm_status="UNCONFIRMED" if status == STATUS_UNCONFIRMED else "NO_CONFIRMATION_REQUIRED",
+        confirm_status=(
+            "UNCONFIRMED" if status == STATUS_UNCONFIRMED else "NO_CONFIRMATION_REQUIRED"),
         opt_in_source="ACTION_BY_OWNER" if rng.random() < 0.6 else "ACTION_BY_VISITOR",
         opt_in_ms=created_ms, opt_out_ms=opt_out_ms,
         prefix_name="" if sparse else PREFIXES[rng.randrange(len(PREFIXES))],
@@ -260,7 +262,8 @@ def build_contact(
         cell_phone="" if sparse or rng.random() < 0.5 else phone(rng),
         fax="" if sparse or rng.random() < 0.9 else phone(rng),
         addresses=addresses, notes=notes, list_ids=list_ids, custom_fields=custom,
-        source=source, source_details=details, confirmed=status == STATUS_ACTIVE and rng.random() < 0.1,
+        source=source, source_details=details,
+        confirmed=status == STATUS_ACTIVE and rng.random() < 0.1,
         created_ms=created_ms, modified_ms=modified_ms,
     )
 
@@ -268,7 +271,8 @@ def build_contact(
 def _custom_value(rng: random.Random, n: int) -> str:
     choice = (n + rng.randrange(3)) % 4
     if choice == 0:
-        return f"{rng.randrange(1, 13)}/{rng.randrange(1, 29)}/20{rng.randrange(10, 24)} 11:09 AM EDT"
+        month, day, year = rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(10, 24)
+        return f"{month}/{day}/20{year} 11:09 AM EDT"
     if choice == 1:
         return rng.choice(("Site owner", "Gold member", "Lead", "Partner", "Bénévole"))
     if choice == 2:
@@ -333,7 +337,7 @@ class Campaign:
 
 
 def build_campaign(
-    seed: int, cid: int, index: int, status: str, created_ms: int, list_ids: list[int],
+    seed: int, cid: int, index: int, *, status: str, created_ms: int, list_ids: list[int],
 ) -> Campaign:
     """Campaign ``index`` (0-based, chronological) with id ``cid`` and the given status."""
     rng = rng_for(seed, KIND_CAMPAIGN, cid)
@@ -458,10 +462,12 @@ def build_event(seed: int, index: int) -> Event:
     return Event(
         id=eid, name=f"{title} {index + 1}", title=title, status=status,
         type=EVENT_TYPES[rng.randrange(len(EVENT_TYPES))],
-        location=rng.choice(("The Great Room", "1 Infinity Loop Boston, MA")) if has_place else None,
+        location=(rng.choice(("The Great Room", "1 Infinity Loop Boston, MA"))
+                  if has_place else None),
         city=city if has_place else "", state=state if has_place else "",
         state_code=code if has_place else "",
-        country=("United States" if country_code == "us" else country_code.upper()) if has_place else "",
+        country=(("United States" if country_code == "us" else country_code.upper())
+                 if has_place else ""),
         country_code=country_code if has_place else "", postal_code=postal if has_place else "",
         line1=f"{rng.randrange(1, 999)} Maple Street" if has_place else "",
         latitude=round(42 + rng.random(), 6) if has_place else None,

@@ -185,7 +185,7 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: serves ``/v2/...``, ``/oauth2/...`` and ``/_sandbox/...``."""
+        """``http://127.0.0.1:<port>``, serving ``/v2``, ``/oauth2`` and ``/_sandbox`` paths."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._port}"
 

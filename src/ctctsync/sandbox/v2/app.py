@@ -16,7 +16,7 @@ from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.faults import DUPLICATE_SCOPE_KEY
 from ctctsync.sandbox.v2 import errors, render
-from ctctsync.sandbox.v2.paging import BadToken, decode_token, envelope, next_link, token_int
+from ctctsync.sandbox.v2.paging import BadTokenError, decode_token, envelope, next_link, token_int
 
 JSON_TYPE = "application/json;charset=UTF-8"
 TRACKING_KINDS: dict[str, int] = {
@@ -127,7 +127,7 @@ def _token(request: Request) -> dict[str, str] | None:
             "next", f"next may only be used by itself (also got {', '.join(sorted(others))})"))
     try:
         return decode_token(q["next"])
-    except BadToken:
+    except BadTokenError:
         raise ParamError(errors.bad_param("next", "not a valid paging token")) from None
 
 
@@ -155,7 +155,7 @@ class V2Api:
                 return await handler(request)
             except ParamError as exc:
                 return exc.response
-            except BadToken:
+            except BadTokenError:
                 return errors.bad_param("next", "not a valid paging token")
         return wrapped
 
@@ -392,7 +392,7 @@ class V2Api:
             ftype = _choice(request, "type", {"ALL", "IMAGES", "DOCUMENTS"}, "ALL")
             source = request.query_params.get("source", "ALL")
         if sort_by not in FILE_SORTS:
-            raise BadToken("sort_by")
+            raise BadTokenError("sort_by")
         with self.account.lock:
             files = [f for f in self.account.files.values() if f.status == status
                      and (ftype == "ALL" or f.is_image == (ftype == "IMAGES"))

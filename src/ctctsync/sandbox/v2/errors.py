@@ -1,4 +1,4 @@
-"""v2 error bodies: a JSON array of ``{"error_key", "error_message"}`` (constant-contact-api.md §1.6).
+"""v2 error bodies: a JSON array of ``{"error_key", "error_message"}`` (reference §1.6).
 
 Keys and texts marked UNCONFIRMED in the reference are plausible choices, listed in
 docs/sandbox.md.
@@ -19,11 +19,13 @@ OVER_QPS = (403, "mashery.not.authorized.over.qps",
 OVER_RATELIMIT = (403, "mashery.not.authorized.over.ratelimit",
                   "The Mashery account associated with this request is over its "
                   "rate limit quota.")  # §1.6/§1.7
+# key §1.6; text UNCONFIRMED
 INVALID_TOKEN = (401, "http.status.authentication.invalid_token",
-                 "Not authorized: the access token is invalid, expired or revoked.")  # key §1.6; text UNCONFIRMED
+                 "Not authorized: the access token is invalid, expired or revoked.")
 NOT_FOUND = (404, "http.status.not_found", "The requested resource was not found.")  # UNCONFIRMED
+# text §1.1; key UNCONFIRMED
 NOT_ACCEPTABLE = (406, "http.status.not_acceptable",
-                  "Unsupported Accept Header value, must be application/json")  # text §1.1; key UNCONFIRMED
+                  "Unsupported Accept Header value, must be application/json")
 BAD_REQUEST = (400, "http.status.bad_request", "Bad request.")  # §1.6
 SERVER_ERRORS: dict[int, tuple[str, str]] = {  # keys UNCONFIRMED
     500: ("http.status.internal_server_error", "An internal server error occurred."),

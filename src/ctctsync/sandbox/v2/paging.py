@@ -11,7 +11,7 @@ import binascii
 from urllib.parse import parse_qsl, urlencode
 
 
-class BadToken(ValueError):
+class BadTokenError(ValueError):
     """A ``next`` token that cannot be decoded or lacks a required field."""
 
 
@@ -22,26 +22,26 @@ def encode_token(fields: dict[str, str | int]) -> str:
 
 
 def decode_token(token: str) -> dict[str, str]:
-    """Decode a token made by :func:`encode_token`; raises :class:`BadToken`."""
+    """Decode a token made by :func:`encode_token`; raises :class:`BadTokenError`."""
     try:
         pad = "=" * (-len(token) % 4)
         raw = base64.b64decode(token + pad, altchars=b"-_", validate=True).decode()
         pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadToken(str(exc)) from exc
+        raise BadTokenError(str(exc)) from exc
     if not pairs:
-        raise BadToken("empty token")
+        raise BadTokenError("empty token")
     return dict(pairs)
 
 
 def token_int(fields: dict[str, str], name: str, *, minimum: int = 0) -> int:
-    """An integer field of a decoded token; raises :class:`BadToken`."""
+    """An integer field of a decoded token; raises :class:`BadTokenError`."""
     try:
         value = int(fields[name])
     except (KeyError, ValueError) as exc:
-        raise BadToken(f"token lacks a valid {name}") from exc
+        raise BadTokenError(f"token lacks a valid {name}") from exc
     if value < minimum:
-        raise BadToken(f"token {name} out of range")
+        raise BadTokenError(f"token {name} out of range")
     return value
 
 
