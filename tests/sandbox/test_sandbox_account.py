@@ -238,7 +238,7 @@ def test_generated_values_look_real(sandbox: Sandbox) -> None:
                                    "account_info", "trash_files", "contact_lists",
                                    "contact_tracking", "email_campaign_summary", "events"])
 def test_truth_tables_match_registry_names(sandbox: Sandbox, table: str) -> None:
-    from ctctsync.tables import TABLES  # noqa: PLC0415
+    from ctctsync.tables import TABLES
 
     assert table in TABLES
     rows = sandbox.truth(table)

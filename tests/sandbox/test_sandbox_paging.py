@@ -131,7 +131,7 @@ def test_default_limits(sandbox_client: httpx.Client, sandbox: Sandbox) -> None:
 
 
 def test_campaign_limit_is_clamped_to_50(sandbox_factory: Any) -> None:
-    from ctctsync.sandbox import AccountSpec  # noqa: PLC0415
+    from ctctsync.sandbox import AccountSpec
 
     sb = sandbox_factory(AccountSpec(seed=3, contacts=50, campaigns=60, activities_per_campaign=2))
     c = sb.credentials

@@ -15,7 +15,7 @@ DEFAULTS = AccountSpec(seed=1, contacts=2000, lists=8, campaigns=12, activities_
                        library_files=30, trash_files=5, events=4)
 
 
-def run_sandbox_command(  # noqa: PLR0917 - positional signature agreed with cli.py
+def run_sandbox_command(
     host: str = "127.0.0.1",
     port: int = 8765,
     seed: int = DEFAULTS.seed,
