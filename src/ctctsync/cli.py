@@ -31,7 +31,8 @@ EXIT_CONFIG = 2
 EXIT_PARTIAL = 3
 EXIT_REAUTH = 4
 
-console = Console()
+# Not a terminal (CI logs, pipes): use a width that fits the result tables unabridged.
+console = Console() if sys.stdout.isatty() else Console(width=120)
 err_console = Console(stderr=True)
 
 app = typer.Typer(
@@ -311,10 +312,10 @@ def sandbox(
     library_files: Annotated[int, typer.Option(help="MyLibrary files.")] = 40,
     trash_files: Annotated[int, typer.Option(help="Files in the trash.")] = 6,
     events: Annotated[int, typer.Option(help="EventSpot events.")] = 5,
-    qps_limit: Annotated[
-        float, typer.Option(help="Requests/s per API key (0 = off).")
-    ] = 4.0,
-    daily_limit: Annotated[int, typer.Option(help="Requests/day per API key (0 = off).")] = 10_000,
+    qps_limit: Annotated[int, typer.Option(help="Requests/s per API key (0 = off).")] = 4,
+    daily_limit: Annotated[
+        int, typer.Option(help="Requests/day per API key (0 = off).")
+    ] = 10_000,
     fault: Annotated[
         list[str] | None,
         typer.Option("--fault", help="Fault rule, e.g. '500:/v2/contacts*:p=0.1' (repeatable)."),
@@ -343,7 +344,9 @@ def sandbox(
 @app.command()
 def demo(
     contacts: Annotated[int, typer.Option(help="Contacts in the sample account.")] = 5_000,
-    path: Annotated[Path, typer.Option(help="DuckDB file to write.")] = Path("ctctsync-demo.duckdb"),
+    path: Annotated[Path, typer.Option(help="DuckDB file to write.")] = Path(
+        "ctctsync-demo.duckdb"
+    ),
     seed: Annotated[int, typer.Option(help="Seed of the sample account.")] = 1,
     serve: Annotated[
         bool,
@@ -371,4 +374,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

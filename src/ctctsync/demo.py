@@ -11,17 +11,16 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
 from rich.panel import Panel
 
 from ctctsync.config import SourceConfig, SyncConfig, WarehouseConfig
 
-console = Console()
-
 DEMO_INTEGRATION = "demo"
 
 
-def demo_config(base_url: str, api_key: str, access_token: str, path: Path, state_dir: Path) -> SyncConfig:
+def demo_config(
+    base_url: str, api_key: str, access_token: str, path: Path, state_dir: Path
+) -> SyncConfig:
     """The sync configuration the demo uses against a sandbox at ``base_url``."""
     from pydantic import SecretStr
 
@@ -43,12 +42,22 @@ def demo_config(base_url: str, api_key: str, access_token: str, path: Path, stat
 
 def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
     """Run the demo; returns the process exit code."""
-    from ctctsync.cli import _exit_code, _print_result, _run_with_progress
+    from ctctsync.cli import _exit_code, _print_result, _run_with_progress, console
     from ctctsync.sandbox import AccountSpec, Sandbox
 
     path = path.resolve()
     state_dir = Path(".ctctsync") / "demo"
-    spec = AccountSpec(seed=seed, contacts=contacts)
+    spec = AccountSpec(
+        seed=seed,
+        contacts=contacts,
+        lists=12,
+        campaigns=20,
+        # A sent campaign reaches a share of the contacts; opens, clicks... follow the sends.
+        activities_per_campaign=max(50, contacts // 4),
+        library_files=40,
+        trash_files=6,
+        events=5,
+    )
     console.print(
         f"Starting a sandbox Constant Contact account (seed {seed}, {contacts:,} contacts)..."
     )
@@ -64,15 +73,20 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
             return _exit_code(result)
         example = cfg.table_name_in_warehouse("contacts")
         console.print(
-            Panel.fit(
+            Panel(
                 f"Your data is in [bold]{path}[/bold], schema "
-                f"[bold]{cfg.warehouse.dataset}[/bold].\n"
-                "Query it, for example:\n"
-                f"  python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"
-                f".sql('select status, count(*) from {cfg.warehouse.dataset}.{example} "
-                "group by 1'))\"",
+                f"[bold]{cfg.warehouse.dataset}[/bold], tables "
+                f"[bold]{DEMO_INTEGRATION}_<table>[/bold].\n"
+                "Query it from Python (duckdb is installed in the venv), for example:",
                 title="Done",
             )
+        )
+        query = f"select status, count(*) from {cfg.warehouse.dataset}.{example} group by 1"  # noqa: S608 - shown to the user, not run
+        console.print(
+            f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True)"
+            f".sql('{query}').show()\"",
+            soft_wrap=True,
+            highlight=False,
         )
         if serve:
             from ctctsync.demo_serve import serve_demo

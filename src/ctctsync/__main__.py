@@ -1,0 +1,5 @@
+"""``python -m ctctsync`` runs the command line."""
+
+from ctctsync.cli import main
+
+main()
