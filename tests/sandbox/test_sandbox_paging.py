@@ -244,3 +244,13 @@ def test_email_filter(sandbox: Sandbox, sandbox_client: httpx.Client) -> None:
     email = target["email_addresses"][0]["email_address"]
     body = sandbox_client.get("/v2/contacts", params={"email": email}).json()
     assert body["results"] == [target]
+
+
+def test_trailing_slash_is_accepted(sandbox: Sandbox, sandbox_client: httpx.Client) -> None:
+    cid = sandbox.truth("contact_tracking")[0]["contact_id"]
+    plain = sandbox_client.get(f"/v2/contacts/{cid}/tracking")
+    slashed = sandbox_client.get(f"/v2/contacts/{cid}/tracking/")
+    assert slashed.status_code == 200
+    assert slashed.json() == plain.json()
+    counts = sandbox.counters.snapshot()["endpoints"]
+    assert counts["GET /v2/contacts/{id}/tracking"]["total"] == 2

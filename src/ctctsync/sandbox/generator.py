@@ -349,7 +349,8 @@ def build_campaign(
     if status in ("SENT", "DELETED"):
         last_run = modified + rng.randrange(60_000, 3_600_000)
     if status == "SCHEDULED":
-        next_run = ANCHOR_MS + rng.randrange(30, 400) * DAY_MS  # in the (sandbox's) future
+        # a date in the future of any realistic sandbox clock, still derived from the anchor
+        next_run = ANCHOR_MS + (3650 + rng.randrange(30, 400)) * DAY_MS
     links = [Link(LINK_URLS[(index + k) % len(LINK_URLS)], cid * 10 + k)
              for k in range(1 + rng.randrange(3))]
     return Campaign(

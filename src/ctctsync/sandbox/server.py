@@ -59,6 +59,8 @@ def build_app(ctx: SandboxContext) -> ASGIApp:
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
 
     def namer(method: str, path: str) -> str:
+        if len(path) > 4 and path.endswith("/"):
+            path = path.rstrip("/")
         for route in routes:
             if route.path_regex.match(path):
                 return f"{method} {route.path}"

@@ -67,6 +67,10 @@ class GatewayMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/v2"):
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        if len(path) > 4 and path.endswith("/"):
+            # the Java SDK calls e.g. /v2/contacts/{id}/tracking/ with a trailing slash (§8)
+            scope = {**scope, "path": path.rstrip("/")}
         request = Request(scope)
         key = request.query_params.get("api_key", "")
         if not key or not self.ctx.auth.is_known_client(key):
