@@ -4,6 +4,7 @@ a plane driven by a manual clock, users."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from ctctsync.control import crypto
 from ctctsync.control import services as svc
 from ctctsync.control.clock import ManualClock
+from ctctsync.control.database import create_store_engine, upgrade_database
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.settings import ControlSettings
@@ -95,9 +99,31 @@ def settings(tmp_path: Path) -> ControlSettings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store, copied for each test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "control.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its production cost takes ~0.1 s a hash; tests hash many passwords."""
+    monkeypatch.setattr(crypto, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+
+
 @pytest.fixture
-def plane(settings: ControlSettings, clock: ManualClock) -> Iterator[ControlPlane]:
+def plane(
+    settings: ControlSettings, clock: ManualClock, migrated_template: Path
+) -> Iterator[ControlPlane]:
     """A migrated plane on the manual clock, with no threads running."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(migrated_template, settings.data_dir / "control.db")
     cp = ControlPlane(settings, clock=clock)
     yield cp
     cp.close()

@@ -110,11 +110,7 @@ def test_database_allows_one_queued_and_one_running_run(store_url: str, status: 
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [
-        pytest.param(old, new, id=f"{old}->{new}")
-        for old in RUN_STATUSES
-        for new in RUN_STATUSES
-    ],
+    [pytest.param(old, new, id=f"{old}->{new}") for old in RUN_STATUSES for new in RUN_STATUSES],
 )
 def test_run_state_machine(old: str, new: str) -> None:
     run = Run(status=old)

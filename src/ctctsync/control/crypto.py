@@ -20,7 +20,14 @@ class SecretBox:
     """Encrypts and decrypts small secrets (credentials) with one Fernet key."""
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        try:
+            self._fernet = Fernet(key)
+        except ValueError:
+            raise ValueError(
+                "the encryption key is not a Fernet key (32 url-safe base64 bytes); create one "
+                "with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from None
 
     def encrypt(self, plaintext: str) -> str:
         """Ciphertext (URL-safe text) of ``plaintext``."""

@@ -13,14 +13,23 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+IMMEDIATE = "ctctsync_immediate"
+"""Execution option: on SQLite, begin the transaction with the write lock (see below)."""
+
+
+def writer(engine: Engine) -> Engine:
+    """``engine`` whose transactions take SQLite's write lock up front (no-op elsewhere)."""
+    return engine.execution_options(**{IMMEDIATE: True})
 
 
 def create_store_engine(url: str) -> Engine:
     """An engine for the control store at ``url`` (SQLite file or PostgreSQL).
 
     SQLite is tuned for one process with many threads: WAL so readers never wait for the
-    writer, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` so a transaction takes
-    the write lock up front instead of failing when it upgrades from read to write.
+    writer, a busy timeout, and foreign keys on. Connections with the execution option
+    ``immediate=True`` (every service session, see :data:`IMMEDIATE`) begin with ``BEGIN
+    IMMEDIATE``: they take the write lock up front and wait for it, instead of failing with
+    "database is locked" when a read-then-write transaction finds another writer ahead.
     """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -45,7 +54,8 @@ def create_store_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            immediate = conn.get_execution_options().get(IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ctctsync.control.clock import Clock, SystemClock
 from ctctsync.control.context import ControlContext, attach
 from ctctsync.control.crypto import SecretBox
-from ctctsync.control.database import create_store_engine, upgrade_database
+from ctctsync.control.database import create_store_engine, upgrade_database, writer
 from ctctsync.control.models import Integration, Run
 from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
@@ -90,7 +90,9 @@ class ControlPlane:
             engine=self.engine,
             wake=self._wake.set,
         )
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions read, then write: on SQLite they must hold the write lock from the start.
+        self.write_engine = writer(self.engine)
+        self._sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listeners: list[ProgressListener] = []
@@ -100,7 +102,11 @@ class ControlPlane:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for service calls (rolled back if left uncommitted, then closed)."""
+        """A session for service calls (rolled back if left uncommitted, then closed).
+
+        On SQLite an open transaction holds the store's write lock: keep sessions short and
+        never hold one across slow work (HTTP calls, syncs).
+        """
         db = attach(self._sessions(), self.context)
         try:
             yield db

@@ -105,7 +105,7 @@ class RunExecutor:
     @classmethod
     def append_log(cls, plane: ControlPlane, run_id: str, level: int, message: str) -> None:
         """Append one line to a run's log (``message`` must already be redacted)."""
-        with plane.engine.begin() as conn:
+        with plane.write_engine.begin() as conn:
             # The next seq comes from the table so several processes (or a sweeper) can
             # append to one run; BEGIN IMMEDIATE / the PK serialise concurrent writers.
             seq = conn.scalar(
@@ -246,7 +246,7 @@ class RunExecutor:
     def _beat(self) -> None:
         with self._lock:
             rows, calls, status = dict(self._rows), sum(self._calls.values()), dict(self._status)
-        with self.plane.engine.begin() as conn:
+        with self.plane.write_engine.begin() as conn:
             updated = conn.execute(
                 sa.update(Run)
                 .where(Run.id == self.run_id, Run.status == "running")

@@ -286,6 +286,9 @@ def resync_table(db: Session, integ: Integration, table: str, user: User | None 
     if table not in integ.tables:
         raise ValidationFailed({"table": f"{table!r} is not a selected table of {integ.name}."})
     _require_credentials(integ)
+    # End the session's transaction first: on SQLite it holds the write lock the bookmark
+    # store (another connection) needs.
+    db.commit()
     StateStore(context(db).engine, create=False).reset(integ.name, table)
     # full_refresh as well: a run already in progress might otherwise write the old
     # bookmark back after this reset.
