@@ -254,3 +254,14 @@ def test_trailing_slash_is_accepted(sandbox: Sandbox, sandbox_client: httpx.Clie
     assert slashed.json() == plain.json()
     counts = sandbox.counters.snapshot()["endpoints"]
     assert counts["GET /v2/contacts/{id}/tracking"]["total"] == 2
+
+
+def test_token_with_oversized_limit_is_rejected(sandbox_client: httpx.Client) -> None:
+    token = base64.urlsafe_b64encode(b"startAt=1&limit=100000").decode().rstrip("=")
+    assert sandbox_client.get("/v2/contacts", params={"next": token}).status_code == 400
+
+
+def test_wrong_method_is_405_with_error_array(sandbox_client: httpx.Client) -> None:
+    r = sandbox_client.post("/v2/contacts")
+    assert r.status_code == 405
+    assert r.json()[0]["error_key"] == "http.status.method_not_allowed"

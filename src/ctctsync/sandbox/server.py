@@ -51,9 +51,10 @@ def build_app(ctx: SandboxContext) -> ASGIApp:
     routes: list[Route] = [*V2Api(ctx).routes(), *OAuthServer(ctx).routes(), *admin_routes(ctx)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/v2"):
-            return errors.error_response(errors.NOT_FOUND)
         status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if request.url.path.startswith("/v2"):
+            return errors.error_response(
+                errors.NOT_FOUND if status == 404 else errors.METHOD_NOT_ALLOWED)
         return PlainTextResponse("Not Found" if status == 404 else "Method Not Allowed", status)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

@@ -197,7 +197,7 @@ class V2Api:
         fields = _token(request)
         if fields is not None:
             start = token_int(fields, "startAt", minimum=1)
-            limit = token_int(fields, "limit", minimum=1)
+            limit = token_int(fields, "limit", minimum=1, maximum=500)
             status = fields.get("status", "ALL")
             since_raw = fields.get("modified_since")
             since = render.parse_date(since_raw) if since_raw else None
@@ -289,7 +289,7 @@ class V2Api:
         """A tracking page, newest first, keyset on (date, sequence) (§1.3, §8, §9.1)."""
         fields = _token(request)
         if fields is not None:
-            limit = token_int(fields, "limit", minimum=1)
+            limit = token_int(fields, "limit", minimum=1, maximum=500)
             after = (-token_int(fields, "next"), -token_int(fields, "seq"))
             since_raw = fields.get("created_since")
             since = render.parse_date(since_raw) if since_raw else None
@@ -330,7 +330,7 @@ class V2Api:
         fields = _token(request)
         if fields is not None:
             page = token_int(fields, "pageNum", minimum=1)
-            size = token_int(fields, "pageSize", minimum=1)
+            size = token_int(fields, "pageSize", minimum=1, maximum=50)
             status = fields.get("status", "ALL")
             since_raw = fields.get("modified_since")
             since = render.parse_date(since_raw) if since_raw else None
@@ -385,7 +385,7 @@ class V2Api:
         fields = _token(request)
         if fields is not None:
             offset = token_int(fields, "offset")
-            limit = token_int(fields, "limit", minimum=1)
+            limit = token_int(fields, "limit", minimum=1, maximum=1000)
             sort_by = fields.get("sort_by", "CREATED_DATE_DESC")
             ftype = fields.get("type", "ALL")
             source = fields.get("source", "ALL")
@@ -395,8 +395,8 @@ class V2Api:
             sort_by = _choice(request, "sort_by", FILE_SORTS, "CREATED_DATE_DESC")
             ftype = _choice(request, "type", {"ALL", "IMAGES", "DOCUMENTS"}, "ALL")
             source = request.query_params.get("source", "ALL")
-        if sort_by not in FILE_SORTS:
-            raise BadTokenError("sort_by")
+        if sort_by not in FILE_SORTS or ftype not in ("ALL", "IMAGES", "DOCUMENTS"):
+            raise BadTokenError("sort_by/type")
         with self.account.lock:
             files = [f for f in self.account.files.values() if f.status == status
                      and (ftype == "ALL" or f.is_image == (ftype == "IMAGES"))
@@ -467,7 +467,7 @@ class V2Api:
         fields = _token(request)
         if fields is not None:
             offset = token_int(fields, "offset")
-            limit = token_int(fields, "limit", minimum=1)
+            limit = token_int(fields, "limit", minimum=1, maximum=500)
         else:
             offset = 0
             limit = _parse_limit(request, 50, 500)

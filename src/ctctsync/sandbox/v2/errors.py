@@ -26,6 +26,8 @@ NOT_FOUND = (404, "http.status.not_found", "The requested resource was not found
 # text §1.1; key UNCONFIRMED
 NOT_ACCEPTABLE = (406, "http.status.not_acceptable",
                   "Unsupported Accept Header value, must be application/json")
+METHOD_NOT_ALLOWED = (405, "http.status.method_not_allowed",
+                      "The HTTP method is not supported for this resource.")  # UNCONFIRMED
 BAD_REQUEST = (400, "http.status.bad_request", "Bad request.")  # §1.6
 SERVER_ERRORS: dict[int, tuple[str, str]] = {  # keys UNCONFIRMED
     500: ("http.status.internal_server_error", "An internal server error occurred."),

@@ -34,13 +34,14 @@ def decode_token(token: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def token_int(fields: dict[str, str], name: str, *, minimum: int = 0) -> int:
+def token_int(fields: dict[str, str], name: str, *, minimum: int = 0,
+              maximum: int | None = None) -> int:
     """An integer field of a decoded token; raises :class:`BadTokenError`."""
     try:
         value = int(fields[name])
     except (KeyError, ValueError) as exc:
         raise BadTokenError(f"token lacks a valid {name}") from exc
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         raise BadTokenError(f"token {name} out of range")
     return value
 
