@@ -1,0 +1,175 @@
+"""The loader: full tables are replaced atomically (readers never see an empty or
+half-loaded table), merges are by key, and the staging mechanism is the one we configure."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pytest
+
+from ctctsync.config import WarehouseConfig
+from ctctsync.sync.rows import MapContext, RowMapper
+from ctctsync.tables import TABLES
+from ctctsync.warehouse import (
+    Loader,
+    drop_integration_tables,
+    read_table,
+    test_connection,
+    warehouse_tables,
+)
+from ctctsync.warehouse.destination import REPLACE_STRATEGY, WarehouseError
+
+EVENTS = TABLES["events"]
+PG = os.environ.get("CTCTSYNC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _batches(n: int, run_id: str, per_batch: int = 20_000) -> Iterator[pa.Table]:
+    mapper = RowMapper(EVENTS, EVENTS.column_names)
+    ctx = MapContext(run_id, datetime.now(UTC))
+    for start in range(0, n, per_batch):
+        recs = [{"id": f"e{i}", "name": f"event {i}", "status": "ACTIVE",
+                 "address": {"city": "Waltham", "line1": f"{i} Main St"},
+                 "start_date": "2013-10-28T13:00:00.000Z"}
+                for i in range(start, min(n, start + per_batch))]
+        yield mapper.to_arrow(recs, ctx)
+
+
+@pytest.fixture(params=[pytest.param("duckdb", id="duckdb"),
+                        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)])
+def wcfg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WarehouseConfig]:
+    if request.param == "duckdb":
+        yield WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+        return
+    dsn: str = request.getfixturevalue("pg_dsn")
+    assert dsn == PG
+    dataset = f"t_{uuid.uuid4().hex[:12]}"
+    yield WarehouseConfig(destination="postgres", credentials=PG, dataset=dataset)
+    with psycopg.connect(PG, autocommit=True) as conn:
+        for schema in (dataset, f"{dataset}_staging"):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class _Reader(threading.Thread):
+    """Reads the table's row count and run ids in a loop, on its own connection."""
+
+    def __init__(self, wcfg: WarehouseConfig, table: str) -> None:
+        super().__init__(daemon=True)
+        self.wcfg, self.table = wcfg, table
+        self.stop = threading.Event()
+        self.seen: set[tuple[Any, ...]] = set()
+        self.reads = 0
+        self.error: BaseException | None = None
+
+    def _query(self) -> str:
+        t = f'"{self.wcfg.dataset}"."{self.table}"'
+        return f'SELECT COUNT(*), MIN("_ctctsync_run_id"), MAX("_ctctsync_run_id") FROM {t}'
+
+    def run(self) -> None:
+        try:
+            if self.wcfg.destination == "duckdb":
+                con = duckdb.connect(str(self.wcfg.path))
+                try:
+                    while not self.stop.is_set():
+                        self.seen.add(tuple(con.execute(self._query()).fetchone() or ()))
+                        self.reads += 1
+                finally:
+                    con.close()
+            else:
+                with psycopg.connect(PG, autocommit=True) as pg:
+                    while not self.stop.is_set():
+                        self.seen.add(tuple(pg.execute(self._query()).fetchone() or ()))
+                        self.reads += 1
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def test_replace_is_atomic_for_a_concurrent_reader(wcfg: WarehouseConfig) -> None:
+    loader = Loader(wcfg, "cc")
+    loader.load(EVENTS, EVENTS.column_names, _batches(30_000, "old"), "replace")
+    reader = _Reader(wcfg, "cc_events")
+    reader.start()
+    try:
+        while reader.reads == 0 and reader.error is None:  # reader is up before the load
+            threading.Event().wait(0.001)
+        reads_before = reader.reads
+        loader.load(EVENTS, EVENTS.column_names, _batches(50_000, "new"), "replace")
+        reads_during = reader.reads - reads_before
+    finally:
+        reader.stop.set()
+        reader.join()
+    assert reader.error is None, reader.error
+    assert reads_during > 0
+    # only the whole old table or the whole new one, never empty, never a mix
+    assert reader.seen <= {(30_000, "old", "old"), (50_000, "new", "new")}, reader.seen
+    assert (50_000, "new", "new") in reader.seen or read_table(wcfg, "cc", "events").num_rows
+
+
+def test_replace_goes_through_the_staging_dataset(wcfg: WarehouseConfig) -> None:
+    assert REPLACE_STRATEGY == "insert-from-staging"
+    loader = Loader(wcfg, "cc")
+    loader.load(EVENTS, EVENTS.column_names, _batches(10, "a"), "replace")
+    loader.load(EVENTS, EVENTS.column_names, _batches(7, "b"), "replace")
+    # the rows went to <dataset>_staging first and were copied over in one transaction
+    staging = f'"{wcfg.dataset}_staging"."cc_events"'
+    if wcfg.destination == "duckdb":
+        with duckdb.connect(str(wcfg.path)) as con:
+            staged = con.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()
+    else:
+        with psycopg.connect(PG) as pg:
+            staged = pg.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()
+    assert staged == (7,)
+    assert warehouse_tables(wcfg, "cc") == {"cc_events": 7}
+
+
+def test_merge_updates_by_key_and_empty_replace_empties(wcfg: WarehouseConfig) -> None:
+    loader = Loader(wcfg, "cc")
+    loader.load(EVENTS, EVENTS.column_names, _batches(5, "a"), "replace")
+    mapper = RowMapper(EVENTS, EVENTS.column_names)
+    ctx = MapContext("b", datetime.now(UTC))
+    upd = mapper.to_arrow([{"id": "e1", "name": "renamed"}, {"id": "e9", "name": "new"}], ctx)
+    loader.load(EVENTS, EVENTS.column_names, iter([upd]), "merge")
+    rows = {r["id"]: r for r in read_table(wcfg, "cc", "events").to_pylist()}
+    assert set(rows) == {"e0", "e1", "e2", "e3", "e4", "e9"}
+    assert rows["e1"]["name"] == "renamed" and rows["e2"]["name"] == "event 2"
+    loader.load(EVENTS, EVENTS.column_names, iter([mapper.schema.empty_table()]), "replace")
+    assert warehouse_tables(wcfg, "cc") == {"cc_events": 0}
+
+
+def test_drop_then_reload(wcfg: WarehouseConfig) -> None:
+    loader = Loader(wcfg, "cc")
+    loader.load(EVENTS, EVENTS.column_names, _batches(3, "a"), "replace")
+    assert drop_integration_tables(wcfg, "cc") == ["cc_events"]
+    assert warehouse_tables(wcfg, "cc") == {}
+    with pytest.raises(KeyError):
+        read_table(wcfg, "cc", "events")
+    # dlt must not believe the table still exists
+    loader.load(EVENTS, EVENTS.column_names, _batches(2, "b"), "replace")
+    assert warehouse_tables(wcfg, "cc") == {"cc_events": 2}
+
+
+def test_connection_description_and_errors(wcfg: WarehouseConfig) -> None:
+    text = test_connection(wcfg)
+    assert text.startswith("connected to") and wcfg.dataset in text
+
+
+def test_connection_failure_is_clear_and_redacted() -> None:
+    bad = WarehouseConfig(destination="postgres",
+                          credentials="postgresql://u:s3cr3tpw@127.0.0.1:1/db", dataset="x")
+    with pytest.raises(WarehouseError) as err:
+        test_connection(bad)
+    assert "cannot connect" in str(err.value) and "127.0.0.1" in str(err.value)
+    assert "s3cr3tpw" not in str(err.value)
+
+
+def test_missing_credentials_message() -> None:
+    with pytest.raises(WarehouseError, match="needs credentials"):
+        test_connection(WarehouseConfig(destination="postgres", dataset="x"))
