@@ -13,6 +13,7 @@ from ctctsync.control.schemas import IntegrationCreate
 def counts(db: Session) -> tuple[int, int]:
     """(integrations, runs) in the store: what a refused action must not change."""
     db.rollback()
+    db.expire_all()
     return (
         int(db.scalar(sa.select(sa.func.count()).select_from(Integration)) or 0),
         int(db.scalar(sa.select(sa.func.count()).select_from(Run)) or 0),
