@@ -250,3 +250,11 @@ def test_truth_tables_match_registry_names(sandbox: Sandbox, table: str) -> None
 def test_unknown_truth_table(sandbox: Sandbox) -> None:
     with pytest.raises(KeyError):
         sandbox.truth("nope")
+
+
+@pytest.mark.parametrize("n", [1, 4, 30])
+def test_activities_on_existing_campaign_are_exact(sandbox: Sandbox, n: int) -> None:
+    camp = int(sandbox.truth("email_campaign_summary")[0]["campaign_id"])
+    before = sandbox.account.activity_count()
+    sandbox.account.send_campaign(camp, activities=n)
+    assert sandbox.account.activity_count() - before == n

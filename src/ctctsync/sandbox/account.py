@@ -334,20 +334,15 @@ class Account:
         self._by_campaign.setdefault(camp_id, []).append(key)
         self._by_contact.setdefault(contact_id, []).append(key)
 
-    def _generate_activities(
-        self, camp: gen.Campaign, rng: random.Random, target: int, t0: int, *, spread: bool,
-        exclude: set[int] | None = None,
-    ) -> int:
-        """Add about ``target`` activities for a send of ``camp`` at ``t0``; returns the count."""
+    def _pick_recipients(self, camp: gen.Campaign, rng: random.Random, wanted: int,
+                         exclude: set[int] | None = None) -> list[int]:
+        """Up to ``wanted`` random ACTIVE/OPTOUT members of the campaign's lists."""
         n_contacts = len(self._modified)
-        if n_contacts == 0 or target <= 0:
-            return 0
-        recipients_wanted = max(1, round(target / 1.6))
         lists = {lid - 1 for lid in camp.list_ids}
         chosen: list[int] = []
         seen = set(exclude or ())
         tries = 0
-        while len(chosen) < recipients_wanted and tries < recipients_wanted * 30:
+        while n_contacts and len(chosen) < wanted and tries < wanted * 30:
             tries += 1
             cid = rng.randrange(1, n_contacts + 1)
             i = cid - 1
@@ -357,6 +352,16 @@ class Account:
                 continue
             seen.add(cid)
             chosen.append(cid)
+        return chosen
+
+    def _generate_activities(
+        self, camp: gen.Campaign, rng: random.Random, target: int, t0: int, *, spread: bool,
+        exclude: set[int] | None = None,
+    ) -> int:
+        """Add about ``target`` activities for a send of ``camp`` at ``t0``; returns the count."""
+        if target <= 0:
+            return 0
+        chosen = self._pick_recipients(camp, rng, max(1, round(target / 1.6)), exclude)
         added = 0
         touched_camps = {camp.id}
         # a live send gets distinct increasing instants from "now" on (see SandboxClock.reserve)
@@ -567,8 +572,10 @@ class Account:
             lst.name = name or f"{lst.name} (edited)"
 
     def send_campaign(self, campaign_id: int | None = None, activities: int | None = None) -> int:
-        """Send a new campaign (``campaign_id`` None) or add activities to a SENT campaign;
-        activities are stamped "now". Returns the campaign id."""
+        """Send a new campaign (``campaign_id`` None, about ``activities`` activities) or add
+        exactly ``activities`` (while recipients remain) to a SENT campaign: opens and clicks of
+        earlier recipients first, then sends to new ones. Activities are stamped from "now" on.
+        Returns the campaign id."""
         with self.lock:
             now = self._bump()
             rng = self._mutation_rng
@@ -608,9 +615,11 @@ class Account:
                 else:
                     continue
                 self._by_contact[cid_].sort()
-            if added < target:
-                added += self._generate_activities(camp, rng, target - added, now, spread=False,
-                                                   exclude=recipients)
+            # then sends to members who had not received it yet, one activity each
+            for cid_ in self._pick_recipients(camp, rng, target - added, recipients):
+                self._append_activity(campaign_id, cid_, SEND, stamp + added, 0)
+                self._by_contact[cid_].sort()
+                added += 1
             self._by_campaign.setdefault(campaign_id, []).sort()
             return campaign_id
 
