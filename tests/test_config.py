@@ -1,0 +1,92 @@
+"""Configuration: validation messages, selection rules, secrets from the environment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ctctsync.config import SyncConfig, load_config, parse_config
+from ctctsync.errors import ConfigError
+from ctctsync.tables import TABLES
+
+
+def test_defaults_select_every_table_and_column() -> None:
+    cfg = SyncConfig()
+    assert list(cfg.tables) == list(TABLES)
+    assert cfg.selected_columns("contacts") == TABLES["contacts"].column_names
+    assert cfg.table_name_in_warehouse("contacts") == "constant_contact_contacts"
+
+
+@pytest.mark.parametrize(
+    ("chosen", "want"),
+    [
+        pytest.param(["first_name"], ("id", "first_name", "modified_date"),
+                     id="key-and-cursor-kept"),
+        pytest.param([], ("id", "modified_date"), id="empty-selection"),
+        pytest.param(["modified_date", "id"], ("id", "modified_date"), id="registry-order"),
+    ],
+)
+def test_selected_columns(chosen: list[str], want: tuple[str, ...]) -> None:
+    cfg = SyncConfig(tables={"contacts": chosen})
+    assert cfg.selected_columns("contacts") == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param({"tables": {"nope": None}}, "unknown table 'nope'", id="unknown-table"),
+        pytest.param({"tables": {"contacts": ["shoe_size"]}}, "shoe_size", id="unknown-column"),
+        pytest.param({"integration": "Bad Name"}, "integration", id="bad-integration"),
+        pytest.param({"frequency_hours": 5}, "frequency_hours", id="bad-frequency"),
+        pytest.param({"lookback": "P30D"}, "lookback", id="lookback-too-long"),
+        pytest.param({"warehouse": {"dataset": "Has Space"}}, "dataset", id="bad-dataset"),
+        pytest.param({"source": {"base_url": "ftp://x"}}, "base_url", id="bad-url"),
+    ],
+)
+def test_invalid_config_names_the_field(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_config(raw)
+    assert err.value.failure_type == "config"
+
+
+def test_secret_values_are_never_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"source": {"api_key": "k-secret-123", "qps_limit": -1}})
+    assert "k-secret-123" not in str(err.value)
+    cfg = parse_config({"source": {"api_key": "k-secret-123"}})
+    assert "k-secret-123" not in repr(cfg) and "k-secret-123" not in cfg.model_dump_json()
+
+
+def test_load_config_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "ctctsync.toml"
+    path.write_text(
+        'integration = "acme"\nlookback = "PT5M"\n'
+        '[tables]\ncontacts = ["first_name"]\nevents = []\n'
+        '[warehouse]\ndestination = "postgres"\ndataset = "cc"\n',
+        encoding="utf-8",
+    )
+    env = {"CTCTSYNC_API_KEY": "key", "CTCTSYNC_ACCESS_TOKEN": "tok",
+           "CTCTSYNC_WAREHOUSE_CREDENTIALS": "postgresql://u:p@h/db"}
+    cfg = load_config(path, environ=env)
+    assert cfg.integration == "acme" and cfg.lookback == timedelta(minutes=5)
+    assert set(cfg.tables) == {"contacts", "events"}
+    assert cfg.source.api_key.get_secret_value() == "key"
+    assert cfg.warehouse.credentials is not None
+    assert cfg.warehouse.credentials.get_secret_value() == "postgresql://u:p@h/db"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(None, "does not exist", id="missing-file"),
+        pytest.param("integration = ", "not valid TOML", id="bad-toml"),
+    ],
+)
+def test_config_file_errors(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "c.toml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, environ={})
