@@ -1,0 +1,280 @@
+"""The whole operator flow in a real browser (Debian's Chromium, headless) against the sandbox.
+
+Set up the first administrator, add a Constant Contact integration (OAuth login on the
+sandbox's authorize page with the account's email and password), choose tables and fields,
+submit, watch it go Pending -> Active as its first job loads data, open the job and its
+log, edit fields, pause, re-activate, run now, re-sync a table, and delete it. Every step
+leaves a screenshot in ``test-artifacts/screenshots/``.
+
+Skipped when ``/usr/bin/chromium`` is missing, except in CI (``CI=true``), where that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from ctctsync.control import services as svc
+from ctctsync.sandbox import Sandbox
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+JOB_TIMEOUT_MS = 90_000
+"""Upper bound for one sync of the small sandbox account (it takes a few seconds)."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium from Debian, never a downloaded one."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A laptop-sized page (1280x800)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shot() -> Callable[[Page, str], None]:
+    """``shot(page, "03-name")`` saves a full-page screenshot of the current step."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(pg: Page, name: str) -> None:
+        pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.fixture
+def live(web_factory: Callable[..., WebServer], sandbox: Sandbox) -> WebServer:
+    """The web app with a running scheduler and worker, pointed at the sandbox."""
+    creds = sandbox.credentials
+    return web_factory(
+        start_plane=True,
+        workers=1,
+        scheduler_interval_seconds=0.5,
+        heartbeat_seconds=1.0,
+        stale_after_seconds=60.0,
+        cc_base_url=sandbox.base_url,
+        api_key=creds.api_key,
+        client_secret=creds.client_secret,
+        cc_qps_limit=None,
+    )
+
+
+def state_badge(pg: Page) -> object:
+    return pg.locator("#state-card .badge")
+
+
+def test_operator_flow(
+    page: Page, live: WebServer, sandbox: Sandbox, shot: Callable[[Page, str], None]
+) -> None:
+    base = live.base_url
+    creds = sandbox.credentials
+
+    # ---- first administrator (the setup page exists only while no user does)
+    page.goto(base + "/")
+    expect(page).to_have_url(re.compile(r"/setup$"))
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.fill("#password_again", ADMIN_PASSWORD)
+    shot(page, "01-setup")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Integrations")
+    shot(page, "02-integrations-empty")
+
+    # ---- sign out and in again
+    page.click("text=Sign out")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", "not the password")
+    page.click("main button[type=submit]")
+    expect(page.locator(".flash-error")).to_contain_text("do not match")
+    page.fill("#password", ADMIN_PASSWORD)
+    shot(page, "03-sign-in")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Integrations")
+
+    # ---- add an integration: source, then name / frequency / history
+    page.click("text=Add integration")
+    page.click("#choose-constant-contact")
+    expect(page.locator("#frequency_hours")).to_have_value("24")
+    expect(page.locator(".field .hint").first).to_contain_text("cannot be changed later")
+    page.fill("#name", "Acme Newsletter")
+    page.fill("#history_start", "2099-01-01")
+    page.click("main button[type=submit]")
+    expect(page.locator('[data-error-for="name"]')).to_contain_text("lower-case")
+    expect(page.locator('[data-error-for="history_start"]')).to_contain_text("future")
+    shot(page, "04-new-integration-errors")
+    page.fill("#name", "acme")
+    page.fill("#history_start", "2020-01-01")
+    page.select_option("#frequency_hours", "24")
+    shot(page, "05-new-integration")
+    page.click("main button[type=submit]")
+
+    # ---- authorize on the sandbox's Constant Contact login page
+    expect(page.locator("h1")).to_have_text("Authorize ctctsync")
+    shot(page, "06-authorize")
+    page.click("#authorize")
+    expect(page).to_have_url(re.compile(r"/oauth2/oauth/siteowner/authorize"))
+    page.fill("input[name=email]", creds.email)
+    page.fill("input[name=password]", creds.password)
+    shot(page, "07-constant-contact-login")
+    page.click("button[value=allow]")
+
+    # ---- tables: every table offered with its purpose and replication type, all checked
+    expect(page.locator("h1")).to_have_text("Choose tables")
+    boxes = page.locator("#table-picker input[name=tables]")
+    expect(boxes).to_have_count(9)
+    for i in range(9):
+        expect(boxes.nth(i)).to_be_checked()
+    expect(page.locator("#table-picker")).to_contain_text("Key-based (lastRunDate)")
+    expect(page.locator("#table-picker")).to_contain_text("Full")
+    page.click("[data-check-none=table-picker]")
+    page.click("text=Continue to fields")
+    expect(page.locator('[data-error-for="tables"]')).to_contain_text("at least one table")
+    page.click("[data-check-all=table-picker]")
+    page.uncheck("#t-trash_files")
+    shot(page, "08-tables")
+    page.click("text=Continue to fields")
+
+    # ---- fields: all selected, keys locked
+    expect(page.locator("h1")).to_have_text("Choose fields")
+    expect(page.locator('[data-table="trash_files"]')).to_have_count(0)
+    contacts = page.locator('.fields-table[data-table="contacts"]')
+    key = contacts.locator('input[data-locked="1"][value="id"]')
+    expect(key).to_be_checked()
+    expect(key).to_be_disabled()
+    expect(contacts.locator('input[value="fax"]')).to_be_checked()
+    contacts.locator('input[value="fax"]').uncheck()
+    contacts.locator('input[value="notes"]').uncheck()
+    shot(page, "09-fields")
+    page.click("#submit-integration")
+
+    # ---- Pending, then Active once the first job loaded data (the page polls)
+    expect(page.locator("#integration-name")).to_have_text("acme")
+    expect(page.locator(".flash-ok")).to_contain_text("Pending")
+    shot(page, "10-pending")
+    expect(state_badge(page)).to_have_text("Active", timeout=JOB_TIMEOUT_MS)
+    first_job = page.locator("#jobs tbody tr").first
+    expect(first_job).to_have_attribute("data-status", "succeeded")
+    shot(page, "11-active")
+    with live.plane.session() as db:
+        [integ] = [i for i in svc.list_integrations(db, _admin(db)) if i.name == "acme"]
+        assert "trash_files" not in integ.tables
+        assert "fax" not in (integ.tables["contacts"] or [])
+
+    # ---- the job and its process log
+    first_job.locator("a").first.click()
+    expect(page.locator("#job-summary")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#log")).to_contain_text("contacts")
+    expect(page.locator('#job-tables tr[data-table="contacts"] td.num')).not_to_have_text("—")
+    shot(page, "12-job-log")
+    assert creds.access_token not in page.content()
+    assert creds.client_secret not in page.content()
+
+    # ---- the list shows the state and the last job
+    page.click("nav >> text=Integrations")
+    row = page.locator('tr[data-integration="acme"]')
+    expect(row.locator(".badge").first).to_have_text("Active")
+    expect(row).to_contain_text("Succeeded")
+    shot(page, "13-integrations-list")
+
+    # ---- edit the fields (the name cannot change)
+    row.locator("a").first.click()
+    page.click("#edit")
+    expect(page.locator("#name")).to_have_attribute("readonly", "")
+    page.locator('.fields-table[data-table="contacts"] input[value="job_title"]').uncheck()
+    page.select_option("#frequency_hours", "12")
+    shot(page, "14-edit")
+    page.click("#save")
+    expect(page.locator(".flash-ok")).to_contain_text("Changes saved")
+    expect(page.locator("dl.facts")).to_contain_text("Every 12 hours")
+
+    # ---- pause, re-activate
+    page.click("#pause")
+    expect(state_badge(page)).to_have_text("Paused")
+    shot(page, "15-paused")
+    page.click("#reactivate")
+    expect(state_badge(page)).to_have_text("Active")
+
+    # ---- run now: the job page updates live until the job is finished
+    page.click("#run-now")
+    expect(page.locator("h1")).to_contain_text("Job")
+    expect(page.locator("#job-summary")).to_have_attribute(
+        "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
+    )
+    expect(page.locator("#log")).to_contain_text("contacts")
+    shot(page, "16-run-now-finished")
+
+    # ---- re-sync one table
+    page.click(".crumbs >> text=acme")
+    page.locator('#tables tr[data-table="contact_lists"] button').click()
+    expect(page.locator(".flash-ok")).to_contain_text("re-read")
+    expect(page.locator("#job-summary")).to_have_attribute(
+        "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
+    )
+    expect(page.locator("#job-tables tbody tr")).to_have_count(1)
+    shot(page, "17-resync")
+
+    # ---- API tokens and the warehouse
+    page.click("nav >> text=API tokens")
+    page.fill("#name", "airflow")
+    page.click("#create-token")
+    expect(page.locator("#token-value")).to_contain_text("ctct_")
+    shot(page, "18-api-token")
+    page.click("nav >> text=Warehouse")
+    page.click("#test-warehouse")
+    expect(page.locator("#test-result")).to_contain_text("Connection works.")
+    shot(page, "19-warehouse")
+
+    # ---- delete, dropping the warehouse tables
+    page.click("nav >> text=Integrations")
+    page.click('tr[data-integration="acme"] a')
+    page.click("#delete")
+    expect(page.locator("h1")).to_have_text("Delete acme?")
+    page.check("#drop-tables")
+    shot(page, "20-delete-confirm")
+    page.click("#confirm-delete")
+    expect(page.locator(".flash-ok")).to_contain_text("acme is deleted")
+    expect(page.locator('tr[data-integration="acme"]')).to_have_count(0)
+    shot(page, "21-deleted")
+
+
+def _admin(db: object) -> object:
+    from ctctsync.control.models import User
+
+    users = svc.list_users(db)  # type: ignore[arg-type]
+    return next(u for u in users if isinstance(u, User) and u.email == ADMIN_EMAIL)
