@@ -19,8 +19,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_module_cli_serves_and_prints_credentials() -> None:
-    port = _free_port()
+@pytest.mark.parametrize("fixed_port", [True, False], ids=["port", "port-0"])
+def test_module_cli_serves_and_prints_credentials(fixed_port: bool) -> None:
+    port = _free_port() if fixed_port else 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "ctctsync.sandbox", "--port", str(port), "--contacts", "120",
          "--qps-limit", "0", "--fault", "503:/v2/lists:n=1"],
@@ -28,7 +29,11 @@ def test_module_cli_serves_and_prints_credentials() -> None:
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(7)]
-        assert f"http://127.0.0.1:{port}" in lines[0]
+        base = lines[0].split(" on ")[1].strip()
+        if fixed_port:
+            assert base == f"http://127.0.0.1:{port}"
+        port = int(base.rsplit(":", 1)[1])
+        assert port > 0
         info = dict(line.strip().split(":", 1) for line in lines[1:6])
         key = info["API key (client_id)"].strip()
         token = info["access token"].strip()

@@ -42,21 +42,26 @@ def run_sandbox_command(
                  daily_limit=daily_limit or None, faults=faults)
     c = sb.credentials
     host_shown = f"[{host}]" if ":" in host else host
-    lines = [
-        f"Constant Contact v2 sandbox on http://{host_shown}:{port}",
-        f"  API key (client_id): {c.api_key}",
-        f"  client secret:       {c.client_secret}",
-        f"  access token:        {c.access_token}",
-        f"  login email:         {c.email}",
-        f"  login password:      {c.password}",
-        f"  authorize page:      http://{host_shown}:{port}/oauth2/oauth/siteowner/authorize"
-        f"?response_type=code&client_id={c.api_key}&redirect_uri=<your callback>",
-        f"  limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day; "
-        f"faults: {', '.join(faults) or 'none'}",
-        "Press Ctrl-C to stop.",
-    ]
+
+    def announce() -> None:
+        base = f"http://{host_shown}:{sb.port}"  # the bound port (port 0 = any free port)
+        lines = [
+            f"Constant Contact v2 sandbox on {base}",
+            f"  API key (client_id): {c.api_key}",
+            f"  client secret:       {c.client_secret}",
+            f"  access token:        {c.access_token}",
+            f"  login email:         {c.email}",
+            f"  login password:      {c.password}",
+            f"  authorize page:      {base}/oauth2/oauth/siteowner/authorize"
+            f"?response_type=code&client_id={c.api_key}&redirect_uri=<your callback>",
+            f"  limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day; "
+            f"faults: {', '.join(faults) or 'none'}",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+
     with contextlib.suppress(KeyboardInterrupt):
-        sb.serve_forever(lambda: print("\n".join(lines), flush=True))
+        sb.serve_forever(announce)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
