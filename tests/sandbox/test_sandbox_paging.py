@@ -265,3 +265,22 @@ def test_wrong_method_is_405_with_error_array(sandbox_client: httpx.Client) -> N
     r = sandbox_client.post("/v2/contacts")
     assert r.status_code == 405
     assert r.json()[0]["error_key"] == "http.status.method_not_allowed"
+
+
+def test_include_v3_ids(sandbox_client: httpx.Client) -> None:
+    plain = sandbox_client.get("/v2/contacts", params={"limit": 3}).json()
+    assert all("contact_id" not in c for c in plain["results"])
+    with_ids = sandbox_client.get("/v2/contacts",
+                                  params={"limit": 3, "include_contact_id": "true"}).json()
+    uuids = [c["contact_id"] for c in with_ids["results"]]
+    assert len(set(uuids)) == 3
+    assert all(len(u) == 36 and u.count("-") == 4 for u in uuids)
+    token = with_ids["meta"]["pagination"]["next_link"].split("next=")[1]
+    page2 = sandbox_client.get("/v2/contacts", params={"next": token}).json()
+    assert all("contact_id" in c for c in page2["results"])  # the flag is folded into the token
+    one = sandbox_client.get(f"/v2/contacts/{plain['results'][0]['id']}",
+                             params={"include_contact_id": "true"}).json()
+    assert one["contact_id"] == uuids[0]
+    lists = sandbox_client.get("/v2/lists", params={"include_list_id": "true"}).json()
+    assert all(len(lst["list_id"]) == 36 for lst in lists)
+    assert sandbox_client.get("/v2/lists", params={"include_list_id": "maybe"}).status_code == 400

@@ -267,6 +267,14 @@ class Account:
         """The contact's email address (fixed for the contact's life)."""
         return gen.contact_names(self.seed, cid)[2]
 
+    def contact_uuid(self, cid: int) -> str:
+        """The contact's v3 id (a UUID)."""
+        return gen.stable_uuid(self.seed, gen.KIND_CONTACT, cid)
+
+    def list_uuid(self, lid: int) -> str:
+        """The list's v3 id (a UUID)."""
+        return gen.stable_uuid(self.seed, gen.KIND_LIST, lid)
+
     def contact_ids_page(
         self, start_id: int, limit: int, *, status: int | None = None,
         modified_since_ms: int | None = None,

@@ -106,6 +106,11 @@ def uuid_from(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=1))
 
 
+def stable_uuid(seed: int, kind: int, ident: int) -> str:
+    """The v3-era UUID of a record (e.g. what v2's ``include_contact_id`` reveals)."""
+    return str(uuid.UUID(int=rng_for(seed, kind + 100, ident).getrandbits(128), version=4))
+
+
 def phone(rng: random.Random) -> str:
     """A phone number with the punctuation people really type."""
     a, b, c = rng.randrange(200, 999), rng.randrange(200, 999), rng.randrange(0, 10_000)

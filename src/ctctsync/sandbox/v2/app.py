@@ -135,6 +135,14 @@ def _token(request: Request) -> dict[str, str] | None:
         raise ParamError(errors.bad_param("next", "not a valid paging token")) from None
 
 
+def _flag(request: Request, name: str) -> bool:
+    """A boolean query parameter (``true``/``false``, default false); 400 otherwise."""
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise ParamError(errors.bad_param(name, "must be true or false"))
+    return raw == "true"
+
+
 def _dup(request: Request) -> int:
     return int(request.scope.get(DUPLICATE_SCOPE_KEY, 0))
 
@@ -202,6 +210,7 @@ class V2Api:
             since_raw = fields.get("modified_since")
             since = render.parse_date(since_raw) if since_raw else None
             email = None
+            v3 = fields.get("include_contact_id") == "true"
         else:
             start = 1
             limit = _parse_limit(request, 50, 500)
@@ -209,19 +218,20 @@ class V2Api:
             since = _parse_since(request, "modified_since")
             since_raw = render.utc_date(since) if since is not None else None
             email = request.query_params.get("email")
+            v3 = _flag(request, "include_contact_id")
         acc = self.account
         if email is not None:
             m = _EMAIL_ID.search(email)
             cid = int(m.group(1)) if m else 0
             ids = [cid] if acc.contact_exists(cid) and acc.contact_email(cid) == email.lower() \
                 else []
-            return json_response(envelope(self._contacts_json(ids), None))
+            return json_response(envelope(self._contacts_json(ids, v3), None))
         if status in ("NON_SUBSCRIBER", "VISITOR"):
             return json_response(envelope([], None))
         code = None if status == "ALL" else gen.CONTACT_STATUSES.index(status)
         with acc.lock:
             ids, nxt = acc.contact_ids_page(start, limit, status=code, modified_since_ms=since)
-            results = self._contacts_json(ids)
+            results = self._contacts_json(ids, v3)
         link = None
         if nxt is not None:
             k = _dup(request)
@@ -232,17 +242,20 @@ class V2Api:
                 token["status"] = status
             if since_raw:
                 token["modified_since"] = since_raw
+            if v3:
+                token["include_contact_id"] = "true"
             link = next_link("/v2/contacts", token)
         return json_response(envelope(results, link))
 
-    def _contacts_json(self, ids: list[int]) -> list[object]:
+    def _contacts_json(self, ids: list[int], v3: bool = False) -> list[object]:
         acc = self.account
         list_status = {lid: lst.status for lid, lst in acc.lists.items()}
         out: list[object] = []
         for cid in ids:
             c = acc.contact(cid)
             if c is not None:
-                out.append(render.contact(c, list_status))
+                out.append(render.contact(c, list_status,
+                                          acc.contact_uuid(cid) if v3 else None))
         return out
 
     def _contact_id(self, request: Request) -> int:
@@ -256,7 +269,8 @@ class V2Api:
         """``GET /v2/contacts/{id}``."""
         cid = self._contact_id(request)
         with self.account.lock:
-            return json_response(self._contacts_json([cid])[0])
+            return json_response(
+                self._contacts_json([cid], _flag(request, "include_contact_id"))[0])
 
     async def contact_tracking_all(self, request: Request) -> Response:
         """``GET /v2/contacts/{id}/tracking``: all types, newest first (§8)."""
@@ -447,8 +461,10 @@ class V2Api:
         """``GET /v2/lists``: a bare array, not paginated (§7)."""
         since = _parse_since(request, "modified_since")
         acc = self.account
+        v3 = _flag(request, "include_list_id")  # v3 migration ids (§7)
         with acc.lock:
-            body = [render.contact_list(lst, acc.list_count(lid))
+            body = [render.contact_list(lst, acc.list_count(lid),
+                                        acc.list_uuid(lid) if v3 else None)
                     for lid, lst in sorted(acc.lists.items())
                     if since is None or lst.modified_ms >= since]
         return json_response(body)

@@ -44,8 +44,9 @@ def parse_date(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def contact(c: gen.Contact, list_status: dict[int, str]) -> JSONDict:
-    """A contact as ``GET /v2/contacts`` returns it (§2; ids are strings of digits)."""
+def contact(c: gen.Contact, list_status: dict[int, str], v3_id: str | None = None) -> JSONDict:
+    """A contact as ``GET /v2/contacts`` returns it (§2; ids are strings of digits);
+    ``v3_id`` adds ``contact_id`` (``include_contact_id=true``)."""
     email: JSONDict = {
         "id": c.email_id, "status": c.status, "confirm_status": c.confirm_status,
         "opt_in_source": c.opt_in_source, "opt_in_date": utc_date(c.opt_in_ms),
@@ -53,8 +54,10 @@ def contact(c: gen.Contact, list_status: dict[int, str]) -> JSONDict:
     if c.opt_out_ms is not None:
         email["opt_out_date"] = utc_date(c.opt_out_ms)
     email["email_address"] = c.email
-    return {
-        "id": str(c.id),
+    out: JSONDict = {"id": str(c.id)}
+    if v3_id is not None:
+        out["contact_id"] = v3_id
+    out.update({
         "status": c.status,
         "fax": c.fax,  # empty string, not null, when missing (§1.5)
         "addresses": [
@@ -89,7 +92,8 @@ def contact(c: gen.Contact, list_status: dict[int, str]) -> JSONDict:
         "created_date": utc_date(c.created_ms),
         "modified_date": utc_date(c.modified_ms),
         "source_details": c.source_details,
-    }
+    })
+    return out
 
 
 def campaign_summary(c: gen.Campaign) -> JSONDict:
@@ -200,11 +204,15 @@ def library_file(f: gen.LibraryFile) -> JSONDict:
     }
 
 
-def contact_list(lst: gen.ContactList, count: int) -> JSONDict:
-    """A contact list (§7)."""
-    return {"id": str(lst.id), "name": lst.name, "status": lst.status,
-            "created_date": utc_date(lst.created_ms), "modified_date": utc_date(lst.modified_ms),
-            "contact_count": count}
+def contact_list(lst: gen.ContactList, count: int, v3_id: str | None = None) -> JSONDict:
+    """A contact list (§7); ``v3_id`` adds ``list_id`` (``include_list_id=true``)."""
+    out: JSONDict = {"id": str(lst.id)}
+    if v3_id is not None:
+        out["list_id"] = v3_id
+    out.update({"name": lst.name, "status": lst.status,
+                "created_date": utc_date(lst.created_ms),
+                "modified_date": utc_date(lst.modified_ms), "contact_count": count})
+    return out
 
 
 def account_info(info: AccountInfo) -> JSONDict:
