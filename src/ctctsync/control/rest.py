@@ -1,0 +1,414 @@
+"""The REST API (mounted at ``/api/v1``): every UI action, authorised by personal API tokens.
+
+Routes are thin: parse, call one service, wrap the answer in a ``*Public`` model (which
+never carries secrets). Errors have one JSON shape, ``{"detail": str, "errors": {field:
+message}}``, produced by :class:`ServiceErrorRoute` for service errors and request
+validation alike, so the app's HTML error pages never answer an API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse
+
+from ctctsync.control import services as svc
+from ctctsync.control.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationFailed,
+)
+from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.plane import ControlPlane
+from ctctsync.control.schemas import (
+    AuthorizationCallback,
+    AuthorizeRequest,
+    AuthorizeUrl,
+    IntegrationCreate,
+    IntegrationPublic,
+    IntegrationUpdate,
+    ManualCredentials,
+    RunLogPublic,
+    RunPublic,
+    TableInfo,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+    WarehouseIn,
+    WarehousePublic,
+)
+
+
+class Unauthenticated(ServiceError):  # noqa: N818 -- says what happened
+    """No valid personal API token."""
+
+
+_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
+    (Unauthenticated, status.HTTP_401_UNAUTHORIZED),
+    (ValidationFailed, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (NotFound, status.HTTP_404_NOT_FOUND),
+    (PermissionDenied, status.HTTP_403_FORBIDDEN),
+    (Conflict, status.HTTP_409_CONFLICT),
+    (InvalidTransition, status.HTTP_409_CONFLICT),
+)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    detail: str
+    errors: dict[str, str] = {}
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    """The JSON answer for a service error."""
+    code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 400)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(
+        ErrorBody(detail=exc.message, errors=exc.errors).model_dump(),
+        status_code=code,
+        headers=headers,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> ValidationFailed:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or "body"
+        errors.setdefault(field, str(err.get("msg", "invalid")))
+    return ValidationFailed(errors)
+
+
+class ServiceErrorRoute(APIRoute):
+    """An APIRoute answering service and validation errors in the API's JSON shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the default handler."""
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                return error_response(exc)
+            except RequestValidationError as exc:
+                return error_response(_validation_errors(exc))
+
+        return wrapped
+
+
+router = APIRouter(
+    route_class=ServiceErrorRoute,
+    responses={
+        401: {"model": ErrorBody, "description": "No valid API token"},
+        422: {"model": ErrorBody, "description": "Invalid input, per field"},
+    },
+)
+
+# ----------------------------------------------------------------------------- dependencies
+
+_bearer = HTTPBearer(auto_error=False, description="A personal API token (ctct_...).")
+
+
+def get_plane(request: Request) -> ControlPlane:
+    """The plane the app was built with (``app.state.control_plane``)."""
+    plane: ControlPlane = request.app.state.control_plane
+    return plane
+
+
+def get_db(plane: Annotated[ControlPlane, Depends(get_plane)]) -> Iterator[Session]:
+    """One service session per request."""
+    with plane.session() as db:
+        yield db
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def current_user(
+    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """The owner of the bearer token; 401 otherwise."""
+    if credentials is None:
+        raise Unauthenticated("Send a personal API token: Authorization: Bearer ctct_...")
+    user = svc.user_for_token(db, credentials.credentials)
+    if user is None:
+        raise Unauthenticated("The API token is invalid or has been revoked.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    """The current user, who must be an admin; 403 otherwise."""
+    if not user.is_admin:
+        raise PermissionDenied("Only administrators may do this.")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def integration_of(db: Db, user: CurrentUser, integration_id: int) -> Integration:
+    """The integration in the path, if the user may see it; 404 otherwise."""
+    return svc.get_integration(db, user, integration_id)
+
+
+IntegrationDep = Annotated[Integration, Depends(integration_of)]
+
+
+def run_of(db: Db, user: CurrentUser, run_id: str) -> Run:
+    """The run in the path, if the user may see it; 404 otherwise."""
+    return svc.get_run(db, user, run_id)
+
+
+RunDep = Annotated[Run, Depends(run_of)]
+
+# ----------------------------------------------------------------------------- catalog, me
+
+
+@router.get("/me", tags=["account"])
+def me(user: CurrentUser) -> UserPublic:
+    """The signed-in user."""
+    return UserPublic.of(user)
+
+
+@router.get("/tables", tags=["catalog"])
+def tables(_user: CurrentUser) -> list[TableInfo]:
+    """Every table and column an integration can replicate."""
+    return svc.table_catalog()
+
+
+# ----------------------------------------------------------------------------- integrations
+
+
+@router.get("/integrations", tags=["integrations"])
+def list_integrations(db: Db, user: CurrentUser) -> list[IntegrationPublic]:
+    """The integrations the user may see."""
+    return [IntegrationPublic.of(i) for i in svc.list_integrations(db, user)]
+
+
+@router.post("/integrations", status_code=status.HTTP_201_CREATED, tags=["integrations"])
+def create_integration(db: Db, user: CurrentUser, data: IntegrationCreate) -> IntegrationPublic:
+    """Create an integration (state ``pending`` until its first successful run)."""
+    return IntegrationPublic.of(svc.create_integration(db, user, data))
+
+
+@router.get("/integrations/{integration_id}", tags=["integrations"])
+def show_integration(integ: IntegrationDep) -> IntegrationPublic:
+    """One integration."""
+    return IntegrationPublic.of(integ)
+
+
+@router.patch("/integrations/{integration_id}", tags=["integrations"])
+def update_integration(db: Db, integ: IntegrationDep, data: IntegrationUpdate) -> IntegrationPublic:
+    """Change frequency and/or tables and columns (additions are backfilled)."""
+    return IntegrationPublic.of(svc.update_integration(db, integ, data))
+
+
+class Deleted(BaseModel):
+    """What a delete removed."""
+
+    deleted: str
+    dropped_tables: list[str]
+
+
+@router.delete("/integrations/{integration_id}", tags=["integrations"])
+def delete_integration(
+    db: Db, integ: IntegrationDep, drop_tables: Annotated[bool, Query()] = False
+) -> Deleted:
+    """Delete the integration (and, with ``drop_tables=true``, its warehouse tables)."""
+    name = integ.name
+    return Deleted(
+        deleted=name, dropped_tables=svc.delete_integration(db, integ, drop_tables=drop_tables)
+    )
+
+
+@router.post("/integrations/{integration_id}/pause", tags=["integrations"])
+def pause(db: Db, integ: IntegrationDep) -> IntegrationPublic:
+    """Stop scheduling runs."""
+    return IntegrationPublic.of(svc.pause(db, integ))
+
+
+@router.post("/integrations/{integration_id}/reactivate", tags=["integrations"])
+def reactivate(db: Db, integ: IntegrationDep) -> IntegrationPublic:
+    """Resume scheduling."""
+    return IntegrationPublic.of(svc.reactivate(db, integ))
+
+
+@router.post(
+    "/integrations/{integration_id}/run", status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
+)
+def run_now(db: Db, user: CurrentUser, integ: IntegrationDep) -> RunPublic:
+    """Queue a run now."""
+    return RunPublic.of(svc.run_now(db, integ, user))
+
+
+@router.post(
+    "/integrations/{integration_id}/tables/{table}/resync",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["runs"],
+)
+def resync_table(db: Db, user: CurrentUser, integ: IntegrationDep, table: str) -> RunPublic:
+    """Re-read one table from the history start."""
+    return RunPublic.of(svc.resync_table(db, integ, table, user))
+
+
+@router.post("/integrations/{integration_id}/authorize", tags=["authorization"])
+def start_authorization(
+    db: Db,
+    integ: IntegrationDep,
+    data: Annotated[AuthorizeRequest | None, Body()] = None,
+) -> AuthorizeUrl:
+    """The Constant Contact page to send the account owner to."""
+    redirect = data.redirect_uri if data else None
+    return AuthorizeUrl(authorize_url=svc.start_authorization(db, integ, redirect))
+
+
+@router.post("/oauth/complete", tags=["authorization"])
+def complete_authorization(
+    db: Db, user: CurrentUser, data: AuthorizationCallback
+) -> IntegrationPublic:
+    """Finish an authorization with the ``state`` and ``code`` CC sent to the redirect URI."""
+    integ = svc.complete_authorization(db, data.state, data.code)
+    return IntegrationPublic.of(svc.get_integration(db, user, integ.id))
+
+
+@router.put("/integrations/{integration_id}/credentials", tags=["authorization"])
+def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> IntegrationPublic:
+    """Store an API key and access token (checked against CC when it is reachable)."""
+    return IntegrationPublic.of(
+        svc.set_manual_credentials(db, integ, data.api_key, data.access_token)
+    )
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@router.get("/integrations/{integration_id}/runs", tags=["runs"])
+def integration_runs(
+    db: Db,
+    user: CurrentUser,
+    integ: IntegrationDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[RunPublic]:
+    """The integration's newest runs."""
+    return [RunPublic.of(r) for r in svc.list_runs(db, user, integ, limit=limit)]
+
+
+@router.get("/runs", tags=["runs"])
+def list_runs(
+    db: Db, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> list[RunPublic]:
+    """The newest runs of every integration the user may see."""
+    return [RunPublic.of(r) for r in svc.list_runs(db, user, limit=limit)]
+
+
+@router.get("/runs/{run_id}", tags=["runs"])
+def show_run(run: RunDep) -> RunPublic:
+    """One run: status, rows per table, API calls, error."""
+    return RunPublic.of(run)
+
+
+@router.get("/runs/{run_id}/logs", tags=["runs"])
+def run_logs(
+    db: Db,
+    run: RunDep,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[RunLogPublic]:
+    """The run's process log after ``after_seq`` (poll with the last seq seen)."""
+    return [RunLogPublic.of(line) for line in svc.run_logs(db, run, after_seq, limit=limit)]
+
+
+@router.post("/runs/{run_id}/cancel", tags=["runs"])
+def cancel_run(db: Db, run: RunDep) -> RunPublic:
+    """Cancel a queued run, or ask a running one to stop."""
+    return RunPublic.of(svc.cancel_run(db, run))
+
+
+# ----------------------------------------------------------------------------- warehouse
+
+
+@router.get("/warehouse", tags=["warehouse"])
+def get_warehouse(db: Db, _user: CurrentUser) -> WarehousePublic:
+    """Where every integration loads (credentials masked)."""
+    return WarehousePublic.of(svc.get_warehouse(db))
+
+
+@router.put("/warehouse", tags=["warehouse"])
+def save_warehouse(db: Db, _admin: AdminUser, data: WarehouseIn) -> WarehousePublic:
+    """Change the warehouse (admins)."""
+    return WarehousePublic.of(svc.save_warehouse(db, data))
+
+
+class WarehouseTest(BaseModel):
+    """A successful connection test."""
+
+    ok: bool
+    description: str
+
+
+@router.post("/warehouse/test", tags=["warehouse"])
+def test_warehouse(
+    db: Db, _admin: AdminUser, data: Annotated[WarehouseIn | None, Body()] = None
+) -> WarehouseTest:
+    """Connect to the given (or the stored) warehouse; 422 with its message on failure."""
+    return WarehouseTest(ok=True, description=svc.test_warehouse(db, data))
+
+
+# ----------------------------------------------------------------------------- tokens, users
+
+
+@router.get("/tokens", tags=["account"])
+def list_tokens(db: Db, user: CurrentUser) -> list[TokenPublic]:
+    """The user's API tokens (never their values)."""
+    return [TokenPublic.of(t) for t in svc.list_api_tokens(db, user)]
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["account"])
+def create_token(db: Db, user: CurrentUser, data: TokenCreate) -> TokenCreated:
+    """A new API token; its value is in this answer only."""
+    token, plaintext = svc.create_api_token(db, user, data.name)
+    return TokenCreated(**TokenPublic.of(token).model_dump(), token=plaintext)
+
+
+@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["account"])
+def revoke_token(db: Db, user: CurrentUser, token_id: int) -> Response:
+    """Revoke one of the user's tokens."""
+    svc.revoke_api_token(db, user, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users", tags=["account"])
+def list_users(db: Db, _admin: AdminUser) -> list[UserPublic]:
+    """Every user (admins)."""
+    return [UserPublic.of(u) for u in svc.list_users(db)]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["account"])
+def create_user(db: Db, _admin: AdminUser, data: UserCreate) -> UserPublic:
+    """Create a user (admins)."""
+    return UserPublic.of(svc.create_user(db, data.email, data.password, is_admin=data.is_admin))
+
+
+def create_api_app(plane: ControlPlane) -> FastAPI:
+    """A bare app serving only the REST API over ``plane`` (tests, headless use)."""
+    app = FastAPI(title="ctctsync control plane API", version="1")
+    app.state.control_plane = plane
+    app.include_router(router, prefix="/api/v1")
+    return app
