@@ -284,3 +284,12 @@ def test_include_v3_ids(sandbox_client: httpx.Client) -> None:
     lists = sandbox_client.get("/v2/lists", params={"include_list_id": "true"}).json()
     assert all(len(lst["list_id"]) == 36 for lst in lists)
     assert sandbox_client.get("/v2/lists", params={"include_list_id": "maybe"}).status_code == 400
+
+
+@pytest.mark.parametrize("raw", [b"startAt=1&limit=5&status=NOPE",
+                                 b"startAt=1&limit=5&modified_since=never",
+                                 b"pageNum=2&pageSize=5&status=NOPE"])
+def test_tokens_with_bad_filters_are_400(sandbox_client: httpx.Client, raw: bytes) -> None:
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    path = "/v2/emailmarketing/campaigns" if raw.startswith(b"page") else "/v2/contacts"
+    assert sandbox_client.get(path, params={"next": token}).status_code == 400

@@ -135,6 +135,24 @@ def _token(request: Request) -> dict[str, str] | None:
         raise ParamError(errors.bad_param("next", "not a valid paging token")) from None
 
 
+def _token_date(raw: str | None) -> int | None:
+    """A date carried in a token (None when absent); raises BadTokenError."""
+    if not raw:
+        return None
+    try:
+        return render.parse_date(raw)
+    except ValueError as exc:
+        raise BadTokenError(str(exc)) from exc
+
+
+def _token_choice(fields: dict[str, str], name: str, allowed: set[str], default: str) -> str:
+    """An enumerated value carried in a token; raises BadTokenError."""
+    value = fields.get(name, default)
+    if value not in allowed:
+        raise BadTokenError(f"token {name} invalid")
+    return value
+
+
 def _flag(request: Request, name: str) -> bool:
     """A boolean query parameter (``true``/``false``, default false); 400 otherwise."""
     raw = request.query_params.get(name, "false").lower()
@@ -206,9 +224,9 @@ class V2Api:
         if fields is not None:
             start = token_int(fields, "startAt", minimum=1)
             limit = token_int(fields, "limit", minimum=1, maximum=500)
-            status = fields.get("status", "ALL")
+            status = _token_choice(fields, "status", CONTACT_STATUS_FILTER, "ALL")
             since_raw = fields.get("modified_since")
-            since = render.parse_date(since_raw) if since_raw else None
+            since = _token_date(since_raw)
             email = None
             v3 = fields.get("include_contact_id") == "true"
         else:
@@ -306,7 +324,7 @@ class V2Api:
             limit = token_int(fields, "limit", minimum=1, maximum=500)
             after = (-token_int(fields, "next"), -token_int(fields, "seq"))
             since_raw = fields.get("created_since")
-            since = render.parse_date(since_raw) if since_raw else None
+            since = _token_date(since_raw)
         else:
             limit = _parse_limit(request, 500, 500)
             since = _parse_since(request, "created_since")
@@ -345,9 +363,9 @@ class V2Api:
         if fields is not None:
             page = token_int(fields, "pageNum", minimum=1)
             size = token_int(fields, "pageSize", minimum=1, maximum=50)
-            status = fields.get("status", "ALL")
+            status = _token_choice(fields, "status", CAMPAIGN_STATUS_FILTER, "ALL")
             since_raw = fields.get("modified_since")
-            since = render.parse_date(since_raw) if since_raw else None
+            since = _token_date(since_raw)
         else:
             page = 1
             size = _parse_limit(request, 50, 50, clamp=True)  # max 50 (§1.3); >50 clamped
