@@ -293,3 +293,12 @@ def test_tokens_with_bad_filters_are_400(sandbox_client: httpx.Client, raw: byte
     token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     path = "/v2/emailmarketing/campaigns" if raw.startswith(b"page") else "/v2/contacts"
     assert sandbox_client.get(path, params={"next": token}).status_code == 400
+
+
+def test_sent_campaigns_ordered_by_last_run(sandbox: Sandbox,
+                                            sandbox_client: httpx.Client) -> None:
+    sent, _ = walk(sandbox_client, "/v2/emailmarketing/campaigns", status="SENT", limit=2)
+    runs = [sandbox_client.get(f"/v2/emailmarketing/campaigns/{c['id']}").json()["last_run_date"]
+            for c in sent]
+    assert runs == sorted(runs, reverse=True)
+    assert len(sent) == len(sandbox.truth("email_campaign_summary"))

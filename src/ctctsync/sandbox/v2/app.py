@@ -135,6 +135,19 @@ def _token(request: Request) -> dict[str, str] | None:
         raise ParamError(errors.bad_param("next", "not a valid paging token")) from None
 
 
+def _campaign_order(status: str) -> Callable[[gen.Campaign], tuple[int, int]]:
+    """Sort key of the campaign collection: the order depends on the status asked for (§1.8):
+    SENT by latest last_run_date, SCHEDULED by next_run_date, DELETED by latest last_run_date
+    (else modified_date); DRAFT and ALL by latest modified_date (as the 2015 capture, §3)."""
+    if status == "SENT":
+        return lambda c: (-(c.last_run_ms or 0), -c.id)
+    if status == "SCHEDULED":
+        return lambda c: (c.next_run_ms or 0, c.id)
+    if status == "DELETED":
+        return lambda c: (-(c.last_run_ms or c.modified_ms), -c.id)
+    return lambda c: (-c.modified_ms, -c.id)
+
+
 def _token_date(raw: str | None) -> int | None:
     """A date carried in a token (None when absent); raises BadTokenError."""
     if not raw:
@@ -379,7 +392,7 @@ class V2Api:
                 if (c.status == status or (status == "ALL" and c.status != "DELETED"))
                 and (since is None or c.modified_ms >= since)
             ]
-        camps.sort(key=lambda c: (c.modified_ms, c.id), reverse=True)
+        camps.sort(key=_campaign_order(status))
         lo = (page - 1) * size
         chunk = camps[lo:lo + size]
         link = None
