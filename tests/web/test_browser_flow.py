@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from ctctsync.control import services as svc
 from ctctsync.sandbox import Sandbox
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer
+from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer
 
 pytestmark = pytest.mark.browser
 

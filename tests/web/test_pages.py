@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.web.conftest import (
+
+from ctctsync.control import services as svc
+from ctctsync.control.models import ApiToken, Integration, Run, User
+from ctctsync.control.schemas import IntegrationCreate
+from ctctsync.tables import TABLES
+from web.helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     WebClient,
@@ -20,11 +25,6 @@ from tests.web.conftest import (
     as_form,
     create_admin,
 )
-
-from ctctsync.control import services as svc
-from ctctsync.control.models import ApiToken, Integration, Run, User
-from ctctsync.control.schemas import IntegrationCreate
-from ctctsync.tables import TABLES
 
 NEW_FORM = "/integrations/new/constant-contact"
 
@@ -430,3 +430,129 @@ def test_warehouse_form(admin: WebClient, web: WebServer) -> None:
     page = admin.get("/warehouse").text
     assert "sup3rsecret" not in page and 'value="postgres" checked' in page
     assert "stored — leave blank to keep" in page
+
+
+# --------------------------------------------------------------------------- with the sandbox
+
+
+@pytest.fixture
+def cc_web(web_factory: Any, sandbox: Any) -> WebServer:
+    """A served app (no workers) whose Constant Contact is the sandbox."""
+    creds = sandbox.credentials
+    return web_factory(  # type: ignore[no-any-return]
+        workers=0,
+        cc_base_url=sandbox.base_url,
+        api_key=creds.api_key,
+        client_secret=creds.client_secret,
+        cc_qps_limit=None,
+    )
+
+
+def test_setup_with_manual_credentials_keeps_secrets_out_of_pages(
+    cc_web: WebServer, sandbox: Any
+) -> None:
+    create_admin(cc_web.plane)
+    client = cc_web.client()
+    client.sign_in()
+    creds = sandbox.credentials
+    r = client.post(
+        NEW_FORM, {"name": "acme", "frequency_hours": "2", "history_start": "2023-05-01"}
+    )
+    integ_id = integrations(cc_web)[0].id
+    form = f"/integrations/{integ_id}/credentials"
+    r = client.post(form, {"api_key": creds.api_key, "access_token": "not-a-token"})
+    assert r.status_code == 422
+    assert "access_token" in dict(errors_in(r.text))
+    assert "not-a-token" not in r.text  # what was typed is not echoed back
+    assert not integrations(cc_web)[0].has_credentials
+    r = client.post(form, {"api_key": creds.api_key, "access_token": creds.access_token})
+    assert r.headers["location"] == f"/integrations/{integ_id}/setup/tables"
+    tables_page = f"/integrations/{integ_id}/setup/tables"
+    r = client.post(tables_page, {"tables": ""})
+    assert r.status_code == 422
+    assert "at least one table" in dict(errors_in(r.text))["tables"]
+    r = client.post(tables_page, [("tables", "contacts"), ("tables", "events")])
+    assert r.headers["location"] == f"/integrations/{integ_id}/setup/fields"
+    fields = client.get(r.headers["location"]).text
+    assert 'data-table="contacts"' in fields and 'data-table="email_campaigns"' not in fields
+    r = client.post(
+        f"/integrations/{integ_id}/setup/fields",
+        [
+            ("fields.contacts", "first_name"),
+            ("fields.contacts", "last_name"),
+            *[("fields.events", c) for c in TABLES["events"].column_names if c != "id"],
+        ],
+    )
+    assert r.headers["location"] == f"/integrations/{integ_id}"
+    [integ] = integrations(cc_web)
+    assert integ.state == "pending"
+    assert integ.tables == {
+        "contacts": ["id", "first_name", "last_name", "modified_date"],
+        "events": None,
+    }
+    assert integ.next_run_at is not None  # the scheduler picks it up at its next tick
+    for page in (
+        f"/integrations/{integ_id}",
+        f"/integrations/{integ_id}/edit",
+        f"/integrations/{integ_id}/setup/authorize",
+        form,
+        "/integrations",
+    ):
+        html = client.get(page).text
+        assert creds.access_token not in html and creds.api_key not in html, page
+    details = client.get(f"/integrations/{integ_id}").text
+    assert "API key and access token" in details and "Pending" in details
+    # the live part keeps polling while the first job is awaited
+    status = client.get(f"/integrations/{integ_id}/status")
+    assert "X-Poll-Done" not in status.headers
+
+
+def test_oauth_callback(cc_web: WebServer, sandbox: Any) -> None:
+    from ctctsync.sandbox.testing import authorize_code
+
+    create_admin(cc_web.plane)
+    client = cc_web.client()
+    client.sign_in()
+    client.post(NEW_FORM, {"name": "acme", "frequency_hours": "24", "history_start": ""})
+    integ_id = integrations(cc_web)[0].id
+    r = client.post(
+        f"/integrations/{integ_id}/authorize", form_page=f"/integrations/{integ_id}/setup/authorize"
+    )
+    authorize_url = r.headers["location"]
+    assert authorize_url.startswith(sandbox.base_url + "/oauth2/oauth/siteowner/authorize")
+    state = re.search(r"state=([^&]+)", authorize_url).group(1)  # type: ignore[union-attr]
+    denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
+    assert denied.status_code == 400 and "did not authorize" in denied.text
+    code = authorize_code(sandbox, cc_web.settings.oauth_redirect_uri, state=state)
+    # a different browser (signed out) can complete it: the state is what authorizes it
+    stranger = cc_web.client()
+    r = stranger.get("/oauth/callback", params={"state": state, "code": code})
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    [integ] = integrations(cc_web)
+    assert integ.has_credentials and integ.auth_method == "oauth"
+    assert integ.state == "paused"  # still in setup: nothing runs before the tables are chosen
+    replay = client.get("/oauth/callback", params={"state": state, "code": code})
+    assert replay.status_code == 400 and "already used" in replay.text
+
+
+def test_failed_and_needs_reauth_show_reason_and_remedy(admin: WebClient, web: WebServer) -> None:
+    integ_id = make_integration(web, "acme")
+    with web.plane.session() as db:
+        integ = db.get(Integration, integ_id)
+        assert integ is not None
+        integ.transition("needs_reauth", "Constant Contact rejected the access token.")
+        db.commit()
+    page = admin.get(f"/integrations/{integ_id}").text
+    assert "Needs re-authorization" in page
+    assert "Constant Contact rejected the access token." in page
+    assert 'id="reauthorize"' in page
+    listing = admin.get("/integrations").text
+    assert "Needs re-authorization" in listing and "rejected the access token" in listing
+    with web.plane.session() as db:
+        integ = db.get(Integration, integ_id)
+        assert integ is not None
+        integ.transition("pending")
+        integ.transition("failed", "The warehouse refused the connection.")
+        db.commit()
+    page = admin.get(f"/integrations/{integ_id}").text
+    assert "The warehouse refused the connection." in page and 'id="reactivate"' in page

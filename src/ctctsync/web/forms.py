@@ -50,7 +50,7 @@ def parse_frequency(raw: str) -> int | None:
 
 def chosen_tables(form: FormData) -> list[str]:
     """The tables ticked in a form, in registry order (unknown names are kept to be refused)."""
-    picked = [v for v in form.getlist("tables") if isinstance(v, str)]
+    picked = [v for v in form.getlist("tables") if isinstance(v, str) and v]
     known = [name for name in TABLES if name in picked]
     return known + [p for p in picked if p not in TABLES]
 
