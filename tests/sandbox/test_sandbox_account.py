@@ -258,3 +258,16 @@ def test_activities_on_existing_campaign_are_exact(sandbox: Sandbox, n: int) -> 
     before = sandbox.account.activity_count()
     sandbox.account.send_campaign(camp, activities=n)
     assert sandbox.account.activity_count() - before == n
+
+
+def test_contact_status_change(sandbox: Sandbox, sandbox_client: httpx.Client) -> None:
+    target = next(c for c in sandbox.truth("contacts") if c["status"] == "ACTIVE" and c["lists"])
+    before = _now(sandbox)
+    r = httpx.post(f"{sandbox.base_url}/_sandbox/contacts/status",
+                   json={"id": target["id"], "status": "removed"})
+    assert r.status_code == 200
+    changed = _walk(sandbox_client, "/v2/contacts", modified_since=before)
+    assert [(c["id"], c["status"], c["lists"]) for c in changed] == [(target["id"], "REMOVED", [])]
+    bad = httpx.post(f"{sandbox.base_url}/_sandbox/contacts/status",
+                     json={"id": target["id"], "status": "GONE"})
+    assert bad.status_code == 400

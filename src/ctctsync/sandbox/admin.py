@@ -60,6 +60,17 @@ def admin_routes(ctx: SandboxContext) -> list[Route]:
         body = await _body(request)
         return _json({"ids": [str(i) for i in acc.add_contacts(int(body.get("n", 1)))]})
 
+    async def contact_status(request: Request) -> Response:
+        body = await _body(request)
+        cid = int(body.get("id", 0))
+        if not acc.contact_exists(cid):
+            return _json({"error": f"no contact {cid}"}, 404)
+        try:
+            acc.set_contact_status(cid, str(body.get("status", "")).upper())
+        except ValueError:
+            return _json({"error": "status must be ACTIVE, UNCONFIRMED, OPTOUT or REMOVED"}, 400)
+        return _json({"id": str(cid)})
+
     async def add_list(request: Request) -> Response:
         body = await _body(request)
         return _json({"id": str(acc.add_list(body.get("name")))})
@@ -135,6 +146,7 @@ def admin_routes(ctx: SandboxContext) -> list[Route]:
         Route(f"{p}/clock/advance", clock, methods=["POST"]),
         Route(f"{p}/contacts/update", update_contacts, methods=["POST"]),
         Route(f"{p}/contacts/add", add_contacts, methods=["POST"]),
+        Route(f"{p}/contacts/status", contact_status, methods=["POST"]),
         Route(f"{p}/lists/add", add_list, methods=["POST"]),
         Route(f"{p}/lists/{{id:int}}/modify", modify_list, methods=["POST"]),
         Route(f"{p}/campaigns/send", send_campaign, methods=["POST"]),
