@@ -271,3 +271,9 @@ def test_contact_status_change(sandbox: Sandbox, sandbox_client: httpx.Client) -
     bad = httpx.post(f"{sandbox.base_url}/_sandbox/contacts/status",
                      json={"id": target["id"], "status": "GONE"})
     assert bad.status_code == 400
+
+
+def test_activity_emails_are_the_contacts_emails(sandbox: Sandbox) -> None:
+    emails = {c["id"]: c["email_addresses"][0]["email_address"] for c in sandbox.truth("contacts")}
+    for a in sandbox.truth("contact_tracking"):
+        assert a["email_address"] == emails[a["contact_id"]]
