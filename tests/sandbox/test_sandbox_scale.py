@@ -20,7 +20,7 @@ MILLION = AccountSpec(seed=11, contacts=1_000_000, lists=20, campaigns=8,
 def test_million_contacts_build_and_serve_the_end() -> None:
     t0 = time.perf_counter()
     with Sandbox(MILLION, qps_limit=None, daily_limit=None) as sb:
-        assert time.perf_counter() - t0 < 20  # ~2 s on the dev box; generous for shared CI
+        assert time.perf_counter() - t0 < 30  # ~2 s quiet, ~9 s at load 6 on 2 cores
         c = sb.credentials
         with httpx.Client(base_url=sb.base_url, params={"api_key": c.api_key},
                           headers={"Authorization": f"Bearer {c.access_token}"},
