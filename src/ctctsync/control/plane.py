@@ -117,6 +117,10 @@ class ControlPlane:
         """Call ``listener(run_id, event)`` on every progress event of every run."""
         self._listeners.append(listener)
 
+    def remove_progress_listener(self, listener: ProgressListener) -> None:
+        """Stop calling ``listener``."""
+        self._listeners.remove(listener)
+
     # ------------------------------------------------------------------ scheduler
 
     def tick(self) -> TickReport:

@@ -364,9 +364,9 @@ def _apply_to_integration(
         elif integ.state == "active":
             integ.state_reason = None
     elif status == "partial" and resume_at is not None:
-        # Daily quota spent: stays active; nothing runs before the quota resets.
-        if integ.next_run_at is None or integ.next_run_at < resume_at:
-            integ.next_run_at = resume_at
+        # Daily quota spent: the state stays; the rest is read as soon as the quota resets
+        # (not a whole interval later), and nothing is tried before.
+        integ.next_run_at = resume_at
     elif status == "failed" and integ.state in ("pending", "active"):
         if failure_type == "auth":
             integ.transition(

@@ -1,0 +1,279 @@
+"""End to end over real HTTP: OAuth against the sandbox, runs executed by the worker into
+DuckDB, state changes from run outcomes, and a killed worker's job recovered by the sweeper."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctctsync.control import services as svc
+from ctctsync.control.clock import ManualClock
+from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.plane import WORKER_DIED, ControlPlane
+from ctctsync.control.schemas import IntegrationCreate
+from ctctsync.control.settings import ControlSettings
+from ctctsync.sandbox import Sandbox
+from ctctsync.sandbox.testing import authorize_code
+from ctctsync.state import StateStore
+from ctctsync.sync import ProgressEvent
+from ctctsync.tables import TABLES
+from ctctsync.warehouse import warehouse_tables
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+SOME_TABLES = {"contacts": None, "contact_lists": None, "events": None, "account_info": None}
+
+
+@pytest.fixture
+def sb_settings(sandbox: Sandbox, tmp_path: Path) -> ControlSettings:
+    creds = sandbox.credentials
+    return make_settings(
+        tmp_path,
+        cc_base_url=sandbox.base_url,
+        api_key=creds.api_key,
+        client_secret=creds.client_secret,
+        cc_qps_limit=None,
+    )
+
+
+@pytest.fixture
+def sb_clock() -> ManualClock:
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def sb_plane(
+    sb_settings: ControlSettings, sb_clock: ManualClock, migrated_template: Path
+) -> Iterator[ControlPlane]:
+    sb_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(migrated_template, sb_settings.data_dir / "control.db")
+    cp = ControlPlane(sb_settings, clock=sb_clock)
+    yield cp
+    cp.close()
+
+
+@pytest.fixture
+def sdb(sb_plane: ControlPlane) -> Iterator[Session]:
+    with sb_plane.session() as session:
+        yield session
+
+
+@pytest.fixture
+def owner(sdb: Session) -> User:
+    user = svc.ensure_first_admin(sdb, "owner@example.com", "long enough password")
+    assert user is not None
+    return user
+
+
+def _integration(sdb: Session, owner: User, **kw: object) -> Integration:
+    return svc.create_integration(
+        sdb,
+        owner,
+        IntegrationCreate(name="acme", history_start="2000-01-01", tables=SOME_TABLES, **kw),  # type: ignore[arg-type]
+    )
+
+
+def _run(sdb: Session, run_id: str) -> Run:
+    sdb.rollback()
+    sdb.expire_all()
+    run = sdb.get(Run, run_id)
+    assert run is not None
+    return run
+
+
+def _assert_warehouse_matches(sb: Sandbox, sdb: Session, tables: dict[str, object]) -> None:
+    wcfg = svc.warehouse_config(sdb)
+    sdb.rollback()
+    counts = warehouse_tables(wcfg, "acme")
+    for table in tables:
+        assert counts[f"acme_{table}"] == len(sb.truth(table)), table
+
+
+def test_oauth_then_first_run_activates(
+    sandbox: Sandbox,
+    sb_plane: ControlPlane,
+    sdb: Session,
+    owner: User,
+    sb_settings: ControlSettings,
+) -> None:
+    integ = _integration(sdb, owner)
+    url = svc.start_authorization(sdb, integ)
+    assert url.startswith(sandbox.base_url)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    code = authorize_code(sandbox, sb_settings.oauth_redirect_uri, state=state)
+    done = svc.complete_authorization(sdb, state, code)
+    assert done.id == integ.id and done.auth_method == "oauth"
+    with pytest.raises(ValidationFailed) as err:  # the state is single-use
+        svc.complete_authorization(sdb, state, code)
+    assert "expired or was already used" in err.value.errors["state"]
+
+    raw = sdb.execute(sa.text("select credentials_encrypted from integrations")).scalar_one()
+    token = svc.integration_credentials(sdb, integ)["access_token"]
+    assert token and token not in raw
+
+    sdb.rollback()
+
+    (run_id,) = sb_plane.tick().enqueued
+    sdb.rollback()
+    assert sb_plane.work_once("w1") == run_id
+    run = _run(sdb, run_id)
+    assert run.status == "succeeded", run.error
+    assert run.worker_id == "w1" and run.api_calls > 0
+    assert run.rows == {t: len(sandbox.truth(t)) for t in TABLES if t in SOME_TABLES}
+    assert set(run.table_status.values()) == {"succeeded"}
+    integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
+    assert integ.state == "active" and integ.activated_at is not None
+    _assert_warehouse_matches(sandbox, sdb, SOME_TABLES)
+
+    logs = svc.run_logs(sdb, run)
+    assert logs and [line.seq for line in logs] == list(range(1, len(logs) + 1))
+    text = "\n".join(line.message for line in logs)
+    creds = sandbox.credentials
+    for secret in (creds.api_key, creds.client_secret, token):
+        assert secret not in text
+    assert svc.run_logs(sdb, run, after_seq=logs[-1].seq) == []
+
+
+def test_killed_worker_is_swept_and_next_run_resumes(
+    sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User, sb_clock: ManualClock
+) -> None:
+    integ = _integration(sdb, owner)
+    creds = sandbox.credentials
+    svc.set_manual_credentials(sdb, integ, creds.api_key, creds.access_token)  # checked for real
+
+    class WorkerKilled(BaseException):
+        """Stands in for SIGKILL: nothing after it runs, not even except Exception blocks."""
+
+    def kill_after_contacts(_run_id: str, event: ProgressEvent) -> None:
+        if event.table == "contacts" and event.phase == "done":
+            raise WorkerKilled
+
+    sb_plane.add_progress_listener(kill_after_contacts)
+    sdb.rollback()
+    (run_id,) = sb_plane.tick().enqueued
+    sdb.rollback()
+    with pytest.raises(WorkerKilled):
+        sb_plane.work_once("doomed")
+    sb_plane.remove_progress_listener(kill_after_contacts)
+    dead = _run(sdb, run_id)
+    assert dead.status == "running"
+    assert dead.rows["contacts"] == len(sandbox.truth("contacts"))  # progress was recorded
+    sdb.rollback()
+    contacts_mark = StateStore(sb_plane.engine, create=False).get("acme", "contacts")
+    assert contacts_mark is not None and contacts_mark.run_id == run_id
+
+    sb_clock.advance(timedelta(seconds=61))
+    sdb.rollback()
+    report = sb_plane.tick()
+    assert report.swept == [run_id] and len(report.enqueued) == 1
+    dead = _run(sdb, run_id)
+    assert (dead.status, dead.error) == ("failed", WORKER_DIED)
+    sdb.rollback()
+    assert sb_plane.work_once("w2") == report.enqueued[0]
+    rerun = _run(sdb, report.enqueued[0])
+    assert rerun.status == "succeeded", rerun.error
+    _assert_warehouse_matches(sandbox, sdb, SOME_TABLES)
+    sdb.rollback()
+    mark = StateStore(sb_plane.engine, create=False).get("acme", "contacts")
+    assert mark is not None and mark.run_id == rerun.id  # contacts resumed incrementally
+
+
+def test_revoked_token_needs_reauth(
+    sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User, sb_clock: ManualClock
+) -> None:
+    integ = _integration(sdb, owner)
+    creds = sandbox.credentials
+    svc.set_manual_credentials(sdb, integ, creds.api_key, creds.access_token)
+    assert sandbox.revoke_token()
+    sdb.rollback()
+    (run_id,) = sb_plane.tick().enqueued
+    sdb.rollback()
+    sb_plane.work_once("w1")
+    run = _run(sdb, run_id)
+    assert (run.status, run.failure_type) == ("failed", "auth")
+    integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
+    assert integ.state == "needs_reauth" and integ.state_reason
+    assert creds.access_token not in (run.error or "") + (integ.state_reason or "")
+    sb_clock.advance(timedelta(days=2))
+    sdb.rollback()
+    sdb.rollback()
+    assert sb_plane.tick().enqueued == []  # not scheduled until re-authorized
+
+    with pytest.raises(ValidationFailed) as err:  # the revoked token is refused up front
+        svc.set_manual_credentials(sdb, integ, creds.api_key, creds.access_token)
+    assert err.value.errors["access_token"]
+    svc.set_manual_credentials(sdb, integ, creds.api_key, sandbox.issue_token())
+    assert integ.state == "pending"
+    sdb.rollback()
+    sdb.rollback()
+    (again,) = sb_plane.tick().enqueued
+    sdb.rollback()
+    sb_plane.work_once("w1")
+    assert _run(sdb, again).status == "succeeded"
+
+
+def test_cancel_running_run(
+    sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User
+) -> None:
+    integ = _integration(sdb, owner)
+    creds = sandbox.credentials
+    svc.set_manual_credentials(sdb, integ, creds.api_key, creds.access_token, check_access=False)
+
+    def cancel_on_first_table(run_id: str, event: ProgressEvent) -> None:
+        if event.phase == "start" and event.table == "contacts":
+            with sb_plane.session() as db2:
+                svc.cancel_run(db2, db2.get(Run, run_id))  # type: ignore[arg-type]
+
+    sb_plane.add_progress_listener(cancel_on_first_table)
+    run = svc.run_now(sdb, integ, owner)
+    sdb.rollback()
+    sb_plane.work_once("w1")
+    done = _run(sdb, run.id)
+    assert done.status == "cancelled" and done.error == "Cancelled on request."
+    assert done.table_status["contacts"] == "succeeded"
+    assert "cancelled" in done.table_status.values()
+    integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
+    assert integ.state == "pending"
+
+
+def test_daily_quota_keeps_integration_and_waits(
+    sandbox_factory: object, tmp_path: Path, migrated_template: Path, sb_clock: ManualClock
+) -> None:
+    sb: Sandbox = sandbox_factory(daily_limit=3)  # type: ignore[operator]
+    creds = sb.credentials
+    settings = make_settings(tmp_path, cc_base_url=sb.base_url, cc_qps_limit=None)
+    settings.data_dir.mkdir(parents=True)
+    shutil.copy(migrated_template, settings.data_dir / "control.db")
+    cp = ControlPlane(settings, clock=sb_clock)
+    try:
+        with cp.session() as db:
+            user = svc.ensure_first_admin(db, "owner@example.com", "long enough password")
+            assert user is not None
+            integ = _integration(db, user)
+            svc.set_manual_credentials(
+                db, integ, creds.api_key, creds.access_token, check_access=False
+            )
+            db.rollback()
+            (run_id,) = cp.tick().enqueued
+            db.rollback()
+            cp.work_once("w1")
+            run = _run(db, run_id)
+            assert run.status == "partial" and run.resume_at is not None
+            integ = db.get(Integration, integ.id)  # type: ignore[assignment]
+            assert integ.state == "pending"
+            assert integ.next_run_at == run.resume_at
+            db.rollback()
+            db.rollback()
+            assert cp.tick().enqueued == []
+    finally:
+        cp.close()
