@@ -43,6 +43,8 @@ def test_selected_columns(chosen: list[str], want: tuple[str, ...]) -> None:
         pytest.param({"lookback": "P30D"}, "lookback", id="lookback-too-long"),
         pytest.param({"warehouse": {"dataset": "Has Space"}}, "dataset", id="bad-dataset"),
         pytest.param({"source": {"base_url": "ftp://x"}}, "base_url", id="bad-url"),
+        pytest.param({"warehouse": {"path": "x/cc.duckdb", "dataset": "cc"}}, "DuckDB",
+                     id="duckdb-file-named-like-dataset"),
     ],
 )
 def test_invalid_config_names_the_field(raw: dict[str, object], message: str) -> None:

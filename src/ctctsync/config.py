@@ -94,6 +94,17 @@ class WarehouseConfig(BaseModel):
             raise ValueError("must be lower snake case (letters, digits, underscores)")
         return v
 
+    @model_validator(mode="after")
+    def _duckdb_names(self) -> WarehouseConfig:
+        # DuckDB names the catalog after the file: a schema of the same name makes every
+        # table reference ambiguous ("Ambiguous reference to catalog or schema")
+        if self.destination == "duckdb" and Path(self.path).stem == self.dataset:
+            raise ValueError(
+                f"dataset {self.dataset!r} must differ from the DuckDB file name "
+                f"({Path(self.path).name}): DuckDB cannot tell the two apart"
+            )
+        return self
+
 
 class SyncConfig(BaseModel):
     """Everything one integration's sync needs."""

@@ -28,6 +28,7 @@ from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import CtctError, DailyQuotaExhausted, ReauthorizeRequired, redact
 from ctctsync.state import StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.prefetch import prefetch
 from ctctsync.sync.results import (
     FailureType,
     Phase,
@@ -44,6 +45,10 @@ from ctctsync.warehouse.destination import redact as redact_warehouse
 Clock = Callable[[], datetime]
 
 DEPENDS_ON_CAMPAIGNS = frozenset({"contact_tracking", "email_campaign_summary"})
+PREFETCH = 2
+"""Raw pages fetched ahead of the one being mapped (bounds memory: a page is ~0.5 MB)."""
+BATCH_ROWS = 10_000
+"""Mapped rows handed to dlt at once."""
 
 
 def _utcnow() -> datetime:
@@ -145,16 +150,15 @@ def run_sync(
     api = client if client is not None else make_client(config.source)
     engine = _Engine(config, store, api, run_id, log, progress, should_stop, now)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
+    failure: _Failure | None = None
     try:
-        failure: _Failure | None = None
-        for name in names:
-            tr = result.tables[name]
-            failure_here = engine.sync_table(TABLES[name], tr, full_refresh=name in refresh)
-            if failure_here is not None and failure is None:
-                failure = failure_here
-            if failure_here is not None and failure_here.stop_run:
-                failure = failure_here
-                break
+        with engine.loader:
+            failure = engine.sync_tables(names, result, refresh)
+    except WarehouseError as exc:  # the warehouse is not usable at all (e.g. no credentials)
+        log.error("run %s: %s", run_id, exc)
+        failure = _Failure(str(exc), "config")
+        for tr in result.tables.values():
+            tr.status, tr.error = "failed", str(exc)
     finally:
         if own_client:
             api.close()
@@ -203,7 +207,7 @@ def _refresh_set(
 class _Engine:
     """One run's collaborators, so each table's sync is a short method."""
 
-    def __init__(  # noqa: PLR0917 - private, called once
+    def __init__(
         self,
         config: SyncConfig,
         state: StateStore,
@@ -247,7 +251,21 @@ class _Engine:
             # a broken progress display must not break the sync
             self.log.exception("progress callback failed on %s %s", run.table.name, phase)
 
-    # -- one table ---------------------------------------------------------------------------
+    # -- tables ------------------------------------------------------------------------------
+
+    def sync_tables(
+        self, names: Sequence[str], result: SyncResult, refresh: frozenset[str]
+    ) -> _Failure | None:
+        """Sync ``names`` in order; returns the run's failure (the first, or the one that
+        stopped the run)."""
+        failure: _Failure | None = None
+        for name in names:
+            here = self.sync_table(TABLES[name], result.tables[name], full_refresh=name in refresh)
+            if here is not None and (failure is None or here.stop_run):
+                failure = here
+            if here is not None and here.stop_run:
+                break
+        return failure
 
     def sync_table(self, table: Table, tr: TableResult, *, full_refresh: bool) -> _Failure | None:
         """Sync one table into ``tr``; returns the failure, if any."""
@@ -320,22 +338,38 @@ class _Engine:
         return extract(table.name, self.client, since, now=self.now)
 
     def _batches(self, run: _TableRun, columns: Sequence[str]) -> Iterator[pa.Table]:
-        """The table's pages as Arrow batches, de-duplicated by key across the whole load."""
+        """The table's pages as Arrow batches, de-duplicated by key across the whole load.
+
+        Pages are fetched one or two ahead on a helper thread (the next page is on the wire
+        while this one is mapped and written), and mapped pages are handed to dlt in batches
+        of about ``BATCH_ROWS`` rows (dlt's cost per item is fixed, not per row). Memory
+        holds at most ``PREFETCH`` raw pages plus one batch.
+        """
         mapper = RowMapper(run.table, columns)
         dedupe = KeyDeduper(run.table.primary_key)
+        pending: list[pa.Table] = []
+        pending_rows = 0
         yielded = False
-        for records in self._pages(run.table, run.plan.since):
-            if self._should_stop is not None and self._should_stop():
-                raise Cancelled
-            if not records:
-                continue
-            batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
-            run.pages += 1
-            run.rows += batch.num_rows
-            self._emit(run, "page")
-            if batch.num_rows:
-                yielded = True
-                yield batch
+        with prefetch(lambda: self._pages(run.table, run.plan.since), PREFETCH) as pages:
+            for records in pages:
+                if self._should_stop is not None and self._should_stop():
+                    raise Cancelled
+                if not records:
+                    continue
+                batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
+                run.pages += 1
+                run.rows += batch.num_rows
+                self._emit(run, "page")
+                if batch.num_rows:
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                if pending_rows >= BATCH_ROWS:
+                    yielded = True
+                    yield pa.concat_tables(pending)
+                    pending, pending_rows = [], 0
+        if pending:
+            yielded = True
+            yield pa.concat_tables(pending)
         if not yielded and run.plan.disposition == "replace":
             # an empty source table must empty (or create) the warehouse table too
             yield mapper.schema.empty_table()

@@ -92,7 +92,7 @@ def _to_text(v: Any) -> str | None:
     if t is str:
         # v2 sends "" for "no value" (constant-contact-api.md §1.5): stored as NULL, which is
         # also what PostgreSQL's CSV load makes of it, so every destination agrees
-        return v or None  # type: ignore[no-any-return]
+        return v or None
     if v is None:
         return None
     if t is dict or t is list:

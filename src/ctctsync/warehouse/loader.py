@@ -10,6 +10,7 @@ sync write a bookmark after the load and treat a crash as a harmless re-read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,12 +62,31 @@ class LoadOutcome:
 
 
 class Loader:
-    """Loads tables of one integration; one dlt pipeline (in a scratch folder) per load."""
+    """Loads tables of one integration, each in its own dlt load (one commit per table).
+
+    Use as a context manager: one dlt pipeline in a scratch folder serves every table of a
+    run (creating a pipeline resolves dlt's configuration, which costs more than loading a
+    small table); the folder is deleted at exit. Without ``with``, each load gets its own.
+    """
 
     def __init__(self, wcfg: WarehouseConfig, integration: str) -> None:
         self.wcfg = wcfg
         self.integration = integration
         self.pipeline_name = f"ctctsync_{integration}"
+        self._stack: ExitStack | None = None
+        self._pipeline: dlt.Pipeline | None = None
+
+    def __enter__(self) -> Loader:
+        self._stack = ExitStack()
+        self._pipeline = self._stack.enter_context(
+            scratch_pipeline(self.wcfg, self.pipeline_name)
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = self._pipeline = None
 
     def warehouse_name(self, table: Table) -> str:
         """``<integration>_<table>``."""
@@ -90,7 +110,14 @@ class Loader:
             primary_key=list(table.primary_key),
             columns=column_hints(table, columns),
         )
-        with scratch_pipeline(self.wcfg, self.pipeline_name) as pipeline:
+        with ExitStack() as stack:
+            pipeline = self._pipeline or stack.enter_context(
+                scratch_pipeline(self.wcfg, self.pipeline_name)
+            )
+            if pipeline.has_pending_data:
+                # left by a failed table of this run: dlt would load it first and *ignore*
+                # the new data; its rows are re-read by the run that retries that table
+                pipeline.drop_pending_packages()
             try:
                 info = pipeline.run(resource, schema=dlt.Schema(self.pipeline_name))
             except Exception as exc:
