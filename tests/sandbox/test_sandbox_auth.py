@@ -86,7 +86,7 @@ def test_oauth_code_flow_end_to_end(sandbox: Sandbox) -> None:
     page = httpx.get(url, params=params)
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    assert re.search(r'<input type="email" name="email"', page.text)
+    assert re.search(r'<input type="email" [^>]*name="email"', page.text)
     assert 'type="password"' in page.text
     login = httpx.post(url, data={**params, "email": c.email.upper(), "password": c.password,
                                   "action": "allow"})

@@ -81,15 +81,15 @@ class OAuthServer:
         body = (
             "<p>An application wants to access your Constant Contact account.</p>"
             f'{err}<form method="post" action="{AUTHORIZE_PATH}" id="login">{hidden}'
-            '<label>Email <input type="email" name="email" autocomplete="username" '
+            '<label>Email <input type="email" id="email" name="email" autocomplete="username" '
             f'value="{html.escape(p.get("email", ""))}" required></label>'
-            '<label>Password <input type="password" name="password" '
+            '<label>Password <input type="password" id="password" name="password" '
             'autocomplete="current-password" required></label>'
             '<button type="submit" name="action" value="allow">Log in and allow</button> '
             '<button type="submit" name="action" value="deny" formnovalidate>Deny</button>'
             "</form>"
         )
-        return _page("Constant Contact — Log in", body)
+        return _page("Constant Contact (sandbox) — Log in", body)
 
     async def authorize(self, request: Request) -> Response:
         """The login/consent page (GET) and its submission (POST)."""
