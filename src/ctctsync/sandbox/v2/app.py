@@ -244,7 +244,7 @@ class V2Api:
             v3 = fields.get("include_contact_id") == "true"
         else:
             start = 1
-            limit = _parse_limit(request, 50, 500)
+            limit = _parse_limit(request, 50, 500)  # contacts: 1-500, default 50 (§2)
             status = _choice(request, "status", CONTACT_STATUS_FILTER, "ALL")
             since = _parse_since(request, "modified_since")
             since_raw = render.utc_date(since) if since is not None else None
@@ -339,7 +339,7 @@ class V2Api:
             since_raw = fields.get("created_since")
             since = _token_date(since_raw)
         else:
-            limit = _parse_limit(request, 500, 500)
+            limit = _parse_limit(request, 500, 500)  # tracking: default 500 (§1.3)
             since = _parse_since(request, "created_since")
             since_raw = render.utc_date(since) if since is not None else None
             after = None
@@ -436,7 +436,7 @@ class V2Api:
             source = fields.get("source", "ALL")
         else:
             offset = 0
-            limit = _parse_limit(request, 50, 1000)
+            limit = _parse_limit(request, 50, 1000)  # library and trash: 1-1000 (§4, §6)
             sort_by = _choice(request, "sort_by", FILE_SORTS, "CREATED_DATE_DESC")
             ftype = _choice(request, "type", {"ALL", "IMAGES", "DOCUMENTS"}, "ALL")
             source = request.query_params.get("source", "ALL")
@@ -517,7 +517,7 @@ class V2Api:
             limit = token_int(fields, "limit", minimum=1, maximum=500)
         else:
             offset = 0
-            limit = _parse_limit(request, 50, 500)
+            limit = _parse_limit(request, 50, 500)  # events: 1-500, default 50 (§10)
         events = self.account.events
         chunk = events[offset:offset + limit]
         link = None

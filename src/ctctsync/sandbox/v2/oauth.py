@@ -143,7 +143,7 @@ class OAuthServer:
 
     async def tokeninfo(self, request: Request) -> Response:
         """``POST /oauth2/tokeninfo.htm``: 404 for invalid tokens, 405 for other methods."""
-        if request.method != "POST":
+        if request.method != "POST":  # 405 for non-POST (§1.2)
             return Response(status_code=405, headers={"Allow": "POST"})
         p = await _params(request)
         rec = self.ctx.auth.token(p.get("access_token", ""))

@@ -51,7 +51,7 @@ def contact(c: gen.Contact, list_status: dict[int, str], v3_id: str | None = Non
         "id": c.email_id, "status": c.status, "confirm_status": c.confirm_status,
         "opt_in_source": c.opt_in_source, "opt_in_date": utc_date(c.opt_in_ms),
     }
-    if c.opt_out_ms is not None:
+    if c.opt_out_ms is not None:  # absent unless opted out, as the 2015 capture (§2)
         email["opt_out_date"] = utc_date(c.opt_out_ms)
     email["email_address"] = c.email
     out: JSONDict = {"id": str(c.id)}
