@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -277,3 +278,36 @@ def test_activity_emails_are_the_contacts_emails(sandbox: Sandbox) -> None:
     emails = {c["id"]: c["email_addresses"][0]["email_address"] for c in sandbox.truth("contacts")}
     for a in sandbox.truth("contact_tracking"):
         assert a["email_address"] == emails[a["contact_id"]]
+
+
+def test_reads_during_mutations_never_fail(sandbox: Sandbox) -> None:
+    c = sandbox.credentials
+    failures: list[str] = []
+    stop = threading.Event()
+    paths = ["/v2/contacts", "/v2/emailmarketing/campaigns", "/v2/lists", "/v2/library/files",
+             "/v2/contacts/5/tracking"]
+
+    def reader(path: str) -> None:
+        with httpx.Client(base_url=sandbox.base_url, params={"api_key": c.api_key},
+                          headers={"Authorization": f"Bearer {c.access_token}"}) as client:
+            while not stop.is_set():
+                r = client.get(path, params={"modified_since": "2020-01-01T00:00:00Z"}
+                               if path in ("/v2/contacts", "/v2/lists") else None)
+                if r.status_code != 200:
+                    failures.append(f"{path}: {r.status_code} {r.text[:100]}")
+
+    threads = [threading.Thread(target=reader, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(15):
+            sandbox.account.update_contacts(20)
+            sandbox.account.add_contacts(5)
+            sandbox.account.send_campaign(activities=10)
+            sandbox.account.add_list()
+            sandbox.account.trash_files(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
