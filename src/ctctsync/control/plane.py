@@ -192,22 +192,21 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ workers
 
-    def claim_next(self, worker_id: str) -> str | None:
-        """Move the oldest claimable queued run to ``running`` for ``worker_id``."""
+    def claim_next(self, worker_id: str, run_id: str | None = None) -> str | None:
+        """Move the oldest claimable queued run (or ``run_id``) to ``running`` for
+        ``worker_id``; None when there is nothing it may start."""
         now = self.clock.now()
         with self.session() as db:
             running = sa.select(Run.integration_id).where(Run.status == "running")
-            candidates = list(
-                db.scalars(
-                    sa.select(Run.id)
-                    .where(Run.status == "queued", Run.integration_id.not_in(running))
-                    .order_by(Run.created_at, Run.id)
-                    .limit(20)
-                )
+            query = sa.select(Run.id).where(
+                Run.status == "queued", Run.integration_id.not_in(running)
             )
+            if run_id is not None:
+                query = query.where(Run.id == run_id)
+            candidates = list(db.scalars(query.order_by(Run.created_at, Run.id).limit(20)))
             db.rollback()
-            for run_id in candidates:
-                run = db.get(Run, run_id, with_for_update={"skip_locked": True})
+            for candidate in candidates:
+                run = db.get(Run, candidate, with_for_update={"skip_locked": True})
                 if run is None or run.status != "queued":
                     db.rollback()
                     continue
@@ -221,17 +220,18 @@ class ControlPlane:
                     # Another worker started a run of this integration first.
                     db.rollback()
                     continue
-                return run_id
+                return candidate
         return None
 
-    def work_once(self, worker_id: str | None = None) -> str | None:
-        """Claim one queued run and execute it on this thread; returns its id (or None)."""
+    def work_once(self, worker_id: str | None = None, run_id: str | None = None) -> str | None:
+        """Claim one queued run (or ``run_id``) and execute it on this thread; returns its
+        id, or None when there was nothing to claim."""
         worker = worker_id or f"{self.process_id}:{threading.current_thread().name}"
-        run_id = self.claim_next(worker)
-        if run_id is None:
+        claimed = self.claim_next(worker, run_id)
+        if claimed is None:
             return None
-        RunExecutor(self, run_id, worker, self._listeners).execute(self._stop.is_set)
-        return run_id
+        RunExecutor(self, claimed, worker, self._listeners).execute(self._stop.is_set)
+        return claimed
 
     # ------------------------------------------------------------------ threads
 

@@ -1,0 +1,488 @@
+"""CLI command functions of the control plane (``cli.py`` wires them into typer).
+
+Each function takes plain arguments, prints with rich (or JSON with ``as_json``) and
+returns an exit code: 0 success, 1 the run failed, 2 bad usage / input / not found,
+3 the run stopped early (partial or cancelled), 4 re-authorization needed.
+
+The CLI talks to the store directly (the same database the server uses) and acts as the
+first administrator, so ``ctctsync integrations list`` sees every integration.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from ctctsync.control import services as svc
+from ctctsync.control.errors import NotFound, ServiceError
+from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.plane import ControlPlane
+from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic
+from ctctsync.control.settings import ControlSettings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_REAUTH = 4
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Abort(Exception):  # noqa: N818 -- internal: carries an exit code to the wrapper
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextmanager
+def _store(settings: ControlSettings | None) -> Iterator[tuple[ControlPlane, Session, User]]:
+    """The plane (no threads), a session, and the acting administrator."""
+    plane = ControlPlane(settings or ControlSettings())
+    try:
+        with plane.session() as db:
+            actor = db.scalar(sa.select(User).where(User.is_admin).order_by(User.id))
+            if actor is None:
+                err_console.print(
+                    "[red]No administrator exists yet.[/] Create one with "
+                    "[bold]ctctsync users create-admin EMAIL[/]."
+                )
+                raise _Abort(EXIT_USAGE)
+            yield plane, db, actor
+    finally:
+        plane.close()
+
+
+def _guard(fn: Callable[[], int]) -> int:
+    """Run a command body, turning service errors into messages and exit codes."""
+    try:
+        return fn()
+    except _Abort as exc:
+        return exc.code
+    except ServiceError as exc:
+        if exc.errors:
+            for field, message in exc.errors.items():
+                err_console.print(f"[red]{field}[/]: {message}")
+        else:
+            err_console.print(f"[red]{exc.message}[/]")
+        return EXIT_USAGE
+
+
+def _print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))
+
+
+def _resolve_run(db: Session, user: User, run_id: str) -> Run:
+    """A run by id or unique id prefix (the list shows 8 characters)."""
+    if len(run_id) < 32:
+        matches = list(db.scalars(sa.select(Run.id).where(Run.id.startswith(run_id)).limit(2)))
+        if len(matches) != 1:
+            raise NotFound(
+                f"No run with id {run_id!r}."
+                if not matches
+                else f"Run id prefix {run_id!r} is ambiguous; give more characters."
+            )
+        run_id = matches[0]
+    return svc.get_run(db, user, run_id)
+
+
+def _when(value: object) -> str:
+    return "-" if value is None else str(value)[:19].replace("T", " ")
+
+
+# ----------------------------------------------------------------------------- integrations
+
+
+def integrations_list(settings: ControlSettings | None = None, *, as_json: bool = False) -> int:
+    """``ctctsync integrations list``: every integration with its state and last run."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            items = [IntegrationPublic.of(i) for i in svc.list_integrations(db, actor)]
+        if as_json:
+            _print_json([i.model_dump(mode="json") for i in items])
+            return EXIT_OK
+        table = Table("name", "state", "every", "tables", "last run", "next run")
+        for i in items:
+            last = f"{i.last_run.status} {_when(i.last_run.created_at)}" if i.last_run else "-"
+            table.add_row(
+                i.name,
+                i.state,
+                f"{i.frequency_hours} h",
+                str(len(i.tables)),
+                last,
+                _when(i.next_run_at),
+            )
+        console.print(table if items else "No integrations yet.")
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def integrations_add(
+    name: str,
+    *,
+    frequency_hours: int = 24,
+    history_start: str | None = None,
+    tables: list[str] | None = None,
+    api_key: str | None = None,
+    access_token: str | None = None,
+    settings: ControlSettings | None = None,
+    as_json: bool = False,
+) -> int:
+    """``ctctsync integrations add NAME``: create an integration, optionally with credentials.
+
+    ``tables`` entries are ``table`` (all columns) or ``table:col1,col2``. Without
+    credentials, authorize it from the web UI.
+    """
+
+    def body() -> int:
+        selection: dict[str, list[str] | None] | None = None
+        if tables:
+            selection = {}
+            for item in tables:
+                table, _, cols = item.partition(":")
+                selection[table.strip()] = [c.strip() for c in cols.split(",")] if cols else None
+        with _store(settings) as (_plane, db, actor):
+            integ = svc.create_integration(
+                db,
+                actor,
+                IntegrationCreate(
+                    name=name,
+                    frequency_hours=frequency_hours,
+                    history_start=history_start,
+                    tables=selection,
+                ),
+            )
+            if api_key or access_token:
+                svc.set_manual_credentials(db, integ, api_key or "", access_token or "")
+            shown = IntegrationPublic.of(integ)
+        if as_json:
+            _print_json(shown.model_dump(mode="json"))
+        else:
+            console.print(f"Created integration [bold]{shown.name}[/] ({shown.state}).")
+            if shown.credentials.method is None:
+                console.print("Authorize it with Constant Contact from the web UI to start runs.")
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def integrations_show(
+    name: str, settings: ControlSettings | None = None, *, as_json: bool = False
+) -> int:
+    """``ctctsync integrations show NAME``: settings, state, selection and recent runs."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            integ = svc.get_integration_by_name(db, actor, name)
+            shown = IntegrationPublic.of(integ)
+            runs = [RunPublic.of(r) for r in svc.list_runs(db, actor, integ, limit=10)]
+        if as_json:
+            _print_json(
+                {**shown.model_dump(mode="json"), "runs": [r.model_dump(mode="json") for r in runs]}
+            )
+            return EXIT_OK
+        console.print(
+            f"[bold]{shown.name}[/]  {shown.state}"
+            + (f" - {shown.state_reason}" if shown.state_reason else "")
+        )
+        console.print(
+            f"every {shown.frequency_hours} h, history from {shown.history_start}, "
+            f"credentials {shown.credentials.access_token}"
+            + (f" ({shown.credentials.method})" if shown.credentials.method else "")
+            + f", next run {_when(shown.next_run_at)}"
+        )
+        for table_name, cols in shown.tables.items():
+            console.print(f"  {table_name}: {'all columns' if cols is None else ', '.join(cols)}")
+        _print_runs(runs)
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def _simple(
+    name: str, settings: ControlSettings | None, action: Callable[[Session, Integration], str]
+) -> int:
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            message = action(db, svc.get_integration_by_name(db, actor, name))
+        console.print(message)
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def integrations_pause(name: str, settings: ControlSettings | None = None) -> int:
+    """``ctctsync integrations pause NAME``."""
+    return _simple(name, settings, lambda db, i: f"{svc.pause(db, i).name} is paused.")
+
+
+def integrations_resume(name: str, settings: ControlSettings | None = None) -> int:
+    """``ctctsync integrations resume NAME`` (reactivate)."""
+    return _simple(
+        name, settings, lambda db, i: f"{i.name} is {svc.reactivate(db, i).state} again."
+    )
+
+
+def integrations_resync(name: str, table: str, settings: ControlSettings | None = None) -> int:
+    """``ctctsync integrations resync NAME TABLE``: re-read one table from the history start."""
+    return _simple(
+        name,
+        settings,
+        lambda db, i: f"Queued run {svc.resync_table(db, i, table).id[:8]} re-reading {table}.",
+    )
+
+
+def integrations_delete(
+    name: str,
+    *,
+    drop_tables: bool = False,
+    yes: bool = False,
+    settings: ControlSettings | None = None,
+) -> int:
+    """``ctctsync integrations delete NAME [--drop-tables] --yes``."""
+    if not yes:
+        err_console.print(f"This deletes {name}, its runs and its bookmarks. Add --yes to confirm.")
+        return EXIT_USAGE
+
+    def action(db: Session, integ: Integration) -> str:
+        dropped = svc.delete_integration(db, integ, drop_tables=drop_tables)
+        return f"Deleted {name}." + (f" Dropped {', '.join(dropped)}." if dropped else "")
+
+    return _simple(name, settings, action)
+
+
+def integrations_run(
+    name: str,
+    *,
+    wait: bool = False,
+    settings: ControlSettings | None = None,
+    poll_seconds: float = 2.0,
+) -> int:
+    """``ctctsync integrations run NAME [--wait]``: queue a run; with ``--wait`` execute it
+    here (or, if a server's worker took it, follow it) and exit with its outcome."""
+
+    def body() -> int:
+        with _store(settings) as (plane, db, actor):
+            run = svc.run_now(db, svc.get_integration_by_name(db, actor, name), actor)
+            run_id = run.id
+            db.rollback()
+            console.print(f"Queued run {run_id[:8]} of {name}.")
+            if not wait:
+                return EXIT_OK
+            plane.work_once(f"{plane.process_id}:cli", run_id=run_id)
+            while True:
+                db.rollback()
+                db.expire_all()
+                current = svc.get_run(db, actor, run_id)
+                if current.finished:
+                    shown = RunPublic.of(current)
+                    break
+                db.rollback()
+                time.sleep(poll_seconds)  # a server's worker has it: follow it
+        _print_runs([shown])
+        if shown.error:
+            console.print(shown.error)
+        return _exit_code(shown)
+
+    return _guard(body)
+
+
+def _exit_code(run: RunPublic) -> int:
+    if run.status == "succeeded":
+        return EXIT_OK
+    if run.status in ("partial", "cancelled"):
+        return EXIT_STOPPED
+    if run.failure_type == "auth":
+        return EXIT_REAUTH
+    return EXIT_FAILED
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _print_runs(runs: list[RunPublic]) -> None:
+    if not runs:
+        console.print("No runs yet.")
+        return
+    table = Table("run", "integration", "trigger", "status", "started", "took", "rows", "calls")
+    for r in runs:
+        took = f"{r.duration_seconds:.0f} s" if r.duration_seconds is not None else "-"
+        table.add_row(
+            r.id[:8],
+            r.integration_name,
+            r.trigger,
+            r.status,
+            _when(r.started_at),
+            took,
+            str(r.total_rows),
+            str(r.api_calls),
+        )
+    console.print(table)
+
+
+def runs_list(
+    integration: str | None = None,
+    *,
+    limit: int = 20,
+    settings: ControlSettings | None = None,
+    as_json: bool = False,
+) -> int:
+    """``ctctsync runs list [INTEGRATION]``: the newest runs."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            integ = svc.get_integration_by_name(db, actor, integration) if integration else None
+            runs = [RunPublic.of(r) for r in svc.list_runs(db, actor, integ, limit=limit)]
+        if as_json:
+            _print_json([r.model_dump(mode="json") for r in runs])
+        else:
+            _print_runs(runs)
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def runs_show(
+    run_id: str, settings: ControlSettings | None = None, *, as_json: bool = False
+) -> int:
+    """``ctctsync runs show RUN``: status, rows per table, API calls, error."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            run = RunPublic.of(_resolve_run(db, actor, run_id))
+        if as_json:
+            _print_json(run.model_dump(mode="json"))
+            return EXIT_OK
+        _print_runs([run])
+        for table_name, rows in run.rows.items():
+            console.print(f"  {table_name}: {rows} rows ({run.table_status.get(table_name, '-')})")
+        if run.error:
+            console.print(f"[red]{run.error}[/]")
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def runs_logs(
+    run_id: str,
+    *,
+    follow: bool = False,
+    settings: ControlSettings | None = None,
+    poll_seconds: float = 1.0,
+) -> int:
+    """``ctctsync runs logs RUN [--follow]``: the run's process log."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            run = _resolve_run(db, actor, run_id)
+            seq = 0
+            while True:
+                for line in svc.run_logs(db, run, seq):
+                    console.print(f"{_when(line.ts)} {line.level:<7} {line.message}", markup=False)
+                    seq = line.seq
+                db.rollback()
+                db.expire_all()
+                run = svc.get_run(db, actor, run.id)
+                if not follow or run.finished:
+                    db.rollback()
+                    if follow:
+                        for line in svc.run_logs(db, run, seq):
+                            console.print(
+                                f"{_when(line.ts)} {line.level:<7} {line.message}", markup=False
+                            )
+                    return EXIT_OK
+                db.rollback()
+                time.sleep(poll_seconds)
+
+    return _guard(body)
+
+
+# ----------------------------------------------------------------------------- users, serve
+
+
+def users_create_admin(email: str, password: str, settings: ControlSettings | None = None) -> int:
+    """``ctctsync users create-admin EMAIL``: create an administrator (the first or another)."""
+
+    def body() -> int:
+        plane = ControlPlane(settings or ControlSettings())
+        try:
+            with plane.session() as db:
+                user = svc.create_user(db, email, password, is_admin=True)
+                console.print(f"Created administrator {user.email}.")
+        finally:
+            plane.close()
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def serve(
+    settings: ControlSettings | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> int:
+    """``ctctsync serve``: the web app, the REST API, the scheduler and the workers in one
+    process. Binds 127.0.0.1 unless told otherwise; any other address requires an explicit
+    ``CTCTSYNC_SECRET_KEY`` (and HTTPS in front: see docs/operations.md)."""
+    import uvicorn
+
+    from ctctsync.web.app import create_app
+
+    base = settings or ControlSettings()
+    update: dict[str, Any] = {}
+    if host is not None:
+        update["host"] = host
+    if port is not None:
+        update["port"] = port
+    if workers is not None:
+        update["workers"] = workers
+    cfg = base.model_copy(update=update) if update else base
+    if cfg.host not in LOCAL_HOSTS and not cfg.secret_key_explicit:
+        err_console.print(
+            f"[red]Refusing to listen on {cfg.host} without an explicit secret key.[/] "
+            "Set CTCTSYNC_SECRET_KEY (and CTCTSYNC_ENCRYPTION_KEY), and put HTTPS in front "
+            "(docs/operations.md)."
+        )
+        return EXIT_USAGE
+    plane = ControlPlane(cfg)
+    with plane.session() as db:
+        has_users = db.scalar(sa.select(sa.func.count()).select_from(User))
+    if not has_users:
+        console.print(
+            "No users yet: create the first administrator with "
+            "[bold]ctctsync users create-admin EMAIL[/]."
+        )
+    app = create_app(cfg, plane)
+    plane.start()
+    console.print(
+        f"ctctsync control plane on http://{cfg.host}:{cfg.port} "
+        f"({cfg.workers} worker(s), store {_safe_url(cfg.resolved_database_url)})"
+    )
+    try:
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
+    finally:
+        plane.close()
+    return EXIT_OK
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for display."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparsable URL)"
