@@ -99,8 +99,9 @@ def state_badge(pg: Page) -> object:
 
 
 def test_operator_flow(
-    page: Page, live: WebServer, sandbox: Sandbox, shot: Callable[[Page, str], None]
+    live: WebServer, sandbox: Sandbox, page: Page, shot: Callable[[Page, str], None]
 ) -> None:
+    # (``live`` before ``page``: the browser closes before the server stops.)
     base = live.base_url
     creds = sandbox.credentials
 

@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from ctctsync.control.errors import NotFound, PermissionDenied
+from ctctsync.control.errors import NotFound, PermissionDenied, ServiceError
 from ctctsync.control.plane import ControlPlane
+from ctctsync.control.rest import error_response
 from ctctsync.control.rest import router as rest_router
 from ctctsync.control.settings import ControlSettings
 from ctctsync.web.deps import SignInRequired, login_url
@@ -58,9 +59,11 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     app = FastAPI(
         title="ctctsync",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # No interactive docs: they load scripts from a CDN, and nothing but sign-in may be
+        # served to a signed-out browser. The REST API is described in docs/ui.md.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.control_plane = plane
@@ -108,22 +111,18 @@ def _install_error_pages(app: FastAPI) -> None:
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(login_url(exc.next_url), status_code=303)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> Response:
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> Response:
+        if _is_api(request):
+            return error_response(exc)
+        if isinstance(exc, NotFound):
+            title, code = "Not found", 404
+        elif isinstance(exc, PermissionDenied):
+            title, code = "Not allowed", 403
+        else:
+            title, code = "Not done", 409
         return render(
-            request,
-            "error.html",
-            {"title": "Not found", "message": exc.message},
-            status_code=404,
-        )
-
-    @app.exception_handler(PermissionDenied)
-    async def _denied(request: Request, exc: PermissionDenied) -> Response:
-        return render(
-            request,
-            "error.html",
-            {"title": "Not allowed", "message": exc.message},
-            status_code=403,
+            request, "error.html", {"title": title, "message": exc.message}, status_code=code
         )
 
     @app.exception_handler(HTTPException)
