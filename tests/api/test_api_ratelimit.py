@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -197,16 +197,40 @@ def test_slow_down_without_client_limit_still_pauses():
     assert time.sleeps == [1.0]  # no pacing after the pause
 
 
+class LoggedSends(deque):
+    """The limiter's record of recent sends, also logging every send it records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[float] = []
+
+    def append(self, moment: float) -> None:
+        self.log.append(moment)
+        super().append(moment)
+
+
+class SharedTime:
+    """A fake clock for several threads: sleeping until T moves the clock to at least T."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self.lock:
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            wake = self.t + seconds
+            self.t = max(self.t, wake)
+
+
 def test_threads_share_one_schedule():
-    # The clock stands still, so each caller's wait *is* the slot it was given.
-    waits: list[float] = []
-    lock = threading.Lock()
-
-    def record(seconds: float) -> None:
-        with lock:
-            waits.append(seconds)
-
-    limiter = RateLimiter(4.0, None, clock=lambda: 0.0, sleep=record)
+    time = SharedTime()
+    limiter = RateLimiter(4.0, None, clock=time.clock, sleep=time.sleep)
+    sends = LoggedSends()
+    limiter._sent = sends
 
     def worker() -> None:
         for _ in range(25):
@@ -217,10 +241,30 @@ def test_threads_share_one_schedule():
         t.start()
     for t in threads:
         t.join()
-    slots = sorted([0.0, *waits])  # the very first caller did not wait
-    assert len(slots) == 100
-    gaps = [b - a for a, b in itertools.pairwise(slots)]
-    assert min(gaps) == pytest.approx(0.2575)
+    assert len(sends.log) == 100
+    assert max_in_window(sends.log, 1.0) <= 4
+
+
+def test_late_wake_up_cannot_crowd_a_window():
+    # Booked slots: 0, 0.2575, 0.515, 0.7725, 1.03, 1.2875... The 2nd caller wakes up 0.2 s
+    # late (0.4575). Booked slots alone would put 0.4575, 0.515, 0.7725, 1.03 and 1.2875 in
+    # one second; the actual send times hold the 6th call back to 0.4575 + 1.03.
+    time = FakeTime()
+    limiter = time.limiter(4.0)
+    sends = LoggedSends()
+    limiter._sent = sends
+
+    def sleepy(seconds: float) -> None:
+        time.sleep(seconds + (0.2 if len(sends.log) == 1 else 0.0))
+
+    limiter._sleep = sleepy
+    for _ in range(12):
+        limiter.acquire()
+    assert sends.log[1] == pytest.approx(0.4575)
+    assert sends.log[5] == pytest.approx(0.4575 + 1.03)
+    assert max_in_window(sends.log, 1.0) <= 4
+    gaps = [b - a for a, b in zip(sends.log, sends.log[4:], strict=False)]
+    assert min(gaps) >= 1.03 - 1e-6
 
 
 def test_invalid_limits_are_refused():

@@ -15,7 +15,10 @@ window can contain the first and the ``qps``-th of a run but never the next one.
 margin (``qps * interval - 1`` = 30 ms at 4 qps) absorbs differences in network delay
 between the requests of a window. Slots are booked on a schedule (``next = previous slot +
 interval``), not from "now", so oversleeping never accumulates into a slower rate, and a
-request that waited for its slot does not lose its place to another thread.
+request that waited for its slot does not lose its place to another thread. Because a
+booked slot says nothing about when a caller really woke up (a busy process, a GIL switch),
+the *actual* send times are checked too: no ``floor(qps)`` + 1 sends within
+``floor(qps) / qps * (1 + margin)`` seconds, whatever the schedule said.
 
 If the server still answers "over qps", :meth:`RateLimiter.slow_down` halves the rate and
 pauses everyone for at least a second (the reference says back off >= 1 s); the rate then
@@ -28,6 +31,7 @@ import hashlib
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -84,6 +88,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._rate = qps  # current rate; below qps after slow_down()
         self._next_slot = -math.inf
+        self._sent: deque[float] = deque()  # actual times of the latest sends
         self._last_slowdown: float | None = None
         self._day: date = wall_clock().astimezone(UTC).date()
         self._used = 0
@@ -130,9 +135,33 @@ class RateLimiter:
                 self._recover(now)
                 self._next_slot = slot + self._interval()
             # else: no pacing, but a pause set by slow_down() still holds everyone back
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
+        if slot > now:
+            self._sleep(slot - now)
+        while (extra := self._claim_window()) > 0:
+            self._sleep(extra)
+
+    def _claim_window(self) -> float:
+        """Record a send now, or say how much longer to wait.
+
+        The schedule keeps *booked* slots apart; this checks the *actual* send times: a
+        caller that woke up late (a busy process, a GIL switch) must not end up within the
+        same one-second window as ``qps`` later calls. No window may hold more than
+        ``floor(qps)`` sends, measured over ``window`` = ``floor(qps) / qps * (1 + margin)``.
+        """
+        with self._lock:
+            now = self._clock()
+            if self.qps is None:
+                return 0.0
+            allowed = max(1, math.floor(self.qps))
+            window = allowed / self.qps * (1.0 + self.margin)
+            sent = self._sent
+            # 1 us of float slack: n booked intervals add up to the window, not beyond it
+            if len(sent) >= allowed and sent[-allowed] + window - now > 1e-6:
+                return sent[-allowed] + window - now
+            sent.append(now)
+            while len(sent) > allowed:
+                sent.popleft()
+            return 0.0
 
     def slow_down(self) -> None:
         """The server said "over qps": halve the rate and pause every caller >= 1 s.
