@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from ctctsync import __version__
+from ctctsync.cli_control import register as register_control
 from ctctsync.tables import TABLES
 
 if TYPE_CHECKING:
@@ -364,13 +365,10 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        from ctctsync.control.cli import register as register_control
-    except ImportError:  # the control plane is optional at import time for minimal installs
-        register_control = None
-    if register_control is not None:
-        register_control(app)
     app()
+
+
+register_control(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,206 @@
+"""The control plane's verbs on the command line: ``serve``, ``integrations``, ``runs``, ``users``.
+
+Thin typer wrappers over ``ctctsync.control.commands`` (which hold the behaviour and are
+tested directly). They act on the same metadata store the server uses
+(``CTCTSYNC_DATABASE_URL``, default ``.ctctsync/control.db``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+NameArg = Annotated[str, typer.Argument(help="The integration's name.")]
+
+integrations_app = typer.Typer(help="Manage integrations (the same actions as the web UI).")
+runs_app = typer.Typer(help="Inspect runs (jobs) and their process logs.")
+users_app = typer.Typer(help="Manage users of the control plane.")
+
+
+@integrations_app.command("list")
+def integrations_list(as_json: JsonOpt = False) -> None:
+    """List integrations with their state, last run and next run."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_list(as_json=as_json))
+
+
+@integrations_app.command("add")
+def integrations_add(
+    name: NameArg,
+    frequency: Annotated[
+        int, typer.Option("--frequency", help="Hours between runs: 1,2,3,4,6,8,12 or 24.")
+    ] = 24,
+    history_start: Annotated[
+        str | None,
+        typer.Option(help="How far back the first run reads (YYYY-MM-DD; default a year ago)."),
+    ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            "-t",
+            help="A table, or table:col1,col2 for chosen columns (repeatable; default all).",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="CTCTSYNC_API_KEY", help="API key (or authorize in the web UI)."),
+    ] = None,
+    access_token: Annotated[
+        str | None,
+        typer.Option(envvar="CTCTSYNC_ACCESS_TOKEN", help="Access token (env recommended)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an integration (its name prefixes its warehouse tables and cannot change)."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(
+        commands.integrations_add(
+            name,
+            frequency_hours=frequency,
+            history_start=history_start,
+            tables=table or None,
+            api_key=api_key,
+            access_token=access_token,
+            as_json=as_json,
+        )
+    )
+
+
+@integrations_app.command("show")
+def integrations_show(name: NameArg, as_json: JsonOpt = False) -> None:
+    """Show one integration: state, tables, recent runs."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_show(name, as_json=as_json))
+
+
+@integrations_app.command("pause")
+def integrations_pause(name: NameArg) -> None:
+    """Pause scheduled runs."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_pause(name))
+
+
+@integrations_app.command("resume")
+def integrations_resume(name: NameArg) -> None:
+    """Re-activate a paused (or failed) integration."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_resume(name))
+
+
+@integrations_app.command("run")
+def integrations_run(
+    name: NameArg,
+    wait: Annotated[bool, typer.Option(help="Wait for the run and exit with its outcome.")] = False,
+) -> None:
+    """Queue a run now."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_run(name, wait=wait))
+
+
+@integrations_app.command("resync")
+def integrations_resync(
+    name: NameArg, table: Annotated[str, typer.Argument(help="The table to re-sync.")]
+) -> None:
+    """Forget one table's bookmark and queue a run that re-reads it from the history start."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_resync(name, table))
+
+
+@integrations_app.command("delete")
+def integrations_delete(
+    name: NameArg,
+    drop_tables: Annotated[
+        bool, typer.Option(help="Also drop its warehouse tables (default: keep them).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm the deletion.")] = False,
+) -> None:
+    """Delete an integration, its runs and its bookmarks."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.integrations_delete(name, drop_tables=drop_tables, yes=yes))
+
+
+@runs_app.command("list")
+def runs_list(
+    integration: Annotated[str | None, typer.Argument(help="Only this integration.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest runs."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.runs_list(integration, limit=limit, as_json=as_json))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One run: status, timings, rows per table, API calls, error."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.runs_show(run_id, as_json=as_json))
+
+
+@runs_app.command("logs")
+def runs_logs(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow a running job.")] = False,
+) -> None:
+    """A run's process log."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.runs_logs(run_id, follow=follow))
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    email: Annotated[str, typer.Argument(help="The administrator's email (sign-in name).")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="CTCTSYNC_ADMIN_PASSWORD",
+            help="Password (prompted; or CTCTSYNC_ADMIN_PASSWORD).",
+        ),
+    ],
+) -> None:
+    """Create an administrator."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.users_create_admin(email, password))
+
+
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind (default 127.0.0.1; others need a secret key)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Job worker threads (default 2).")] = None,
+) -> None:
+    """Run the web UI, the REST API, the scheduler and the job workers in one process."""
+    from ctctsync.control import commands
+
+    raise typer.Exit(commands.serve(host=host, port=port, workers=workers))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the control plane's commands to the main ``ctctsync`` app."""
+    app.command("serve")(serve)
+    app.add_typer(integrations_app, name="integrations")
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(users_app, name="users")
