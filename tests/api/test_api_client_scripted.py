@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ctctsync.api import ApiClient, RateLimiter
-from ctctsync.errors import MalformedResponse, PaginationLoop, RequestRejected
+from ctctsync.errors import ConfigError, MalformedResponse, PaginationLoop, RequestRejected
 
 
 def client_for(server, waits: list[float] | None = None) -> ApiClient:
@@ -106,3 +106,16 @@ def test_every_request_carries_key_token_and_accept(scripted_server):
     assert seen["authorization"] == "Bearer scripted-token-456"
     assert seen["accept"] == "application/json"
     assert seen["user-agent"].startswith("ctctsync/")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        pytest.param("api.constantcontact.com", id="no-scheme"),
+        pytest.param("ftp://api.constantcontact.com", id="ftp"),
+    ],
+)
+def test_base_url_must_be_http(base_url):
+    with pytest.raises(ConfigError) as info:
+        ApiClient(base_url, "k-123456", "t-123456", limiter=RateLimiter(None, None))
+    assert info.value.failure_type == "config"

@@ -34,8 +34,11 @@ from ctctsync.api.paging import (
 )
 from ctctsync.api.ratelimit import RateLimiter, fingerprint, limiter_for
 from ctctsync.errors import (
+    ConfigError,
     CtctError,
+    ErrorRule,
     Failure,
+    TransportKind,
     classify_response,
     classify_transport,
     install_redacting_filter,
@@ -50,6 +53,13 @@ log = logging.getLogger("ctctsync.api")
 install_redacting_filter("httpx", "httpcore")
 
 T = TypeVar("T")
+
+INVALID_BASE_URL_RULE = ErrorRule(
+    name="invalid_base_url",
+    action="fail",
+    failure_type="config",
+    message="The API base URL is not an http(s) URL.",
+)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 """30 s to read an answer, 10 s to connect."""
@@ -160,6 +170,13 @@ class ApiClient:
     ) -> None:
         register_secret(api_key)
         register_secret(access_token)
+        if not base_url.startswith(("http://", "https://")):
+            # Without this, httpx's UnsupportedProtocol would be retried as a transient error.
+            raise ConfigError(
+                f"The API base URL {redact(base_url)!r} is not an http(s) URL. "
+                "Check the base URL in the integration settings.",
+                rule=INVALID_BASE_URL_RULE,
+            )
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._access_token = access_token
@@ -308,9 +325,11 @@ class ApiClient:
         except (orjson.JSONDecodeError, ShapeError) as exc:
             return classify_transport("malformed", template, f"{type(exc).__name__}: {exc}"), None
 
-    def _transport_failure(self, kind: str, template: str, url: str, exc: Exception) -> Failure:
+    def _transport_failure(
+        self, kind: TransportKind, template: str, url: str, exc: Exception
+    ) -> Failure:
         detail = f"{type(exc).__name__}: {exc} ({url})"
-        return classify_transport(kind, template, detail)  # type: ignore[arg-type]
+        return classify_transport(kind, template, detail)
 
     def _handle(self, failure: Failure, failures: dict[str, int]) -> None:
         """Act on a failed attempt: wait and return (to retry) or raise."""
