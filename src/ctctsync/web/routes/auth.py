@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.web.deps import Db
-from ctctsync.web.security import sign_in, sign_out, verify_csrf
+from ctctsync.web.security import session_user_id, sign_in, sign_out, verify_csrf
 from ctctsync.web.templating import flash, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
@@ -38,6 +38,9 @@ def login_page(request: Request, db: Db, next: str | None = None) -> Response:
     """The sign-in form (or the setup page while no user exists)."""
     if _no_user_yet(db):
         return RedirectResponse("/setup", status_code=303)
+    user_id = session_user_id(request)
+    if isinstance(user_id, int) and svc.get_user(db, user_id) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "login.html", {"email": "", "next_url": safe_next(next)})
 
 
