@@ -17,7 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -412,6 +412,19 @@ class CtctError(Exception):
     def action(self) -> Action:
         return self.rule.action
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments defeat Exception's default pickling; runs may hand errors
+        # across processes (workers -> control plane), so rebuild from the attributes.
+        return (_rebuild_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[CtctError], state: dict[str, Any]) -> CtctError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    text = error.user_message if not error.detail else f"{error.user_message} [{error.detail}]"
+    Exception.__init__(error, text)
+    return error
+
 
 class ReauthorizeRequired(CtctError):  # noqa: N818 -- named by what the caller does
     """The access token is revoked, expired or invalid: a person must re-authorize."""
@@ -420,8 +433,25 @@ class ReauthorizeRequired(CtctError):  # noqa: N818 -- named by what the caller 
 class DailyQuotaExhausted(CtctError):  # noqa: N818 -- named by what the caller does
     """The API key's daily call quota is spent. Stop, keep progress, resume at ``resume_at``."""
 
-    def __init__(self, user_message: str, *, resume_at: datetime, **kw: object) -> None:
-        super().__init__(user_message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        resume_at: datetime,
+        rule: ErrorRule,
+        detail: str = "",
+        status: int | None = None,
+        error_key: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(
+            user_message,
+            rule=rule,
+            detail=detail,
+            status=status,
+            error_key=error_key,
+            endpoint=endpoint,
+        )
         self.resume_at = resume_at
 
 
@@ -487,35 +517,43 @@ class Failure:
 
     def to_exception(self, *, daily: int | None = None, now: datetime | None = None) -> CtctError:
         """The exception a caller sees when this failure ends the request."""
-        kw = {
-            "rule": self.rule,
-            "detail": self.detail,
-            "status": self.status,
-            "error_key": self.error_key,
-            "endpoint": self.endpoint,
-        }
         action = self.rule.action
         if action == "stop_for_today":
             resume_at = next_utc_midnight(now or datetime.now(UTC))
             return DailyQuotaExhausted(
-                self.user_message(daily=daily, resume_at=resume_at), resume_at=resume_at, **kw
+                self.user_message(daily=daily, resume_at=resume_at),
+                resume_at=resume_at,
+                rule=self.rule,
+                detail=self.detail,
+                status=self.status,
+                error_key=self.error_key,
+                endpoint=self.endpoint,
             )
         message = self.user_message(daily=daily)
         if action == "reauthorize":
-            return ReauthorizeRequired(message, **kw)  # type: ignore[arg-type]
+            return self._make(ReauthorizeRequired, message)
         if self.rule.transport == "malformed":
-            return MalformedResponse(message, **kw)  # type: ignore[arg-type]
+            return self._make(MalformedResponse, message)
         if action in ("retry", "backoff"):
             exhausted = RETRIES_EXHAUSTED_RULE.message.format(
                 endpoint=self.endpoint, error_key=self._what()
             )
-            kw["rule"] = RETRIES_EXHAUSTED_RULE
-            return RetriesExhausted(exhausted, **kw)  # type: ignore[arg-type]
+            return self._make(RetriesExhausted, exhausted, RETRIES_EXHAUSTED_RULE)
         if self.rule.name == "not_found":
-            return NotFound(message, **kw)  # type: ignore[arg-type]
+            return self._make(NotFound, message)
         if self.rule.failure_type == "config":
-            return ConfigError(message, **kw)  # type: ignore[arg-type]
-        return RequestRejected(message, **kw)  # type: ignore[arg-type]
+            return self._make(ConfigError, message)
+        return self._make(RequestRejected, message)
+
+    def _make(self, cls: type[CtctError], message: str, rule: ErrorRule | None = None) -> CtctError:
+        return cls(
+            message,
+            rule=rule or self.rule,
+            detail=self.detail,
+            status=self.status,
+            error_key=self.error_key,
+            endpoint=self.endpoint,
+        )
 
     def _what(self) -> str:
         if self.status is not None:

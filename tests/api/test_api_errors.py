@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
@@ -336,3 +337,21 @@ def test_redacting_filter_scrubs_log_records(caplog):
 )
 def test_parse_error_body(body, expected):
     assert errors.parse_error_body(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "key"),
+    [
+        pytest.param(401, "http.status.authentication.invalid_token", id="reauthorize"),
+        pytest.param(403, "mashery.not.authorized.over.ratelimit", id="quota"),
+        pytest.param(500, "x", id="retries"),
+    ],
+)
+def test_errors_survive_pickling(status, key):
+    exc = classify_response(status, v2_body(key), EP).to_exception(daily=10_000)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is type(exc)
+    assert str(copy) == str(exc)
+    assert copy.user_message == exc.user_message
+    assert copy.rule == exc.rule
+    assert getattr(copy, "resume_at", None) == getattr(exc, "resume_at", None)
