@@ -356,11 +356,12 @@ def demo(
             help="End with the web UI running (--no-serve: sync, print, exit).",
         ),
     ] = True,
+    port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
 ) -> None:
     """Start a sandbox account, sync everything into a local DuckDB file, show the result."""
     from ctctsync.demo import run_demo
 
-    raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve))
+    raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve, port=port))
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def demo_config(
     )
 
 
-def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
+def run_demo(*, contacts: int, path: Path, seed: int, serve: bool, port: int = 8000) -> int:
     """Run the demo; returns the process exit code."""
     from ctctsync.cli import _exit_code, _print_result, _run_with_progress, console
     from ctctsync.sandbox import AccountSpec, Sandbox
@@ -64,6 +64,15 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
     with Sandbox(spec, qps_limit=None, daily_limit=None) as sb:
         creds = sb.credentials
         cfg = demo_config(sb.base_url, creds.api_key, creds.access_token, path, state_dir)
+        plane = settings = None
+        if serve:
+            from ctctsync.demo_serve import demo_settings, prepare_control_plane
+
+            settings = demo_settings(sb, path, port)
+            plane = prepare_control_plane(settings)
+            # One store for the command-line sync and the control plane: its first job then
+            # continues from the bookmarks this sync writes.
+            cfg = cfg.model_copy(update={"state_url": settings.resolved_database_url})
         console.print(f"Sandbox at {sb.base_url}; syncing all 9 tables into {path}")
         # Each demo starts from scratch: the sandbox is new, so old bookmarks mean nothing.
         result = _run_with_progress(cfg, full_refresh=True)
@@ -88,8 +97,8 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool) -> int:
             soft_wrap=True,
             highlight=False,
         )
-        if serve:
+        if plane is not None and settings is not None:
             from ctctsync.demo_serve import serve_demo
 
-            return serve_demo(sb, cfg, result)
+            return serve_demo(sb, cfg, plane, settings)
     return _exit_code(result)
