@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from ctctsync.api.ratelimit import clear_registry
 from ctctsync.control import crypto
 from ctctsync.control import services as svc
 from ctctsync.control.clock import ManualClock
@@ -109,6 +110,13 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> None:
+    """API-key limiters are process-wide (as in production); tests reuse the sandbox's key,
+    so one test's spent daily quota must not leak into the next."""
+    clear_registry()
 
 
 @pytest.fixture(autouse=True)
