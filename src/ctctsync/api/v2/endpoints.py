@@ -19,8 +19,9 @@ BASE_URL = "https://api.constantcontact.com"
 AUTH_BASE_URL = "https://oauth2.constantcontact.com"
 """v2 OAuth 2.0 server; paths start with ``/oauth2/`` -- constant-contact-api.md §1.2."""
 
-SINCE_FORMAT = "%Y-%m-%dT%H:%M:%S.{ms}Z"
-"""ISO-8601 in UTC with milliseconds, as the Java v5 SDK sends it -- §1.5."""
+SINCE_FORMAT = "yyyy-MM-ddTHH:mm:ss.SSSZ"
+"""``modified_since``/``created_since`` values: ISO-8601 in UTC with milliseconds, as the
+Java v5 SDK sends them (``2015-02-11T13:12:06.000Z``) -- §1.5. See :func:`format_since`."""
 
 
 def format_since(moment: datetime) -> str:
@@ -31,7 +32,7 @@ def format_since(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("since must be timezone-aware (UTC)")
     utc = moment.astimezone(UTC)
-    return utc.strftime(SINCE_FORMAT.replace("{ms}", f"{utc.microsecond // 1000:03d}"))
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 TRACKING_TYPES: tuple[tuple[str, str], ...] = (
@@ -71,6 +72,8 @@ class Endpoint:
     """The documented maximum ``limit``; None where the endpoint is not paged."""
     since_param: str | None = None
     """The incremental filter parameter, or None for full-refresh tables."""
+    since_format: str = SINCE_FORMAT
+    """The date format of ``since_param`` (written by :func:`format_since`)."""
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Extra query parameters sent with the first page."""
     extractor: str | None = None
@@ -78,10 +81,6 @@ class Endpoint:
     one collection call is not enough."""
     reference: str = ""
     """The section of constant-contact-api.md this declaration follows."""
-
-    @property
-    def since_format(self) -> str:
-        return SINCE_FORMAT
 
     def first_params(self, since: datetime | None) -> dict[str, str | int]:
         """Query of the first page: extra params, page size and the incremental filter."""
