@@ -121,6 +121,9 @@ def test_credentials_are_encrypted_at_rest(
     }
     key_file = settings.data_dir / "encryption.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    secret = settings.session_secret()
+    assert secret == settings.session_secret()  # created once, then read back
+    assert stat.S_IMODE((settings.data_dir / "secret_key").stat().st_mode) == 0o600
     assert svc.credentials_status(integ).model_dump() == {
         "method": "manual",
         "api_key": "set",

@@ -262,6 +262,7 @@ def test_catalog_and_me(client: TestClient, as_alice: dict[str, str]) -> None:
 
 def test_warehouse(
     client: TestClient,
+    plane: ControlPlane,
     as_alice: dict[str, str],
     as_admin: dict[str, str],
     settings: ControlSettings,
@@ -303,6 +304,9 @@ def test_warehouse(
     r = client.put("/api/v1/warehouse", json=bad, headers=as_admin)
     assert r.status_code == 200 and r.json()["credentials"] == "set"
     assert "hunter2secret" not in r.text
+    with plane.engine.connect() as conn:
+        raw = conn.exec_driver_sql("select * from warehouse_settings").one()
+    assert "hunter2secret" not in " ".join(map(str, raw))
 
 
 def test_tokens_and_users(

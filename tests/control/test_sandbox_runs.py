@@ -143,6 +143,23 @@ def test_oauth_then_first_run_activates(
         assert secret not in text
     assert svc.run_logs(sdb, run, after_seq=logs[-1].seq) == []
 
+    dropped = svc.delete_integration(sdb, integ, drop_tables=True)
+    assert sorted(dropped) == sorted(f"acme_{t}" for t in SOME_TABLES)
+    assert warehouse_tables(svc.warehouse_config(sdb), "acme") == {}
+
+
+def test_oauth_refused_code_is_a_clear_error(
+    sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User
+) -> None:
+    integ = _integration(sdb, owner)
+    url = svc.start_authorization(sdb, integ)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    with pytest.raises(ValidationFailed) as err:
+        svc.complete_authorization(sdb, state, "not-a-real-code")
+    assert "Start the authorization again" in err.value.errors["code"]
+    sdb.refresh(integ)
+    assert not integ.has_credentials and integ.state == "pending"
+
 
 def test_killed_worker_is_swept_and_next_run_resumes(
     sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User, sb_clock: ManualClock
