@@ -250,16 +250,47 @@ def test_operator_flow(
     expect(page.locator("#job-tables tbody tr")).to_have_count(1)
     shot(page, "17-resync")
 
+    # ---- Constant Contact revokes the token: the job fails, the integration needs
+    # re-authorization, and "Re-authorize" (OAuth again) brings it back
+    with live.plane.session() as db:
+        [integ] = [i for i in svc.list_integrations(db, _admin(db)) if i.name == "acme"]
+        token = svc.integration_credentials(db, integ)["access_token"]
+    assert sandbox.revoke_token(token)
+    page.click(".crumbs >> text=acme")
+    page.click("#run-now")
+    expect(page.locator("#job-summary")).to_have_attribute(
+        "data-status", "failed", timeout=JOB_TIMEOUT_MS
+    )
+    expect(page.locator("#job-error")).to_be_visible()
+    assert token not in page.content()
+    shot(page, "18-job-failed")
+    page.click(".crumbs >> text=acme")
+    expect(state_badge(page)).to_have_text("Needs re-authorization")
+    expect(page.locator("#state-reason")).not_to_be_empty()
+    shot(page, "19-needs-reauth")
+    page.click("#reauthorize")
+    page.fill("input[name=email]", creds.email)
+    page.fill("input[name=password]", creds.password)
+    page.click("button[value=allow]")
+    expect(page.locator(".flash-ok")).to_contain_text("authorized again")
+    expect(state_badge(page)).to_have_text("Active")
+    # new credentials: a job runs right away, and the page follows it to the end
+    expect(page.locator("#jobs tbody tr").first).to_have_attribute(
+        "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
+    )
+    expect(page.locator('#jobs tbody tr[data-status="failed"]')).to_have_count(1)
+    shot(page, "19b-reauthorized")
+
     # ---- API tokens and the warehouse
     page.click("nav >> text=API tokens")
     page.fill("#name", "airflow")
     page.click("#create-token")
     expect(page.locator("#token-value")).to_contain_text("ctct_")
-    shot(page, "18-api-token")
+    shot(page, "20-api-token")
     page.click("nav >> text=Warehouse")
     page.click("#test-warehouse")
     expect(page.locator("#test-result")).to_contain_text("Connection works.")
-    shot(page, "19-warehouse")
+    shot(page, "21-warehouse")
 
     # ---- delete, dropping the warehouse tables
     page.click("nav >> text=Integrations")
@@ -267,11 +298,11 @@ def test_operator_flow(
     page.click("#delete")
     expect(page.locator("h1")).to_have_text("Delete acme?")
     page.check("#drop-tables")
-    shot(page, "20-delete-confirm")
+    shot(page, "22-delete-confirm")
     page.click("#confirm-delete")
     expect(page.locator(".flash-ok")).to_contain_text("acme is deleted")
     expect(page.locator('tr[data-integration="acme"]')).to_have_count(0)
-    shot(page, "21-deleted")
+    shot(page, "23-deleted")
 
 
 def _admin(db: object) -> object:

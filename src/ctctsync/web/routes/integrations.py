@@ -311,13 +311,19 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
     runs = svc.list_runs(db, user, integ, limit=25)
     in_flight = any(r.status in ACTIVE_RUN_STATUSES for r in runs)
     waiting_first = integ.state == "pending" and integ.has_credentials
+    # A job due now (new credentials, re-activation) is queued at the scheduler's next tick.
+    due = (
+        integ.schedulable
+        and integ.next_run_at is not None
+        and integ.next_run_at <= datetime.now(UTC)
+    )
     return {
         "section": "integrations",
         "integ": integ,
         "runs": runs,
         "creds": svc.credentials_status(integ),
         "choices": picker(integ.tables, default_all=False),
-        "live": in_flight or waiting_first,
+        "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
     }
 
@@ -430,7 +436,7 @@ def run_now(request: Request, db: Db, user: CurrentUser, integration_id: int) ->
     except ServiceError as exc:
         flash(request, exc.message, "error")
         return _go(f"/integrations/{integ.id}")
-    flash(request, "A job is queued; it starts as soon as a worker is free.")
+    flash(request, "Job queued: it starts as soon as a worker is free.", "info")
     return _go(f"/jobs/{run.id}")
 
 
