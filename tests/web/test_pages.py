@@ -556,3 +556,30 @@ def test_failed_and_needs_reauth_show_reason_and_remedy(admin: WebClient, web: W
         db.commit()
     page = admin.get(f"/integrations/{integ_id}").text
     assert "The warehouse refused the connection." in page and 'id="reactivate"' in page
+
+
+def test_warehouse_changes_are_for_admins(web: WebServer) -> None:
+    with web.plane.session() as db:
+        svc.create_user(db, "ana@example.com", "ana's long password")
+    client = web.client()
+    client.sign_in("ana@example.com", "ana's long password")
+    page = client.get("/warehouse").text
+    assert "Only an administrator" in page and 'id="save-warehouse"' not in page
+    r = client.post(
+        "/warehouse",
+        {"destination": "postgres", "credentials": "postgresql://u:p@h/db", "action": "save"},
+    )
+    assert r.status_code == 403
+    with web.plane.session() as db:
+        assert svc.get_warehouse(db).destination == "duckdb"
+
+
+def test_authorize_without_a_constant_contact_app(admin: WebClient, web: WebServer) -> None:
+    r = admin.post(NEW_FORM, {"name": "acme", "frequency_hours": "24", "history_start": ""})
+    step = r.headers["location"]
+    integ_id = integrations(web)[0].id
+    r = admin.post(f"/integrations/{integ_id}/authorize", form_page=step)
+    assert r.headers["location"] == step
+    page = admin.get(step).text
+    assert "no Constant Contact application configured" in page
+    assert "Enter API key and access token instead" in page

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
@@ -122,22 +121,6 @@ def picker(
             )
         choices.append(TableChoice(table=table, checked=chosen, fields=fields))
     return choices
-
-
-def pydantic_errors(exc: ValidationError) -> dict[str, str]:
-    """Field -> message from a pydantic error (first message per field, no input echoed)."""
-    errors: dict[str, str] = {}
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        key = (
-            ".".join(loc[:2])
-            if loc and loc[0] == "tables" and len(loc) > 1
-            else (loc[0] if loc else "form")
-        )
-        msg = str(err["msg"])
-        msg = msg.removeprefix("Value error, ")
-        errors.setdefault(key, msg[:1].upper() + msg[1:])
-    return errors
 
 
 def field_messages(errors: dict[str, Any]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.errors import PermissionDenied, ValidationFailed
 from ctctsync.control.schemas import WarehouseIn
 from ctctsync.web.deps import CurrentUser, Db
 from ctctsync.web.forms import Form, field_messages, form_str
@@ -95,7 +95,9 @@ def warehouse_page(request: Request, db: Db, user: CurrentUser) -> Response:
 
 @router.post("")
 def save(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
-    """Save the settings ("Save") or only try them ("Test connection")."""
+    """Save the settings ("Save") or only try them ("Test connection"); admins only."""
+    if not user.is_admin:
+        raise PermissionDenied("Only an administrator can change or test the warehouse.")
     data, values, errors = _warehouse_in(form)
     testing = form_str(form, "action") == "test"
     if data is None:
