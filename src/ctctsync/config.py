@@ -75,6 +75,9 @@ class WarehouseConfig(BaseModel):
     destination: str = "duckdb"
     path: Path = Path("ctctsync.duckdb")
     """DuckDB file (duckdb only)."""
+    duckdb_memory_limit: str = Field(default="128MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB)$")
+    """DuckDB's buffer memory during loads (duckdb only); it spills to disk beyond it, so a
+    sync's memory stays bounded whatever the account size (docs/performance.md)."""
     credentials: SecretStr | None = None
     """Connection string or credentials for non-DuckDB destinations (never logged)."""
     dataset: str = "constant_contact"

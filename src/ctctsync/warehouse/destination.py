@@ -19,6 +19,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from ctctsync.config import WarehouseConfig
 
@@ -55,7 +56,12 @@ def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
         path = Path(wcfg.path).expanduser()
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(str(path), replace_strategy=REPLACE_STRATEGY)
+        # DuckDB otherwise takes up to 80% of RAM for its buffers: a sync's memory must stay
+        # bounded whatever the account size (it spills to disk past the limit)
+        creds = DuckDbCredentials(
+            str(path), global_config={"memory_limit": wcfg.duckdb_memory_limit}
+        )
+        return dlt.destinations.duckdb(creds, replace_strategy=REPLACE_STRATEGY)
     credentials = wcfg.credentials.get_secret_value() if wcfg.credentials else None
     if credentials is None:
         raise WarehouseError(
