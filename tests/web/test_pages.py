@@ -317,6 +317,16 @@ def test_edit_saves_frequency_tables_and_fields(admin: WebClient, web: WebServer
         "contacts": ["id", "email_addresses", "first_name", "modified_date"],
         "account_info": None,
     }
+    assert "Changes saved" in admin.get(f"/integrations/{integ_id}").text
+    r = admin.post(
+        f"/integrations/{integ_id}/edit",
+        [("frequency_hours", "12"), ("tables", "contacts"), ("tables", "events")],
+    )
+    assert r.status_code == 303
+    details = admin.get(f"/integrations/{integ_id}").text
+    assert "Newly selected tables and fields are read from" in details
+    assert "events." in details
+    assert integrations(web)[0].tables["contacts"] == ["id", "modified_date"]
 
 
 def test_pause_reactivate_and_run_now_need_credentials(admin: WebClient, web: WebServer) -> None:

@@ -393,18 +393,28 @@ def edit(request: Request, db: Db, user: CurrentUser, integration_id: int, form:
         errors["frequency_hours"] = FREQUENCY_MESSAGE
     if not tables:
         errors["tables"] = NO_TABLE_MESSAGE
+    backfill: list[str] = []
     if not errors:
         try:
+            before = dict(integ.tables)
             svc.update_integration(
                 db, integ, IntegrationUpdate(frequency_hours=frequency, tables=selection)
             )
+            backfill = svc.tables_to_backfill(before, integ.tables)
         except ValidationFailed as exc:
             errors = field_messages(exc.errors) or {"tables": exc.message}
     if errors:
         return _edit_form(
             request, integ, frequency=raw_frequency, selection=selection, errors=errors, code=422
         )
-    flash(request, "Changes saved. They apply from the next job.")
+    message = "Changes saved. They apply from the next job."
+    if backfill:
+        message += (
+            f" Newly selected tables and fields are read from {integ.history_start:%Y-%m-%d}: "
+            + ", ".join(backfill)
+            + "."
+        )
+    flash(request, message)
     return _go(f"/integrations/{integ.id}")
 
 
