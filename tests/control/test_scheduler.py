@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,8 +14,18 @@ from ctctsync.control.clock import ManualClock
 from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import WORKER_DIED, ControlPlane, next_slot
 from ctctsync.control.schemas import IntegrationCreate
+from ctctsync.control.settings import ControlSettings
 
+from .conftest import make_settings
 from .helpers import connected, finish
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> ControlSettings:
+    """The scheduler's guarantees hold on both stores."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path)
+    return make_settings(tmp_path, database_url=request.getfixturevalue("pg_url"))
 
 
 def _runs(db: Session, integ: Integration) -> list[Run]:
