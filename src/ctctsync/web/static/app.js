@@ -5,7 +5,8 @@
 // 2. [data-log="URL"]: append process-log lines from the JSON endpoint at URL
 //    (?after=<last seq>) until the job is finished.
 // 3. [data-check-all] / [data-check-none]: select every / no optional field of one table.
-// Pages work without JavaScript; a reload shows the same information.
+// Pages work without JavaScript; a reload shows the same information. Hidden tabs poll
+// less often.
 (function () {
   "use strict";
 
@@ -14,6 +15,7 @@
   function pollFragment(el) {
     var url = el.getAttribute("data-poll");
     function tick() {
+      if (document.hidden) { window.setTimeout(tick, POLL_MS * 2); return; }
       fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
         .then(function (resp) {
           if (resp.redirected || !resp.ok) { return null; }
@@ -54,6 +56,7 @@
     var after = parseInt(pre.getAttribute("data-after") || "0", 10);
     var badge = document.getElementById("log-live");
     function tick() {
+      if (document.hidden) { window.setTimeout(tick, POLL_MS * 2); return; }
       fetch(url + "?after=" + after, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (resp) { return resp.ok && !resp.redirected ? resp.json() : null; })
         .then(function (data) {
