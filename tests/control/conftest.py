@@ -113,6 +113,14 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _no_ctctsync_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test, never from the developer's or CI's CTCTSYNC_* variables."""
+    for name in list(os.environ):
+        if name.startswith("CTCTSYNC_") and name != "CTCTSYNC_TEST_PG_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limiters() -> None:
     """API-key limiters are process-wide (as in production); tests reuse the sandbox's key,
     so one test's spent daily quota must not leak into the next."""

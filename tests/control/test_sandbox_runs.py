@@ -294,3 +294,25 @@ def test_daily_quota_keeps_integration_and_waits(
             assert cp.tick().enqueued == []
     finally:
         cp.close()
+
+
+def test_shutdown_cancels_and_reschedules(
+    sandbox: Sandbox, sb_plane: ControlPlane, sdb: Session, owner: User, sb_clock: ManualClock
+) -> None:
+    integ = _integration(sdb, owner)
+    creds = sandbox.credentials
+    svc.set_manual_credentials(sdb, integ, creds.api_key, creds.access_token, check_access=False)
+    sdb.rollback()
+    (run_id,) = sb_plane.tick().enqueued
+
+    def stop_during_contacts(_run_id: str, event: ProgressEvent) -> None:
+        if event.table == "contacts" and event.phase == "start":
+            sb_plane.stop()  # what SIGTERM does to `serve`
+
+    sb_plane.add_progress_listener(stop_during_contacts)
+    sdb.rollback()
+    sb_plane.work_once("w1")
+    run = _run(sdb, run_id)
+    assert run.status == "cancelled" and "server shut down" in (run.error or "")
+    integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
+    assert integ.next_run_at == sb_clock.now()  # resumes at the next start
