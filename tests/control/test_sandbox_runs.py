@@ -316,3 +316,45 @@ def test_shutdown_cancels_and_reschedules(
     assert run.status == "cancelled" and "server shut down" in (run.error or "")
     integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
     assert integ.next_run_at == sb_clock.now()  # resumes at the next start
+
+
+def test_oauth_through_the_rest_api(
+    sandbox: Sandbox,
+    sb_plane: ControlPlane,
+    sdb: Session,
+    owner: User,
+    sb_settings: ControlSettings,
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette prefers httpx2; httpx works
+        from starlette.testclient import TestClient
+
+    from ctctsync.control.rest import create_api_app
+
+    alice = svc.create_user(sdb, "alice@example.com", "long enough password")
+    mallory = svc.create_user(sdb, "mallory@example.com", "long enough password")
+    as_alice = {"Authorization": f"Bearer {svc.create_api_token(sdb, alice, 't')[1]}"}
+    as_mallory = {"Authorization": f"Bearer {svc.create_api_token(sdb, mallory, 't')[1]}"}
+    sdb.rollback()
+    with TestClient(create_api_app(sb_plane)) as client:
+        iid = client.post("/api/v1/integrations", json={"name": "acme"}, headers=as_alice).json()[
+            "id"
+        ]
+        url = client.post(f"/api/v1/integrations/{iid}/authorize", headers=as_alice).json()[
+            "authorize_url"
+        ]
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        code = authorize_code(sandbox, sb_settings.oauth_redirect_uri, state=state)
+        body = {"state": state, "code": code}
+        stolen = client.post("/api/v1/oauth/complete", json=body, headers=as_mallory)
+        assert stolen.status_code == 422 and "state" in stolen.json()["errors"]
+        done = client.post("/api/v1/oauth/complete", json=body, headers=as_alice)
+        assert done.status_code == 200, done.text
+        assert done.json()["credentials"] == {
+            "method": "oauth",
+            "api_key": "set",
+            "access_token": "set",
+        }
+        assert sandbox.credentials.client_secret not in done.text

@@ -284,8 +284,7 @@ def complete_authorization(
     db: Db, user: CurrentUser, data: AuthorizationCallback
 ) -> IntegrationPublic:
     """Finish an authorization with the ``state`` and ``code`` CC sent to the redirect URI."""
-    integ = svc.complete_authorization(db, data.state, data.code)
-    return IntegrationPublic.of(svc.get_integration(db, user, integ.id))
+    return IntegrationPublic.of(svc.complete_authorization(db, data.state, data.code, user))
 
 
 @router.put("/integrations/{integration_id}/credentials", tags=["authorization"])

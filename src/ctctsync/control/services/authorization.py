@@ -16,7 +16,7 @@ from ctctsync.api.v2.endpoints import AUTH_BASE_URL, BASE_URL
 from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.control.context import ControlContext, context
 from ctctsync.control.errors import ValidationFailed
-from ctctsync.control.models import AuthMethod, Integration, OAuthState
+from ctctsync.control.models import AuthMethod, Integration, OAuthState, User
 from ctctsync.errors import CtctError
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,22 @@ def start_authorization(db: Session, integ: Integration, redirect_uri: str | Non
     return authorize_url(api_key, redirect, state, auth_base_url=auth_base_url(ctx))
 
 
-def complete_authorization(db: Session, state: str, code: str) -> Integration:
-    """Finish OAuth: exchange ``code`` for a token and store it on the integration."""
+def complete_authorization(
+    db: Session, state: str, code: str, user: User | None = None
+) -> Integration:
+    """Finish OAuth: exchange ``code`` for a token and store it on the integration.
+
+    With ``user`` (the REST API), the state must belong to an integration that user may
+    see; the browser callback passes none because the unguessable state is the proof.
+    """
     ctx = context(db)
     pending = db.get(OAuthState, state) if state else None
+    if pending is not None and user is not None and not user.is_admin:
+        owner = db.scalar(
+            sa.select(Integration.created_by_id).where(Integration.id == pending.integration_id)
+        )
+        if owner != user.id:
+            pending = None
     if pending is None or pending.expires_at < ctx.now():
         raise ValidationFailed(
             {
