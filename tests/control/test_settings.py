@@ -53,3 +53,16 @@ def test_bad_encryption_key_is_explained() -> None:
 def test_stale_must_exceed_heartbeats() -> None:
     with pytest.raises(ValueError, match="stale_after_seconds"):
         ControlSettings(heartbeat_seconds=30, stale_after_seconds=40)
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        pytest.param("postgres://u@h/db", "postgresql+psycopg://u@h/db", id="heroku-style"),
+        pytest.param("postgresql://u@h/db", "postgresql+psycopg://u@h/db", id="plain"),
+        pytest.param("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db", id="explicit"),
+        pytest.param("sqlite:////tmp/x.db", "sqlite:////tmp/x.db", id="sqlite"),
+    ],
+)
+def test_database_url_driver(given: str, used: str) -> None:
+    assert ControlSettings(database_url=given).resolved_database_url == used

@@ -91,8 +91,16 @@ class ControlSettings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        """The store's URL with the SQLite default filled in."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'control.db'}"
+        """The store's URL with the SQLite default filled in.
+
+        Plain ``postgres://`` / ``postgresql://`` URLs (what hosting providers hand out) get
+        the psycopg 3 driver ctctsync ships with, instead of SQLAlchemy's psycopg2 default.
+        """
+        url = self.database_url or f"sqlite:///{self.data_dir / 'control.db'}"
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        return url
 
     @property
     def oauth_redirect_uri(self) -> str:
