@@ -231,14 +231,22 @@ def test_operator_flow(
     page.click("#reactivate")
     expect(state_badge(page)).to_have_text("Active")
 
-    # ---- run now: the job page updates live until the job is finished
+    # ---- run now: the job page updates live until the job is finished (a slower sandbox
+    # keeps the job running long enough to see it)
+    sandbox.faults.add("latency", "*", latency_ms=120)
     page.click("#run-now")
     expect(page.locator("h1")).to_contain_text("Job")
+    expect(page.locator("#job-summary")).to_have_attribute("data-status", "running")
+    expect(page.locator("#log")).to_contain_text("syncing")
+    expect(page.locator("#log-live")).to_be_visible()
+    shot(page, "16-run-now-running")
     expect(page.locator("#job-summary")).to_have_attribute(
         "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
     )
-    expect(page.locator("#log")).to_contain_text("contacts")
-    shot(page, "16-run-now-finished")
+    sandbox.faults.clear()
+    expect(page.locator("#log")).to_contain_text("succeeded")
+    expect(page.locator("#log-live")).to_have_count(0)
+    shot(page, "17-run-now-finished")
 
     # ---- re-sync one table
     page.click(".crumbs >> text=acme")
@@ -248,7 +256,7 @@ def test_operator_flow(
         "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
     )
     expect(page.locator("#job-tables tbody tr")).to_have_count(1)
-    shot(page, "17-resync")
+    shot(page, "17b-resync")
 
     # ---- Constant Contact revokes the token: the job fails, the integration needs
     # re-authorization, and "Re-authorize" (OAuth again) brings it back

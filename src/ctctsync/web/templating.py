@@ -28,6 +28,7 @@ STATE_LABELS: dict[str, str] = {
     "failed": "Failed",
     "needs_reauth": "Needs re-authorization",
     "queued": "Queued",
+    "waiting": "Waiting",
     "running": "Running",
     "succeeded": "Succeeded",
     "partial": "Partial (daily quota)",

@@ -29,9 +29,8 @@ def _table_rows(run: Run) -> list[dict[str, Any]]:
         {
             "name": name,
             "known": name in TABLES,
-            "status": run.table_status.get(
-                name, "running" if run.status == "running" else "queued"
-            ),
+            # Tables the sync has not reached yet have no status: waiting, or never run.
+            "status": run.table_status.get(name, "skipped" if run.finished else "waiting"),
             "rows": run.rows.get(name),
             "full_refresh": name in (run.full_refresh or []),
         }
