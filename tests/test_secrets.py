@@ -1,0 +1,165 @@
+"""No secret ever appears in a log line, an error, a page, the store or a warehouse table.
+
+One audit over the paths where secrets travel: a debug-logged CLI sync through faults and a
+revoked token, the control plane's stored runs, logs and credentials, and its REST answers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import warnings
+
+import duckdb
+
+from ctctsync.api.ratelimit import clear_registry
+from ctctsync.control import services as svc
+from ctctsync.control.plane import ControlPlane
+from ctctsync.control.rest import create_api_app
+from ctctsync.control.schemas import IntegrationCreate
+from ctctsync.control.settings import ControlSettings
+from ctctsync.sandbox import AccountSpec, Sandbox
+
+with warnings.catch_warnings():
+    # Starlette prefers the httpx2 package; httpx still works and is what we have.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+def _secrets(sb: Sandbox) -> dict[str, str]:
+    c = sb.credentials
+    return {
+        "api_key": c.api_key,
+        "access_token": c.access_token,
+        "client_secret": c.client_secret,
+        "password": c.password,
+    }
+
+
+def _assert_clean(text: str, secrets: dict[str, str], where: str) -> None:
+    for name, value in secrets.items():
+        assert value not in text, f"{name} leaked into {where}"
+
+
+def _warehouse_text(path: Path) -> str:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+        parts = []
+        for schema, name in tables:
+            rows = con.execute(f'select * from "{schema}"."{name}"').fetchall()
+            parts.append(repr(rows))
+        return "\n".join(parts)
+    finally:
+        con.close()
+
+
+def test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing(tmp_path: Path) -> None:
+    spec = AccountSpec(seed=11, contacts=400, campaigns=4, activities_per_campaign=30)
+    with Sandbox(spec, qps_limit=None, daily_limit=None) as sb:
+        secrets = _secrets(sb)
+        sb.faults.add("500", path="/v2/contacts*", count=2)
+        sb.faults.add("truncate", path="/v2/lists*", count=1)
+        sb.faults.add("drop", path="/v2/eventspot/*", count=1)
+        cfg = tmp_path / "ctctsync.toml"
+        cfg.write_text(
+            f'integration = "audit"\nstate_url = "sqlite:///{tmp_path / "state.db"}"\n'
+            f'[source]\nbase_url = "{sb.base_url}"\nqps_limit = 50.0\n'
+            f'[warehouse]\npath = "{tmp_path / "wh.duckdb"}"\n',
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
+        env |= {
+            "CTCTSYNC_API_KEY": secrets["api_key"],
+            "CTCTSYNC_ACCESS_TOKEN": secrets["access_token"],
+        }
+        outputs = []
+        for _ in range(2):
+            res = subprocess.run(
+                [sys.executable, "-m", "ctctsync", "-v", "sync", "-c", str(cfg)],
+                check=False,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            outputs.append(res.stdout + res.stderr)
+            if len(outputs) == 1:
+                assert res.returncode == 0, res.stdout + res.stderr
+                # Debug logging is on: the requests were logged, with the key redacted.
+                assert "/v2/contacts" in res.stderr
+                sb.revoke_token(secrets["access_token"])
+            else:
+                assert res.returncode == 4
+        for i, out in enumerate(outputs):
+            _assert_clean(out, secrets, f"CLI output of run {i + 1}")
+        _assert_clean(_warehouse_text(tmp_path / "wh.duckdb"), secrets, "the warehouse")
+        _assert_clean(
+            (tmp_path / "state.db").read_bytes().decode("latin-1"), secrets, "the state store"
+        )
+
+
+def test_control_plane_stores_and_answers_no_secret(tmp_path: Path) -> None:
+    clear_registry()
+    spec = AccountSpec(seed=12, contacts=200, campaigns=3, activities_per_campaign=20)
+    with Sandbox(spec, qps_limit=None, daily_limit=None) as sb:
+        secrets = _secrets(sb)
+        settings = ControlSettings(
+            data_dir=tmp_path / "data",
+            cc_base_url=sb.base_url,
+            cc_auth_base_url=sb.base_url,
+            cc_qps_limit=None,
+            warehouse_path=tmp_path / "wh.duckdb",
+        )
+        plane = ControlPlane(settings)
+        try:
+            with plane.session() as db:
+                admin = svc.create_user(db, "ops@example.com", "a long password 1", is_admin=True)
+                integ = svc.create_integration(db, admin, IntegrationCreate(name="audit"))
+                svc.set_manual_credentials(
+                    db, integ, secrets["api_key"], secrets["access_token"]
+                )
+                run = svc.run_now(db, integ, admin)
+                run_id = run.id
+                _, api_token = svc.create_api_token(db, admin, "audit")
+            assert plane.work_once(run_id=run_id) == run_id
+
+            sb.revoke_token(secrets["access_token"])
+            with plane.session() as db:
+                integ = svc.get_integration(db, admin, integ.id)
+                failed_id = svc.run_now(db, integ, admin).id
+            assert plane.work_once(run_id=failed_id) == failed_id
+
+            with plane.session() as db:
+                failed = svc.get_run(db, admin, failed_id)
+                assert failed.status == "failed"
+                assert failed.error
+                _assert_clean(failed.error, secrets, "the run's error")
+                logs = "\n".join(
+                    line.message
+                    for rid in (run_id, failed_id)
+                    for line in svc.run_logs(db, svc.get_run(db, admin, rid))
+                )
+                assert logs
+                _assert_clean(logs, secrets, "the process logs")
+
+            with TestClient(create_api_app(plane)) as http:
+                headers = {"Authorization": f"Bearer {api_token}"}
+                bodies = [
+                    http.get("/api/v1/integrations", headers=headers).text,
+                    http.get(f"/api/v1/integrations/{integ.id}", headers=headers).text,
+                    http.get(f"/api/v1/runs/{failed_id}", headers=headers).text,
+                    http.get(f"/api/v1/runs/{failed_id}/logs", headers=headers).text,
+                ]
+            for body in bodies:
+                _assert_clean(body, secrets, "a REST answer")
+        finally:
+            plane.close()
+        store = (tmp_path / "data" / "control.db").read_bytes().decode("latin-1")
+        _assert_clean(store, secrets, "the control store (credentials must be encrypted)")
+        _assert_clean(_warehouse_text(tmp_path / "wh.duckdb"), secrets, "the warehouse")
