@@ -9,6 +9,7 @@ process log.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from pathlib import Path
@@ -124,6 +125,8 @@ def serve_demo(sb: Sandbox, cfg: SyncConfig, plane: ControlPlane, settings: Cont
     from ctctsync.cli import console
     from ctctsync.web.app import create_app
 
+    # Jobs' process logs belong in the UI, not interleaved with the demo's own output.
+    logging.getLogger("ctctsync.control.run").propagate = False
     password = admin_password(settings.data_dir)
     run_id = connect_and_run_first_job(plane, sb, cfg, password)
     app = create_app(settings, plane)

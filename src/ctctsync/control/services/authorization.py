@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctctsync.api.client import ApiClient, RetryPolicy
-from ctctsync.api.ratelimit import RateLimiter
+from ctctsync.api.ratelimit import fingerprint, limiter_for
 from ctctsync.api.v2.endpoints import AUTH_BASE_URL, BASE_URL
 from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.control.context import ControlContext, context
@@ -154,9 +154,12 @@ def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
         ctx.settings.cc_base_url,
         api_key,
         access_token,
-        # Its own limiter and a short retry budget: a form submit must answer promptly.
-        limiter=RateLimiter(qps=ctx.settings.cc_qps_limit, daily=None),
-        retry=RetryPolicy(max_attempts=2, max_delay=2.0, max_retry_after=5.0),
+        # The key's shared limiter (a check during a sync must not push the key over its
+        # per-second limit) and a short retry budget: a form submit must answer promptly.
+        limiter=limiter_for(fingerprint(api_key), qps=ctx.settings.cc_qps_limit),
+        retry=RetryPolicy(
+            max_attempts=2, max_delay=2.0, max_retry_after=5.0, throttle_attempts=2
+        ),
         timeout=15.0,
     )
     try:
