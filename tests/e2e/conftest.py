@@ -52,6 +52,22 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wareho
         _drop_pg_schemas(dsn, dataset)
 
 
+@pytest.fixture(params=[pytest.param("duckdb", id="duckdb"),
+                        pytest.param("postgres", id="postgres",
+                                     marks=[pytest.mark.postgres, pytest.mark.slow])])
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WarehouseConfig]:
+    """Like ``warehouse``, but the PostgreSQL variant is a slow scenario (CI runs it)."""
+    if request.param == "duckdb":
+        yield WarehouseConfig(destination="duckdb", path=tmp_path / "wh.duckdb", dataset="cc")
+        return
+    dsn: str = request.getfixturevalue("pg_dsn")
+    dataset = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield WarehouseConfig(destination="postgres", credentials=dsn, dataset=dataset)
+    finally:
+        _drop_pg_schemas(dsn, dataset)
+
+
 @pytest.fixture
 def duckdb_warehouse(tmp_path: Path) -> WarehouseConfig:
     """A DuckDB warehouse only (scenarios whose warehouse side is not what they test)."""

@@ -58,11 +58,12 @@ def _run_and_kill(config_json: str, table: str, phase: str) -> list[str]:
     [
         pytest.param("contacts", "page", id="mid-contacts-extract"),
         pytest.param("contacts", "loaded", id="after-commit-before-bookmark"),
-        pytest.param("contact_tracking", "page", id="mid-tracking"),
+        pytest.param("contact_tracking", "page", id="mid-tracking", marks=pytest.mark.slow),
     ],
 )
-def test_sigkill_then_rerun_equals_truth(sandbox_factory, warehouse, make_config,
+def test_sigkill_then_rerun_equals_truth(sandbox_factory, any_warehouse, make_config,
                                          table: str, phase: str) -> None:
+    warehouse = any_warehouse
     sb = sandbox_factory(SPEC)
     cfg = make_config(sb, warehouse)
     # a first complete run, then changes, so the killed run is an incremental one

@@ -40,10 +40,12 @@ def _check_all(sb: Sandbox, wcfg) -> None:
     "fault",
     [
         pytest.param("500:/v2/contacts*:n=3", id="500-storm-on-contacts"),
-        pytest.param("503:*:p=0.15", id="503-everywhere"),
-        pytest.param("522:/v2/emailmarketing/*:n=4", id="522-on-campaigns"),
+        pytest.param("503:*:p=0.15", id="503-everywhere", marks=pytest.mark.slow),
+        pytest.param("522:/v2/emailmarketing/*:n=4", id="522-on-campaigns",
+                     marks=pytest.mark.slow),
         pytest.param("drop:/v2/contacts*:n=2", id="dropped-connections"),
-        pytest.param("truncate:/v2/contacts*:n=2", id="truncated-bodies"),
+        pytest.param("truncate:/v2/contacts*:n=2", id="truncated-bodies",
+                     marks=pytest.mark.slow),
         pytest.param("malformed:/v2/library/*:n=2", id="html-instead-of-json"),
         pytest.param("duplicate:/v2/contacts:k=3:n=2", id="pages-overlap"),
     ],
@@ -126,7 +128,8 @@ def test_daily_quota_ends_partial_and_resumes(sandbox_factory, duckdb_warehouse,
 
 
 def test_revoked_token_fails_with_reauthorize_and_keeps_the_warehouse(
-        sandbox: Sandbox, warehouse, make_config) -> None:
+        sandbox: Sandbox, any_warehouse, make_config) -> None:
+    warehouse = any_warehouse
     cfg = make_config(sandbox, warehouse)
     clock = sandbox.account.clock.now
     assert run_sync(cfg, clock=clock).status == "succeeded"

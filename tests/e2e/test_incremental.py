@@ -52,6 +52,7 @@ def test_incremental_run_brings_exactly_the_changes(sandbox: Sandbox, warehouse,
     assert contacts.since > first.tables["contacts"].since
     # only the changed contacts were requested: modified_since filtered at the source
     assert contacts.rows == len(changed)
+    assert sandbox.counters.count("GET /v2/contacts") == contacts.api_calls == 1
     # lists are read whole each run: contact_count moves without modified_date (tables.md)
     assert second.tables["contact_lists"].rows == len(sandbox.truth("contact_lists"))
     assert second.tables["email_campaigns"].rows >= 1
