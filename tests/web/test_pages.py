@@ -556,6 +556,9 @@ def test_failed_and_needs_reauth_show_reason_and_remedy(admin: WebClient, web: W
     assert "Needs re-authorization" in page
     assert "Constant Contact rejected the access token." in page
     assert 'id="reauthorize"' in page
+    fragment = admin.get(f"/integrations/{integ_id}/status")
+    assert fragment.status_code == 200 and 'id="reauthorize"' in fragment.text
+    assert fragment.headers["X-Poll-Done"] == "1"
     listing = admin.get("/integrations").text
     assert "Needs re-authorization" in listing and "rejected the access token" in listing
     with web.plane.session() as db:

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import StrictUndefined
 from starlette.responses import HTMLResponse
 
 from ctctsync.web.security import csrf_token
@@ -97,6 +98,8 @@ def build_templates() -> Jinja2Templates:
     """The Jinja2 environment with ctctsync's filters and globals."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
+    # A misspelt or missing value is a bug to see in tests, not an empty string on a page.
+    env.undefined = StrictUndefined
     env.filters["ago"] = ago
     env.filters["utc"] = utc
     env.filters["thousands"] = thousands
