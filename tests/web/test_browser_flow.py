@@ -61,6 +61,7 @@ def page(browser: Browser) -> Iterator[Page]:
     """A laptop-sized page (1280x800)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
+    expect.set_options(timeout=10_000)
     pg = context.new_page()
     yield pg
     context.close()
