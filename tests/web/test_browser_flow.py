@@ -17,10 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from ctctsync.control import services as svc
+from ctctsync.control.models import Integration
 from ctctsync.sandbox import Sandbox
+from ctctsync.warehouse import warehouse_tables
 from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer
 
 pytestmark = pytest.mark.browser
@@ -194,7 +197,8 @@ def test_operator_flow(
     expect(first_job).to_have_attribute("data-status", "succeeded")
     shot(page, "11-active")
     with live.plane.session() as db:
-        [integ] = [i for i in svc.list_integrations(db, _admin(db)) if i.name == "acme"]
+        integ = db.scalar(sa.select(Integration).where(Integration.name == "acme"))
+        assert integ is not None
         assert "trash_files" not in integ.tables
         assert "fax" not in (integ.tables["contacts"] or [])
 
@@ -262,7 +266,8 @@ def test_operator_flow(
     # ---- Constant Contact revokes the token: the job fails, the integration needs
     # re-authorization, and "Re-authorize" (OAuth again) brings it back
     with live.plane.session() as db:
-        [integ] = [i for i in svc.list_integrations(db, _admin(db)) if i.name == "acme"]
+        integ = db.scalar(sa.select(Integration).where(Integration.name == "acme"))
+        assert integ is not None
         token = svc.integration_credentials(db, integ)["access_token"]
     assert sandbox.revoke_token(token)
     page.click(".crumbs >> text=acme")
@@ -302,6 +307,9 @@ def test_operator_flow(
     shot(page, "21-warehouse")
 
     # ---- delete, dropping the warehouse tables
+    with live.plane.session() as db:
+        wcfg = svc.warehouse_config(db)
+    assert warehouse_tables(wcfg, "acme")["acme_contacts"] > 0
     page.click("nav >> text=Integrations")
     page.click('tr[data-integration="acme"] a')
     page.click("#delete")
@@ -311,11 +319,5 @@ def test_operator_flow(
     page.click("#confirm-delete")
     expect(page.locator(".flash-ok")).to_contain_text("acme is deleted")
     expect(page.locator('tr[data-integration="acme"]')).to_have_count(0)
+    assert warehouse_tables(wcfg, "acme") == {}
     shot(page, "23-deleted")
-
-
-def _admin(db: object) -> object:
-    from ctctsync.control.models import User
-
-    users = svc.list_users(db)  # type: ignore[arg-type]
-    return next(u for u in users if isinstance(u, User) and u.email == ADMIN_EMAIL)
