@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from ctctsync.control import services as svc
 from ctctsync.control.models import Integration
@@ -61,13 +68,29 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A laptop-sized page (1280x800)."""
+    """A laptop-sized page (1280x800). The test fails on any script error, console error
+    (a Content-Security-Policy violation is one), server error, or missing page asset."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
     expect.set_options(timeout=10_000)
     pg = context.new_page()
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        # 401/422 answers to bad forms are deliberate; the response check below covers the rest
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            problems.append(f"console: {msg.text}")
+
+    def on_response(resp: Response) -> None:
+        if resp.status >= 500 or (resp.status == 404 and "/favicon.ico" not in resp.url):
+            problems.append(f"{resp.status} {resp.request.method} {resp.url}")
+
+    pg.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    pg.on("console", on_console)
+    pg.on("response", on_response)
     yield pg
     context.close()
+    assert problems == [], problems
 
 
 @pytest.fixture
