@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ctctsync.control import services as svc
-from ctctsync.control.models import ApiToken, Integration, Run, User
+from ctctsync.control.models import ApiToken, Integration, Run, RunLog, User
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.tables import TABLES
 from web.helpers import (
@@ -596,3 +596,27 @@ def test_authorize_without_a_constant_contact_app(admin: WebClient, web: WebServ
     page = admin.get(step).text
     assert "no Constant Contact application configured" in page
     assert "Enter API key and access token instead" in page
+
+
+def test_long_log_is_paged_to_the_end(admin: WebClient, web: WebServer) -> None:
+    integ_id = make_integration(web, "acme")
+    now = datetime.now(UTC)
+    with web.plane.session() as db:
+        integ = db.get(Integration, integ_id)
+        assert integ is not None
+        run = svc.enqueue_run(db, integ, "manual")
+        run_id = run.id
+        svc.cancel_run(db, run)
+        db.add_all(
+            RunLog(run_id=run_id, seq=i, ts=now, level="INFO", message=f"line {i}")
+            for i in range(1, 5204)
+        )
+        db.commit()
+    page = admin.get(f"/jobs/{run_id}").text
+    assert "line 5000\n" in page and "line 5001\n" not in page
+    assert f'data-log="/jobs/{run_id}/log" data-after="5000"' in page
+    rest = admin.get(f"/jobs/{run_id}/log", params={"after": 5000}).json()
+    assert [ln["seq"] for ln in rest["lines"]] == list(range(5001, 5204))
+    assert rest["finished"] is True and rest["next"] == 5203
+    first = admin.get(f"/jobs/{run_id}/log", params={"after": 0}).json()
+    assert len(first["lines"]) == 500 and first["finished"] is False and first["next"] == 500

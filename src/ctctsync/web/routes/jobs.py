@@ -18,6 +18,9 @@ from ctctsync.web.templating import flash, render
 router = APIRouter(prefix="/jobs", dependencies=[Depends(verify_csrf)])
 
 LOG_PAGE = 500
+"""Log lines per poll of the log endpoint."""
+LOG_FIRST_PAGE = 5000
+"""Log lines rendered with the page; the script fetches the rest."""
 
 
 def _table_rows(run: Run) -> list[dict[str, Any]]:
@@ -51,10 +54,11 @@ def _ctx(run: Run) -> dict[str, Any]:
 def job_page(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
     """Status, timing, rows per table, API calls, the error, and the process log."""
     run = svc.get_run(db, user, run_id)
-    lines = svc.run_logs(db, run, 0, limit=5000)
+    lines = svc.run_logs(db, run, 0, limit=LOG_FIRST_PAGE)
     ctx = _ctx(run)
     ctx["lines"] = lines
     ctx["last_seq"] = lines[-1].seq if lines else 0
+    ctx["log_follow"] = not run.finished or len(lines) == LOG_FIRST_PAGE
     return render(request, "jobs/job.html", ctx)
 
 
