@@ -14,6 +14,8 @@ Figures and the exact commands used are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import subprocess
 import sys
@@ -33,27 +35,54 @@ HERE = Path(__file__).resolve()
 
 def child_sync(raw_config: str, stop_after: float | None) -> None:
     """Run ctctsync's run_sync; print one JSON line with its figures."""
-    from ctctsync.config import SyncConfig
-    from ctctsync.sync import run_sync
-    from ctctsync.sync.engine import make_client
+    import httpx
 
+    from ctctsync.api import ApiClient, fingerprint, limiter_for
+    from ctctsync.config import SourceConfig, SyncConfig
+    from ctctsync.sync import engine, run_sync
+
+    sent: list[float] = []
+
+    class Recording(httpx.HTTPTransport):
+        """Notes when each request leaves, to measure the pacing between requests."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(time.monotonic())
+            return super().handle_request(request)
+
+    clients: list[ApiClient] = []
+
+    def recording_client(src: SourceConfig) -> ApiClient:
+        # what engine.make_client builds (one client per table, sharing the key's limiter),
+        # plus the recording transport
+        key = src.api_key.get_secret_value()
+        client = ApiClient(src.base_url, key, src.access_token.get_secret_value(),
+                           limiter=limiter_for(fingerprint(key), src.qps_limit, src.daily_limit),
+                           transport=Recording())
+        clients.append(client)
+        return client
+
+    engine.make_client = recording_client  # measuring only; run_sync builds its clients
     cfg = SyncConfig.model_validate(json.loads(raw_config))
-    client = make_client(cfg.source)
     t0 = time.monotonic()
 
     def should_stop() -> bool:
         return stop_after is not None and time.monotonic() - t0 > stop_after
 
-    result = run_sync(cfg, client=client, should_stop=should_stop)
+    result = run_sync(cfg, should_stop=should_stop)
     elapsed = time.monotonic() - t0
-    client.close()
+    sent.sort()
+    gaps = sorted(((b - a, a - t0) for a, b in itertools.pairwise(sent)), reverse=True)
     print(json.dumps({
         "status": result.status,
         "error": result.error,
         "seconds": elapsed,
         "rows": result.rows,
         "api_calls": result.api_calls,
-        "slowdowns": client.limiter.slowdowns,
+        "slowdowns": clients[0].limiter.slowdowns if clients else 0,
+        "request_span": (sent[-1] - sent[0]) if len(sent) > 1 else 0.0,
+        "requests": len(sent),
+        "largest_gaps": [(round(g, 2), round(at, 1)) for g, at in gaps[:5]],
         "tables": {n: {"rows": t.rows, "api_calls": t.api_calls, "status": t.status}
                    for n, t in result.tables.items()},
     }), flush=True)
@@ -110,10 +139,8 @@ def _run_child(args: list[str]) -> tuple[dict[str, Any], int]:
             try:
                 rss = parent.memory_info().rss
                 for child in parent.children(recursive=True):
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess):
                         rss += child.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
             except psutil.NoSuchProcess:
                 return
             peak = max(peak, rss)
@@ -195,13 +222,19 @@ def main() -> None:
                   f"slow-downs: {res['slowdowns']}")
             if args.rate_limited:
                 print(f"  request rate {res['api_calls'] / res['seconds'] / 4:.1%} of the "
-                      f"allowed 4 requests/s")
+                      f"allowed 4 requests/s over the whole run")
+                if res["request_span"]:
+                    paced = (res["requests"] - 1) / res["request_span"]
+                    print(f"  between first and last request: {paced:.2f} requests/s = "
+                          f"{paced / 4:.1%} of the allowed rate; largest gaps (s, at s): "
+                          f"{res['largest_gaps']}")
             print(f"  peak RSS (sync process tree): {peak / 2**20:,.0f} MiB")
             print("  per table: " + ", ".join(
                 f"{n} {t['rows']:,} rows/{t['api_calls']} calls" for n, t in res["tables"].items()))
             if not args.skip_plain and not args.rate_limited:
+                plain_db = str(Path(tmp) / "plain_bench.duckdb")
                 plain, ppeak = _run_child(["--child-plain", sb.base_url, creds.api_key,
-                                           creds.access_token, str(Path(tmp) / "plain_bench.duckdb")])
+                                           creds.access_token, plain_db])
                 print("\nplain dlt (dicts from httpx, default settings) -> DuckDB, contacts only:")
                 print(f"  rows {plain['rows']:,} in {plain['seconds']:.1f} s = "
                       f"{plain['rows'] / plain['seconds']:,.0f} rows/s; "

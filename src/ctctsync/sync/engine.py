@@ -12,7 +12,9 @@ cancellation).
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +30,7 @@ from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import CtctError, DailyQuotaExhausted, ReauthorizeRequired, redact
 from ctctsync.state import StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
-from ctctsync.sync.prefetch import prefetch
+from ctctsync.sync.prefetch import Prefetcher
 from ctctsync.sync.results import (
     FailureType,
     Phase,
@@ -49,6 +51,8 @@ PREFETCH = 2
 """Raw pages fetched ahead of the one being mapped (bounds memory: a page is ~0.5 MB)."""
 BATCH_ROWS = 10_000
 """Mapped rows handed to dlt at once."""
+LOOKAHEAD = 8
+"""Tables whose reads begin while the previous table loads (each at most PREFETCH pages)."""
 
 
 def _utcnow() -> datetime:
@@ -85,15 +89,27 @@ class _Failure:
 
 @dataclass
 class _TableRun:
-    """Counters of one table while it runs (read by the progress callback)."""
+    """One table's read: its plan, its client and its pages (begun possibly ahead of time,
+    while the previous table was loading), and its counters."""
 
     table: Table
     plan: ReadPlan
+    columns: tuple[str, ...]
+    started_at: datetime
+    """The table's bookmark if it succeeds: the moment its read began."""
+    client: ApiClient
+    own_client: bool
     calls_at_start: int
+    pages: Prefetcher[list[dict[str, Any]]] | None = None
     rows: int = 0
-    pages: int = 0
-    extra_calls: int = 0
+    page_count: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        if self.pages is not None:
+            self.pages.close()
+        if self.own_client:
+            self.client.close()
 
 
 def run_sync(
@@ -148,7 +164,8 @@ def run_sync(
     store = state if state is not None else StateStore(config.state_url)
     own_client = client is None
     api = client if client is not None else make_client(config.source)
-    engine = _Engine(config, store, api, run_id, log, progress, should_stop, now)
+    engine = _Engine(config, store, api, run_id, log, progress, should_stop, now,
+                     own_clients=own_client)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
     failure: _Failure | None = None
     try:
@@ -217,6 +234,8 @@ class _Engine:
         progress: Callable[[ProgressEvent], None] | None,
         should_stop: Callable[[], bool] | None,
         now: Clock,
+        *,
+        own_clients: bool,
     ) -> None:
         self.config = config
         self.state = state
@@ -228,11 +247,15 @@ class _Engine:
         self.now = now
         self.loader = Loader(config.warehouse, config.integration)
         self._campaigns: list[dict[str, Any]] | None = None
+        self._campaigns_lock = threading.Lock()
+        self._own_clients = own_clients
+        """True: each table gets its own client (sharing the key's rate limiter), so its
+        calls are counted apart and the next table may begin while one loads."""
 
     # -- progress --------------------------------------------------------------------------
 
     def _calls(self, run: _TableRun) -> int:
-        return self.client.calls.total - run.calls_at_start
+        return run.client.calls.total - run.calls_at_start
 
     def _emit(self, run: _TableRun, phase: Phase, error: str | None = None) -> None:
         if self._progress is None:
@@ -257,30 +280,56 @@ class _Engine:
         self, names: Sequence[str], result: SyncResult, refresh: frozenset[str]
     ) -> _Failure | None:
         """Sync ``names`` in order; returns the run's failure (the first, or the one that
-        stopped the run)."""
+        stopped the run).
+
+        When a table's pages are all read, the next ``LOOKAHEAD`` tables' reads begin (each
+        at most ``PREFETCH`` pages ahead) while the table is written to the warehouse, so
+        the API is not left idle during loads; each table counts its calls on its own client.
+        Tables are still written one after the other, in order.
+        """
         failure: _Failure | None = None
-        for name in names:
-            here = self.sync_table(TABLES[name], result.tables[name], full_refresh=name in refresh)
-            if here is not None and (failure is None or here.stop_run):
-                failure = here
-            if here is not None and here.stop_run:
-                break
+        ahead: dict[str, _TableRun] = {}
+
+        def begin_ahead(after: int) -> None:
+            if not self._own_clients or self._stopping():
+                return
+            for nxt in names[after + 1: after + 1 + LOOKAHEAD]:
+                if nxt not in ahead:
+                    ahead[nxt] = self._begin(nxt, nxt in refresh)
+
+        try:
+            for i, name in enumerate(names):
+                tr = result.tables[name]
+                if self._stopping():
+                    tr.status = "cancelled"
+                    failure = _Failure("The run was cancelled.", "transient", stop_run=True,
+                                       status="cancelled")
+                    break
+                run = ahead.pop(name, None) or self._begin(name, name in refresh)
+                here = self.sync_table(run, tr, functools.partial(begin_ahead, i))
+                if here is not None and (failure is None or here.stop_run):
+                    failure = here
+                if here is not None and here.stop_run:
+                    break
+        finally:
+            for run in ahead.values():
+                run.close()
         return failure
 
-    def sync_table(self, table: Table, tr: TableResult, *, full_refresh: bool) -> _Failure | None:
-        """Sync one table into ``tr``; returns the failure, if any."""
+    def _stopping(self) -> bool:
+        return self._should_stop is not None and self._should_stop()
+
+    def _begin(self, name: str, full_refresh: bool) -> _TableRun:
+        """Plan a table's read and start fetching its pages."""
         cfg = self.config
-        if self._should_stop is not None and self._should_stop():
-            tr.status = "cancelled"
-            return _Failure("The run was cancelled.", "transient", stop_run=True,
-                            status="cancelled")
-        columns = cfg.selected_columns(table.name)
-        table_started_at = self.now()
+        table = TABLES[name]
+        columns = cfg.selected_columns(name)
+        started_at = self.now()
         bookmark = None
         loaded_columns = None
         if table.replication == "incremental":
-            bookmark = self.state.get(cfg.integration, table.name)
-            loaded_columns = self.state.columns(cfg.integration, table.name)
+            bookmark = self.state.get(cfg.integration, name)
+            loaded_columns = self.state.columns(cfg.integration, name)
         plan = plan_read(
             table,
             bookmark=bookmark,
@@ -289,23 +338,37 @@ class _Engine:
             full_refresh=full_refresh,
             history_start=cfg.history_start,
             lookback=cfg.lookback,
-            now=table_started_at,
+            now=started_at,
         )
+        client = make_client(cfg.source) if self._own_clients else self.client
+        run = _TableRun(table=table, plan=plan, columns=columns, started_at=started_at,
+                        client=client, own_client=self._own_clients,
+                        calls_at_start=client.calls.total)
+        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client), PREFETCH)
+        return run
+
+    def sync_table(
+        self, run: _TableRun, tr: TableResult, begin_next: Callable[[], None]
+    ) -> _Failure | None:
+        """Load one table's pages, then save its bookmark; returns the failure, if any.
+        ``begin_next`` is called once the table's pages are all read."""
+        cfg = self.config
+        table, plan = run.table, run.plan
         tr.mode, tr.since = plan.mode, plan.since
-        run = _TableRun(table=table, plan=plan, calls_at_start=self.client.calls.total)
         self.log.info(
             "%s: %s read (%s)%s, %d columns", table.name, plan.mode, plan.reason,
-            f" since {plan.since.isoformat()}" if plan.since else "", len(columns),
+            f" since {plan.since.isoformat()}" if plan.since else "", len(run.columns),
         )
         self._emit(run, "start")
         try:
-            self.loader.load(table, columns, self._batches(run, columns), plan.disposition)
+            self.loader.load(table, run.columns, self._batches(run, begin_next),
+                             plan.disposition)
             tr.rows = run.rows
             self._emit(run, "loaded")
             if table.replication == "incremental":
                 # only now that the data is committed: a crash before this line re-reads
-                self.state.set(cfg.integration, table.name, table_started_at, self.run_id,
-                               columns=columns)
+                self.state.set(cfg.integration, table.name, run.started_at, self.run_id,
+                               columns=run.columns)
         except BaseException as exc:  # mapped to a result; KeyboardInterrupt re-raised
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
@@ -316,28 +379,33 @@ class _Engine:
             tr.rows = 0
             self._emit(run, "failed", failure.message)
             return failure
+        finally:
+            run.close()
         tr.status = "succeeded"
         tr.api_calls = self._calls(run)
         self._emit(run, "done")
         self.log.info(
-            "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows, run.pages,
-            tr.api_calls, time.monotonic() - run.started,
+            "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows,
+            run.page_count, tr.api_calls, time.monotonic() - run.started,
         )
         return None
 
-    def _shared_campaigns(self) -> list[dict[str, Any]]:
+    def _shared_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
         # both per-campaign tables walk the same SENT campaigns: list them once per run
-        if self._campaigns is None:
-            self._campaigns = sent_campaigns(self.client)
-        return self._campaigns
+        with self._campaigns_lock:
+            if self._campaigns is None:
+                self._campaigns = sent_campaigns(client)
+            return self._campaigns
 
-    def _pages(self, table: Table, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(
+        self, table: Table, since: datetime | None, client: ApiClient
+    ) -> Iterator[list[dict[str, Any]]]:
         if table.name in DEPENDS_ON_CAMPAIGNS:
-            return extract(table.name, self.client, since, campaigns=self._shared_campaigns(),
-                           now=self.now)
-        return extract(table.name, self.client, since, now=self.now)
+            campaigns = self._shared_campaigns(client)
+            return extract(table.name, client, since, campaigns=campaigns, now=self.now)
+        return extract(table.name, client, since, now=self.now)
 
-    def _batches(self, run: _TableRun, columns: Sequence[str]) -> Iterator[pa.Table]:
+    def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.
 
         Pages are fetched one or two ahead on a helper thread (the next page is on the wire
@@ -345,28 +413,32 @@ class _Engine:
         of about ``BATCH_ROWS`` rows (dlt's cost per item is fixed, not per row). Memory
         holds at most ``PREFETCH`` raw pages plus one batch.
         """
-        mapper = RowMapper(run.table, columns)
+        mapper = RowMapper(run.table, run.columns)
         dedupe = KeyDeduper(run.table.primary_key)
         pending: list[pa.Table] = []
         pending_rows = 0
         yielded = False
-        with prefetch(lambda: self._pages(run.table, run.plan.since), PREFETCH) as pages:
-            for records in pages:
-                if self._should_stop is not None and self._should_stop():
-                    raise Cancelled
-                if not records:
-                    continue
-                batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
-                run.pages += 1
-                run.rows += batch.num_rows
-                self._emit(run, "page")
-                if batch.num_rows:
-                    pending.append(batch)
-                    pending_rows += batch.num_rows
-                if pending_rows >= BATCH_ROWS:
-                    yielded = True
-                    yield pa.concat_tables(pending)
-                    pending, pending_rows = [], 0
+        assert run.pages is not None
+        for records in run.pages:
+            if self._stopping():
+                raise Cancelled
+            if not records:
+                continue
+            batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
+            run.page_count += 1
+            run.rows += batch.num_rows
+            self._emit(run, "page")
+            if batch.num_rows:
+                pending.append(batch)
+                pending_rows += batch.num_rows
+            if pending_rows >= BATCH_ROWS:
+                yielded = True
+                yield pa.concat_tables(pending)
+                pending, pending_rows = [], 0
+        try:
+            begin_next()  # the next table's requests overlap this table's load
+        except Exception:
+            self.log.exception("could not begin the next table early; it begins later")
         if pending:
             yielded = True
             yield pa.concat_tables(pending)

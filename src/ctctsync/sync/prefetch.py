@@ -3,7 +3,7 @@
 The API client waits on the network most of the time; reading the next page while the
 current one is mapped and written keeps both busy. The queue is bounded, so memory holds at
 most ``depth`` items beyond the one being processed; errors raised by the source are
-re-raised in the consumer, in order; closing early stops the helper.
+re-raised in the consumer, in order; :meth:`Prefetcher.close` stops the helper.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -24,49 +23,57 @@ class _Failed:
         self.exc = exc
 
 
-@contextmanager
-def prefetch(make_source: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[Iterator[T]]:
-    """``with prefetch(lambda: pages(), 2) as items: for item in items: ...``
+class Prefetcher(Generic[T]):
+    """Starts reading ``make_source()`` on a helper thread as soon as it is created.
 
     ``make_source`` is called on the helper thread, so every use of the source (an HTTP
-    client, say) stays on that one thread.
+    client, say) stays on that one thread. Iterate once; always :meth:`close` (or use
+    ``with``), which waits for an item being read to arrive and then stops.
     """
-    q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
+    def __init__(self, make_source: Callable[[], Iterator[T]], depth: int = 2) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._work, args=(make_source,), name="ctctsync-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
             try:
-                q.put(item, timeout=0.1)
+                self._queue.put(item, timeout=0.1)
             except queue.Full:
                 continue
             return True
         return False
 
-    def work() -> None:
+    def _work(self, make_source: Callable[[], Iterator[T]]) -> None:
         try:
             for item in make_source():
-                if not put(item):
+                if not self._put(item):
                     return
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            put(_Failed(exc))
+            self._put(_Failed(exc))
             return
-        put(_DONE)
+        self._put(_DONE)
 
-    thread = threading.Thread(target=work, name="ctctsync-prefetch", daemon=True)
-    thread.start()
-
-    def items() -> Iterator[T]:
+    def __iter__(self) -> Iterator[T]:
         while True:
-            item = q.get()
+            item = self._queue.get()
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
             yield item  # type: ignore[misc]
 
-    try:
-        yield items()
-    finally:
-        stop.set()
-        thread.join()
+    def close(self) -> None:
+        """Stop reading ahead and wait for the helper thread to end."""
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Prefetcher[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
