@@ -24,8 +24,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.control import services as svc
-from ctctsync.control.errors import Conflict, ServiceError, ValidationFailed
-from ctctsync.control.models import Integration
+from ctctsync.control.errors import ServiceError, ValidationFailed
+from ctctsync.control.models import ACTIVE_RUN_STATUSES, Integration
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.tables import TABLES
 from ctctsync.web.deps import CurrentUser, Db
@@ -49,8 +49,6 @@ SETUP_KEY = "setup"
 """Session key of the add-integration draft: ``{"id": int, "tables": [names]}``."""
 
 STEPS = ("Source", "Name & schedule", "Authorize", "Tables", "Fields")
-
-ACTIVE_RUN_STATUSES = ("queued", "running")
 
 
 def _setup(request: Request, integration_id: int) -> dict[str, Any] | None:
@@ -486,14 +484,15 @@ def delete(
     name = integ.name
     try:
         dropped = svc.delete_integration(db, integ, drop_tables=drop)
-    except (Conflict, ServiceError) as exc:
+    except ServiceError as exc:  # Conflict: a job is running; it was asked to stop
         return render(
             request,
             "integrations/delete.html",
             {"section": "integrations", "integ": integ, "error": exc.message},
             status_code=409,
         )
-    request.session.pop(SETUP_KEY, None) if in_setup(request, integration_id) else None
+    if in_setup(request, integration_id):
+        request.session.pop(SETUP_KEY, None)
     if drop:
         flash(request, f"{name} is deleted, with {len(dropped)} warehouse table(s).")
     else:
