@@ -81,9 +81,11 @@ def serve(
     port = sock.getsockname()[1]
     settings = ControlSettings(
         data_dir=data_dir,
-        public_base_url=f"http://127.0.0.1:{port}",
-        secret_key="test-session-secret-" + "x" * 20,
-        **overrides,
+        **{
+            "public_base_url": f"http://127.0.0.1:{port}",
+            "secret_key": "test-session-secret-" + "x" * 20,
+            **overrides,
+        },
     )
     plane = ControlPlane(settings)
     app = create_app(settings, plane)

@@ -145,6 +145,13 @@ def test_session_cookie_flags(web: WebServer) -> None:
     assert "ctctsync_session=" in cookie
 
 
+def test_session_cookie_is_secure_behind_https(web_factory: Any) -> None:
+    server = web_factory(workers=0, public_base_url="https://ctctsync.example.com")
+    create_admin(server.plane)
+    cookie = server.client().http.get("/login").headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie
+
+
 def test_static_and_callback_reachable_signed_out(web: WebServer) -> None:
     create_admin(web.plane)
     client = web.client()
@@ -611,12 +618,40 @@ def test_long_log_is_paged_to_the_end(admin: WebClient, web: WebServer) -> None:
             RunLog(run_id=run_id, seq=i, ts=now, level="INFO", message=f"line {i}")
             for i in range(1, 5204)
         )
+        db.add(RunLog(run_id=run_id, seq=5204, ts=now, level="ERROR", message="<b>bold</b>"))
         db.commit()
     page = admin.get(f"/jobs/{run_id}").text
     assert "line 5000\n" in page and "line 5001\n" not in page
     assert f'data-log="/jobs/{run_id}/log" data-after="5000"' in page
     rest = admin.get(f"/jobs/{run_id}/log", params={"after": 5000}).json()
-    assert [ln["seq"] for ln in rest["lines"]] == list(range(5001, 5204))
-    assert rest["finished"] is True and rest["next"] == 5203
+    assert [ln["seq"] for ln in rest["lines"]] == list(range(5001, 5205))
+    assert rest["finished"] is True and rest["next"] == 5204
+    assert rest["lines"][-1]["message"] == "<b>bold</b>"  # the script shows it as text
     first = admin.get(f"/jobs/{run_id}/log", params={"after": 0}).json()
     assert len(first["lines"]) == 500 and first["finished"] is False and first["next"] == 500
+
+
+def test_messages_are_escaped(admin: WebClient, web: WebServer) -> None:
+    integ_id = make_integration(web, "acme")
+    with web.plane.session() as db:
+        integ = db.get(Integration, integ_id)
+        assert integ is not None
+        run = svc.enqueue_run(db, integ, "manual")
+        run.error = "<script>alert(1)</script>"
+        db.add(
+            RunLog(
+                run_id=run.id,
+                seq=1,
+                ts=datetime.now(UTC),
+                level="INFO",
+                message="<img src=x onerror=alert(1)>",
+            )
+        )
+        db.commit()
+        run_id = run.id
+    for path in (f"/jobs/{run_id}", f"/integrations/{integ_id}"):
+        html = admin.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html
+    job = admin.get(f"/jobs/{run_id}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job
+    assert "&lt;img src=x onerror=alert(1)&gt;" in job
