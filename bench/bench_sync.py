@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,12 +72,14 @@ def child_sync(raw_config: str, stop_after: float | None) -> None:
 
     result = run_sync(cfg, should_stop=should_stop)
     elapsed = time.monotonic() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     sent.sort()
     gaps = sorted(((b - a, a - t0) for a, b in itertools.pairwise(sent)), reverse=True)
     print(json.dumps({
         "status": result.status,
         "error": result.error,
         "seconds": elapsed,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "rows": result.rows,
         "api_calls": result.api_calls,
         "slowdowns": clients[0].limiter.slowdowns if clients else 0,
@@ -209,7 +212,10 @@ def main() -> None:
             if args.rate_limited:
                 child += ["--stop-after", str(args.seconds)]
             sb.counters.reset()
+            me = psutil.Process()
+            cpu0 = sum(me.cpu_times()[:2])
             res, peak = _run_child(child)
+            sandbox_cpu = sum(me.cpu_times()[:2]) - cpu0
             snap = sb.counters.snapshot()
             throttled = sum(r.get("403", 0) + r.get("429", 0)
                             for r in snap["endpoints"].values())
@@ -229,6 +235,10 @@ def main() -> None:
                           f"{paced / 4:.1%} of the allowed rate; largest gaps (s, at s): "
                           f"{res['largest_gaps']}")
             print(f"  peak RSS (sync process tree): {peak / 2**20:,.0f} MiB")
+            print(f"  CPU: sync process {res['cpu_seconds']:.1f} s "
+                  f"({res['rows'] / res['cpu_seconds']:,.0f} rows per CPU-second), sandbox "
+                  f"(this process) {sandbox_cpu:.1f} s; {psutil.cpu_count()} cores, load "
+                  f"average {psutil.getloadavg()[0]:.1f}")
             print("  per table: " + ", ".join(
                 f"{n} {t['rows']:,} rows/{t['api_calls']} calls" for n, t in res["tables"].items()))
             if not args.skip_plain and not args.rate_limited:

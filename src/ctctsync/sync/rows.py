@@ -332,7 +332,7 @@ class RowMapper:
         """Convert one page; raises MalformedRecord naming table, field and record."""
         name = self.table.name
         for rec in records:
-            if not isinstance(rec, Mapping):
+            if type(rec) is not dict and not isinstance(rec, Mapping):
                 raise MalformedRecord(name, "(record)", rec, "expected a JSON object")
         recs: Sequence[Record] = records
         if self._prepare is not None:
