@@ -655,3 +655,22 @@ def test_messages_are_escaped(admin: WebClient, web: WebServer) -> None:
     job = admin.get(f"/jobs/{run_id}").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in job
     assert "&lt;img src=x onerror=alert(1)&gt;" in job
+
+
+def test_an_unfinished_setup_continues_in_another_browser(admin: WebClient, web: WebServer) -> None:
+    admin.post(NEW_FORM, {"name": "acme", "frequency_hours": "24", "history_start": ""})
+    [integ] = integrations(web)
+    other = web.client()
+    other.sign_in()
+    details = other.get(f"/integrations/{integ.id}").text
+    assert "Continue setup" in details and "Setup is not finished" in details
+    r = other.get(f"/integrations/{integ.id}/setup")
+    assert r.headers["location"] == f"/integrations/{integ.id}/setup/authorize"
+    assert "Authorize with Constant Contact" in other.get(r.headers["location"]).text
+    # an integration that has run is edited, not set up again
+    with web.plane.session() as db:
+        row = db.get(Integration, integ.id)
+        assert row is not None
+        row.activated_at = datetime.now(UTC)
+        db.commit()
+    assert other.get(f"/integrations/{integ.id}/setup").headers["location"].endswith("/edit")

@@ -63,6 +63,11 @@ def in_setup(request: Request, integration_id: int) -> bool:
     return _setup(request, integration_id) is not None
 
 
+def setup_unfinished(integ: Integration) -> bool:
+    """Paused before it ever ran: most likely an add-integration setup left half-way."""
+    return integ.state == "paused" and integ.activated_at is None and integ.last_run_id is None
+
+
 def _ctx(step: int, **values: Any) -> dict[str, Any]:
     return {"section": "integrations", "steps": STEPS, "step": step, **values}
 
@@ -137,6 +142,20 @@ def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
     svc.pause(db, integ)
     request.session[SETUP_KEY] = {"id": integ.id, "tables": list(TABLES)}
     return _go(f"/integrations/{integ.id}/setup/authorize")
+
+
+@router.get("/{integration_id}/setup")
+def resume_setup(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+    """Continue an unfinished setup (from any browser): authorize, or choose tables."""
+    integ = svc.get_integration(db, user, integration_id)
+    if not setup_unfinished(integ):
+        if in_setup(request, integ.id):
+            request.session.pop(SETUP_KEY, None)
+        return _go(f"/integrations/{integ.id}/edit")
+    if not in_setup(request, integ.id):
+        request.session[SETUP_KEY] = {"id": integ.id, "tables": list(integ.tables)}
+    step = "tables" if integ.has_credentials else "authorize"
+    return _go(f"/integrations/{integ.id}/setup/{step}")
 
 
 @router.get("/{integration_id}/setup/authorize")
@@ -323,6 +342,7 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
         "choices": picker(integ.tables, default_all=False),
         "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
+        "unfinished": setup_unfinished(integ),
     }
 
 
