@@ -97,6 +97,8 @@ def page(browser: Browser) -> Iterator[Page]:
 def shot() -> Callable[[Page, str], None]:
     """``shot(page, "03-name")`` saves a full-page screenshot of the current step."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):  # only this run's steps, none left from before
+        old.unlink()
 
     def take(pg: Page, name: str) -> None:
         pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -284,7 +286,7 @@ def test_operator_flow(
         "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
     )
     expect(page.locator("#job-tables tbody tr")).to_have_count(1)
-    shot(page, "17b-resync")
+    shot(page, "18-resync")
 
     # ---- Constant Contact revokes the token: the job fails, the integration needs
     # re-authorization, and "Re-authorize" (OAuth again) brings it back
@@ -300,11 +302,11 @@ def test_operator_flow(
     )
     expect(page.locator("#job-error")).to_be_visible()
     assert token not in page.content()
-    shot(page, "18-job-failed")
+    shot(page, "19-job-failed")
     page.click(".crumbs >> text=acme")
     expect(state_badge(page)).to_have_text("Needs re-authorization")
     expect(page.locator("#state-reason")).not_to_be_empty()
-    shot(page, "19-needs-reauth")
+    shot(page, "20-needs-reauth")
     page.click("#reauthorize")
     page.fill("input[name=email]", creds.email)
     page.fill("input[name=password]", creds.password)
@@ -316,18 +318,18 @@ def test_operator_flow(
         "data-status", "succeeded", timeout=JOB_TIMEOUT_MS
     )
     expect(page.locator('#jobs tbody tr[data-status="failed"]')).to_have_count(1)
-    shot(page, "19b-reauthorized")
+    shot(page, "21-reauthorized")
 
     # ---- API tokens and the warehouse
     page.click("nav >> text=API tokens")
     page.fill("#name", "airflow")
     page.click("#create-token")
     expect(page.locator("#token-value")).to_contain_text("ctct_")
-    shot(page, "20-api-token")
+    shot(page, "22-api-token")
     page.click("nav >> text=Warehouse")
     page.click("#test-warehouse")
     expect(page.locator("#test-result")).to_contain_text("Connection works.")
-    shot(page, "21-warehouse")
+    shot(page, "23-warehouse")
 
     # ---- delete, dropping the warehouse tables
     with live.plane.session() as db:
@@ -338,9 +340,9 @@ def test_operator_flow(
     page.click("#delete")
     expect(page.locator("h1")).to_have_text("Delete acme?")
     page.check("#drop-tables")
-    shot(page, "22-delete-confirm")
+    shot(page, "24-delete-confirm")
     page.click("#confirm-delete")
     expect(page.locator(".flash-ok")).to_contain_text("acme is deleted")
     expect(page.locator('tr[data-integration="acme"]')).to_have_count(0)
     assert warehouse_tables(wcfg, "acme") == {}
-    shot(page, "23-deleted")
+    shot(page, "25-deleted")
