@@ -173,3 +173,17 @@ def test_connection_failure_is_clear_and_redacted() -> None:
 def test_missing_credentials_message() -> None:
     with pytest.raises(WarehouseError, match="needs credentials"):
         test_connection(WarehouseConfig(destination="postgres", dataset="x"))
+
+
+def test_merge_dedupes_a_key_repeated_within_one_load(wcfg: WarehouseConfig) -> None:
+    """The backstop behind the sync's bounded de-duplication window: dlt de-duplicates the
+    staging table by primary key before merging."""
+    loader = Loader(wcfg, "cc")
+    loader.load(EVENTS, EVENTS.column_names, _batches(3, "a"), "replace")
+    mapper = RowMapper(EVENTS, EVENTS.column_names)
+    ctx = MapContext("b", datetime.now(UTC))
+    pages = [mapper.to_arrow([{"id": "e1", "name": "x"}, {"id": "e7", "name": "y"}], ctx),
+             mapper.to_arrow([{"id": "e7", "name": "y"}, {"id": "e1", "name": "x"}], ctx)]
+    loader.load(EVENTS, EVENTS.column_names, iter(pages), "merge")
+    ids = [r["id"] for r in read_table(wcfg, "cc", "events").to_pylist()]
+    assert sorted(ids) == ["e0", "e1", "e2", "e7"]

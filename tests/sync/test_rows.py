@@ -277,3 +277,13 @@ def test_key_deduper_drops_repeats_across_pages() -> None:
     second = dedupe(mapper.to_arrow([{"id": "2"}, {"id": "3"}], CTX))
     assert first.column("id").to_pylist() == [1, 2]
     assert second.column("id").to_pylist() == [3]
+
+
+def test_key_deduper_memory_is_a_window() -> None:
+    table = TABLES["contact_lists"]
+    mapper = RowMapper(table, table.column_names)
+    dedupe = KeyDeduper(table.primary_key, window=3)
+    dedupe(mapper.to_arrow([{"id": str(i)} for i in range(1, 6)], CTX))
+    # ids 3, 4, 5 are within the window; 1 has left it
+    again = dedupe(mapper.to_arrow([{"id": "5"}, {"id": "1"}], CTX))
+    assert again.column("id").to_pylist() == [1]

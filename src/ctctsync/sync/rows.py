@@ -14,6 +14,7 @@ fails its table loudly instead of loading wrong values.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -364,16 +365,21 @@ class RowMapper:
 
 
 class KeyDeduper:
-    """Drops rows whose key was already seen in this load (the first copy wins).
+    """Drops rows whose key was seen among the last ``window`` keys of this load (the first
+    copy wins).
 
-    The API can repeat a record across pages (constant-contact-api.md §1.3: list membership
-    returns limit+1); a load must not hold a key twice. Holds only the keys (a few dozen
-    bytes each), never the rows.
+    The API can repeat records across pages (constant-contact-api.md §1.3: list membership
+    returns limit+1; offset paging shifts when an item is added mid-read), always at a page
+    boundary, so a window of a few pages' keys catches them while memory stays bounded
+    whatever the table's size (a set of all 1M contact ids would take ~60 MiB). Merge loads
+    are also de-duplicated by key in dlt's staging table, over the whole load.
     """
 
-    def __init__(self, key_columns: Sequence[str]) -> None:
+    def __init__(self, key_columns: Sequence[str], window: int = 20_000) -> None:
         self.key_columns = tuple(key_columns)
+        self.window = window
         self._seen: set[Any] = set()
+        self._order: deque[Any] = deque()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if len(self.key_columns) == 1:
@@ -382,13 +388,16 @@ class KeyDeduper:
             cols = [batch.column(c).to_pylist() for c in self.key_columns]
             keys = list(zip(*cols, strict=True))
         keep: list[bool] = []
-        seen = self._seen
+        seen, order = self._seen, self._order
         for k in keys:
             if k in seen:
                 keep.append(False)
-            else:
-                seen.add(k)
-                keep.append(True)
+                continue
+            keep.append(True)
+            seen.add(k)
+            order.append(k)
+            if len(order) > self.window:
+                seen.discard(order.popleft())
         if all(keep):
             return batch
         return batch.filter(pa.array(keep, type=pa.bool_()))
