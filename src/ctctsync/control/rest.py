@@ -8,6 +8,7 @@ validation alike, so the app's HTML error pages never answer an API call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
@@ -185,6 +186,26 @@ RunDep = Annotated[Run, Depends(run_of)]
 def me(user: CurrentUser) -> UserPublic:
     """The signed-in user."""
     return UserPublic.of(user)
+
+
+@router.get("/openapi.json", tags=["catalog"], include_in_schema=False)
+def openapi_schema(_user: CurrentUser) -> dict[str, Any]:
+    """The REST API's OpenAPI schema. Behind a token like the rest of the API: nothing but
+    sign-in is served to a caller who is not signed in."""
+    return _openapi()
+
+
+@functools.cache
+def _openapi() -> dict[str, Any]:
+    # Described by an app that holds only this router, so the web pages stay out of it.
+    described = FastAPI(
+        title="ctctsync REST API",
+        version="1",
+        description="Every action of the web UI, for scripts. Authenticate with a personal "
+        "API token: `Authorization: Bearer ctct_...` (create one on the API tokens page).",
+    )
+    described.include_router(router, prefix="/api/v1")
+    return described.openapi()
 
 
 @router.get("/tables", tags=["catalog"])
@@ -407,7 +428,7 @@ def create_user(db: Db, _admin: AdminUser, data: UserCreate) -> UserPublic:
 
 def create_api_app(plane: ControlPlane) -> FastAPI:
     """A bare app serving only the REST API over ``plane`` (tests, headless use)."""
-    app = FastAPI(title="ctctsync control plane API", version="1")
+    app = FastAPI(title="ctctsync control plane API", version="1", openapi_url=None)
     app.state.control_plane = plane
     app.include_router(router, prefix="/api/v1")
     return app
