@@ -305,8 +305,14 @@ class _Engine:
                     failure = _Failure("The run was cancelled.", "transient", stop_run=True,
                                        status="cancelled")
                     break
-                run = ahead.pop(name, None) or self._begin(name, name in refresh)
-                here = self.sync_table(run, tr, functools.partial(begin_ahead, i))
+                here: _Failure | None
+                try:
+                    run = ahead.pop(name, None) or self._begin(name, name in refresh)
+                except Exception as exc:  # e.g. the state store is unreachable
+                    here = self._failure(TABLES[name], exc)
+                    tr.status, tr.error = "failed", here.message
+                else:
+                    here = self.sync_table(run, tr, functools.partial(begin_ahead, i))
                 if here is not None and (failure is None or here.stop_run):
                     failure = here
                 if here is not None and here.stop_run:
