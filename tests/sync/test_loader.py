@@ -187,3 +187,22 @@ def test_merge_dedupes_a_key_repeated_within_one_load(wcfg: WarehouseConfig) -> 
     loader.load(EVENTS, EVENTS.column_names, iter(pages), "merge")
     ids = [r["id"] for r in read_table(wcfg, "cc", "events").to_pylist()]
     assert sorted(ids) == ["e0", "e1", "e2", "e7"]
+
+
+def test_stale_scratch_folders_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from ctctsync.warehouse import destination
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / "ctctsync-dlt-old"
+    fresh = tmp_path / "ctctsync-dlt-new"
+    stale.mkdir()
+    fresh.mkdir()
+    old = destination.time.time() - destination.STALE_WORKDIR_SECONDS - 60
+    os.utime(stale, (old, old))
+    wcfg = WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+    with destination.scratch_pipeline(wcfg, "x") as pipeline:
+        assert Path(pipeline.pipelines_dir).parent == tmp_path
+    assert not stale.exists() and fresh.exists()
+    assert [p.name for p in tmp_path.glob("ctctsync-dlt-*")] == ["ctctsync-dlt-new"]

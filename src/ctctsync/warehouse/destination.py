@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,6 +102,22 @@ def _explicit_password(credentials: str) -> str:
     return f"{scheme}://{userinfo}:@{host}"
 
 
+_WORKDIR_PREFIX = "ctctsync-dlt-"
+STALE_WORKDIR_SECONDS = 24 * 3600
+"""A scratch folder this old was left by a killed process (no run lasts a day)."""
+
+
+def _sweep_stale_workdirs() -> None:
+    # a SIGKILLed sync cannot delete its scratch folder; the next one does
+    cutoff = time.time() - STALE_WORKDIR_SECONDS
+    for path in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*"):
+        try:
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 @contextmanager
 def scratch_pipeline(wcfg: WarehouseConfig, name: str) -> Iterator[dlt.Pipeline]:
     """A dlt pipeline in a throw-away working folder.
@@ -109,7 +126,8 @@ def scratch_pipeline(wcfg: WarehouseConfig, name: str) -> Iterator[dlt.Pipeline]
     the table schemas in the warehouse. A fresh folder per run means a crash never leaves a
     half-written load package behind that a later run would have to finish or discard.
     """
-    workdir = tempfile.mkdtemp(prefix="ctctsync-dlt-")
+    _sweep_stale_workdirs()
+    workdir = tempfile.mkdtemp(prefix=_WORKDIR_PREFIX)
     try:
         pipeline = dlt.pipeline(
             pipeline_name=name,
