@@ -8,6 +8,7 @@ import pytest
 from sync_truth import assert_matches_truth
 
 from ctctsync.api import ApiClient, RateLimiter, RetryPolicy
+from ctctsync.config import WarehouseConfig
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.state import StateStore
 from ctctsync.sync import run_sync
@@ -149,3 +150,23 @@ def test_revoked_token_fails_with_reauthorize_and_keeps_the_warehouse(
     for name, table in before.items():
         assert read_table(warehouse, "cc", name).equals(table), name
     assert StateStore(cfg.state_url).all("cc") == bookmarks
+
+
+def test_unusable_warehouse_is_reported_not_raised(sandbox: Sandbox, make_config) -> None:
+    cfg = make_config(sandbox, WarehouseConfig(destination="postgres", dataset="x"))
+    result = run_sync(cfg, clock=sandbox.account.clock.now)
+    assert result.status == "failed" and result.failure_type == "config"
+    assert result.error and "needs credentials" in result.error
+    assert all(t.status == "failed" for t in result.tables.values())
+    assert StateStore(cfg.state_url).all("cc") == []
+
+
+def test_broken_progress_callback_does_not_break_the_sync(sandbox: Sandbox, duckdb_warehouse,
+                                                          make_config) -> None:
+    def broken(_event: object) -> None:
+        raise RuntimeError("display gone")
+
+    cfg = make_config(sandbox, duckdb_warehouse)
+    result = run_sync(cfg, progress=broken, only_tables=["contact_lists"],
+                      clock=sandbox.account.clock.now)
+    assert result.status == "succeeded"
