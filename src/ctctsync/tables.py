@@ -347,7 +347,15 @@ TABLES: dict[str, Table] = {
                 "keeps its own date column and `activity_date` unifies them. Rows come from the "
                 "per-campaign tracking endpoints (one call chain per sent campaign and activity "
                 "type) rather than one chain per contact: the same activities, with calls that "
-                "grow with campaigns and activities, not with contacts."
+                "grow with campaigns and activities, not with contacts (1 campaign list call + "
+                "7 per sent campaign + pages of 500 activities). Why complete: v2 records "
+                "activities only for SENT campaigns (constant-contact-api.md §1.8), and every "
+                "activity of a contact belongs to one campaign, so the union of the six "
+                "per-campaign lists over all sent campaigns is every contact's activity feed; "
+                "`created_since` (on or after) = the bookmark minus the look-back bounds each "
+                "read, and the merge on `activity_id` absorbs the overlap. Known gap: a campaign "
+                "deleted after it was sent answers 404 on its tracking endpoints in v2, so "
+                "activities not loaded before its deletion cannot be read any more."
             ),
         ),
         Table(
