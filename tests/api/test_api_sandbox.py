@@ -226,15 +226,14 @@ def test_pacing_at_4_qps_gets_no_throttling_answers(sandbox_factory):
     sb = sandbox_factory(qps_limit=4)
     limiter = RateLimiter(4.0, None)
     with client_for(sb, limiter=limiter, sleep=time.sleep) as client:
-        started = time.monotonic()
         for _ in range(21):
             client.get_json("/v2/account/info")
-        elapsed = time.monotonic() - started
     statuses = sb.counters.snapshot()["api_keys"][sb.credentials.api_key]
     assert statuses.get("403", 0) == 0
     assert statuses["200"] == 21
     assert limiter.slowdowns == 0
-    assert 20 / elapsed >= 0.95 * 4  # at least 95 % of the allowed rate
+    # The share of the allowed rate reached is a benchmark figure (bench/bench_sync.py
+    # --rate-limited, docs/performance.md), not a timed assertion.
 
 
 def test_shared_limiter_paces_parallel_clients(sandbox_factory):

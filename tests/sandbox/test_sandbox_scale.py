@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
-import orjson
 
-from ctctsync.sandbox import Account, AccountSpec, Sandbox
+from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sandbox.v2 import render
 from ctctsync.sandbox.v2.paging import encode_token
 
@@ -18,9 +16,8 @@ MILLION = AccountSpec(seed=11, contacts=1_000_000, lists=20, campaigns=8,
 
 
 def test_million_contacts_build_and_serve_the_end() -> None:
-    t0 = time.perf_counter()
+    # How fast it builds and serves is measured by bench/sandbox_page.py, not asserted here.
     with Sandbox(MILLION, qps_limit=None, daily_limit=None) as sb:
-        assert time.perf_counter() - t0 < 30  # ~2 s quiet, ~9 s at load 6 on 2 cores
         c = sb.credentials
         with httpx.Client(base_url=sb.base_url, params={"api_key": c.api_key},
                           headers={"Authorization": f"Bearer {c.access_token}"},
@@ -34,23 +31,6 @@ def test_million_contacts_build_and_serve_the_end() -> None:
             ids = sb.account.update_contacts(3)
             changed = client.get("/v2/contacts", params={"modified_since": before}).json()
             assert [r["id"] for r in changed["results"]] == [str(i) for i in ids]
-
-
-def test_page_of_500_builds_fast() -> None:
-    acc = Account(AccountSpec(seed=2, contacts=20_000, lists=10, campaigns=3,
-                              activities_per_campaign=10))
-    statuses = {lid: lst.status for lid, lst in acc.lists.items()}
-    timings = []
-    for start in range(1, 20_000, 2_000):
-        t = time.perf_counter()
-        ids, _ = acc.contact_ids_page(start, 500)
-        body = orjson.dumps([render.contact(acc.contact(i), statuses)  # type: ignore[arg-type]
-                             for i in ids])
-        timings.append(time.perf_counter() - t)
-        assert len(orjson.loads(body)) == 500
-    timings.sort()
-    # target well under 50 ms (13 ms measured, docs/sandbox.md); bound loose for a shared box
-    assert timings[len(timings) // 2] < 0.15
 
 
 def test_million_contact_sandbox_rss_under_1gb() -> None:

@@ -69,17 +69,22 @@ class CountersMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
-        status = 0
+        qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        key = (qs.get("api_key") or qs.get("client_id") or ["-"])[0]
+        endpoint = self.namer(scope["method"], scope["path"])
+        recorded = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                # Count before the answer leaves: a client that has its response must find
+                # it counted (tests read the counters right after their last call).
+                self.counters.record(endpoint, key, int(message["status"]))
+                recorded = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            key = (qs.get("api_key") or qs.get("client_id") or ["-"])[0]
-            self.counters.record(self.namer(scope["method"], scope["path"]), key, status or 500)
+            if not recorded:
+                self.counters.record(endpoint, key, 500)
