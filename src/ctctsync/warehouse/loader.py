@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import dlt
+import duckdb
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
@@ -75,6 +77,7 @@ class Loader:
         self.pipeline_name = f"ctctsync_{integration}"
         self._stack: ExitStack | None = None
         self._pipeline: dlt.Pipeline | None = None
+        self._keepalive: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> Loader:
         self._stack = ExitStack()
@@ -86,7 +89,7 @@ class Loader:
     def __exit__(self, *exc: object) -> None:
         if self._stack is not None:
             self._stack.close()
-        self._stack = self._pipeline = None
+        self._stack = self._pipeline = self._keepalive = None
 
     def warehouse_name(self, table: Table) -> str:
         """``<integration>_<table>``."""
@@ -114,6 +117,7 @@ class Loader:
             pipeline = self._pipeline or stack.enter_context(
                 scratch_pipeline(self.wcfg, self.pipeline_name)
             )
+            self._keep_duckdb_open()
             if pipeline.has_pending_data:
                 # left by a failed table of this run: dlt would load it first and *ignore*
                 # the new data; its rows are re-read by the run that retries that table
@@ -124,6 +128,29 @@ class Loader:
                 raise _unwrap(exc) from exc
         load_id = info.loads_ids[0] if info.loads_ids else None
         return LoadOutcome(load_id=load_id)
+
+
+    def _keep_duckdb_open(self) -> None:
+        """Within ``with``, hold one DuckDB connection to the file for the whole run.
+
+        dlt opens the file for each table's load and closes it after; closing the last
+        connection to a DuckDB file checkpoints it (writes the WAL into the file) and the next
+        load opens and reads the catalog again. A connection of ours keeps the database open
+        in this process (DuckDB shares one database instance per file among a process's
+        connections), so dlt's connections attach to it and the file is checkpointed when
+        the run ends (and when the WAL passes DuckDB's ``checkpoint_threshold``). If the file
+        cannot be opened here, dlt's own load reports why, as without this.
+        """
+        if self._stack is None or self._keepalive is not None or self.wcfg.destination != "duckdb":
+            return
+        path = Path(self.wcfg.path).expanduser()
+        if not path.parent.exists():
+            return  # dlt creates the folder on its first load; later tables keep it open
+        try:
+            self._keepalive = duckdb.connect(str(path))
+        except duckdb.Error:
+            return
+        self._stack.callback(self._keepalive.close)
 
 
 def _passthrough(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
