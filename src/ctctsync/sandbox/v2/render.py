@@ -5,6 +5,7 @@ Shapes follow the 2015 Java captures and the SDK fixtures (constant-contact-api.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +18,20 @@ JSONDict = dict[str, Any]
 EASTERN = ZoneInfo("America/New_York")
 
 
+@functools.lru_cache(maxsize=16384)
+def _utc_day(day: int) -> str:
+    """``2015-02-11T`` for day ``day`` since the epoch (a few thousand distinct days)."""
+    t = time.gmtime(day * 86400)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+
+
 def utc_date(ms: int) -> str:
     """``2015-02-11T13:12:06.000Z``: UTC with milliseconds (§1.5)."""
     s, milli = divmod(ms, 1000)
-    t = time.gmtime(s)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-            f"{t.tm_sec:02d}.{milli:03d}Z")
+    day, s = divmod(s, 86400)
+    hour, s = divmod(s, 3600)
+    minute, sec = divmod(s, 60)
+    return f"{_utc_day(day)}{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
 
 
 def eastern_date(ms: int) -> str:
