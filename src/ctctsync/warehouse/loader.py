@@ -10,7 +10,7 @@ sync write a bookmark after the load and treat a crash as a harmless re-read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -126,6 +126,7 @@ class Loader:
                 info = pipeline.run(resource, schema=dlt.Schema(self.pipeline_name))
             except Exception as exc:
                 raise _unwrap(exc) from exc
+        self._checkpoint()
         load_id = info.loads_ids[0] if info.loads_ids else None
         return LoadOutcome(load_id=load_id)
 
@@ -137,8 +138,8 @@ class Loader:
         connection to a DuckDB file checkpoints it (writes the WAL into the file) and the next
         load opens and reads the catalog again. A connection of ours keeps the database open
         in this process (DuckDB shares one database instance per file among a process's
-        connections), so dlt's connections attach to it and the file is checkpointed when
-        the run ends (and when the WAL passes DuckDB's ``checkpoint_threshold``). If the file
+        connections), so dlt's connections attach to it; the file is checkpointed after each
+        table's load (``_checkpoint``) and when the run ends. If the file
         cannot be opened here, dlt's own load reports why, as without this.
         """
         if self._stack is None or self._keepalive is not None or self.wcfg.destination != "duckdb":
@@ -151,6 +152,16 @@ class Loader:
         except duckdb.Error:
             return
         self._stack.callback(self._keepalive.close)
+
+
+    def _checkpoint(self) -> None:
+        # the table is committed (in DuckDB's WAL); writing it into the file now, while the
+        # next tables are read ahead, keeps that work out of the run's wind-down
+        if self._keepalive is None:
+            return
+        # only an optimization: DuckDB checkpoints at the latest when the run ends
+        with suppress(duckdb.Error):
+            self._keepalive.execute("CHECKPOINT")
 
 
 def _passthrough(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
