@@ -153,7 +153,6 @@ class Loader:
             return
         self._stack.callback(self._keepalive.close)
 
-
     def _checkpoint(self) -> None:
         # the table is committed (in DuckDB's WAL); writing it into the file now, while the
         # next tables are read ahead, keeps that work out of the run's wind-down
