@@ -16,7 +16,7 @@ SPEC_TYPES = ("NUMERIC", "STRING", "RECORD", "BOOLEAN", "TIMESTAMP", "INTEGER")
 
 
 def _spec_path() -> Path:
-    # locally shared/ sits beside the repo (/work/shared); in CI at ../shared too
+    # shared/ sits beside the repository, locally and in CI
     path = REPO.parent / "shared" / "reference" / "product-spec.txt"
     if not path.is_file():
         pytest.fail(f"the product spec is missing: expected {path} (shared/ beside the repo)")

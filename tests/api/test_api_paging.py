@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -17,14 +18,18 @@ from ctctsync.api.paging import (
 )
 from ctctsync.errors import PaginationLoop
 
-FIXTURES = Path("/work/shared/reference/fixtures")
+# shared/ sits beside the repository (locally and in CI): ../shared/reference/fixtures
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fixtures"
 
 
 def fixture(name: str) -> object:
     return orjson.loads((FIXTURES / name).read_bytes())
 
 
-needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="reference fixtures absent")
+needs_fixtures = pytest.mark.skipif(
+    not FIXTURES.exists() and os.environ.get("CI") != "true",
+    reason="reference fixtures absent (shared/ beside the repository); required under CI",
+)
 
 
 @needs_fixtures

@@ -15,9 +15,14 @@ import pytest
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.testing import authorize_code
 
-FIXTURES = Path(os.environ.get("CTCTSYNC_REFERENCE_FIXTURES",
-                               "/work/shared/reference/fixtures"))
+# shared/ sits beside the repository (locally and in CI): ../shared/reference/fixtures
+_DEFAULT_FIXTURES = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fixtures"
+)
+FIXTURES = Path(os.environ.get("CTCTSYNC_REFERENCE_FIXTURES", str(_DEFAULT_FIXTURES)))
 if not FIXTURES.is_dir():  # pragma: no cover - the reference is part of the dev setup
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"reference fixtures not found at {FIXTURES}", pytrace=False)
     pytest.skip(f"reference fixtures not found at {FIXTURES}", allow_module_level=True)
 
 # Keys of old-era (2012-13 SDK) fixtures or known fixture defects the sandbox does not serve,
