@@ -3,7 +3,6 @@ and a config pointing a sandbox account at it."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,21 +13,6 @@ import pytest
 
 from ctctsync.config import SyncConfig, WarehouseConfig
 from ctctsync.sandbox import Sandbox
-
-PG_DSN = os.environ.get("CTCTSYNC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> str:
-    """The test PostgreSQL server. Unreachable: skip locally, fail in CI (CI=true)."""
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_DSN}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_DSN}")
-    return PG_DSN
 
 
 def _drop_pg_schemas(dsn: str, dataset: str) -> None:
