@@ -135,6 +135,10 @@ def test_sync_state_and_check_against_the_sandbox(tmp_path: Path) -> None:
         assert sb.credentials.access_token not in res.stdout + res.stderr
         assert sb.credentials.api_key not in res.stdout + res.stderr
 
+        res = run_cli(["check", "-c", str(cfg)], tmp_path, env)
+        assert res.returncode == 4, res.stdout + res.stderr
+        assert "authoriz" in res.stderr.lower()
+
 
 @pytest.mark.slow
 def test_demo_no_serve_syncs_every_table(tmp_path: Path) -> None:

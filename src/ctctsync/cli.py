@@ -138,7 +138,13 @@ def check(config: ConfigOpt = None) -> None:
         info = api_check(client)
     except CtctError as exc:
         err_console.print(f"[red]Check failed:[/red] {exc.user_message}")
-        raise typer.Exit(EXIT_REAUTH if exc.failure_type == "config" else EXIT_FAILED) from None
+        if exc.action == "reauthorize":
+            code = EXIT_REAUTH
+        elif exc.failure_type == "config":
+            code = EXIT_CONFIG
+        else:
+            code = EXIT_FAILED
+        raise typer.Exit(code) from None
     finally:
         client.close()
     console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}")

@@ -3,7 +3,6 @@ DuckDB, state changes from run outcomes, and a killed worker's job recovered by 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from ctctsync.sync import ProgressEvent
 from ctctsync.tables import TABLES
 from ctctsync.warehouse import warehouse_tables
 
-from .conftest import make_settings
+from .conftest import make_settings, open_plane
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +54,7 @@ def sb_clock() -> ManualClock:
 def sb_plane(
     sb_settings: ControlSettings, sb_clock: ManualClock, migrated_template: Path
 ) -> Iterator[ControlPlane]:
-    sb_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(migrated_template, sb_settings.data_dir / "control.db")
-    cp = ControlPlane(sb_settings, clock=sb_clock)
+    cp = open_plane(sb_settings, sb_clock, migrated_template)
     yield cp
     cp.close()
 
@@ -269,9 +266,7 @@ def test_daily_quota_keeps_integration_and_waits(
     sb: Sandbox = sandbox_factory(daily_limit=3)  # type: ignore[operator]
     creds = sb.credentials
     settings = make_settings(tmp_path, cc_base_url=sb.base_url, cc_qps_limit=None)
-    settings.data_dir.mkdir(parents=True)
-    shutil.copy(migrated_template, settings.data_dir / "control.db")
-    cp = ControlPlane(settings, clock=sb_clock)
+    cp = open_plane(settings, sb_clock, migrated_template)
     try:
         with cp.session() as db:
             user = svc.ensure_first_admin(db, "owner@example.com", "long enough password")
