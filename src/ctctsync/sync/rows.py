@@ -24,6 +24,7 @@ import orjson
 import pyarrow as pa
 
 from ctctsync.tables import LOADED_AT, RUN_ID, Column, ColumnType, Table
+from ctctsync.warehouse.types import ARROW_TYPES
 
 Record = Mapping[str, Any]
 
@@ -163,16 +164,6 @@ CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
     "bool": _to_bool,
     "timestamp": _to_timestamp,
     "json": _to_json,
-}
-
-ARROW_TYPES: dict[ColumnType, pa.DataType] = {
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "text": pa.string(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    # nested values travel as JSON text; the loader marks the column data_type=json
-    "json": pa.string(),
 }
 
 

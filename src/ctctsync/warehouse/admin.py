@@ -11,9 +11,9 @@ import pyarrow as pa
 from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndefinedRelation
 
 from ctctsync.config import WarehouseConfig
-from ctctsync.sync.rows import ARROW_TYPES
 from ctctsync.tables import TABLES
 from ctctsync.warehouse.destination import WarehouseError, redact, scratch_pipeline
+from ctctsync.warehouse.types import ARROW_TYPES
 
 _ADMIN_PIPELINE = "ctctsync_admin"
 _DLT_RECORDS = (("_dlt_version", "schema_name"), ("_dlt_pipeline_state", "pipeline_name"))
