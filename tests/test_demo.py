@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from ctctsync.control import services as svc
-from ctctsync.control.models import Integration, Run
-from ctctsync.demo import demo_config
-from ctctsync.demo_serve import (
+from ctctsync.cli.demo import demo_config
+from ctctsync.cli.demo_serve import (
     admin_password,
     connect_and_run_first_job,
     demo_settings,
     prepare_control_plane,
 )
+from ctctsync.control import services as svc
+from ctctsync.control.models import Integration, Run
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sync import run_sync
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ctctsync.control import commands
+from ctctsync.cli import control_commands as commands
 from ctctsync.control.settings import ControlSettings
 from ctctsync.sandbox import Sandbox
 

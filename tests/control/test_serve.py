@@ -30,7 +30,7 @@ def test_serve_starts_and_stops(tmp_path: Path) -> None:
         "CTCTSYNC_PORT": str(port),
         "CTCTSYNC_WORKERS": "1",
     }
-    code = "import sys; from ctctsync.control.commands import serve; sys.exit(serve())"
+    code = "import sys; from ctctsync.cli.control_commands import serve; sys.exit(serve())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         env=env,

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -25,7 +25,32 @@ from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, SyncResult, run_sync
 
 if TYPE_CHECKING:
-    from ctctsync.control.plane import ControlPlane
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+    from ctctsync.control.clock import Clock
+    from ctctsync.control.context import ControlContext
+    from ctctsync.control.settings import ControlSettings
+
+
+class RunHost(Protocol):
+    """What a run executor needs of the process hosting it (the ``ControlPlane``).
+
+    Declared here, and satisfied structurally, so that the worker does not import the plane
+    that starts it: the plane depends on the worker, never the reverse.
+    """
+
+    settings: ControlSettings
+    clock: Clock
+    engine: Engine
+    write_engine: Engine
+    context: ControlContext
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A service session (``BEGIN IMMEDIATE`` on SQLite)."""
+        ...
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +89,7 @@ class _Setup(Exception):  # noqa: N818 -- internal signal, never escapes this mo
 class RunLogHandler(logging.Handler):
     """Writes log records of one run into ``run_logs`` (redacted), one short transaction each."""
 
-    def __init__(self, plane: ControlPlane, run_id: str, redactor: Redactor) -> None:
+    def __init__(self, plane: RunHost, run_id: str, redactor: Redactor) -> None:
         super().__init__(logging.INFO)
         self.plane = plane
         self.run_id = run_id
@@ -83,7 +108,7 @@ class RunExecutor:
 
     def __init__(
         self,
-        plane: ControlPlane,
+        plane: RunHost,
         run_id: str,
         worker_id: str,
         listeners: Sequence[ProgressListener] = (),
@@ -103,7 +128,7 @@ class RunExecutor:
     # ------------------------------------------------------------------ logs
 
     @classmethod
-    def append_log(cls, plane: ControlPlane, run_id: str, level: int, message: str) -> None:
+    def append_log(cls, plane: RunHost, run_id: str, level: int, message: str) -> None:
         """Append one line to a run's log (``message`` must already be redacted)."""
         with plane.write_engine.begin() as conn:
             # The next seq comes from the table so several processes (or a sweeper) can

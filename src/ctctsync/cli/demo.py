@@ -42,7 +42,7 @@ def demo_config(
 
 def run_demo(*, contacts: int, path: Path, seed: int, serve: bool, port: int = 8000) -> int:
     """Run the demo; returns the process exit code."""
-    from ctctsync.cli import _exit_code, _print_result, _run_with_progress, console
+    from ctctsync.cli.output import console, exit_code, print_result, run_with_progress
     from ctctsync.sandbox import AccountSpec, Sandbox
 
     path = path.resolve()
@@ -66,7 +66,7 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool, port: int = 8
         cfg = demo_config(sb.base_url, creds.api_key, creds.access_token, path, state_dir)
         plane = settings = None
         if serve:
-            from ctctsync.demo_serve import demo_settings, prepare_control_plane
+            from ctctsync.cli.demo_serve import demo_settings, prepare_control_plane
 
             settings = demo_settings(sb, path, port)
             plane = prepare_control_plane(settings)
@@ -75,11 +75,11 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool, port: int = 8
             cfg = cfg.model_copy(update={"state_url": settings.resolved_database_url})
         console.print(f"Sandbox at {sb.base_url}; syncing all 9 tables into {path}")
         # Each demo starts from scratch: the sandbox is new, so old bookmarks mean nothing.
-        result = _run_with_progress(cfg, full_refresh=True)
-        _print_result(result, cfg)
+        result = run_with_progress(cfg, full_refresh=True)
+        print_result(result, cfg)
         if result.error:
             console.print(f"[red]{result.error}[/red]")
-            return _exit_code(result)
+            return exit_code(result)
         example = cfg.table_name_in_warehouse("contacts")
         console.print(
             Panel(
@@ -98,7 +98,7 @@ def run_demo(*, contacts: int, path: Path, seed: int, serve: bool, port: int = 8
             highlight=False,
         )
         if plane is not None and settings is not None:
-            from ctctsync.demo_serve import serve_demo
+            from ctctsync.cli.demo_serve import serve_demo
 
             return serve_demo(sb, cfg, plane, settings)
-    return _exit_code(result)
+    return exit_code(result)

@@ -1,6 +1,6 @@
 """The control plane's verbs on the command line: ``serve``, ``integrations``, ``runs``, ``users``.
 
-Thin typer wrappers over ``ctctsync.control.commands`` (which hold the behaviour and are
+Thin typer wrappers over ``ctctsync.cli.control_commands`` (which hold the behaviour and are
 tested directly). They act on the same metadata store the server uses
 (``CTCTSYNC_DATABASE_URL``, default ``.ctctsync/control.db``).
 """
@@ -22,7 +22,7 @@ users_app = typer.Typer(help="Manage users of the control plane.")
 @integrations_app.command("list")
 def integrations_list(as_json: JsonOpt = False) -> None:
     """List integrations with their state, last run and next run."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_list(as_json=as_json))
 
@@ -56,7 +56,7 @@ def integrations_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an integration (its name prefixes its warehouse tables and cannot change)."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(
         commands.integrations_add(
@@ -74,7 +74,7 @@ def integrations_add(
 @integrations_app.command("show")
 def integrations_show(name: NameArg, as_json: JsonOpt = False) -> None:
     """Show one integration: state, tables, recent runs."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_show(name, as_json=as_json))
 
@@ -82,7 +82,7 @@ def integrations_show(name: NameArg, as_json: JsonOpt = False) -> None:
 @integrations_app.command("pause")
 def integrations_pause(name: NameArg) -> None:
     """Pause scheduled runs."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_pause(name))
 
@@ -90,7 +90,7 @@ def integrations_pause(name: NameArg) -> None:
 @integrations_app.command("resume")
 def integrations_resume(name: NameArg) -> None:
     """Re-activate a paused (or failed) integration."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_resume(name))
 
@@ -101,7 +101,7 @@ def integrations_run(
     wait: Annotated[bool, typer.Option(help="Wait for the run and exit with its outcome.")] = False,
 ) -> None:
     """Queue a run now."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_run(name, wait=wait))
 
@@ -111,7 +111,7 @@ def integrations_resync(
     name: NameArg, table: Annotated[str, typer.Argument(help="The table to re-sync.")]
 ) -> None:
     """Forget one table's bookmark and queue a run that re-reads it from the history start."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_resync(name, table))
 
@@ -125,7 +125,7 @@ def integrations_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm the deletion.")] = False,
 ) -> None:
     """Delete an integration, its runs and its bookmarks."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.integrations_delete(name, drop_tables=drop_tables, yes=yes))
 
@@ -137,7 +137,7 @@ def runs_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The newest runs."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.runs_list(integration, limit=limit, as_json=as_json))
 
@@ -148,7 +148,7 @@ def runs_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One run: status, timings, rows per table, API calls, error."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.runs_show(run_id, as_json=as_json))
 
@@ -159,7 +159,7 @@ def runs_logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow a running job.")] = False,
 ) -> None:
     """A run's process log."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.runs_logs(run_id, follow=follow))
 
@@ -179,7 +179,7 @@ def users_create_admin(
     ],
 ) -> None:
     """Create an administrator."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.users_create_admin(email, password))
 
@@ -193,7 +193,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Job worker threads (default 2).")] = None,
 ) -> None:
     """Run the web UI, the REST API, the scheduler and the job workers in one process."""
-    from ctctsync.control import commands
+    from ctctsync.cli import control_commands as commands
 
     raise typer.Exit(commands.serve(host=host, port=port, workers=workers))
 

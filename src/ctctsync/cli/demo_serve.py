@@ -122,7 +122,7 @@ def serve_demo(sb: Sandbox, cfg: SyncConfig, plane: ControlPlane, settings: Cont
     """Run the first job through the control plane, then serve the UI until Ctrl-C."""
     import uvicorn
 
-    from ctctsync.cli import console
+    from ctctsync.cli.output import console
     from ctctsync.web.app import create_app
 
     # Jobs' process logs belong in the UI, not interleaved with the demo's own output.

@@ -10,31 +10,30 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 
 from ctctsync import __version__
-from ctctsync.cli_control import register as register_control
+from ctctsync.cli.control import register as register_control
+from ctctsync.cli.output import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_REAUTH,
+    console,
+    err_console,
+    exit_code,
+    print_result,
+    run_with_progress,
+)
 from ctctsync.tables import TABLES
 
 if TYPE_CHECKING:
     from ctctsync.config import SyncConfig
     from ctctsync.sync import SyncResult
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_PARTIAL = 3
-EXIT_REAUTH = 4
-
-# Not a terminal (CI logs, pipes): use a width that fits the result tables unabridged.
-console = Console() if sys.stdout.isatty() else Console(width=120)
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="ctctsync",
@@ -150,65 +149,6 @@ def check(config: ConfigOpt = None) -> None:
     console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}")
 
 
-def _print_result(result: SyncResult, cfg: SyncConfig) -> None:
-    grid = RichTable(title=f"run {result.run_id}: {result.status}", title_justify="left")
-    grid.add_column("table")
-    grid.add_column("warehouse table")
-    grid.add_column("mode")
-    grid.add_column("rows", justify="right")
-    grid.add_column("API calls", justify="right")
-    grid.add_column("status")
-    for name, tr in result.tables.items():
-        grid.add_row(
-            name,
-            cfg.table_name_in_warehouse(name),
-            tr.mode,
-            f"{tr.rows:,}",
-            f"{tr.api_calls:,}",
-            tr.status if not tr.error else f"{tr.status}: {tr.error}",
-        )
-    console.print(grid)
-    console.print(f"API calls used: {result.api_calls:,}")
-
-
-def _exit_code(result: SyncResult) -> int:
-    if result.status == "succeeded":
-        return EXIT_OK
-    if result.status == "partial":
-        return EXIT_PARTIAL
-    if result.failure_type == "auth":
-        return EXIT_REAUTH
-    if result.failure_type == "config":
-        return EXIT_CONFIG
-    return EXIT_FAILED
-
-
-def _run_with_progress(cfg: SyncConfig, **kwargs: Any) -> SyncResult:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ctctsync.sync import ProgressEvent, run_sync
-
-    with Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        TextColumn("{task.fields[rows]:>10,} rows  {task.fields[calls]:>6,} calls"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(ev: ProgressEvent) -> None:
-            if ev.table not in tasks:
-                tasks[ev.table] = bar.add_task(ev.table, total=None, rows=0, calls=0)
-            task = tasks[ev.table]
-            bar.update(task, rows=ev.rows, calls=ev.api_calls)
-            if ev.phase in ("done", "failed"):
-                bar.update(task, total=1, completed=1)
-
-        return run_sync(cfg, progress=on_progress, **kwargs)
-
-
 @app.command()
 def sync(
     config: ConfigOpt = None,
@@ -239,11 +179,11 @@ def sync(
         result = run_sync(cfg, **kwargs)
         console.print_json(json.dumps(_result_json(result)))
     else:
-        result = _run_with_progress(cfg, **kwargs)
-        _print_result(result, cfg)
+        result = run_with_progress(cfg, **kwargs)
+        print_result(result, cfg)
         if result.error:
             err_console.print(f"[red]{result.error}[/red]")
-    raise typer.Exit(_exit_code(result))
+    raise typer.Exit(exit_code(result))
 
 
 def _result_json(result: SyncResult) -> dict[str, Any]:
@@ -365,7 +305,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
 ) -> None:
     """Start a sandbox account, sync everything into a local DuckDB file, show the result."""
-    from ctctsync.demo import run_demo
+    from ctctsync.cli.demo import run_demo
 
     raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve, port=port))
 
