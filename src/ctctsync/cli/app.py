@@ -18,6 +18,7 @@ from rich.table import Table as RichTable
 
 from ctctsync import __version__
 from ctctsync.cli.control import register as register_control
+from ctctsync.cli.extras import require_server_extra
 from ctctsync.cli.output import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -269,6 +270,7 @@ def sandbox(
     ] = None,
 ) -> None:
     """Serve a simulated Constant Contact v2 account (see docs/sandbox.md)."""
+    require_server_extra("sandbox")
     from ctctsync.sandbox.cli import run_sandbox_command
 
     run_sandbox_command(
@@ -305,6 +307,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
 ) -> None:
     """Start a sandbox account, sync everything into a local DuckDB file, show the result."""
+    require_server_extra("demo")
     from ctctsync.cli.demo import run_demo
 
     raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve, port=port))

@@ -194,7 +194,9 @@ def serve(
 ) -> None:
     """Run the web UI, the REST API, the scheduler and the job workers in one process."""
     from ctctsync.cli import control_commands as commands
+    from ctctsync.cli.extras import require_server_extra
 
+    require_server_extra("serve")
     raise typer.Exit(commands.serve(host=host, port=port, workers=workers))
 
 
