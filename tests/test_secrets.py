@@ -17,10 +17,10 @@ import duckdb
 from ctctsync.api.ratelimit import clear_registry
 from ctctsync.control import services as svc
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.rest import create_api_app
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.control.settings import ControlSettings
 from ctctsync.sandbox import AccountSpec, Sandbox
+from ctctsync.web.api import create_api_app
 
 with warnings.catch_warnings():
     # Starlette prefers the httpx2 package; httpx still works and is what we have.

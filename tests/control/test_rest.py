@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from ctctsync.control import services as svc
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.rest import create_api_app
 from ctctsync.control.settings import ControlSettings
 from ctctsync.tables import TABLES
+from ctctsync.web.api import create_api_app
 
 from .helpers import finish
 

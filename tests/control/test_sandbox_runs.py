@@ -326,7 +326,7 @@ def test_oauth_through_the_rest_api(
         warnings.simplefilter("ignore")  # starlette prefers httpx2; httpx works
         from starlette.testclient import TestClient
 
-    from ctctsync.control.rest import create_api_app
+    from ctctsync.web.api import create_api_app
 
     alice = svc.create_user(sdb, "alice@example.com", "long enough password")
     mallory = svc.create_user(sdb, "mallory@example.com", "long enough password")

@@ -1,9 +1,10 @@
 """The web control plane: ``create_app`` builds the FastAPI app (pages + REST API).
 
 The app serves server-rendered pages (``ctctsync/web/templates``), one stylesheet and one
-small script (``ctctsync/web/static``), the OAuth callback, and the control plane's REST
-router under ``/api/v1``. Routes are thin: they parse a form, call a service in
-``ctctsync.control.services`` and render or redirect.
+small script (``ctctsync/web/static``), the OAuth callback, and the REST API
+(``ctctsync.web.api``) under ``/api/v1``. Routes are thin: they parse a form, call a
+service in ``ctctsync.control.services`` and render or redirect. A service error is
+answered by one table (``ctctsync.web.errors``): as JSON to the API, as a page otherwise.
 
 Lifecycle: when ``create_app`` is given no control plane it builds one from the settings
 and starts/stops its scheduler and workers with the app; a plane passed in belongs to the
@@ -22,14 +23,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from ctctsync.control.errors import NotFound, PermissionDenied, ServiceError
+from ctctsync.control.errors import ServiceError
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.rest import error_response
-from ctctsync.control.rest import router as rest_router
 from ctctsync.control.settings import ControlSettings
+from ctctsync.web import api
 from ctctsync.web.deps import SignInRequired, login_url
+from ctctsync.web.errors import error_page, error_response, http_error_page
 from ctctsync.web.routes import auth, integrations, jobs, oauth, tokens, warehouse
-from ctctsync.web.templating import STATIC_DIR, build_templates, render
+from ctctsync.web.templating import STATIC_DIR, build_templates
 
 SESSION_COOKIE = "ctctsync_session"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
@@ -96,11 +97,12 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for module in (auth, integrations, jobs, oauth, tokens, warehouse):
         app.include_router(module.router)
-    app.include_router(rest_router, prefix="/api/v1")
+    app.include_router(api.router, prefix=api.PREFIX)
     return app
 
 
 def _is_api(request: Request) -> bool:
+    # every API version, and unknown paths under /api/, answer in JSON
     return request.url.path.startswith("/api/")
 
 
@@ -113,29 +115,10 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _refused(request: Request, exc: ServiceError) -> Response:
-        if _is_api(request):
-            return error_response(exc)
-        if isinstance(exc, NotFound):
-            title, code = "Not found", 404
-        elif isinstance(exc, PermissionDenied):
-            title, code = "Not allowed", 403
-        else:
-            title, code = "Not done", 409
-        return render(
-            request, "error.html", {"title": title, "message": exc.message}, status_code=code
-        )
+        return error_response(exc) if _is_api(request) else error_page(request, exc)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         if _is_api(request):
             return await http_exception_handler(request, exc)
-        titles = {403: "Forbidden", 404: "Not found", 405: "Not allowed"}
-        message = exc.detail if isinstance(exc.detail, str) else "The request was refused."
-        if exc.status_code == 404 and message == "Not Found":
-            message = "There is no page at this address."
-        return render(
-            request,
-            "error.html",
-            {"title": titles.get(exc.status_code, "Error"), "message": message},
-            status_code=exc.status_code,
-        )
+        return http_error_page(request, exc)

@@ -1,7 +1,10 @@
-"""Request dependencies of the page routes (``Annotated`` aliases, FastAPI style).
+"""Request dependencies of the page routes and the REST API (``Annotated`` aliases,
+FastAPI style).
 
-``Db`` is a session from the control plane (services read their context from it);
-``CurrentUser`` is the signed-in user or a redirect to ``/login``.
+``Plane`` is the app's control plane; ``Db`` is a session from it (services read their
+context from it). Who is asking differs by door: ``CurrentUser`` is the signed-in user of a
+page or a redirect to ``/login``; ``ApiUser`` is the owner of a REST call's bearer token or
+a 401, and ``ApiAdmin`` that owner if an admin, or a 403.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from ctctsync.control import services as svc
+from ctctsync.control.errors import PermissionDenied
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
+from ctctsync.web.errors import Unauthenticated
 from ctctsync.web.security import session_user_id
 
 
@@ -64,3 +70,31 @@ def current_user(request: Request, db: Db) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="A personal API token (ctct_...).")
+
+
+def api_user(
+    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """The owner of the REST call's bearer token; 401 otherwise."""
+    if credentials is None:
+        raise Unauthenticated("Send a personal API token: Authorization: Bearer ctct_...")
+    user = svc.user_for_token(db, credentials.credentials)
+    if user is None:
+        raise Unauthenticated("The API token is invalid or has been revoked.")
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+def api_admin(user: ApiUser) -> User:
+    """The REST call's user, who must be an admin; 403 otherwise."""
+    if not user.is_admin:
+        raise PermissionDenied("Only administrators may do this.")
+    return user
+
+
+ApiAdmin = Annotated[User, Depends(api_admin)]

@@ -1,35 +1,28 @@
-"""The REST API (mounted at ``/api/v1``): every UI action, authorised by personal API tokens.
+"""The REST API (mounted at ``/api/v1`` by :func:`ctctsync.web.app.create_app`): every UI
+action, authorised by personal API tokens.
 
 Routes are thin: parse, call one service, wrap the answer in a ``*Public`` model (which
-never carries secrets). Errors have one JSON shape, ``{"detail": str, "errors": {field:
-message}}``, produced by :class:`ServiceErrorRoute` for service errors and request
+never carries secrets). They share the pages' dependencies (``ctctsync.web.deps``: the
+plane, the session; the user is the bearer token's owner, ``ApiUser``) and their error
+table (``ctctsync.web.errors``). Errors have one JSON shape, ``{"detail": str, "errors":
+{field: message}}``, produced by :class:`ServiceErrorRoute` for service errors and request
 validation alike, so the app's HTML error pages never answer an API call.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
-from starlette.responses import JSONResponse
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import (
-    Conflict,
-    InvalidTransition,
-    NotFound,
-    PermissionDenied,
-    ServiceError,
-    ValidationFailed,
-)
-from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.errors import ServiceError
+from ctctsync.control.models import Integration, Run
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import (
     AuthorizationCallback,
@@ -50,47 +43,8 @@ from ctctsync.control.schemas import (
     WarehouseIn,
     WarehousePublic,
 )
-
-
-class Unauthenticated(ServiceError):  # noqa: N818 -- says what happened
-    """No valid personal API token."""
-
-
-_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
-    (Unauthenticated, status.HTTP_401_UNAUTHORIZED),
-    (ValidationFailed, status.HTTP_422_UNPROCESSABLE_CONTENT),
-    (NotFound, status.HTTP_404_NOT_FOUND),
-    (PermissionDenied, status.HTTP_403_FORBIDDEN),
-    (Conflict, status.HTTP_409_CONFLICT),
-    (InvalidTransition, status.HTTP_409_CONFLICT),
-)
-
-
-class ErrorBody(BaseModel):
-    """Every error answer of the API."""
-
-    detail: str
-    errors: dict[str, str] = {}
-
-
-def error_response(exc: ServiceError) -> JSONResponse:
-    """The JSON answer for a service error."""
-    code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 400)
-    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-    return JSONResponse(
-        ErrorBody(detail=exc.message, errors=exc.errors).model_dump(),
-        status_code=code,
-        headers=headers,
-    )
-
-
-def _validation_errors(exc: RequestValidationError) -> ValidationFailed:
-    errors: dict[str, str] = {}
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(loc) or "body"
-        errors.setdefault(field, str(err.get("msg", "invalid")))
-    return ValidationFailed(errors)
+from ctctsync.web.deps import ApiAdmin, ApiUser, Db
+from ctctsync.web.errors import ErrorBody, error_response, validation_failed
 
 
 class ServiceErrorRoute(APIRoute):
@@ -106,10 +60,13 @@ class ServiceErrorRoute(APIRoute):
             except ServiceError as exc:
                 return error_response(exc)
             except RequestValidationError as exc:
-                return error_response(_validation_errors(exc))
+                return error_response(validation_failed(exc))
 
         return wrapped
 
+
+PREFIX = "/api/v1"
+"""Where the app mounts :data:`router`."""
 
 router = APIRouter(
     route_class=ServiceErrorRoute,
@@ -121,50 +78,8 @@ router = APIRouter(
 
 # ----------------------------------------------------------------------------- dependencies
 
-_bearer = HTTPBearer(auto_error=False, description="A personal API token (ctct_...).")
 
-
-def get_plane(request: Request) -> ControlPlane:
-    """The plane the app was built with (``app.state.control_plane``)."""
-    plane: ControlPlane = request.app.state.control_plane
-    return plane
-
-
-def get_db(plane: Annotated[ControlPlane, Depends(get_plane)]) -> Iterator[Session]:
-    """One service session per request."""
-    with plane.session() as db:
-        yield db
-
-
-Db = Annotated[Session, Depends(get_db)]
-
-
-def current_user(
-    db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    """The owner of the bearer token; 401 otherwise."""
-    if credentials is None:
-        raise Unauthenticated("Send a personal API token: Authorization: Bearer ctct_...")
-    user = svc.user_for_token(db, credentials.credentials)
-    if user is None:
-        raise Unauthenticated("The API token is invalid or has been revoked.")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def admin_user(user: CurrentUser) -> User:
-    """The current user, who must be an admin; 403 otherwise."""
-    if not user.is_admin:
-        raise PermissionDenied("Only administrators may do this.")
-    return user
-
-
-AdminUser = Annotated[User, Depends(admin_user)]
-
-
-def integration_of(db: Db, user: CurrentUser, integration_id: int) -> Integration:
+def integration_of(db: Db, user: ApiUser, integration_id: int) -> Integration:
     """The integration in the path, if the user may see it; 404 otherwise."""
     return svc.get_integration(db, user, integration_id)
 
@@ -172,7 +87,7 @@ def integration_of(db: Db, user: CurrentUser, integration_id: int) -> Integratio
 IntegrationDep = Annotated[Integration, Depends(integration_of)]
 
 
-def run_of(db: Db, user: CurrentUser, run_id: str) -> Run:
+def run_of(db: Db, user: ApiUser, run_id: str) -> Run:
     """The run in the path, if the user may see it; 404 otherwise."""
     return svc.get_run(db, user, run_id)
 
@@ -183,13 +98,13 @@ RunDep = Annotated[Run, Depends(run_of)]
 
 
 @router.get("/me", tags=["account"])
-def me(user: CurrentUser) -> UserPublic:
+def me(user: ApiUser) -> UserPublic:
     """The signed-in user."""
-    return UserPublic.of(user)
+    return UserPublic.model_validate(user)
 
 
 @router.get("/openapi.json", tags=["catalog"], include_in_schema=False)
-def openapi_schema(_user: CurrentUser) -> dict[str, Any]:
+def openapi_schema(_user: ApiUser) -> dict[str, Any]:
     """The REST API's OpenAPI schema. Behind a token like the rest of the API: nothing but
     sign-in is served to a caller who is not signed in."""
     return _openapi()
@@ -204,12 +119,12 @@ def _openapi() -> dict[str, Any]:
         description="Every action of the web UI, for scripts. Authenticate with a personal "
         "API token: `Authorization: Bearer ctct_...` (create one on the API tokens page).",
     )
-    described.include_router(router, prefix="/api/v1")
+    described.include_router(router, prefix=PREFIX)
     return described.openapi()
 
 
 @router.get("/tables", tags=["catalog"])
-def tables(_user: CurrentUser) -> list[TableInfo]:
+def tables(_user: ApiUser) -> list[TableInfo]:
     """Every table and column an integration can replicate."""
     return svc.table_catalog()
 
@@ -218,27 +133,27 @@ def tables(_user: CurrentUser) -> list[TableInfo]:
 
 
 @router.get("/integrations", tags=["integrations"])
-def list_integrations(db: Db, user: CurrentUser) -> list[IntegrationPublic]:
+def list_integrations(db: Db, user: ApiUser) -> list[IntegrationPublic]:
     """The integrations the user may see."""
-    return [IntegrationPublic.of(i) for i in svc.list_integrations(db, user)]
+    return [IntegrationPublic.model_validate(i) for i in svc.list_integrations(db, user)]
 
 
 @router.post("/integrations", status_code=status.HTTP_201_CREATED, tags=["integrations"])
-def create_integration(db: Db, user: CurrentUser, data: IntegrationCreate) -> IntegrationPublic:
+def create_integration(db: Db, user: ApiUser, data: IntegrationCreate) -> IntegrationPublic:
     """Create an integration (state ``pending`` until its first successful run)."""
-    return IntegrationPublic.of(svc.create_integration(db, user, data))
+    return IntegrationPublic.model_validate(svc.create_integration(db, user, data))
 
 
 @router.get("/integrations/{integration_id}", tags=["integrations"])
 def show_integration(integ: IntegrationDep) -> IntegrationPublic:
     """One integration."""
-    return IntegrationPublic.of(integ)
+    return IntegrationPublic.model_validate(integ)
 
 
 @router.patch("/integrations/{integration_id}", tags=["integrations"])
 def update_integration(db: Db, integ: IntegrationDep, data: IntegrationUpdate) -> IntegrationPublic:
     """Change frequency and/or tables and columns (additions are backfilled)."""
-    return IntegrationPublic.of(svc.update_integration(db, integ, data))
+    return IntegrationPublic.model_validate(svc.update_integration(db, integ, data))
 
 
 class Deleted(BaseModel):
@@ -262,21 +177,21 @@ def delete_integration(
 @router.post("/integrations/{integration_id}/pause", tags=["integrations"])
 def pause(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     """Stop scheduling runs."""
-    return IntegrationPublic.of(svc.pause(db, integ))
+    return IntegrationPublic.model_validate(svc.pause(db, integ))
 
 
 @router.post("/integrations/{integration_id}/reactivate", tags=["integrations"])
 def reactivate(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     """Resume scheduling."""
-    return IntegrationPublic.of(svc.reactivate(db, integ))
+    return IntegrationPublic.model_validate(svc.reactivate(db, integ))
 
 
 @router.post(
     "/integrations/{integration_id}/run", status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
 )
-def run_now(db: Db, user: CurrentUser, integ: IntegrationDep) -> RunPublic:
+def run_now(db: Db, user: ApiUser, integ: IntegrationDep) -> RunPublic:
     """Queue a run now."""
-    return RunPublic.of(svc.run_now(db, integ, user))
+    return RunPublic.model_validate(svc.run_now(db, integ, user))
 
 
 @router.post(
@@ -284,9 +199,9 @@ def run_now(db: Db, user: CurrentUser, integ: IntegrationDep) -> RunPublic:
     status_code=status.HTTP_202_ACCEPTED,
     tags=["runs"],
 )
-def resync_table(db: Db, user: CurrentUser, integ: IntegrationDep, table: str) -> RunPublic:
+def resync_table(db: Db, user: ApiUser, integ: IntegrationDep, table: str) -> RunPublic:
     """Re-read one table from the history start."""
-    return RunPublic.of(svc.resync_table(db, integ, table, user))
+    return RunPublic.model_validate(svc.resync_table(db, integ, table, user))
 
 
 @router.post("/integrations/{integration_id}/authorize", tags=["authorization"])
@@ -301,17 +216,16 @@ def start_authorization(
 
 
 @router.post("/oauth/complete", tags=["authorization"])
-def complete_authorization(
-    db: Db, user: CurrentUser, data: AuthorizationCallback
-) -> IntegrationPublic:
+def complete_authorization(db: Db, user: ApiUser, data: AuthorizationCallback) -> IntegrationPublic:
     """Finish an authorization with the ``state`` and ``code`` CC sent to the redirect URI."""
-    return IntegrationPublic.of(svc.complete_authorization(db, data.state, data.code, user))
+    integ = svc.complete_authorization(db, data.state, data.code, user)
+    return IntegrationPublic.model_validate(integ)
 
 
 @router.put("/integrations/{integration_id}/credentials", tags=["authorization"])
 def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> IntegrationPublic:
     """Store an API key and access token (checked against CC when it is reachable)."""
-    return IntegrationPublic.of(
+    return IntegrationPublic.model_validate(
         svc.set_manual_credentials(db, integ, data.api_key, data.access_token)
     )
 
@@ -322,26 +236,26 @@ def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> I
 @router.get("/integrations/{integration_id}/runs", tags=["runs"])
 def integration_runs(
     db: Db,
-    user: CurrentUser,
+    user: ApiUser,
     integ: IntegrationDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunPublic]:
     """The integration's newest runs."""
-    return [RunPublic.of(r) for r in svc.list_runs(db, user, integ, limit=limit)]
+    return [RunPublic.model_validate(r) for r in svc.list_runs(db, user, integ, limit=limit)]
 
 
 @router.get("/runs", tags=["runs"])
 def list_runs(
-    db: Db, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    db: Db, user: ApiUser, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> list[RunPublic]:
     """The newest runs of every integration the user may see."""
-    return [RunPublic.of(r) for r in svc.list_runs(db, user, limit=limit)]
+    return [RunPublic.model_validate(r) for r in svc.list_runs(db, user, limit=limit)]
 
 
 @router.get("/runs/{run_id}", tags=["runs"])
 def show_run(run: RunDep) -> RunPublic:
     """One run: status, rows per table, API calls, error."""
-    return RunPublic.of(run)
+    return RunPublic.model_validate(run)
 
 
 @router.get("/runs/{run_id}/logs", tags=["runs"])
@@ -352,28 +266,29 @@ def run_logs(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[RunLogPublic]:
     """The run's process log after ``after_seq`` (poll with the last seq seen)."""
-    return [RunLogPublic.of(line) for line in svc.run_logs(db, run, after_seq, limit=limit)]
+    lines = svc.run_logs(db, run, after_seq, limit=limit)
+    return [RunLogPublic.model_validate(line) for line in lines]
 
 
 @router.post("/runs/{run_id}/cancel", tags=["runs"])
 def cancel_run(db: Db, run: RunDep) -> RunPublic:
     """Cancel a queued run, or ask a running one to stop."""
-    return RunPublic.of(svc.cancel_run(db, run))
+    return RunPublic.model_validate(svc.cancel_run(db, run))
 
 
 # ----------------------------------------------------------------------------- warehouse
 
 
 @router.get("/warehouse", tags=["warehouse"])
-def get_warehouse(db: Db, _user: CurrentUser) -> WarehousePublic:
+def get_warehouse(db: Db, _user: ApiUser) -> WarehousePublic:
     """Where every integration loads (credentials masked)."""
-    return WarehousePublic.of(svc.get_warehouse(db))
+    return WarehousePublic.model_validate(svc.get_warehouse(db))
 
 
 @router.put("/warehouse", tags=["warehouse"])
-def save_warehouse(db: Db, _admin: AdminUser, data: WarehouseIn) -> WarehousePublic:
+def save_warehouse(db: Db, _admin: ApiAdmin, data: WarehouseIn) -> WarehousePublic:
     """Change the warehouse (admins)."""
-    return WarehousePublic.of(svc.save_warehouse(db, data))
+    return WarehousePublic.model_validate(svc.save_warehouse(db, data))
 
 
 class WarehouseTest(BaseModel):
@@ -385,7 +300,7 @@ class WarehouseTest(BaseModel):
 
 @router.post("/warehouse/test", tags=["warehouse"])
 def test_warehouse(
-    db: Db, _admin: AdminUser, data: Annotated[WarehouseIn | None, Body()] = None
+    db: Db, _admin: ApiAdmin, data: Annotated[WarehouseIn | None, Body()] = None
 ) -> WarehouseTest:
     """Connect to the given (or the stored) warehouse; 422 with its message on failure."""
     return WarehouseTest(ok=True, description=svc.test_warehouse(db, data))
@@ -395,40 +310,41 @@ def test_warehouse(
 
 
 @router.get("/tokens", tags=["account"])
-def list_tokens(db: Db, user: CurrentUser) -> list[TokenPublic]:
+def list_tokens(db: Db, user: ApiUser) -> list[TokenPublic]:
     """The user's API tokens (never their values)."""
-    return [TokenPublic.of(t) for t in svc.list_api_tokens(db, user)]
+    return [TokenPublic.model_validate(t) for t in svc.list_api_tokens(db, user)]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["account"])
-def create_token(db: Db, user: CurrentUser, data: TokenCreate) -> TokenCreated:
+def create_token(db: Db, user: ApiUser, data: TokenCreate) -> TokenCreated:
     """A new API token; its value is in this answer only."""
     token, plaintext = svc.create_api_token(db, user, data.name)
-    return TokenCreated(**TokenPublic.of(token).model_dump(), token=plaintext)
+    return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=plaintext)
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["account"])
-def revoke_token(db: Db, user: CurrentUser, token_id: int) -> Response:
+def revoke_token(db: Db, user: ApiUser, token_id: int) -> Response:
     """Revoke one of the user's tokens."""
     svc.revoke_api_token(db, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users", tags=["account"])
-def list_users(db: Db, _admin: AdminUser) -> list[UserPublic]:
+def list_users(db: Db, _admin: ApiAdmin) -> list[UserPublic]:
     """Every user (admins)."""
-    return [UserPublic.of(u) for u in svc.list_users(db)]
+    return [UserPublic.model_validate(u) for u in svc.list_users(db)]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["account"])
-def create_user(db: Db, _admin: AdminUser, data: UserCreate) -> UserPublic:
+def create_user(db: Db, _admin: ApiAdmin, data: UserCreate) -> UserPublic:
     """Create a user (admins)."""
-    return UserPublic.of(svc.create_user(db, data.email, data.password, is_admin=data.is_admin))
+    user = svc.create_user(db, data.email, data.password, is_admin=data.is_admin)
+    return UserPublic.model_validate(user)
 
 
 def create_api_app(plane: ControlPlane) -> FastAPI:
     """A bare app serving only the REST API over ``plane`` (tests, headless use)."""
     app = FastAPI(title="ctctsync control plane API", version="1", openapi_url=None)
     app.state.control_plane = plane
-    app.include_router(router, prefix="/api/v1")
+    app.include_router(router, prefix=PREFIX)
     return app
