@@ -1,9 +1,10 @@
 """Bookmarks: per integration and table, the ``lastRunDate`` a key-based table resumes from.
 
 The store is a small SQL database (SQLite by default, PostgreSQL when the control plane
-shares one). The ``bookmarks`` table is declared on ``ctctsync.db.metadata`` so the control
-plane's Alembic migrations create the same table; ``StateStore`` also creates it when used
-stand-alone from the CLI.
+shares one). Its tables (``bookmarks``, ``bookmark_columns``) are declared in
+``ctctsync.db`` and created by Alembic, branch ``state``: ``StateStore`` brings that branch
+to head when it opens a store by URL (the CLI's ``.ctctsync/state.db``); the control plane
+migrates every branch of its store at start.
 
 Rule (docs/architecture.md, "Bookmarks"): a table's bookmark is written only after its data
 is committed to the warehouse, and it is the *start* time of that run. A crash between the
@@ -16,12 +17,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ctctsync.db import bookmark_columns, bookmarks, metadata
+from ctctsync.db import bookmark_columns, bookmarks, create_engine, ensure_schema, writer
 
 
 @dataclass(frozen=True)
@@ -40,33 +40,23 @@ def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; creates the parent folder of a SQLite file."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: object, _rec: object) -> None:
-            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            # WAL lets the web app read while a worker writes; busy_timeout waits for locks.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-    return engine
-
-
 class StateStore:
     """Read and write bookmarks. Thread-safe (one short transaction per call)."""
 
     def __init__(self, url_or_engine: str | Engine, *, create: bool = True) -> None:
+        """Open the store at a URL, or on an engine the caller owns.
+
+        ``create``: first bring the bookmark tables to the newest revision (Alembic branch
+        ``state``; one query when they are there already). Pass False when the caller has
+        migrated the store itself (the control plane, at start).
+        """
         self.engine = (
-            make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+            create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         )
+        # Upsert and reset read, then write: take SQLite's write lock up front.
+        self._writer = writer(self.engine)
         if create:
-            metadata.create_all(self.engine, tables=[bookmarks, bookmark_columns])
+            ensure_schema(self.engine, "state")
 
     def get(self, integration: str, table: str) -> Bookmark | None:
         with self.engine.connect() as conn:
@@ -121,7 +111,7 @@ class StateStore:
             "run_id": run_id,
             "updated_at": now,
         }
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             _upsert(conn, bookmarks, integration, table, values)
             if columns is not None:
                 _upsert(
@@ -153,7 +143,7 @@ class StateStore:
         if table is not None:
             stmt = stmt.where(bookmarks.c.table_name == table)
             cols = cols.where(bookmark_columns.c.table_name == table)
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(cols)
             return conn.execute(stmt).rowcount
 

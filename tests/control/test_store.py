@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ctctsync.control.database import (
     create_store_engine,
-    current_revision,
+    current_revisions,
     downgrade_database,
-    head_revision,
+    head_revisions,
     upgrade_database,
 )
 from ctctsync.control.errors import InvalidTransition
@@ -34,10 +34,10 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def test_migrations_match_models_and_round_trip(store_url: str) -> None:
     engine = create_store_engine(store_url)
     try:
-        assert current_revision(engine) is None
-        upgrade_database(engine)
-        upgrade_database(engine)  # idempotent: every start runs it
-        assert current_revision(engine) == head_revision()
+        assert current_revisions(engine) == frozenset()
+        assert upgrade_database(engine)
+        assert not upgrade_database(engine)  # idempotent and cheap: every start runs it
+        assert current_revisions(engine) == head_revisions() == {"state_0001", "0001"}
         with engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), metadata

@@ -1,5 +1,9 @@
-"""Initial schema: users, API tokens, integrations, OAuth states, runs, run logs,
-warehouse settings, and the connector's bookmark tables.
+"""Initial schema of the control plane (branch ``control``): users, API tokens,
+integrations, OAuth states, runs, run logs, warehouse settings.
+
+The connector's bookmark tables are on the ``state`` branch (``state_0001``). Stores
+migrated before the split have them from an older version of this revision; ``state_0001``
+adopts them.
 
 Revision ID: 0001
 Revises:
@@ -13,45 +17,22 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
+branch_labels = ("control",)
 depends_on = None
 
 
 def upgrade() -> None:
-    # The connector's bookmark tables may already exist when ``StateStore`` used this
-    # database stand-alone before the control plane first started on it.
-    existing = set(sa.inspect(op.get_bind()).get_table_names())
-    if "bookmark_columns" not in existing:
-        _create_bookmark_columns()
-    if "bookmarks" not in existing:
-        _create_bookmarks()
-    _create_control_tables()
+    # Parents before children: the foreign keys need their referred tables.
+    _create_users()
+    _create_warehouse_settings()
+    _create_api_tokens()
+    _create_integrations()
+    _create_oauth_states()
+    _create_runs()
+    _create_run_logs()
 
 
-def _create_bookmark_columns() -> None:
-    op.create_table(
-        "bookmark_columns",
-        sa.Column("integration", sa.String(length=64), nullable=False),
-        sa.Column("table_name", sa.String(length=64), nullable=False),
-        sa.Column("columns", sa.Text(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("integration", "table_name", name=op.f("pk_bookmark_columns")),
-    )
-
-
-def _create_bookmarks() -> None:
-    op.create_table(
-        "bookmarks",
-        sa.Column("integration", sa.String(length=64), nullable=False),
-        sa.Column("table_name", sa.String(length=64), nullable=False),
-        sa.Column("last_run_date", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("run_id", sa.String(length=64), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("integration", "table_name", name=op.f("pk_bookmarks")),
-    )
-
-
-def _create_control_tables() -> None:
+def _create_users() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -62,6 +43,9 @@ def _create_control_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
+
+
+def _create_warehouse_settings() -> None:
     op.create_table(
         "warehouse_settings",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -72,6 +56,9 @@ def _create_control_tables() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_warehouse_settings")),
     )
+
+
+def _create_api_tokens() -> None:
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -86,6 +73,9 @@ def _create_control_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
+
+
+def _create_integrations() -> None:
     op.create_table(
         "integrations",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -112,6 +102,9 @@ def _create_control_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_integrations")),
         sa.UniqueConstraint("name", name=op.f("uq_integrations_name")),
     )
+
+
+def _create_oauth_states() -> None:
     op.create_table(
         "oauth_states",
         sa.Column("state", sa.String(length=64), nullable=False),
@@ -127,6 +120,9 @@ def _create_control_tables() -> None:
         ),
         sa.PrimaryKeyConstraint("state", name=op.f("pk_oauth_states")),
     )
+
+
+def _create_runs() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -166,22 +162,36 @@ def _create_control_tables() -> None:
         "ix_runs_integration_created", "runs", ["integration_id", "created_at"], unique=False
     )
     op.create_index("ix_runs_status_created", "runs", ["status", "created_at"], unique=False)
-    op.create_index(
-        "uq_runs_one_queued",
-        "runs",
-        ["integration_id"],
-        unique=True,
-        sqlite_where=sa.text("status = 'queued'"),
-        postgresql_where=sa.text("status = 'queued'"),
-    )
-    op.create_index(
-        "uq_runs_one_running",
-        "runs",
-        ["integration_id"],
-        unique=True,
-        sqlite_where=sa.text("status = 'running'"),
-        postgresql_where=sa.text("status = 'running'"),
-    )
+    _create_run_guards()
+
+
+GUARDED_STATUSES = ("queued", "running")
+"""At most one run per integration in each of these statuses: partial unique indexes, so the
+database, not the scheduler's care, rules out a double queue or a double claim."""
+
+
+def _create_run_guards() -> None:
+    for status in GUARDED_STATUSES:
+        where = sa.text(f"status = '{status}'")
+        op.create_index(
+            f"uq_runs_one_{status}",
+            "runs",
+            ["integration_id"],
+            unique=True,
+            sqlite_where=where,
+            postgresql_where=where,
+        )
+
+
+def _drop_run_guards() -> None:
+    for status in reversed(GUARDED_STATUSES):
+        where = sa.text(f"status = '{status}'")
+        op.drop_index(
+            f"uq_runs_one_{status}", table_name="runs", sqlite_where=where, postgresql_where=where
+        )
+
+
+def _create_run_logs() -> None:
     op.create_table(
         "run_logs",
         sa.Column("run_id", sa.String(length=32), nullable=False),
@@ -198,25 +208,10 @@ def _create_control_tables() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_logs")
-    op.drop_index(
-        "uq_runs_one_running",
-        table_name="runs",
-        sqlite_where=sa.text("status = 'running'"),
-        postgresql_where=sa.text("status = 'running'"),
-    )
-    op.drop_index(
-        "uq_runs_one_queued",
-        table_name="runs",
-        sqlite_where=sa.text("status = 'queued'"),
-        postgresql_where=sa.text("status = 'queued'"),
-    )
+    _drop_run_guards()
     op.drop_index("ix_runs_status_created", table_name="runs")
     op.drop_index("ix_runs_integration_created", table_name="runs")
-    op.drop_table("runs")
-    op.drop_table("oauth_states")
-    op.drop_table("integrations")
-    op.drop_table("api_tokens")
-    op.drop_table("warehouse_settings")
+    # Children before parents, the reverse of upgrade().
+    for table in ("runs", "oauth_states", "integrations", "api_tokens", "warehouse_settings"):
+        op.drop_table(table)
     op.drop_table("users")
-    op.drop_table("bookmarks")
-    op.drop_table("bookmark_columns")

@@ -1,0 +1,27 @@
+"""Alembic environment: always run by ``ctctsync.db`` (``ensure_schema``, ``upgrade``,
+``downgrade``) on a connection it passes in, inside its transaction.
+
+``target_metadata`` matters only to autogenerate and comparisons; the caller imports
+``ctctsync.control.models`` first so the control plane's tables are on it. This file does
+not, so that the bottom of the store layer never imports the control plane.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from ctctsync.db import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - the alembic CLI is not supported
+    raise RuntimeError("run migrations through ctctsync.db.ensure_schema")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
