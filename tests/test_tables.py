@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from ctctsync import docs_gen
-from ctctsync.tables import TABLES, table
+from ctctsync.tables import (
+    ACTIVITY_DATE_FIELDS,
+    TABLES,
+    table,
+    warehouse_table_name,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_TYPES = ("NUMERIC", "STRING", "RECORD", "BOOLEAN", "TIMESTAMP", "INTEGER")
@@ -108,6 +113,22 @@ def test_keys_and_cursor_are_columns(name: str) -> None:
         t.column(key)
     if t.replication == "incremental":
         assert t.cursor_column is not None
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in TABLES])
+def test_dependencies_are_tables(name: str) -> None:
+    for dep in TABLES[name].depends_on:
+        assert dep in TABLES and dep != name
+
+
+def test_activity_date_fields_are_contact_tracking_columns() -> None:
+    tracking = TABLES["contact_tracking"]
+    for field in ACTIVITY_DATE_FIELDS.values():
+        assert tracking.column(field).type == "timestamp"
+
+
+def test_warehouse_table_name() -> None:
+    assert warehouse_table_name("acme", "contacts") == "acme_contacts"
 
 
 def test_lookup_by_spec_name() -> None:

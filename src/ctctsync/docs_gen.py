@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ctctsync.tables import METADATA_COLUMNS, TABLES, Table
+from ctctsync.tables import METADATA_COLUMNS, TABLES, Reader, Source, Table
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
 
@@ -25,6 +25,26 @@ _TYPE_DOC = {
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+_READER_DOC: dict[Reader, str] = {
+    "collection": "",
+    "campaign_activities": "per sent campaign and tracking type",
+    "campaign_summaries": "per sent campaign: its detail, else this summary",
+}
+
+
+def _source_line(version: str, src: Source) -> str:
+    how = [f"`{k}={v}`" for k, v in src.params.items()]
+    if src.page_size is not None:
+        how.append(f"up to {src.page_size} per page")
+    if src.since_param is not None:
+        how.append(f"filter `{src.since_param}`")
+    if _READER_DOC[src.reader]:
+        how.append(_READER_DOC[src.reader])
+    detail = f" ({', '.join(how)})" if how else ""
+    ref = f"; {src.reference}" if src.reference else ""
+    return f"- Source ({version}): `GET {src.path}`{detail}{ref}"
 
 
 def _table_section(t: Table) -> list[str]:
@@ -46,6 +66,7 @@ def _table_section(t: Table) -> list[str]:
         out.append(f"- Cursor column: `{t.cursor_column}`")
     if t.depends_on:
         out.append(f"- Enumerates: {', '.join(f'`{d}`' for d in t.depends_on)}")
+    out += [_source_line(version, src) for version, src in t.sources.items()]
     if t.notes:
         out.append(f"- Notes: {t.notes}")
     out += [

@@ -1,10 +1,14 @@
 """The registry of replicated tables: every table and column ctctsync knows, declared as data.
 
-This module is version-neutral: it says *what* a table is (its purpose, key, replication
+Everything about a table is declared here: *what* it is (its purpose, key, replication
 type, columns and their warehouse types), following the product spec
-(``shared/reference/product-spec.txt``). *Where* the rows come from in a given API version
-(paths, envelopes, paging, filters) is declared beside the version's client, in
-``ctctsync.api.v2.endpoints`` (and later ``ctctsync.api.v3``), keyed by the same table names.
+(``shared/reference/product-spec.txt``), and *where* its rows come from in each API version
+(:class:`Source`: path, envelope, paging, filter, and the name of the reader strategy that
+walks it). Sources are pure data: the code that reads them lives in ``ctctsync.api.v2``
+(and later ``api.v3``), which picks the reader by name, so a new API version adds
+declarations here and readers there, never branches on table names.
+
+This module imports nothing of ctctsync: every other layer may depend on it.
 
 Docs (``docs/tables.md``), the CLI's ``discover`` and the web UI's table/field pickers are
 all generated from ``TABLES``.
@@ -12,7 +16,9 @@ all generated from ``TABLES``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 SpecType = Literal["NUMERIC", "STRING", "RECORD", "BOOLEAN", "TIMESTAMP", "INTEGER"]
@@ -32,6 +38,48 @@ LOADED_AT = "_ctctsync_loaded_at"
 RUN_ID = "_ctctsync_run_id"
 """Metadata column: the id of the run that loaded the row."""
 METADATA_COLUMNS: tuple[str, ...] = (LOADED_AT, RUN_ID)
+
+
+def warehouse_table_name(integration: str, table_name: str) -> str:
+    """``<integration>_<table>``: the name a table of an integration has in the warehouse."""
+    return f"{integration}_{table_name}"
+
+
+ApiVersion = Literal["v2", "v3"]
+"""A Constant Contact API version a table can be read from."""
+
+Envelope = Literal["v2_results", "v2_array", "v2_object", "v3_links"]
+"""How an endpoint wraps its records (each has a paginator in ``ctctsync.api.paging``).
+
+``v2_results``: ``{"meta":{"pagination":{"next_link":...}},"results":[...]}`` -- §1.3.
+``v2_array``: a bare JSON array, never paged (lists) -- §7.
+``v2_object``: one JSON object, the single record (account info, summaries) -- §5, §9.
+``v3_links``: ``{"<records_key>":[...], "_links":{"next":{"href":...}}}`` -- §11.
+(Sections of ``constant-contact-api.md``.)
+"""
+
+Reader = Literal["collection", "campaign_activities", "campaign_summaries"]
+"""The strategy that reads a source: ``collection`` walks the path's pages; the others are
+named functions of the API version's package for tables one collection cannot fill."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a table's rows come from in one API version (data only; see :data:`Reader`)."""
+
+    path: str
+    """The collection path; for the per-campaign readers, the per-item path with
+    ``{campaign_id}``/``{type}`` placeholders."""
+    envelope: Envelope
+    page_size: int | None = None
+    """The documented maximum ``limit``; None where the endpoint is not paged."""
+    since_param: str | None = None
+    """The incremental filter parameter (``modified_since``...), None if there is none."""
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Fixed query parameters sent with the first page."""
+    reader: Reader = "collection"
+    reference: str = ""
+    """The section of the API reference this declaration follows."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +127,8 @@ class Table:
     """Read every row on every run and replace the table, although the spec makes it
     key-based: for a table whose rows change without their cursor moving, when reading it
     whole costs no more calls than reading the changes (``notes`` says why)."""
+    sources: Mapping[ApiVersion, Source] = field(default_factory=lambda: MappingProxyType({}))
+    """Where the rows come from, per API version (only v2 today)."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -156,6 +206,27 @@ def _file_columns(id_column: Column) -> tuple[Column, ...]:
 
 _ACTIVITY_DATE_DOC = "The activity's own date, whatever its type (send/open/click/... date)."
 
+ACTIVITY_DATE_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "EMAIL_SEND": "send_date",
+        "EMAIL_OPEN": "open_date",
+        "EMAIL_CLICK": "click_date",
+        "EMAIL_FORWARD": "forward_date",
+        "EMAIL_BOUNCE": "bounce_date",
+        "EMAIL_UNSUBSCRIBE": "unsubscribe_date",
+    }
+)
+"""``contact_tracking``: each activity type keeps its date in its own column, named as the
+API's field (constant-contact-api.md §8); ``activity_date`` unifies them."""
+
+
+def _v2(source: Source) -> Mapping[ApiVersion, Source]:
+    """Shorthand: a table's sources when only v2 is declared."""
+    return MappingProxyType({"v2": source})
+
+
+_ALL = MappingProxyType({"status": "ALL"})
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -197,6 +268,17 @@ TABLES: dict[str, Table] = {
                 "Read with `modified_since` = the table's lastRunDate minus the look-back, "
                 "`status=ALL`, 500 per page; merged by `id`."
             ),
+            sources=_v2(
+                Source(
+                    "/v2/contacts",
+                    "v2_results",
+                    page_size=500,  # contacts: max 500 -- §1.3
+                    since_param="modified_since",
+                    # status defaults to ALL; said so that OPTOUT/REMOVED are never dropped -- §2
+                    params=_ALL,
+                    reference="constant-contact-api.md §2",
+                )
+            ),
         ),
         Table(
             name="email_campaigns",
@@ -217,6 +299,17 @@ TABLES: dict[str, Table] = {
                 "only when asked with `status=DELETED`, so a campaign deleted after it was "
                 "loaded keeps its last loaded status."
             ),
+            sources=_v2(
+                Source(
+                    "/v2/emailmarketing/campaigns",
+                    "v2_results",
+                    page_size=50,  # campaigns: max limit 50 (SDKs claim 500; docs win) -- §1.3
+                    since_param="modified_since",
+                    # ALL = every status but DELETED (DELETED only when asked for) -- §3
+                    params=_ALL,
+                    reference="constant-contact-api.md §3",
+                )
+            ),
         ),
         Table(
             name="my_library_files",
@@ -226,6 +319,14 @@ TABLES: dict[str, Table] = {
             primary_key=("id",),
             columns=_file_columns(_c("id", "NUMERIC")),
             notes="No date filter exists for library files: the table is replaced on each run.",
+            sources=_v2(
+                Source(
+                    "/v2/library/files",
+                    "v2_results",
+                    page_size=1000,  # library files: max 1000 -- §1.3, §4; no date filter
+                    reference="constant-contact-api.md §4",
+                )
+            ),
         ),
         Table(
             name="account_info",
@@ -265,6 +366,13 @@ TABLES: dict[str, Table] = {
                 "`status_code` is in the spec but the v2 API sends no such field: it stays "
                 "NULL unless the API provides it."
             ),
+            sources=_v2(
+                Source(
+                    "/v2/account/info",
+                    "v2_object",  # one object, not paginated -- §5
+                    reference="constant-contact-api.md §5",
+                )
+            ),
         ),
         Table(
             name="trash_files",
@@ -274,6 +382,15 @@ TABLES: dict[str, Table] = {
             primary_key=("id",),
             columns=_file_columns(_c("id", "STRING")),
             notes="No date filter exists for the trash: the table is replaced on each run.",
+            sources=_v2(
+                Source(
+                    "/v2/library/folders/trash/files",
+                    "v2_results",
+                    # trash: docs say max 1000 (Ruby docblock 50, UNCONFIRMED) -- §6
+                    page_size=1000,
+                    reference="constant-contact-api.md §6",
+                )
+            ),
         ),
         Table(
             name="contact_lists",
@@ -298,6 +415,14 @@ TABLES: dict[str, Table] = {
                 "`modified_date` stays put, so a `modified_since` read would leave stale counts; "
                 "and the list endpoint is one unpaged call (a bare array, at most 1,000 lists), "
                 "so reading all lists costs the same single call. A bookmark is still recorded."
+            ),
+            sources=_v2(
+                Source(
+                    "/v2/lists",
+                    "v2_array",  # lists is a bare array, not paginated -- §7
+                    since_param="modified_since",
+                    reference="constant-contact-api.md §7",
+                )
             ),
         ),
         Table(
@@ -357,6 +482,18 @@ TABLES: dict[str, Table] = {
                 "deleted after it was sent answers 404 on its tracking endpoints in v2, so "
                 "activities not loaded before its deletion cannot be read any more."
             ),
+            sources=_v2(
+                Source(
+                    "/v2/emailmarketing/campaigns/{campaign_id}/tracking/{type}",
+                    "v2_results",
+                    page_size=500,  # tracking: default and max 500 -- §1.3, §9.1
+                    since_param="created_since",
+                    # Per sent campaign x the six tracking collections, not per contact: calls grow
+                    # with campaigns and activities, never with contacts -- §8 vs §9.1.
+                    reader="campaign_activities",
+                    reference="constant-contact-api.md §8, §9.1",
+                )
+            ),
         ),
         Table(
             name="email_campaign_summary",
@@ -401,6 +538,14 @@ TABLES: dict[str, Table] = {
                 "One summary call per sent campaign; the v2 summary has no dates, so "
                 "`start_date` and `end_date` are filled as described."
             ),
+            sources=_v2(
+                Source(
+                    "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",
+                    "v2_object",  # one summary object per campaign -- §9
+                    reader="campaign_summaries",
+                    reference="constant-contact-api.md §9",
+                )
+            ),
         ),
         Table(
             name="events",
@@ -427,6 +572,14 @@ TABLES: dict[str, Table] = {
                 _c("event_detail_url", "STRING"),
             ),
             notes="EventSpot omits properties whose value is null: such columns load as NULL.",
+            sources=_v2(
+                Source(
+                    "/v2/eventspot/events",
+                    "v2_results",
+                    page_size=500,  # events: 1-500 per the .NET SDK (docs unreadable) -- §10
+                    reference="constant-contact-api.md §10",
+                )
+            ),
         ),
     )
 }

@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import get_args
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ctctsync.api.client import _retry_after_seconds, endpoint_template
-from ctctsync.api.v2 import V2_ENDPOINTS, authorize_url, format_since
-from ctctsync.api.v2.extract import _normalise_activity
-from ctctsync.tables import TABLES
+from ctctsync.api.v2 import READERS, V2_ENDPOINTS, authorize_url, first_params, format_since
+from ctctsync.api.v2.extract import _normalise_activity, _since_for
+from ctctsync.api.v3 import V3_SOURCES
+from ctctsync.tables import TABLES, Reader
 
 
-def test_every_table_has_a_v2_endpoint():
+def test_every_table_has_a_v2_source():
     assert set(V2_ENDPOINTS) == set(TABLES)
-    for name, endpoint in V2_ENDPOINTS.items():
-        assert endpoint.table == name
-        assert endpoint.path.startswith("/v2/")
-        assert endpoint.reference
+    for name, source in V2_ENDPOINTS.items():
+        assert source is TABLES[name].sources["v2"]  # a view of the registry, not a copy
+        assert source.path.startswith("/v2/")
+        assert source.reference
+
+
+def test_the_v3_plan_covers_every_table():
+    assert set(V3_SOURCES) == set(TABLES)
+
+
+def test_every_reader_strategy_has_a_v2_reader():
+    assert set(READERS) == set(get_args(Reader))
 
 
 def test_incremental_tables_have_a_filter_and_full_tables_do_not():
     for name, table in TABLES.items():
-        since = V2_ENDPOINTS[name].since_param
+        since = table.sources["v2"].since_param
         if name == "email_campaign_summary":
-            continue  # full table read through an extractor
+            continue  # full table read through a per-campaign reader
         assert (since is not None) == (table.replication == "incremental"), name
 
 
@@ -53,11 +63,30 @@ def test_incremental_tables_have_a_filter_and_full_tables_do_not():
 )
 def test_first_params(table, expected):
     since = datetime(2026, 1, 2, 3, 4, 5, 678_900, tzinfo=UTC)
-    assert V2_ENDPOINTS[table].first_params(since) == expected
+    assert first_params(TABLES[table].sources["v2"], since) == expected
 
 
 def test_first_params_without_since():
-    assert "modified_since" not in V2_ENDPOINTS["contacts"].first_params(None)
+    assert "modified_since" not in first_params(TABLES["contacts"].sources["v2"], None)
+
+
+_SINCE = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("campaign", "since", "expected"),
+    [
+        pytest.param({"modified_date": "2025-12-01T00:00:00.000Z"}, _SINCE, _SINCE, id="old"),
+        pytest.param({"modified_date": "2026-01-03T00:00:00.000Z"}, _SINCE, None, id="changed"),
+        pytest.param({"modified_date": "2026-01-02T00:00:00.000Z"}, _SINCE, None, id="at-since"),
+        pytest.param({}, _SINCE, _SINCE, id="no-date"),
+        pytest.param({"modified_date": "2026-01-03T00:00:00.000Z"}, None, None, id="full-read"),
+    ],
+)
+def test_campaigns_changed_since_are_read_whole(campaign, since, expected):
+    # a campaign sent after the bookmark has activities from before it: its tracking is
+    # read without created_since
+    assert _since_for(campaign, since) == expected
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,29 @@ link -- resolving it, dropping the old query, guarding against repeats -- is don
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from ctctsync.errors import pagination_loop
 
-Envelope = Literal["v2_results", "v2_array", "v2_object", "v3_links"]
-"""How an endpoint wraps its records.
+# The envelope styles are declared with the table sources that name them (ctctsync.tables);
+# re-exported here beside the paginators that read them.
+from ctctsync.tables import Envelope
 
-``v2_results``: ``{"meta":{"pagination":{"next_link":...}},"results":[...]}`` -- §1.3.
-``v2_array``: a bare JSON array, never paged (lists) -- §7.
-``v2_object``: one JSON object, the single record (account info, summaries) -- §5, §9.
-``v3_links``: ``{"<records_key>":[...], "_links":{"next":{"href":...}}}`` -- §11.
-"""
+__all__ = [
+    "Envelope",
+    "ForeignNextLinkError",
+    "LoopGuard",
+    "Page",
+    "Paginator",
+    "ShapeError",
+    "V2ArrayPaginator",
+    "V2ObjectPaginator",
+    "V2ResultsPaginator",
+    "V3LinksPaginator",
+    "paginator_for",
+    "resolve_next_link",
+]
 
 
 class ShapeError(ValueError):

@@ -5,9 +5,10 @@ When a v3 client is written it reuses :class:`~ctctsync.api.client.ApiClient` (w
 Bearer-only auth: v3 sends no ``api_key`` query parameter), the ``v3_links`` paginator of
 :mod:`ctctsync.api.paging` and the same error table (v3 throttles with 429 ``throttled``
 / ``quota_exceeded``, already in :data:`ctctsync.errors.RULES`). This module records where
-each table would come from, so the v2 declarations in ``api.v2.endpoints`` have a
-counterpart to grow into. Sources: constant-contact-api.md §11 and
-constant-contact-v3-api.md §1-§3.
+each table would come from; when v3 is implemented, each entry becomes a
+``ctctsync.tables.Source`` in its table's ``sources["v3"]`` (beside ``sources["v2"]``), with
+readers in an ``api.v3`` package, and this planning table goes away. Sources:
+constant-contact-api.md §11 and constant-contact-v3-api.md §1-§3.
 """
 
 from __future__ import annotations
@@ -91,4 +92,4 @@ V3_SOURCES: Mapping[str, V3Source] = MappingProxyType(
         ),
     }
 )
-"""Each table's v3 source, keyed like ``V2_ENDPOINTS``."""
+"""Each table's planned v3 source, keyed by the table names of ``ctctsync.tables.TABLES``."""

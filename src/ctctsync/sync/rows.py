@@ -23,7 +23,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from ctctsync.tables import LOADED_AT, RUN_ID, Column, ColumnType, Table
+from ctctsync.tables import (
+    ACTIVITY_DATE_FIELDS,
+    LOADED_AT,
+    RUN_ID,
+    Column,
+    ColumnType,
+    Table,
+)
 from ctctsync.warehouse.types import ARROW_TYPES
 
 Record = Mapping[str, Any]
@@ -185,17 +192,6 @@ class MapContext:
     run_id: str
     loaded_at: datetime
     """When the rows were read (UTC): ``_ctctsync_loaded_at`` and summaries' ``end_date``."""
-
-
-ACTIVITY_DATE_FIELDS: dict[str, str] = {
-    "EMAIL_SEND": "send_date",
-    "EMAIL_OPEN": "open_date",
-    "EMAIL_CLICK": "click_date",
-    "EMAIL_FORWARD": "forward_date",
-    "EMAIL_BOUNCE": "bounce_date",
-    "EMAIL_UNSUBSCRIBE": "unsubscribe_date",
-}
-"""Each tracking activity type keeps its date in its own field (constant-contact-api.md §8)."""
 
 
 def _canonical_id(v: Any) -> str:

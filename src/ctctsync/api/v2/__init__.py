@@ -1,4 +1,5 @@
-"""Everything specific to Constant Contact API v2: endpoints, extractors, OAuth helpers."""
+"""Everything specific to Constant Contact API v2: its facts, the readers of the table
+sources the registry declares for v2, and the OAuth helpers."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from ctctsync.api.v2.endpoints import (
     AUTH_BASE_URL,
     BASE_URL,
     V2_ENDPOINTS,
-    Endpoint,
+    first_params,
     format_since,
 )
-from ctctsync.api.v2.extract import extract, sent_campaigns
+from ctctsync.api.v2.extract import READERS, extract, sent_campaigns
 from ctctsync.api.v2.oauth import (
     AccessToken,
     AccountCheck,
@@ -23,15 +24,16 @@ from ctctsync.api.v2.oauth import (
 __all__ = [
     "AUTH_BASE_URL",
     "BASE_URL",
+    "READERS",
     "V2_ENDPOINTS",
     "AccessToken",
     "AccountCheck",
-    "Endpoint",
     "TokenInfo",
     "authorize_url",
     "check",
     "exchange_code",
     "extract",
+    "first_params",
     "format_since",
     "sent_campaigns",
     "token_info",

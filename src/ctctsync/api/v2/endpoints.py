@@ -1,18 +1,19 @@
-"""Where each table's rows come from in API v2, declared as data.
+"""Constant Contact API v2 facts that are not a table's declaration: origins, the date
+format of the ``*_since`` filters, the tracking collections and the sub-resource paths the
+readers call.
 
-``V2_ENDPOINTS`` is keyed by the table names of :data:`ctctsync.tables.TABLES`. Tables that
-one collection call cannot fill name an *extractor* (a small function in
-:mod:`ctctsync.api.v2.extract`) instead of overriding anything.
+Where each table's rows come from is declared once, in the registry
+(``ctctsync.tables.TABLES[name].sources["v2"]``); :data:`V2_ENDPOINTS` is a read-only view
+of those declarations, keyed by table name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from ctctsync.api.paging import Envelope
+from ctctsync.tables import TABLES, Source
 
 BASE_URL = "https://api.constantcontact.com"
 """v2 API origin; every path starts with ``/v2/`` -- constant-contact-api.md §1.1."""
@@ -35,6 +36,16 @@ def format_since(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def first_params(source: Source, since: datetime | None) -> dict[str, str | int]:
+    """Query of a source's first page: its fixed params, page size and incremental filter."""
+    query: dict[str, str | int] = dict(source.params)
+    if source.page_size is not None:
+        query["limit"] = source.page_size
+    if since is not None and source.since_param is not None:
+        query[source.since_param] = format_since(since)
+    return query
+
+
 TRACKING_TYPES: tuple[tuple[str, str], ...] = (
     ("sends", "EMAIL_SEND"),
     ("opens", "EMAIL_OPEN"),
@@ -43,139 +54,17 @@ TRACKING_TYPES: tuple[tuple[str, str], ...] = (
     ("bounces", "EMAIL_BOUNCE"),
     ("unsubscribes", "EMAIL_UNSUBSCRIBE"),
 )
-"""The six per-campaign tracking collections and the ``activity_type`` of their items --
-constant-contact-api.md §9.1, §8."""
+"""The six per-campaign tracking collections (the ``{type}`` of the contact_tracking
+source's path) and the ``activity_type`` of their items -- constant-contact-api.md §9.1, §8."""
 
-ACTIVITY_DATE_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "EMAIL_SEND": "send_date",
-        "EMAIL_OPEN": "open_date",
-        "EMAIL_CLICK": "click_date",
-        "EMAIL_FORWARD": "forward_date",
-        "EMAIL_BOUNCE": "bounce_date",
-        "EMAIL_UNSUBSCRIBE": "unsubscribe_date",
-    }
-)
-"""Each activity type keeps its date in its own field -- constant-contact-api.md §8."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """How one table is read from API v2."""
-
-    table: str
-    path: str
-    """The collection path (for extractor tables: the path of the per-item call, with
-    ``{campaign_id}``/``{type}`` placeholders)."""
-    envelope: Envelope
-    page_size: int | None = None
-    """The documented maximum ``limit``; None where the endpoint is not paged."""
-    since_param: str | None = None
-    """The incremental filter parameter, or None for full-refresh tables."""
-    since_format: str = SINCE_FORMAT
-    """The date format of ``since_param`` (written by :func:`format_since`)."""
-    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """Extra query parameters sent with the first page."""
-    extractor: str | None = None
-    """Name of the function in :mod:`ctctsync.api.v2.extract` that reads this table, when
-    one collection call is not enough."""
-    reference: str = ""
-    """The section of constant-contact-api.md this declaration follows."""
-
-    def first_params(self, since: datetime | None) -> dict[str, str | int]:
-        """Query of the first page: extra params, page size and the incremental filter."""
-        query: dict[str, str | int] = dict(self.params)
-        if self.page_size is not None:
-            query["limit"] = self.page_size
-        if since is not None and self.since_param is not None:
-            query[self.since_param] = format_since(since)
-        return query
-
-
-CAMPAIGNS_PATH = "/v2/emailmarketing/campaigns"
 CAMPAIGN_PATH = "/v2/emailmarketing/campaigns/{campaign_id}"
-CAMPAIGN_TRACKING_PATH = "/v2/emailmarketing/campaigns/{campaign_id}/tracking/{type}"
-CAMPAIGN_SUMMARY_PATH = "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary"
-CAMPAIGN_PAGE_SIZE = 50  # campaigns: max limit 50 (SDKs claim 500; docs win) -- §1.3
-TRACKING_PAGE_SIZE = 500  # tracking: default and max 500 -- §1.3, §9.1
+"""One campaign's detail: its ``click_through_details`` (link URLs) and ``tracking_summary``
+plus ``last_run_date`` -- constant-contact-api.md §3, §9."""
 
-_P = MappingProxyType
+SENT = "SENT"
+"""The campaign status whose campaigns have tracking -- constant-contact-api.md §1.8, §9."""
 
-V2_ENDPOINTS: dict[str, Endpoint] = {
-    e.table: e
-    for e in (
-        Endpoint(
-            table="contacts",
-            path="/v2/contacts",
-            envelope="v2_results",
-            page_size=500,  # contacts: max 500 -- §1.3
-            since_param="modified_since",
-            # status defaults to ALL; said explicitly so OPTOUT/REMOVED are never dropped -- §2
-            params=_P({"status": "ALL"}),
-            reference="constant-contact-api.md §2",
-        ),
-        Endpoint(
-            table="email_campaigns",
-            path=CAMPAIGNS_PATH,
-            envelope="v2_results",
-            page_size=CAMPAIGN_PAGE_SIZE,
-            since_param="modified_since",
-            # ALL = every status but DELETED (DELETED only when asked for) -- §3
-            params=_P({"status": "ALL"}),
-            reference="constant-contact-api.md §3",
-        ),
-        Endpoint(
-            table="my_library_files",
-            path="/v2/library/files",
-            envelope="v2_results",
-            page_size=1000,  # library files: max 1000 -- §1.3, §4; no date filter
-            reference="constant-contact-api.md §4",
-        ),
-        Endpoint(
-            table="account_info",
-            path="/v2/account/info",
-            envelope="v2_object",  # one object, not paginated -- §5
-            reference="constant-contact-api.md §5",
-        ),
-        Endpoint(
-            table="trash_files",
-            path="/v2/library/folders/trash/files",
-            envelope="v2_results",
-            page_size=1000,  # trash: docs say max 1000 (Ruby docblock 50, UNCONFIRMED) -- §6
-            reference="constant-contact-api.md §6",
-        ),
-        Endpoint(
-            table="contact_lists",
-            path="/v2/lists",
-            envelope="v2_array",  # lists is a bare array, not paginated -- §7
-            since_param="modified_since",
-            reference="constant-contact-api.md §7",
-        ),
-        Endpoint(
-            table="contact_tracking",
-            path=CAMPAIGN_TRACKING_PATH,
-            envelope="v2_results",
-            page_size=TRACKING_PAGE_SIZE,
-            since_param="created_since",
-            extractor="campaign_activities",
-            # Per sent campaign x the six tracking collections, not per contact: calls grow
-            # with campaigns and activities, never with contacts -- §8 vs §9.1.
-            reference="constant-contact-api.md §8, §9.1",
-        ),
-        Endpoint(
-            table="email_campaign_summary",
-            path=CAMPAIGN_SUMMARY_PATH,
-            envelope="v2_object",  # one summary object per campaign -- §9
-            extractor="campaign_summaries",
-            reference="constant-contact-api.md §9",
-        ),
-        Endpoint(
-            table="events",
-            path="/v2/eventspot/events",
-            envelope="v2_results",
-            page_size=500,  # events: 1-500 per the .NET SDK (docs unreadable) -- §10
-            reference="constant-contact-api.md §10",
-        ),
-    )
-}
-"""Every table's v2 source, keyed by the table names of ``ctctsync.tables.TABLES``."""
+V2_ENDPOINTS: Mapping[str, Source] = MappingProxyType(
+    {name: t.sources["v2"] for name, t in TABLES.items() if "v2" in t.sources}
+)
+"""Every table's v2 source, by table name: a view of the registry, not a second copy."""

@@ -1,10 +1,11 @@
 """Read a table's raw records from API v2, page by page.
 
-:func:`extract` is the one entry point: it looks the table up in ``V2_ENDPOINTS`` and
-either walks its collection or calls the table's named extractor. It yields lists of raw
-records (one list per page or per item call), so the caller can commit as it goes.
+:func:`extract` is the one entry point: it takes the table's v2 :class:`~ctctsync.tables.Source`
+from the registry and hands it to the reader the source names (:data:`READERS`). It yields
+lists of raw records (one list per page or per item call), so the caller can commit as it
+goes.
 
-The two derived tables get records already shaped to their table:
+The two per-campaign tables get records already shaped to their table:
 
 * ``contact_tracking``: one activity per record, as the API sends it, plus
   ``campaign_id`` (string, always filled), ``contact_id`` (string), ``activity_type``
@@ -20,33 +21,36 @@ Records may repeat across pages (§1.3 reports N+1 items); merging by key is the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from ctctsync.api.client import ApiClient
 from ctctsync.api.v2.endpoints import (
-    ACTIVITY_DATE_FIELDS,
-    CAMPAIGN_PAGE_SIZE,
     CAMPAIGN_PATH,
-    CAMPAIGN_SUMMARY_PATH,
-    CAMPAIGN_TRACKING_PATH,
-    CAMPAIGNS_PATH,
-    TRACKING_PAGE_SIZE,
+    SENT,
     TRACKING_TYPES,
     V2_ENDPOINTS,
-    Endpoint,
+    first_params,
     format_since,
 )
 from ctctsync.errors import NotFound
+from ctctsync.tables import ACTIVITY_DATE_FIELDS, Reader, Source, Table, table
 
 log = logging.getLogger("ctctsync.api.v2")
 
 Records = list[dict[str, Any]]
 Clock = Callable[[], datetime]
+Campaigns = Iterable[Mapping[str, Any]]
 
 SUMMARY_COUNTS = ("sends", "opens", "clicks", "forwards", "unsubscribes", "bounces", "spam_count")
 """The counts of a campaign summary -- constant-contact-api.md §9."""
+
+# The per-campaign readers' defaults, so they can be called on their own (tests, tools).
+_CAMPAIGNS = V2_ENDPOINTS["email_campaigns"]
+_ACTIVITIES = V2_ENDPOINTS["contact_tracking"]
+_SUMMARIES = V2_ENDPOINTS["email_campaign_summary"]
 
 
 def _utcnow() -> datetime:
@@ -63,49 +67,72 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class SourceReader(Protocol):
+    """What every reader of :data:`READERS` accepts (each uses what it needs)."""
+
+    def __call__(
+        self,
+        client: ApiClient,
+        since: datetime | None,
+        *,
+        source: Source,
+        campaigns: Campaigns | None,
+        now: Clock,
+    ) -> Iterator[Records]: ...
+
+
 def extract(
-    table_name: str,
+    table_or_name: Table | str,
     client: ApiClient,
     since: datetime | None = None,
     *,
-    campaigns: Iterable[Mapping[str, Any]] | None = None,
+    campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
 ) -> Iterator[Records]:
-    """Yield pages of raw records of ``table_name`` (a key of ``V2_ENDPOINTS``).
+    """Yield pages of raw records of a table (a registry ``Table`` or its name).
 
     ``since`` (timezone-aware) makes incremental tables send their filter
     (``modified_since``/``created_since``); None reads everything. Full-refresh tables
     ignore it. ``campaigns`` lets the caller share one list of SENT campaign summaries
-    (:func:`sent_campaigns`) between the two per-campaign tables instead of listing twice.
+    (:func:`sent_campaigns`) between the tables that enumerate ``email_campaigns``, instead
+    of listing them for each.
     """
-    endpoint = V2_ENDPOINTS[table_name]
-    if endpoint.extractor == "campaign_activities":
-        yield from campaign_activities(client, since, campaigns=campaigns)
-    elif endpoint.extractor == "campaign_summaries":
-        yield from campaign_summaries(client, campaigns=campaigns, now=now)
-    elif endpoint.extractor is not None:
-        raise ValueError(f"unknown extractor {endpoint.extractor!r}")
-    else:
-        yield from collection(endpoint, client, since)
+    spec = table(table_or_name) if isinstance(table_or_name, str) else table_or_name
+    source = spec.sources.get("v2")
+    if source is None:
+        raise ValueError(f"table {spec.name} declares no v2 source")
+    yield from READERS[source.reader](client, since, source=source, campaigns=campaigns, now=now)
 
 
-def collection(endpoint: Endpoint, client: ApiClient, since: datetime | None) -> Iterator[Records]:
+def collection(
+    client: ApiClient,
+    since: datetime | None,
+    *,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+) -> Iterator[Records]:
     """Walk one collection endpoint; one list of records per page."""
-    for page in client.pages(endpoint.path, endpoint.first_params(since), endpoint.envelope):
+    for page in client.pages(source.path, first_params(source, since), source.envelope):
         yield page.records
 
 
 def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
-    """Summaries (id, name, status, modified_date) of every SENT campaign.
+    """Summaries (id, name, status, modified_date) of every SENT campaign, read from the
+    ``email_campaigns`` source (the tables that depend on it enumerate these).
 
     Tracking exists only for SENT campaigns -- constant-contact-api.md §1.8, §9.
     """
-    params: dict[str, str | int] = {"status": "SENT", "limit": CAMPAIGN_PAGE_SIZE}
+    params = {**first_params(_CAMPAIGNS, None), "status": SENT}
     found: dict[str, dict[str, Any]] = {}
-    for page in client.pages(CAMPAIGNS_PATH, params, "v2_results"):
+    for page in client.pages(_CAMPAIGNS.path, params, _CAMPAIGNS.envelope):
         for campaign in page.records:
             found[str(campaign["id"])] = campaign  # pages may overlap -- §1.3
     return list(found.values())
+
+
+def _campaign_list(client: ApiClient, campaigns: Campaigns | None) -> Sequence[Mapping[str, Any]]:
+    return list(campaigns) if campaigns is not None else sent_campaigns(client)
 
 
 def _normalise_activity(
@@ -138,11 +165,43 @@ def _link_uris(client: ApiClient, campaign_id: str) -> dict[str, str]:
     return out
 
 
+def _since_for(campaign: Mapping[str, Any], since: datetime | None) -> datetime | None:
+    """The filter for one campaign's tracking: None (read whole) for a campaign changed
+    since ``since`` (e.g. just sent), so activities created before it reached SENT are not
+    lost; ``since`` otherwise."""
+    changed = _parse_time(campaign.get("modified_date"))
+    if changed is not None and since is not None and changed >= since:
+        return None
+    return since
+
+
+def _campaign_activity_pages(
+    client: ApiClient, source: Source, campaign_id: str, since: datetime | None
+) -> Iterator[Records]:
+    """The pages of one campaign's six tracking collections, normalised."""
+    uris: dict[str, str] | None = None  # fetched on the first page of clicks only
+    for type_path, activity_type in TRACKING_TYPES:
+        path = source.path.format(campaign_id=campaign_id, type=type_path)
+        for page in client.pages(path, first_params(source, since), source.envelope):
+            if not page.records:
+                continue
+            records = [_normalise_activity(r, campaign_id, activity_type) for r in page.records]
+            if activity_type == "EMAIL_CLICK":
+                if uris is None:
+                    uris = _link_uris(client, campaign_id)
+                for record in records:
+                    if not record.get("link_uri"):
+                        record["link_uri"] = uris.get(str(record.get("link_id")))
+            yield records
+
+
 def campaign_activities(
     client: ApiClient,
     since: datetime | None,
     *,
-    campaigns: Iterable[Mapping[str, Any]] | None = None,
+    source: Source = _ACTIVITIES,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
 ) -> Iterator[Records]:
     """ContactTracking: every activity of every contact, read per SENT campaign.
 
@@ -152,73 +211,71 @@ def campaign_activities(
     campaign detail call when the campaign has clicks in the window, for ``link_uri``).
 
     Incremental reads send ``created_since``, except for campaigns changed since
-    ``since`` (e.g. just sent): their history is read whole, so activities created before
-    the campaign reached SENT are not lost.
+    ``since`` (:func:`_since_for`).
     """
-    chosen = list(campaigns) if campaigns is not None else sent_campaigns(client)
-    for campaign in chosen:
+    for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
-        changed = _parse_time(campaign.get("modified_date"))
-        use_since = since is not None and (changed is None or changed < since)
-        uris: dict[str, str] | None = None
         try:
-            for type_path, activity_type in TRACKING_TYPES:
-                params: dict[str, str | int] = {"limit": TRACKING_PAGE_SIZE}
-                if use_since and since is not None:
-                    params["created_since"] = format_since(since)
-                path = CAMPAIGN_TRACKING_PATH.format(campaign_id=campaign_id, type=type_path)
-                for page in client.pages(path, params, "v2_results"):
-                    if not page.records:
-                        continue
-                    records = [
-                        _normalise_activity(r, campaign_id, activity_type) for r in page.records
-                    ]
-                    if activity_type == "EMAIL_CLICK":
-                        if uris is None:
-                            uris = _link_uris(client, campaign_id)
-                        for record in records:
-                            if not record.get("link_uri"):
-                                record["link_uri"] = uris.get(str(record.get("link_id")))
-                    yield records
+            yield from _campaign_activity_pages(
+                client, source, campaign_id, _since_for(campaign, since)
+            )
         except NotFound:
             # Deleted between the campaign list and its tracking: nothing left to read.
             log.info("campaign %s disappeared while reading its tracking; skipped", campaign_id)
 
 
+def _summary_record(
+    campaign_id: str, detail: Any, summary: Any, read_at: datetime
+) -> dict[str, Any]:
+    last_run = detail.get("last_run_date") if isinstance(detail, dict) else None
+    record: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "last_run_date": last_run,
+        "start_date": last_run,
+        "end_date": format_since(read_at),
+    }
+    for count in SUMMARY_COUNTS:
+        record[count] = summary.get(count) if isinstance(summary, dict) else None
+    return record
+
+
 def campaign_summaries(
     client: ApiClient,
+    since: datetime | None = None,
     *,
-    campaigns: Iterable[Mapping[str, Any]] | None = None,
+    source: Source = _SUMMARIES,
+    campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
 ) -> Iterator[Records]:
-    """EmailCampaignSummary: one summary per SENT campaign, one call each.
+    """EmailCampaignSummary: one summary per SENT campaign, one call each (a full table:
+    ``since`` is not used).
 
-    The campaign detail carries the same numbers as ``…/tracking/reports/summary`` in its
-    ``tracking_summary`` plus ``last_run_date`` (which the summary lacks) -- §3, §9; so one
-    detail call gives the whole row. Only if a detail has no ``tracking_summary`` is the
+    The campaign detail carries the same numbers as the source's ``…/reports/summary`` in
+    its ``tracking_summary`` plus ``last_run_date`` (which the summary lacks) -- §3, §9; so
+    one detail call gives the whole row. Only if a detail has no ``tracking_summary`` is the
     summary endpoint called.
     """
-    chosen = list(campaigns) if campaigns is not None else sent_campaigns(client)
-    for campaign in chosen:
+    for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
         try:
             detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
             read_at = now()
             summary = detail.get("tracking_summary") if isinstance(detail, dict) else None
             if not isinstance(summary, dict):
-                summary = client.get_json(CAMPAIGN_SUMMARY_PATH.format(campaign_id=campaign_id))
+                summary = client.get_json(source.path.format(campaign_id=campaign_id))
                 read_at = now()
         except NotFound:
             # Deleted between list and detail (deleted campaigns 404) -- §1.8.
             log.info("campaign %s disappeared before its summary was read; skipped", campaign_id)
             continue
-        last_run = detail.get("last_run_date") if isinstance(detail, dict) else None
-        record: dict[str, Any] = {
-            "campaign_id": campaign_id,
-            "last_run_date": last_run,
-            "start_date": last_run,
-            "end_date": format_since(read_at),
-        }
-        for count in SUMMARY_COUNTS:
-            record[count] = summary.get(count) if isinstance(summary, dict) else None
-        yield [record]
+        yield [_summary_record(campaign_id, detail, summary, read_at)]
+
+
+READERS: Mapping[Reader, SourceReader] = MappingProxyType(
+    {
+        "collection": collection,
+        "campaign_activities": campaign_activities,
+        "campaign_summaries": campaign_summaries,
+    }
+)
+"""The reader of each strategy a v2 :class:`~ctctsync.tables.Source` can name."""
