@@ -1,7 +1,7 @@
 """The control plane's tables (SQLAlchemy 2 ORM on the shared ``ctctsync.db.metadata``).
 
-Schema changes go through Alembic (``ctctsync/control/migrations``); these classes and the
-migrations must agree, which ``tests/control/test_migrations.py`` checks.
+Schema changes go through Alembic (``ctctsync/migrations``, branch ``control``); these
+classes and the migrations must agree, which ``tests/control/test_store.py`` checks.
 
 Two state machines live here as data, enforced by ``transition`` methods:
 
