@@ -26,7 +26,9 @@ from ctctsync.warehouse import (
     test_connection,
     warehouse_tables,
 )
-from ctctsync.warehouse.destination import REPLACE_STRATEGY, WarehouseError
+from ctctsync.warehouse.admin import _describe
+from ctctsync.warehouse.capabilities import CAPABILITIES, OTHER, capabilities_of
+from ctctsync.warehouse.destination import REPLACE_STRATEGY, WarehouseError, _explicit_password
 
 EVENTS = TABLES["events"]
 PG = os.environ.get("CTCTSYNC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -173,6 +175,59 @@ def test_connection_failure_is_clear_and_redacted() -> None:
 def test_missing_credentials_message() -> None:
     with pytest.raises(WarehouseError, match="needs credentials"):
         test_connection(WarehouseConfig(destination="postgres", dataset="x"))
+
+
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [
+        pytest.param("postgresql://u@h:5432/db", "postgresql://u:@h:5432/db", id="no-password"),
+        pytest.param("postgresql://u:p@h/db", "postgresql://u:p@h/db", id="password"),
+        pytest.param("postgresql://u:@h/db", "postgresql://u:@h/db", id="empty-password"),
+        pytest.param("postgresql://h/db", "postgresql://h/db", id="no-user"),
+        pytest.param("postgresql://u@h:x/db", "postgresql://u@h:x/db", id="bad-port"),
+        pytest.param('{"type": "service_account"}', '{"type": "service_account"}', id="json"),
+    ],
+)
+def test_explicit_password(credentials: str, expected: str) -> None:
+    # dlt takes a URL without a password for incomplete configuration (trust/peer auth)
+    assert _explicit_password(credentials) == expected
+
+
+@pytest.mark.parametrize(
+    ("wcfg", "expected"),
+    [
+        pytest.param(
+            WarehouseConfig(path=Path("w.duckdb"), dataset="cc"),
+            "DuckDB file w.duckdb, schema cc",
+            id="duckdb",
+        ),
+        pytest.param(
+            WarehouseConfig(
+                destination="postgres", credentials="postgresql://u:pw@db.example:5433/wh"
+            ),
+            "postgres at db.example:5433/wh, dataset constant_contact",
+            id="postgres",
+        ),
+        pytest.param(
+            WarehouseConfig(destination="bigquery", credentials='{"private_key": "pw"}'),
+            "bigquery, dataset constant_contact",
+            id="not-a-url",
+        ),
+    ],
+)
+def test_description_names_the_place_not_the_secret(
+    wcfg: WarehouseConfig, expected: str
+) -> None:
+    assert _describe(wcfg) == expected
+
+
+def test_capabilities_are_declared_not_branched() -> None:
+    assert capabilities_of("duckdb").local_file and not capabilities_of("duckdb").needs_credentials
+    assert capabilities_of("postgres").needs_credentials
+    # a destination dlt knows but ctctsync does not list is reached with credentials
+    assert capabilities_of("snowflake") == OTHER and OTHER.needs_credentials
+    # the loader's kept connection is a DuckDB connection: only DuckDB files may ask for it
+    assert [n for n, c in CAPABILITIES.items() if c.keep_connection_open] == ["duckdb"]
 
 
 def test_merge_dedupes_a_key_repeated_within_one_load(wcfg: WarehouseConfig) -> None:

@@ -1,5 +1,6 @@
-"""The warehouse side of ctctsync: loading (``Loader``) and the few maintenance calls the
-control plane and the CLI need (connection test, row counts, reading back, dropping)."""
+"""The warehouse side of ctctsync: loading (``Loader``), the few maintenance calls the
+control plane and the CLI need (connection test, row counts, reading back, dropping), and
+what sets each destination apart (``capabilities_of``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ from ctctsync.warehouse.admin import (
     test_connection,
     warehouse_tables,
 )
+from ctctsync.warehouse.capabilities import (
+    CAPABILITIES,
+    DestinationCapabilities,
+    capabilities_of,
+)
 from ctctsync.warehouse.destination import WarehouseError, make_destination
 from ctctsync.warehouse.loader import Loader, LoadOutcome
 
 __all__ = [
+    "CAPABILITIES",
+    "DestinationCapabilities",
     "LoadOutcome",
     "Loader",
     "WarehouseError",
+    "capabilities_of",
     "drop_integration_tables",
     "make_destination",
     "read_table",

@@ -4,14 +4,16 @@ reading a table back, dropping an integration's tables."""
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
 from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndefinedRelation
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.tables import TABLES
+from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import WarehouseError, redact, scratch_pipeline
 from ctctsync.warehouse.types import ARROW_TYPES
 
@@ -21,17 +23,28 @@ _DLT_RECORDS = (("_dlt_version", "schema_name"), ("_dlt_pipeline_state", "pipeli
 
 
 def _describe(wcfg: WarehouseConfig) -> str:
-    if wcfg.destination == "duckdb":
-        return f"DuckDB file {wcfg.path}, schema {wcfg.dataset}"
+    """Where the warehouse is, for messages: the file, or the host of the connection
+    string (never its user or password)."""
+    caps = capabilities_of(wcfg.destination)
+    if caps.local_file:
+        return f"{caps.label or wcfg.destination} file {wcfg.path}, schema {wcfg.dataset}"
     where = wcfg.destination
-    if wcfg.credentials is not None:
-        secret = wcfg.credentials.get_secret_value()
-        if "://" in secret:
-            parts = urlsplit(secret)
-            host = parts.hostname or "?"
-            port = f":{parts.port}" if parts.port else ""
-            where = f"{wcfg.destination} at {host}{port}{parts.path}"
+    url = _url(wcfg.credentials.get_secret_value()) if wcfg.credentials is not None else None
+    if url is not None:
+        port = f":{url.port}" if url.port else ""
+        database = f"/{url.database}" if url.database else ""
+        where = f"{wcfg.destination} at {url.host or '?'}{port}{database}"
     return f"{where}, dataset {wcfg.dataset}"
+
+
+def _url(credentials: str) -> URL | None:
+    """The connection string as a URL, or None when it is not one (a JSON key, say)."""
+    if "://" not in credentials:
+        return None
+    try:
+        return make_url(credentials)
+    except (ArgumentError, ValueError):  # not a URL, or a port that is not a number
+        return None
 
 
 def test_connection(wcfg: WarehouseConfig) -> str:

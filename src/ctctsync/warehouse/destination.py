@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,11 @@ from typing import Any
 import dlt
 from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.warehouse.capabilities import capabilities_of
 
 # dlt phones home by default; a connector that promises to keep account data private must
 # not (set before any pipeline runs; an explicit user setting still wins).
@@ -52,19 +55,25 @@ if not any(isinstance(f, _ArrowHintNoise) for f in _dlt_logger.filters):
 
 def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
     """A dlt destination for ``wcfg`` with ctctsync's settings (atomic replace)."""
+    build = _BUILDERS.get(wcfg.destination, _by_reference)
+    return build(wcfg)
+
+
+def _duckdb(wcfg: WarehouseConfig) -> Destination[Any, Any]:
+    path = Path(wcfg.path).expanduser()
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # DuckDB otherwise takes up to 80% of RAM for its buffers: a sync's memory must stay
+    # bounded whatever the account size (it spills to disk past the limit)
+    creds = DuckDbCredentials(str(path), global_config={"memory_limit": wcfg.duckdb_memory_limit})
+    return dlt.destinations.duckdb(creds, replace_strategy=REPLACE_STRATEGY)
+
+
+def _by_reference(wcfg: WarehouseConfig) -> Destination[Any, Any]:
+    """Any destination dlt knows by name, reached with the configured connection string."""
     name = wcfg.destination
-    if name == "duckdb":
-        path = Path(wcfg.path).expanduser()
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # DuckDB otherwise takes up to 80% of RAM for its buffers: a sync's memory must stay
-        # bounded whatever the account size (it spills to disk past the limit)
-        creds = DuckDbCredentials(
-            str(path), global_config={"memory_limit": wcfg.duckdb_memory_limit}
-        )
-        return dlt.destinations.duckdb(creds, replace_strategy=REPLACE_STRATEGY)
     credentials = wcfg.credentials.get_secret_value() if wcfg.credentials else None
-    if credentials is None:
+    if credentials is None and capabilities_of(name).needs_credentials:
         raise WarehouseError(
             f"destination {name!r} needs credentials (warehouse.credentials or "
             "CTCTSYNC_WAREHOUSE_CREDENTIALS), e.g. postgresql://user:password@host:5432/db"
@@ -72,7 +81,7 @@ def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
     try:
         dest = Destination.from_reference(
             name,
-            credentials=_explicit_password(credentials),
+            credentials=_explicit_password(credentials) if credentials is not None else None,
             replace_strategy=REPLACE_STRATEGY,
         )
     except Exception as exc:
@@ -85,21 +94,26 @@ def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
     return dest
 
 
+_BUILDERS: dict[str, Callable[[WarehouseConfig], Destination[Any, Any]]] = {"duckdb": _duckdb}
+"""Destinations that need more than dlt's defaults; any other is built by its name."""
+
+
 def _explicit_password(credentials: str) -> str:
     """``scheme://user@host/db`` -> ``scheme://user:@host/db``.
 
     dlt treats a connection string without a password as incomplete configuration, but a
-    server with trust or peer authentication (a local PostgreSQL) needs none.
+    server with trust or peer authentication (a local PostgreSQL) needs none. Credentials
+    that are not a URL (a service-account JSON, say) pass unchanged.
     """
     if "://" not in credentials:
         return credentials
-    scheme, rest = credentials.split("://", 1)
-    if "@" not in rest:
+    try:
+        url = make_url(credentials)
+    except (ArgumentError, ValueError):  # not a URL, or a port that is not a number
         return credentials
-    userinfo, host = rest.split("@", 1)
-    if ":" in userinfo or "/" in userinfo:
+    if url.username is None or url.password is not None:
         return credentials
-    return f"{scheme}://{userinfo}:@{host}"
+    return url.set(password="").render_as_string(hide_password=False)
 
 
 _WORKDIR_PREFIX = "ctctsync-dlt-"

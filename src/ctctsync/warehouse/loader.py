@@ -22,6 +22,7 @@ from dlt.common.schema.typing import TColumnSchema
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table
+from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import scratch_pipeline
 
 Disposition = Literal["replace", "merge"]
@@ -132,7 +133,8 @@ class Loader:
 
 
     def _keep_duckdb_open(self) -> None:
-        """Within ``with``, hold one DuckDB connection to the file for the whole run.
+        """Within ``with``, hold one DuckDB connection to the file for the whole run (for a
+        destination that declares ``keep_connection_open``: a DuckDB file).
 
         dlt opens the file for each table's load and closes it after; closing the last
         connection to a DuckDB file checkpoints it (writes the WAL into the file) and the next
@@ -142,7 +144,9 @@ class Loader:
         table's load (``_checkpoint``) and when the run ends. If the file
         cannot be opened here, dlt's own load reports why, as without this.
         """
-        if self._stack is None or self._keepalive is not None or self.wcfg.destination != "duckdb":
+        if self._stack is None or self._keepalive is not None:
+            return
+        if not capabilities_of(self.wcfg.destination).keep_connection_open:
             return
         path = Path(self.wcfg.path).expanduser()
         if not path.parent.exists():

@@ -7,14 +7,17 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-# ctctsync.warehouse and ctctsync.sync import each other; entering through sync works.
-import ctctsync.sync  # noqa: F401
 from ctctsync.config import WarehouseConfig
 from ctctsync.control.context import context
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import WarehouseSettings
 from ctctsync.control.schemas import WarehouseIn
-from ctctsync.warehouse import WarehouseError, drop_integration_tables, test_connection
+from ctctsync.warehouse import (
+    WarehouseError,
+    capabilities_of,
+    drop_integration_tables,
+    test_connection,
+)
 
 _ROW_ID = 1
 
@@ -70,7 +73,7 @@ def save_warehouse(db: Session, data: WarehouseIn) -> WarehouseSettings:
     """Validate and store warehouse settings (credentials encrypted)."""
     row = get_warehouse(db)
     wcfg = _config(db, data, row)
-    if wcfg.destination != "duckdb" and wcfg.credentials is None:
+    if capabilities_of(wcfg.destination).needs_credentials and wcfg.credentials is None:
         raise ValidationFailed(
             {"credentials": f"{wcfg.destination} needs credentials (a connection string)."}
         )
