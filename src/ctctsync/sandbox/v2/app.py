@@ -282,8 +282,9 @@ class V2Api:
         acc = self.account
         list_status = {lid: lst.status for lid, lst in acc.lists.items()}
         out: list[object] = []
+        contact = acc.contacts.get  # bound once: this loop runs per row
         for cid in ids:
-            c = acc.contact(cid)
+            c = contact(cid)
             if c is not None:
                 out.append(render.contact(c, list_status,
                                           acc.contact_uuid(cid) if v3 else None))

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ctctsync.sandbox import generator as gen
-from ctctsync.sandbox.account import Account, AccountInfo, Activity
+from ctctsync.sandbox.account import Account
+from ctctsync.sandbox.records import AccountInfo, Activity
 
 JSONDict = dict[str, Any]
 EASTERN = ZoneInfo("America/New_York")

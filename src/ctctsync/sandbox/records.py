@@ -1,0 +1,98 @@
+"""Value types of the account model: its size (``AccountSpec``), its owner (``AccountInfo``) and
+one email activity (``Activity``), plus the cursor key of the activity indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ctctsync.sandbox import generator as gen
+
+CursorKey = tuple[int, int]
+"""``(-ts_ms, -seq)`` of an activity: ascending order is newest first, ties by log position."""
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """How big the synthetic account is; the same spec always yields the same account."""
+
+    seed: int = 1
+    contacts: int = 200
+    lists: int = 5
+    campaigns: int = 6
+    activities_per_campaign: int = 40
+    """Approximate number of activity records (sends, opens, clicks, ...) per SENT campaign."""
+    library_files: int = 12
+    trash_files: int = 3
+    events: int = 3
+
+    def __post_init__(self) -> None:
+        if self.lists < 1:
+            raise ValueError("an account needs at least one list")
+        for name in ("contacts", "campaigns", "activities_per_campaign", "library_files",
+                     "trash_files", "events"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One email activity (a send, open, click, forward, bounce or unsubscribe)."""
+
+    seq: int
+    """Position in the account's activity log (stable; a tie-breaker for equal times)."""
+    campaign_id: int
+    contact_id: int
+    email: str
+    type: int
+    ts_ms: int
+    link_uid: int
+    link_url: str
+    bounce_code: str
+    bounce_description: str
+    unsubscribe_source: str
+    unsubscribe_reason: str
+
+    @property
+    def type_name(self) -> str:
+        """EMAIL_SEND, EMAIL_OPEN, ..."""
+        return gen.ACTIVITY_TYPES[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """The account's owner and organisation."""
+
+    website: str
+    organization_name: str
+    time_zone: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    company_logo: str
+    country_code: str
+    state_code: str
+    city: str
+    line1: str
+    line2: str
+    line3: str
+    postal_code: str
+
+
+def build_info(seed: int) -> AccountInfo:
+    """The owner and organisation of the account of ``seed``."""
+    rng = gen.rng_for(seed, gen.KIND_ACCOUNT, 0)
+    first = gen.FIRST_NAMES[rng.randrange(len(gen.FIRST_NAMES))]
+    last = gen.LAST_NAMES[rng.randrange(len(gen.LAST_NAMES))]
+    city, _state, code, country, postal = gen.CITIES[rng.randrange(6)]
+    return AccountInfo(
+        website="http://www.example.com",
+        organization_name=f"{last} & Co. (sandbox {seed})",
+        time_zone="US/Eastern", first_name=first, last_name=last,
+        email=f"owner{seed}@example.com", phone=gen.phone(rng),
+        company_logo="" if rng.random() < 0.3 else
+        f"https://ih.constantcontact.com/fs137/11003715{seed % 100000:05d}/img/90.jpg",
+        country_code=country.upper(), state_code=code, city=city,
+        line1=f"{rng.randrange(1, 999)} Maple Street", line2=f"Suite {rng.randrange(100, 999)}",
+        line3=rng.choice(("", "Building B")), postal_code=postal,
+    )
