@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FaultKind = Literal["500", "503", "522", "latency", "drop", "truncate", "malformed", "duplicate"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+_ERROR_KINDS = ("500", "503", "522")
 DUPLICATE_SCOPE_KEY = "ctctsync.sandbox.duplicate"
 """ASGI scope key the paging code reads: how many records the next link should repeat."""
 
@@ -172,18 +173,24 @@ class FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
-        if fault.kind in ("500", "503", "522"):
+        await self._fire(fault, scope, receive, send)
+
+    async def _fire(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request as the response fault ``fault`` says."""
+        if fault.kind in _ERROR_KINDS:
             await _send_body(send, int(fault.kind), self.error_body(int(fault.kind)),
                              b"application/json")
-            return
-        if fault.kind == "malformed":
+        elif fault.kind == "malformed":
             await _send_body(send, 200, MALFORMED_BODY, b"text/html;charset=UTF-8")
-            return
-        if fault.kind == "duplicate":
+        elif fault.kind == "duplicate":
             scope[DUPLICATE_SCOPE_KEY] = fault.k
             await self.app(scope, receive, send)
-            return
-        # drop / truncate: buffer the real response, then damage it
+        else:
+            await self._damage(fault.kind == "truncate", scope, receive, send)
+
+    async def _damage(self, truncate: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the real response, then send half of its body: as a complete response whose
+        Content-Length says so (``truncate``), or as a response cut off mid-body (``drop``)."""
         start: Message = {}
         body = bytearray()
 
@@ -197,7 +204,7 @@ class FaultMiddleware:
         await self.app(scope, receive, capture)
         cut = max(1, len(body) // 2)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        if fault.kind == "truncate":
+        if truncate:
             headers.append((b"content-length", str(cut).encode()))
             await send({"type": "http.response.start", "status": start.get("status", 200),
                         "headers": headers})

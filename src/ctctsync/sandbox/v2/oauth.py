@@ -94,19 +94,29 @@ class OAuthServer:
     async def authorize(self, request: Request) -> Response:
         """The login/consent page (GET) and its submission (POST)."""
         p = await _params(request)
-        response_type = p.get("response_type", "")
-        client_id = p.get("client_id", "")
-        redirect_uri = p.get("redirect_uri", "")
-        if response_type not in ("code", "token"):
-            return _error_page("response_type must be code or token.")
-        if not client_id or not self.ctx.auth.is_known_client(client_id):
-            return _error_page("The client_id (API key) is not a known application.")
-        if not redirect_uri.startswith(("http://", "https://")):
-            return _error_page("redirect_uri is missing or not an http(s) URL.")
+        error = self._authorize_error(p)
+        if error is not None:
+            return _error_page(error)
         if request.method == "GET":
             return self._form(p)
+        return self._login(p)
+
+    def _authorize_error(self, p: dict[str, str]) -> str | None:
+        """Why the authorize request cannot be shown a login page, if it cannot."""
+        client_id = p.get("client_id", "")
+        if p.get("response_type", "") not in ("code", "token"):
+            return "response_type must be code or token."
+        if not client_id or not self.ctx.auth.is_known_client(client_id):
+            return "The client_id (API key) is not a known application."
+        if not p.get("redirect_uri", "").startswith(("http://", "https://")):
+            return "redirect_uri is missing or not an http(s) URL."
+        return None
+
+    def _login(self, p: dict[str, str]) -> Response:
+        """The submitted login form: deny, a wrong login, or a code or token redirect."""
+        redirect_uri = p["redirect_uri"]
         state = {"state": p["state"]} if p.get("state") else {}
-        implicit = response_type == "token"
+        implicit = p["response_type"] == "token"
         if p.get("action") == "deny":
             return RedirectResponse(_with_query(redirect_uri, {
                 "error": "access_denied",
@@ -119,7 +129,7 @@ class OAuthServer:
             return RedirectResponse(_with_query(redirect_uri, {
                 "access_token": token, "token_type": "Bearer",
                 "expires_in": str(TOKEN_LIFETIME_S), **state}, fragment=True), 302)
-        code = self.ctx.auth.issue_code(client_id, redirect_uri)
+        code = self.ctx.auth.issue_code(p["client_id"], redirect_uri)
         return RedirectResponse(_with_query(redirect_uri, {"code": code, **state}), 302)
 
     async def token(self, request: Request) -> Response:

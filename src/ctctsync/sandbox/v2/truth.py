@@ -2,14 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ctctsync.sandbox.account import Account
 from ctctsync.sandbox.v2 import render
 
 JSONDict = dict[str, Any]
-TABLE_NAMES = ("contacts", "email_campaigns", "my_library_files", "account_info", "trash_files",
-               "contact_lists", "contact_tracking", "email_campaign_summary", "events")
+
+
+def _contacts(account: Account) -> list[JSONDict]:
+    list_status = {lid: lst.status for lid, lst in account.lists.items()}
+    contact = account.contacts.get  # bound once: this loop runs per row
+    out: list[JSONDict] = []
+    for cid in range(1, account.contact_count + 1):
+        c = contact(cid)
+        assert c is not None
+        out.append(render.contact(c, list_status))
+    return out
+
+
+def _email_campaigns(account: Account) -> list[JSONDict]:
+    camps = [c for c in account.campaigns.values() if c.status != "DELETED"]
+    camps.sort(key=lambda c: (c.modified_ms, c.id), reverse=True)
+    return [render.campaign_summary(c) for c in camps]
+
+
+def _library_files(account: Account, *, status: str) -> list[JSONDict]:
+    files = sorted((f for f in account.files.values() if f.status == status),
+                   key=lambda f: (f.created_ms, f.id), reverse=True)
+    return [render.library_file(f) for f in files]
+
+
+def _account_info(account: Account) -> list[JSONDict]:
+    return [render.account_info(account.info)]
+
+
+def _contact_lists(account: Account) -> list[JSONDict]:
+    return [render.contact_list(lst, account.list_count(lid))
+            for lid, lst in sorted(account.lists.items())]
+
+
+def _contact_tracking(account: Account) -> list[JSONDict]:
+    out: list[JSONDict] = []
+    contact_ids = sorted({a.contact_id for a in account.iter_activities()})
+    for cid in contact_ids:
+        acts, _ = account.activity_page(contact_id=cid, limit=10**9)
+        out.extend(render.activity(a, contact_view=True) for a in acts)
+    return out
+
+
+def _email_campaign_summary(account: Account) -> list[JSONDict]:
+    out: list[JSONDict] = []
+    for camp in sorted(account.campaigns.values(), key=lambda x: x.id):
+        if camp.status != "SENT" or camp.last_run_ms is None:
+            continue
+        row = render.tracking_summary(account, camp)
+        row["campaign_id"] = str(camp.id)
+        row["last_run_date"] = render.utc_date(camp.last_run_ms)
+        out.append(row)
+    return out
+
+
+def _events(account: Account) -> list[JSONDict]:
+    return [render.event_summary(e) for e in account.events]
+
+
+_TRUTHS: dict[str, Callable[[Account], list[JSONDict]]] = {
+    "contacts": _contacts,
+    "email_campaigns": _email_campaigns,
+    "my_library_files": partial(_library_files, status="Active"),
+    "account_info": _account_info,
+    "trash_files": partial(_library_files, status="Deleted"),
+    "contact_lists": _contact_lists,
+    "contact_tracking": _contact_tracking,
+    "email_campaign_summary": _email_campaign_summary,
+    "events": _events,
+}
+TABLE_NAMES = tuple(_TRUTHS)
 
 
 def truth(account: Account, table: str) -> list[JSONDict]:
@@ -19,46 +90,8 @@ def truth(account: Account, table: str) -> list[JSONDict]:
     (contacts ascending, newest activity first); ``email_campaign_summary`` is one summary per
     SENT campaign plus its ``campaign_id`` (string) and ``last_run_date``.
     """
+    build = _TRUTHS.get(table)
+    if build is None:
+        raise KeyError(f"unknown table {table!r}; known: {', '.join(TABLE_NAMES)}")
     with account.lock:
-        if table == "contacts":
-            list_status = {lid: lst.status for lid, lst in account.lists.items()}
-            out = []
-            for cid in range(1, account.contact_count + 1):
-                c = account.contact(cid)
-                assert c is not None
-                out.append(render.contact(c, list_status))
-            return out
-        if table == "email_campaigns":
-            camps = [c for c in account.campaigns.values() if c.status != "DELETED"]
-            camps.sort(key=lambda c: (c.modified_ms, c.id), reverse=True)
-            return [render.campaign_summary(c) for c in camps]
-        if table in ("my_library_files", "trash_files"):
-            status = "Active" if table == "my_library_files" else "Deleted"
-            files = sorted((f for f in account.files.values() if f.status == status),
-                           key=lambda f: (f.created_ms, f.id), reverse=True)
-            return [render.library_file(f) for f in files]
-        if table == "account_info":
-            return [render.account_info(account.info)]
-        if table == "contact_lists":
-            return [render.contact_list(lst, account.list_count(lid))
-                    for lid, lst in sorted(account.lists.items())]
-        if table == "contact_tracking":
-            out = []
-            contact_ids = sorted({a.contact_id for a in account.iter_activities()})
-            for cid in contact_ids:
-                acts, _ = account.activity_page(contact_id=cid, limit=10**9)
-                out.extend(render.activity(a, contact_view=True) for a in acts)
-            return out
-        if table == "email_campaign_summary":
-            out = []
-            for camp in sorted(account.campaigns.values(), key=lambda x: x.id):
-                if camp.status != "SENT" or camp.last_run_ms is None:
-                    continue
-                row = render.tracking_summary(account, camp)
-                row["campaign_id"] = str(camp.id)
-                row["last_run_date"] = render.utc_date(camp.last_run_ms)
-                out.append(row)
-            return out
-        if table == "events":
-            return [render.event_summary(e) for e in account.events]
-    raise KeyError(f"unknown table {table!r}; known: {', '.join(TABLE_NAMES)}")
+        return build(account)
