@@ -1,7 +1,12 @@
-"""Admin endpoints under ``/_sandbox`` (JSON, no api_key): clock, mutations, faults, counters."""
+"""Admin endpoints under ``/_sandbox`` (JSON, no api_key): clock, mutations, faults, counters.
+
+``AdminApi`` has one small handler per route; :meth:`AdminApi.routes` registers them from a
+table of (path, {method: handler}).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -11,6 +16,10 @@ from starlette.routing import Route
 
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.v2.truth import truth
+
+PREFIX = "/_sandbox"
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -27,11 +36,58 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def admin_routes(ctx: SandboxContext) -> list[Route]:
-    """The ``/_sandbox`` routes."""
-    acc = ctx.account
+def _ids(ids: list[int]) -> Response:
+    return _json({"ids": [str(i) for i in ids]})
 
-    async def state(request: Request) -> Response:
+
+def _by_method(handlers: Mapping[str, Handler]) -> Handler:
+    """One endpoint for a path served by a handler per method (HEAD is answered as GET)."""
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+    return endpoint
+
+
+class AdminApi:
+    """The handlers of the ``/_sandbox`` routes, over one sandbox's parts."""
+
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+        self.account = ctx.account
+
+    def routes(self) -> list[Route]:
+        """The Starlette routes: one per path, with the methods its handlers serve."""
+        table: list[tuple[str, dict[str, Handler]]] = [
+            ("/state", {"GET": self.state}),
+            ("/clock", {"GET": self.clock}),
+            ("/clock/advance", {"POST": self.advance_clock}),
+            ("/contacts/update", {"POST": self.update_contacts}),
+            ("/contacts/add", {"POST": self.add_contacts}),
+            ("/contacts/status", {"POST": self.contact_status}),
+            ("/lists/add", {"POST": self.add_list}),
+            ("/lists/{id:int}/modify", {"POST": self.modify_list}),
+            ("/campaigns/send", {"POST": self.send_campaign}),
+            ("/library/trash", {"POST": self.trash_files}),
+            ("/tokens/issue", {"POST": self.issue_token}),
+            ("/tokens/revoke", {"POST": self.revoke_token}),
+            ("/faults", {"GET": self.faults, "POST": self.add_fault, "DELETE": self.clear_faults}),
+            ("/faults/{id:int}", {"DELETE": self.remove_fault}),
+            ("/counters", {"GET": self.counters, "DELETE": self.reset_counters}),
+            ("/counters/reset", {"POST": self.reset_counters}),
+            ("/limits", {"GET": self.limits, "POST": self.set_limits}),
+            ("/truth/{table}", {"GET": self.table_truth}),
+        ]
+        return [
+            Route(PREFIX + path,
+                  next(iter(handlers.values())) if len(handlers) == 1 else _by_method(handlers),
+                  methods=list(handlers))
+            for path, handlers in table
+        ]
+
+    # ------------------------------------------------------------------ sandbox and clock
+    async def state(self, request: Request) -> Response:
+        """Spec, clock, sizes, credentials and limits."""
+        acc, ctx = self.account, self.ctx
         spec = acc.spec
         return _json({
             "spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
@@ -42,121 +98,135 @@ def admin_routes(ctx: SandboxContext) -> list[Route]:
             "limits": {"qps_limit": ctx.limiter.qps_limit, "daily_limit": ctx.limiter.daily_limit},
         })
 
-    async def clock(request: Request) -> Response:
-        if request.method == "POST":
-            body = await _body(request)
-            acc.advance(float(body.get("seconds", 0)))
-        return _json({"now": acc.clock.now().isoformat(),
-                      "offset_seconds": acc.clock.offset_seconds})
+    async def clock(self, request: Request) -> Response:
+        """The sandbox time and its offset from real time."""
+        clock = self.account.clock
+        return _json({"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds})
 
-    async def update_contacts(request: Request) -> Response:
+    async def advance_clock(self, request: Request) -> Response:
+        """Move the clock forward by ``seconds``."""
+        self.account.advance(float((await _body(request)).get("seconds", 0)))
+        return await self.clock(request)
+
+    # ------------------------------------------------------------------ account mutations
+    async def update_contacts(self, request: Request) -> Response:
+        """Edit ``n`` random contacts (or ``ids``)."""
         body = await _body(request)
-        ids = acc.update_contacts(int(body.get("n", 1)),
-                                  change_lists=float(body.get("change_lists", 0.3)),
-                                  ids=body.get("ids"))
-        return _json({"ids": [str(i) for i in ids]})
+        return _ids(self.account.update_contacts(
+            int(body.get("n", 1)), change_lists=float(body.get("change_lists", 0.3)),
+            ids=body.get("ids")))
 
-    async def add_contacts(request: Request) -> Response:
+    async def add_contacts(self, request: Request) -> Response:
+        """Create ``n`` contacts."""
         body = await _body(request)
-        return _json({"ids": [str(i) for i in acc.add_contacts(int(body.get("n", 1)))]})
+        return _ids(self.account.add_contacts(int(body.get("n", 1))))
 
-    async def contact_status(request: Request) -> Response:
+    async def contact_status(self, request: Request) -> Response:
+        """Set the ``status`` of contact ``id``."""
         body = await _body(request)
         cid = int(body.get("id", 0))
-        if not acc.contact_exists(cid):
+        if not self.account.contact_exists(cid):
             return _json({"error": f"no contact {cid}"}, 404)
         try:
-            acc.set_contact_status(cid, str(body.get("status", "")).upper())
+            self.account.set_contact_status(cid, str(body.get("status", "")).upper())
         except ValueError:
             return _json({"error": "status must be ACTIVE, UNCONFIRMED, OPTOUT or REMOVED"}, 400)
         return _json({"id": str(cid)})
 
-    async def add_list(request: Request) -> Response:
+    async def add_list(self, request: Request) -> Response:
+        """Create a list, optionally ``name``d."""
         body = await _body(request)
-        return _json({"id": str(acc.add_list(body.get("name")))})
+        return _json({"id": str(self.account.add_list(body.get("name")))})
 
-    async def modify_list(request: Request) -> Response:
+    async def modify_list(self, request: Request) -> Response:
+        """Rename the list of the path."""
         body = await _body(request)
         lid = int(request.path_params["id"])
-        if lid not in acc.lists:
+        if lid not in self.account.lists:
             return _json({"error": f"no list {lid}"}, 404)
-        acc.modify_list(lid, body.get("name"))
+        self.account.modify_list(lid, body.get("name"))
         return _json({"id": str(lid)})
 
-    async def send_campaign(request: Request) -> Response:
+    async def send_campaign(self, request: Request) -> Response:
+        """Send a new campaign, or more ``activities`` of ``campaign_id``."""
         body = await _body(request)
         camp = body.get("campaign_id")
         act = body.get("activities")
-        cid = acc.send_campaign(int(camp) if camp is not None else None,
-                                int(act) if act is not None else None)
+        cid = self.account.send_campaign(int(camp) if camp is not None else None,
+                                         int(act) if act is not None else None)
         return _json({"campaign_id": str(cid)})
 
-    async def trash(request: Request) -> Response:
+    async def trash_files(self, request: Request) -> Response:
+        """Move the ``n`` newest active library files to the trash."""
         body = await _body(request)
-        return _json({"ids": [str(i) for i in acc.trash_files(int(body.get("n", 1)))]})
+        return _ids(self.account.trash_files(int(body.get("n", 1))))
 
-    async def issue_token(request: Request) -> Response:
-        return _json({"access_token": ctx.auth.issue_token()})
+    # ------------------------------------------------------------------ tokens
+    async def issue_token(self, request: Request) -> Response:
+        """A new access token."""
+        return _json({"access_token": self.ctx.auth.issue_token()})
 
-    async def revoke_token(request: Request) -> Response:
+    async def revoke_token(self, request: Request) -> Response:
+        """Revoke ``token``."""
         body = await _body(request)
-        return _json({"revoked": ctx.auth.revoke_token(str(body.get("token", "")))})
+        return _json({"revoked": self.ctx.auth.revoke_token(str(body.get("token", "")))})
 
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            body = await _body(request)
-            try:
-                if "spec" in body:
-                    fault = ctx.faults.add_spec(str(body["spec"]))
-                else:
-                    fault = ctx.faults.add(**body)
-            except (TypeError, ValueError) as exc:
-                return _json({"error": str(exc)}, 400)
-            return _json(fault.to_json(), 201)
-        if request.method == "DELETE":
-            ctx.faults.clear()
-        return _json([f.to_json() for f in ctx.faults.list()])
+    # ------------------------------------------------------------------ faults, counters, limits
+    async def faults(self, request: Request) -> Response:
+        """The fault rules."""
+        return _json([f.to_json() for f in self.ctx.faults.list()])
 
-    async def fault_delete(request: Request) -> Response:
-        removed = ctx.faults.remove(int(request.path_params["id"]))
+    async def add_fault(self, request: Request) -> Response:
+        """Add a rule: ``{"spec": "..."}`` or the keyword arguments of ``FaultSet.add``."""
+        body = await _body(request)
+        try:
+            if "spec" in body:
+                fault = self.ctx.faults.add_spec(str(body["spec"]))
+            else:
+                fault = self.ctx.faults.add(**body)
+        except (TypeError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json(fault.to_json(), 201)
+
+    async def clear_faults(self, request: Request) -> Response:
+        """Remove every rule."""
+        self.ctx.faults.clear()
+        return await self.faults(request)
+
+    async def remove_fault(self, request: Request) -> Response:
+        """Remove the rule of the path."""
+        removed = self.ctx.faults.remove(int(request.path_params["id"]))
         return _json({"removed": removed}, 200 if removed else 404)
 
-    async def counters(request: Request) -> Response:
-        if request.method in ("DELETE", "POST"):
-            ctx.counters.reset()
-        return _json(ctx.counters.snapshot())
+    async def counters(self, request: Request) -> Response:
+        """The request counters."""
+        return _json(self.ctx.counters.snapshot())
 
-    async def limits(request: Request) -> Response:
-        if request.method == "POST":
-            body = await _body(request)
-            ctx.limiter.configure(qps_limit=body.get("qps_limit"),
-                                  daily_limit=body.get("daily_limit"))
-        return _json({"qps_limit": ctx.limiter.qps_limit, "daily_limit": ctx.limiter.daily_limit})
+    async def reset_counters(self, request: Request) -> Response:
+        """Zero the request counters."""
+        self.ctx.counters.reset()
+        return await self.counters(request)
 
-    async def table_truth(request: Request) -> Response:
+    async def limits(self, request: Request) -> Response:
+        """The rate limits."""
+        limiter = self.ctx.limiter
+        return _json({"qps_limit": limiter.qps_limit, "daily_limit": limiter.daily_limit})
+
+    async def set_limits(self, request: Request) -> Response:
+        """Set ``qps_limit`` and ``daily_limit`` (null: none)."""
+        body = await _body(request)
+        self.ctx.limiter.configure(qps_limit=body.get("qps_limit"),
+                                   daily_limit=body.get("daily_limit"))
+        return await self.limits(request)
+
+    async def table_truth(self, request: Request) -> Response:
+        """The truth of the table of the path."""
         try:
-            return _json(truth(acc, request.path_params["table"]))
+            return _json(truth(self.account, request.path_params["table"]))
         except KeyError as exc:
             return _json({"error": str(exc)}, 404)
 
-    p = "/_sandbox"
-    return [
-        Route(f"{p}/state", state),
-        Route(f"{p}/clock", clock, methods=["GET"]),
-        Route(f"{p}/clock/advance", clock, methods=["POST"]),
-        Route(f"{p}/contacts/update", update_contacts, methods=["POST"]),
-        Route(f"{p}/contacts/add", add_contacts, methods=["POST"]),
-        Route(f"{p}/contacts/status", contact_status, methods=["POST"]),
-        Route(f"{p}/lists/add", add_list, methods=["POST"]),
-        Route(f"{p}/lists/{{id:int}}/modify", modify_list, methods=["POST"]),
-        Route(f"{p}/campaigns/send", send_campaign, methods=["POST"]),
-        Route(f"{p}/library/trash", trash, methods=["POST"]),
-        Route(f"{p}/tokens/issue", issue_token, methods=["POST"]),
-        Route(f"{p}/tokens/revoke", revoke_token, methods=["POST"]),
-        Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route(f"{p}/faults/{{id:int}}", fault_delete, methods=["DELETE"]),
-        Route(f"{p}/counters", counters, methods=["GET", "DELETE"]),
-        Route(f"{p}/counters/reset", counters, methods=["POST"]),
-        Route(f"{p}/limits", limits, methods=["GET", "POST"]),
-        Route(f"{p}/truth/{{table}}", table_truth),
-    ]
+
+def admin_routes(ctx: SandboxContext) -> list[Route]:
+    """The ``/_sandbox`` routes."""
+    return AdminApi(ctx).routes()
