@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from ctctsync.errors import ConfigError, ErrorRule
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, warehouse_table_name
 
 INTEGRATION_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 """Integration names become table-name prefixes: lower snake case, at most 40 characters."""
@@ -196,7 +196,7 @@ class SyncConfig(BaseModel):
 
     def table_name_in_warehouse(self, table_name: str) -> str:
         """``<integration>_<table>``, the name the warehouse table gets."""
-        return f"{self.integration}_{table_name}"
+        return warehouse_table_name(self.integration, table_name)
 
 
 INVALID_CONFIG_RULE = ErrorRule(

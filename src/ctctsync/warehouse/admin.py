@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import WarehouseError, redact, scratch_pipeline
 from ctctsync.warehouse.types import ARROW_TYPES
@@ -68,7 +68,7 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 
 
 def _warehouse_names(integration: str) -> list[str]:
-    return [f"{integration}_{name}" for name in TABLES]
+    return [warehouse_table_name(integration, name) for name in TABLES]
 
 
 def warehouse_tables(wcfg: WarehouseConfig, integration: str) -> dict[str, int]:
@@ -102,7 +102,7 @@ def read_table(
     Raises KeyError if the table was never loaded.
     """
     spec = TABLES[table]
-    name = f"{integration}_{table}"
+    name = warehouse_table_name(integration, table)
     with scratch_pipeline(wcfg, _ADMIN_PIPELINE) as pipeline, pipeline.sql_client() as c:
         qualified = c.make_qualified_table_name(name)
         order = ", ".join(c.escape_column_name(k) for k in spec.primary_key)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from ctctsync.config import WarehouseConfig
-from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table
+from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table, warehouse_table_name
 from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import scratch_pipeline
 
@@ -94,7 +94,7 @@ class Loader:
 
     def warehouse_name(self, table: Table) -> str:
         """``<integration>_<table>``."""
-        return f"{self.integration}_{table.name}"
+        return warehouse_table_name(self.integration, table.name)
 
     def load(
         self,
