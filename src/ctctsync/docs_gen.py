@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ctctsync.tables import METADATA_COLUMNS, TABLES, Reader, Source, Table
+from ctctsync.tables import METADATA_COLUMNS, TABLES, Column, Reader, Source, Table
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "tables.md"
 
@@ -47,19 +47,34 @@ def _source_line(version: str, src: Source) -> str:
     return f"- Source ({version}): `GET {src.path}`{detail}{ref}"
 
 
+def _replication(t: Table) -> str:
+    if t.replication == "full":
+        return "full (replaced on every run)"
+    repl = f"key-based on `{t.replication_key}`"
+    return repl + " (read whole on every run, see notes)" if t.read_whole else repl
+
+
+def _column_row(t: Table, c: Column) -> str:
+    spec_name = c.name if c.spec_name is None else (c.spec_name or "(blank)")
+    notes = (
+        "key" if c.name in t.primary_key else "",
+        "not in the spec" if c.extra else "",
+        c.description,
+        c.deviation or "",
+    )
+    return (
+        f"| `{c.name}` | {c.type} | {spec_name if c.in_spec else '-'} | "
+        f"{c.spec_type or '-'} | {_cell(' '.join(n for n in notes if n))} |"
+    )
+
+
 def _table_section(t: Table) -> list[str]:
-    if t.replication == "incremental":
-        repl = f"key-based on `{t.replication_key}`"
-        if t.read_whole:
-            repl += " (read whole on every run, see notes)"
-    else:
-        repl = "full (replaced on every run)"
     out = [
         f"## `{t.name}` ({t.spec_name})",
         "",
         t.purpose,
         "",
-        f"- Replication: {repl}",
+        f"- Replication: {_replication(t)}",
         f"- Primary key: {', '.join(f'`{k}`' for k in t.primary_key)}",
     ]
     if t.cursor_column:
@@ -73,23 +88,9 @@ def _table_section(t: Table) -> list[str]:
         "",
         "| column | warehouse type | spec name | spec type | notes |",
         "|---|---|---|---|---|",
+        *(_column_row(t, c) for c in t.columns),
+        "",
     ]
-    for c in t.columns:
-        spec_name = c.name if c.spec_name is None else (c.spec_name or "(blank)")
-        notes = []
-        if c.name in t.primary_key:
-            notes.append("key")
-        if c.extra:
-            notes.append("not in the spec")
-        if c.description:
-            notes.append(c.description)
-        if c.deviation:
-            notes.append(c.deviation)
-        out.append(
-            f"| `{c.name}` | {c.type} | {spec_name if c.in_spec else '-'} | "
-            f"{c.spec_type or '-'} | {_cell(' '.join(notes))} |"
-        )
-    out.append("")
     return out
 
 
