@@ -36,7 +36,8 @@ def test_selected_columns(chosen: list[str], want: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        pytest.param({"tables": {"nope": None}}, "unknown table 'nope'", id="unknown-table"),
+        pytest.param({"tables": {"nope": None}}, "Unknown table.*nope", id="unknown-table"),
+        pytest.param({"tables": {}}, "at least one table", id="no-table"),
         pytest.param({"tables": {"contacts": ["shoe_size"]}}, "shoe_size", id="unknown-column"),
         pytest.param({"integration": "Bad Name"}, "integration", id="bad-integration"),
         pytest.param({"frequency_hours": 5}, "frequency_hours", id="bad-frequency"),
@@ -92,3 +93,23 @@ def test_config_file_errors(tmp_path: Path, content: str | None, message: str) -
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(path, environ={})
+
+
+def test_environment_wins_over_the_file_field_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "ctctsync.toml"
+    path.write_text(
+        '[source]\napi_key = "from-file"\naccess_token = "file-token"\n', encoding="utf-8"
+    )
+    cfg = load_config(path, environ={"CTCTSYNC_API_KEY": "from-env", "CTCTSYNC_BASE_URL": ""})
+    assert cfg.source.api_key.get_secret_value() == "from-env"
+    assert cfg.source.access_token.get_secret_value() == "file-token"
+    assert cfg.source.base_url == "https://api.constantcontact.com"  # blank = unset
+    assert type(cfg) is SyncConfig
+
+
+def test_environment_only_and_errors_name_the_field() -> None:
+    cfg = load_config(None, environ={"CTCTSYNC_ACCESS_TOKEN": "t"})
+    assert cfg.source.access_token.get_secret_value() == "t"
+    with pytest.raises(ConfigError, match=r"\(environment\):\n  source.base_url: ") as err:
+        load_config(None, environ={"CTCTSYNC_BASE_URL": "ftp://secret-host"})
+    assert "secret-host" not in str(err.value)

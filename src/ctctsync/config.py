@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -26,14 +27,26 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from ctctsync.errors import ConfigError, ErrorRule
 from ctctsync.tables import TABLES, warehouse_table_name
+from ctctsync.validation import (
+    DatasetName,
+    DestinationName,
+    FrequencyHours,
+    HistoryStart,
+    IntegrationName,
+    Lookback,
+    TableSelection,
+)
 
-INTEGRATION_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-"""Integration names become table-name prefixes: lower snake case, at most 40 characters."""
-
-REPLICATION_FREQUENCIES_HOURS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 24)
 DEFAULT_STATE_DIR = Path(".ctctsync")
 
 
@@ -72,7 +85,7 @@ class WarehouseConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    destination: str = "duckdb"
+    destination: DestinationName = "duckdb"
     path: Path = Path("ctctsync.duckdb")
     """DuckDB file (duckdb only)."""
     duckdb_memory_limit: str = Field(default="128MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB)$")
@@ -80,22 +93,8 @@ class WarehouseConfig(BaseModel):
     sync's memory stays bounded whatever the account size (docs/performance.md)."""
     credentials: SecretStr | None = None
     """Connection string or credentials for non-DuckDB destinations (never logged)."""
-    dataset: str = "constant_contact"
+    dataset: DatasetName = "constant_contact"
     """Schema / dataset the tables are created in."""
-
-    @field_validator("destination")
-    @classmethod
-    def _dest(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9_]*$", v):
-            raise ValueError("must be a dlt destination name such as duckdb or postgres")
-        return v
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", v):
-            raise ValueError("must be lower snake case (letters, digits, underscores)")
-        return v
 
     @model_validator(mode="after")
     def _duckdb_names(self) -> WarehouseConfig:
@@ -114,19 +113,17 @@ class SyncConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    integration: str = "constant_contact"
+    integration: IntegrationName = "constant_contact"
     source: SourceConfig = Field(default_factory=SourceConfig)
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
-    tables: dict[str, list[str] | None] = Field(
-        default_factory=lambda: dict.fromkeys(TABLES)
-    )
+    tables: TableSelection = Field(default_factory=lambda: dict.fromkeys(TABLES))
     """Selected tables; the value is the selected columns (None = all columns)."""
-    history_start: date = Field(default_factory=lambda: date(2000, 1, 1))
+    history_start: HistoryStart = Field(default_factory=lambda: date(2000, 1, 1))
     """How far back the first run of a key-based table reads."""
-    lookback: timedelta = timedelta(minutes=10)
+    lookback: Lookback = timedelta(minutes=10)
     """Re-read this much before the bookmark, to absorb clock skew and late writes."""
     state_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'state.db'}"
-    frequency_hours: int = 24
+    frequency_hours: FrequencyHours = 24
 
     @field_validator("tables", mode="before")
     @classmethod
@@ -135,55 +132,6 @@ class SyncConfig(BaseModel):
         if isinstance(v, dict):
             return {k: (None if c in ("*", True) else c) for k, c in v.items()}
         return v
-
-    @field_validator("integration")
-    @classmethod
-    def _integration(cls, v: str) -> str:
-        if not INTEGRATION_NAME_RE.match(v):
-            raise ValueError(
-                "must start with a letter and use only lower-case letters, digits and "
-                "underscores (at most 40): it prefixes every warehouse table name"
-            )
-        return v
-
-    @field_validator("frequency_hours")
-    @classmethod
-    def _freq(cls, v: int) -> int:
-        if v not in REPLICATION_FREQUENCIES_HOURS:
-            raise ValueError(f"must be one of {REPLICATION_FREQUENCIES_HOURS} hours")
-        return v
-
-    @field_validator("lookback")
-    @classmethod
-    def _lookback(cls, v: timedelta) -> timedelta:
-        if v < timedelta(0) or v > timedelta(days=7):
-            raise ValueError("must be between 0 and 7 days")
-        return v
-
-    @field_validator("history_start")
-    @classmethod
-    def _history(cls, v: date) -> date:
-        if v > datetime.now(UTC).date():
-            raise ValueError("cannot be in the future")
-        if v.year < 1996:
-            raise ValueError("must be 1996 or later")
-        return v
-
-    @model_validator(mode="after")
-    def _selection(self) -> SyncConfig:
-        for name, cols in self.tables.items():
-            if name not in TABLES:
-                raise ValueError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}")
-            if cols is None:
-                continue
-            known = set(TABLES[name].column_names)
-            unknown = [c for c in cols if c not in known]
-            if unknown:
-                raise ValueError(
-                    f"table {name!r} has no column(s) {', '.join(unknown)}; "
-                    f"run `ctctsync discover` to list them"
-                )
-        return self
 
     def selected_columns(self, table_name: str) -> tuple[str, ...]:
         """The columns to extract and load: the selection plus the always-kept ones."""
@@ -220,32 +168,76 @@ _ENV_SECRETS: dict[str, tuple[str, str]] = {
     "CTCTSYNC_BASE_URL": ("source", "base_url"),
     "CTCTSYNC_WAREHOUSE_CREDENTIALS": ("warehouse", "credentials"),
 }
+"""Environment variables that fill one nested field each (secrets, mostly)."""
 
 
-def load_config(path: Path | None, environ: dict[str, str] | None = None) -> SyncConfig:
+class _EnvSecrets(PydanticBaseSettingsSource):
+    """The ``_ENV_SECRETS`` variables of ``environ`` as a nested mapping (blank ones unset)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: ``__call__`` maps the variables to nested fields itself."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """The nested values, e.g. ``{"source": {"api_key": "..."}}``."""
+        values: dict[str, Any] = {}
+        for var, (section, key) in _ENV_SECRETS.items():
+            if self._environ.get(var):
+                values.setdefault(section, {})[key] = self._environ[var]
+        return values
+
+
+class SyncSettings(BaseSettings, SyncConfig):
+    """``SyncConfig`` read from a TOML file with ``_ENV_SECRETS`` from the environment on top.
+
+    Built only by ``load_config``, which hands it its two sources (the environment first,
+    so it wins over the file, field by field).
+    """
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> SyncConfig:
     """Read a TOML config file (optional) and overlay secrets from the environment.
 
     Raises ``ConfigError`` with every problem spelled out, never echoing secret values.
     """
-    env = dict(os.environ if environ is None else environ)
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise config_error(f"config file {path} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise config_error(f"config file {path} is not valid TOML: {exc}") from exc
-    for var, (section, key) in _ENV_SECRETS.items():
-        if env.get(var):
-            raw.setdefault(section, {})[key] = env[var]
-    return parse_config(raw, origin=str(path) if path else "environment")
+    env = os.environ if environ is None else environ
+    if path is not None and not path.is_file():
+        raise config_error(f"config file {path} does not exist")
+    try:
+        toml = TomlConfigSettingsSource(SyncSettings, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise config_error(f"config file {path} is not valid TOML: {exc}") from exc
+    origin = str(path) if path else "environment"
+    sources = (_EnvSecrets(SyncSettings, env), toml)
+    settings = _validated(
+        # pydantic's mypy plugin leaves BaseSettings' own init options out of the signature
+        lambda: SyncSettings(_build_sources=(sources, {})),  # type: ignore[call-arg]
+        origin,
+    )
+    # Callers get the plain model (already validated: no second pass).
+    return SyncConfig.model_construct(
+        settings.model_fields_set,
+        **{name: getattr(settings, name) for name in SyncConfig.model_fields},
+    )
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> SyncConfig:
     """Validate a config mapping; errors name the field and never include secret values."""
+    return _validated(lambda: SyncConfig.model_validate(raw), origin)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(build: Callable[[], _M], origin: str) -> _M:
     try:
-        return SyncConfig.model_validate(raw)
+        return build()
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_input=False, include_url=False):

@@ -16,7 +16,7 @@ from ctctsync.control.clock import ManualClock
 from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
 from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
+from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, validated
 from ctctsync.control.settings import ControlSettings
 from ctctsync.state import StateStore
 from ctctsync.tables import TABLES
@@ -81,7 +81,7 @@ def test_create_rejects_with_clear_message(
     svc.create_integration(db, alice, IntegrationCreate(name="taken"))
     before = counts(db)
     with pytest.raises(ValidationFailed) as err:
-        svc.create_integration(db, alice, IntegrationCreate(**data))  # type: ignore[arg-type]
+        svc.create_integration(db, alice, validated(IntegrationCreate, **data))
     assert words in err.value.errors[field], err.value.errors
     assert counts(db) == before
 
@@ -89,7 +89,9 @@ def test_create_rejects_with_clear_message(
 def test_several_errors_reported_together(db: Session, alice: User) -> None:
     with pytest.raises(ValidationFailed) as err:
         svc.create_integration(
-            db, alice, IntegrationCreate(name="", frequency_hours=7, history_start="soon")
+            db,
+            alice,
+            validated(IntegrationCreate, name="", frequency_hours=7, history_start="soon"),
         )
     assert set(err.value.errors) == {"name", "frequency_hours", "history_start"}
 
@@ -200,7 +202,7 @@ def test_update_rejects_and_changes_nothing(db: Session, alice: User) -> None:
     integ = connected(db, alice, frequency_hours=12)
     with pytest.raises(ValidationFailed) as err:
         svc.update_integration(
-            db, integ, IntegrationUpdate(frequency_hours=5, tables={"contacts": ["zz"]})
+            db, integ, validated(IntegrationUpdate, frequency_hours=5, tables={"contacts": ["zz"]})
         )
     assert set(err.value.errors) == {"frequency_hours", "tables.contacts"}
     db.refresh(integ)

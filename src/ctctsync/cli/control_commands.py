@@ -25,7 +25,7 @@ from ctctsync.control import services as svc
 from ctctsync.control.errors import NotFound, ServiceError
 from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic
+from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic, validated
 from ctctsync.control.settings import ControlSettings
 
 EXIT_OK = 0
@@ -109,7 +109,7 @@ def integrations_list(settings: ControlSettings | None = None, *, as_json: bool 
 
     def body() -> int:
         with _store(settings) as (_plane, db, actor):
-            items = [IntegrationPublic.of(i) for i in svc.list_integrations(db, actor)]
+            items = [IntegrationPublic.model_validate(i) for i in svc.list_integrations(db, actor)]
         if as_json:
             _print_json([i.model_dump(mode="json") for i in items])
             return EXIT_OK
@@ -158,7 +158,8 @@ def integrations_add(
             integ = svc.create_integration(
                 db,
                 actor,
-                IntegrationCreate(
+                validated(
+                    IntegrationCreate,
                     name=name,
                     frequency_hours=frequency_hours,
                     history_start=history_start,
@@ -167,7 +168,7 @@ def integrations_add(
             )
             if api_key or access_token:
                 svc.set_manual_credentials(db, integ, api_key or "", access_token or "")
-            shown = IntegrationPublic.of(integ)
+            shown = IntegrationPublic.model_validate(integ)
         if as_json:
             _print_json(shown.model_dump(mode="json"))
         else:
@@ -187,8 +188,8 @@ def integrations_show(
     def body() -> int:
         with _store(settings) as (_plane, db, actor):
             integ = svc.get_integration_by_name(db, actor, name)
-            shown = IntegrationPublic.of(integ)
-            runs = [RunPublic.of(r) for r in svc.list_runs(db, actor, integ, limit=10)]
+            shown = IntegrationPublic.model_validate(integ)
+            runs = [RunPublic.model_validate(r) for r in svc.list_runs(db, actor, integ, limit=10)]
         if as_json:
             _print_json(
                 {**shown.model_dump(mode="json"), "runs": [r.model_dump(mode="json") for r in runs]}
@@ -288,7 +289,7 @@ def integrations_run(
                 db.expire_all()
                 current = svc.get_run(db, actor, run_id)
                 if current.finished:
-                    shown = RunPublic.of(current)
+                    shown = RunPublic.model_validate(current)
                     break
                 db.rollback()
                 time.sleep(poll_seconds)  # a server's worker has it: follow it
@@ -345,7 +346,8 @@ def runs_list(
     def body() -> int:
         with _store(settings) as (_plane, db, actor):
             integ = svc.get_integration_by_name(db, actor, integration) if integration else None
-            runs = [RunPublic.of(r) for r in svc.list_runs(db, actor, integ, limit=limit)]
+            found = svc.list_runs(db, actor, integ, limit=limit)
+            runs = [RunPublic.model_validate(r) for r in found]
         if as_json:
             _print_json([r.model_dump(mode="json") for r in runs])
         else:
@@ -362,7 +364,7 @@ def runs_show(
 
     def body() -> int:
         with _store(settings) as (_plane, db, actor):
-            run = RunPublic.of(_resolve_run(db, actor, run_id))
+            run = RunPublic.model_validate(_resolve_run(db, actor, run_id))
         if as_json:
             _print_json(run.model_dump(mode="json"))
             return EXIT_OK

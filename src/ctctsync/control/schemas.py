@@ -1,27 +1,62 @@
 """Pydantic models of what goes in and out of the service layer and the REST API.
 
-Input models only check types; the rules (name format, frequency, dates, table and column
-names) live in the services, so the UI, the REST API and the CLI get the same messages.
-Output models never carry secrets: credentials appear as ``"set"`` / ``"not set"``.
+Input models carry the input rules (``ctctsync.validation``: name format, frequency, dates,
+table and column names), so the UI, the REST API and the CLI get the same messages and the
+OpenAPI schema shows the constraints. Rules that need the store (a name already taken) stay
+in the services. Output models are read from the ORM objects (``model_validate(obj)``) and
+never carry secrets: credentials appear as ``"set"`` / ``"not set"``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
-from ctctsync.control.models import ApiToken, Integration, Run, RunLog, User, WarehouseSettings
+from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.models import Integration
 from ctctsync.tables import TABLES, Table
+from ctctsync.validation import (
+    DatasetName,
+    DestinationName,
+    FrequencyHours,
+    IntegrationName,
+    NormalisedSelection,
+    OptionalHistoryStart,
+    field_errors,
+)
 
 SetOrNot = Literal["set", "not set"]
-TableSelection = dict[str, list[str] | None]
-"""Table name -> selected column names (None = every column)."""
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validated(model: type[_M], /, **values: Any) -> _M:
+    """``model(**values)``, its pydantic errors raised as ``ValidationFailed`` per field.
+
+    For callers that build an input model from text (forms, the command line) and answer
+    service errors already.
+    """
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
 
 
 def _set(flag: bool) -> SetOrNot:
     return "set" if flag else "not set"
+
+
+SetFlag = Annotated[SetOrNot, BeforeValidator(lambda v: _set(v) if isinstance(v, bool) else v)]
+"""``"set"`` / ``"not set"``, read from a boolean attribute such as ``has_credentials``."""
 
 
 class IntegrationCreate(BaseModel):
@@ -29,12 +64,14 @@ class IntegrationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="Lower snake case; prefixes every warehouse table; immutable.")
-    frequency_hours: int = Field(default=24, description="One of 1, 2, 3, 4, 6, 8, 12, 24.")
-    history_start: date | str | None = Field(
+    name: IntegrationName = Field(
+        description="Lower snake case; prefixes every warehouse table; immutable."
+    )
+    frequency_hours: FrequencyHours = Field(default=24, description="Hours between runs.")
+    history_start: OptionalHistoryStart = Field(
         default=None, description="YYYY-MM-DD; how far back the first run reads (default: a year)."
     )
-    tables: TableSelection | None = Field(
+    tables: NormalisedSelection | None = Field(
         default=None, description="Selected tables and columns; omitted = everything."
     )
 
@@ -44,8 +81,8 @@ class IntegrationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    frequency_hours: int | None = None
-    tables: TableSelection | None = None
+    frequency_hours: FrequencyHours | None = None
+    tables: NormalisedSelection | None = None
 
 
 class ManualCredentials(BaseModel):
@@ -83,9 +120,9 @@ class WarehouseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    destination: str = "duckdb"
+    destination: DestinationName = "duckdb"
     path: str | None = None
-    dataset: str = "constant_contact"
+    dataset: DatasetName = "constant_contact"
     credentials: str | None = None
 
 
@@ -110,37 +147,30 @@ class UserCreate(BaseModel):
 # ----------------------------------------------------------------------------- outputs
 
 
+_READ = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
+"""Output models: built from ORM objects, or by field name in tests and docs."""
+
+
 class UserPublic(BaseModel):
     """A user, without the password hash."""
+
+    model_config = _READ
 
     id: int
     email: str
     is_admin: bool
     created_at: datetime
 
-    @classmethod
-    def of(cls, user: User) -> UserPublic:
-        """From the model."""
-        return cls(id=user.id, email=user.email, is_admin=user.is_admin, created_at=user.created_at)
-
 
 class TokenPublic(BaseModel):
     """A personal API token's metadata (never the token)."""
+
+    model_config = _READ
 
     id: int
     name: str
     created_at: datetime
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> TokenPublic:
-        """From the model."""
-        return cls(
-            id=token.id,
-            name=token.name,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-        )
 
 
 class TokenCreated(TokenPublic):
@@ -149,32 +179,53 @@ class TokenCreated(TokenPublic):
     token: str
 
 
+def _auth_method(value: Any) -> Any:
+    return value if value in ("oauth", "manual") else None
+
+
 class CredentialsStatus(BaseModel):
     """Whether an integration can reach CC, without saying with what."""
 
-    method: Literal["oauth", "manual"] | None
-    api_key: SetOrNot
-    access_token: SetOrNot
+    model_config = _READ
+
+    method: Annotated[Literal["oauth", "manual"] | None, BeforeValidator(_auth_method)] = Field(
+        validation_alias="auth_method"
+    )
+    api_key: SetFlag = Field(validation_alias="has_credentials")
+    access_token: SetFlag = Field(validation_alias="has_credentials")
+
+
+def _credentials_of(data: dict[str, Any]) -> CredentialsStatus:
+    # A one-argument default factory: pydantic passes it the fields validated so far.
+    return CredentialsStatus.model_validate(data)
+
+
+def _seconds(value: Any) -> Any:
+    return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 class RunPublic(BaseModel):
-    """A run as the job history shows it."""
+    """A run as the job history shows it (read from a ``Run`` whose integration is loaded)."""
+
+    model_config = _READ
 
     id: str
     integration_id: int
-    integration_name: str
+    integration_name: str = Field(validation_alias=AliasPath("integration", "name"))
     trigger: str
     status: str
     tables_requested: list[str] | None
-    full_refresh: list[str]
+    full_refresh: Annotated[list[str], BeforeValidator(lambda v: list(v or []))]
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
-    duration_seconds: float | None
+    duration_seconds: Annotated[float | None, BeforeValidator(_seconds)] = Field(
+        validation_alias="duration"
+    )
     worker_id: str | None
-    rows: dict[str, int]
-    table_status: dict[str, str]
+    rows: Annotated[dict[str, int], BeforeValidator(lambda v: dict(v or {}))]
+    table_status: Annotated[dict[str, str], BeforeValidator(lambda v: dict(v or {}))]
     total_rows: int
     api_calls: int
     error: str | None
@@ -182,50 +233,22 @@ class RunPublic(BaseModel):
     cancel_requested: bool
     resume_at: datetime | None
 
-    @classmethod
-    def of(cls, run: Run) -> RunPublic:
-        """From the model (``run.integration`` is loaded)."""
-        return cls(
-            id=run.id,
-            integration_id=run.integration_id,
-            integration_name=run.integration.name,
-            trigger=run.trigger,
-            status=run.status,
-            tables_requested=run.tables_requested,
-            full_refresh=list(run.full_refresh or []),
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            heartbeat_at=run.heartbeat_at,
-            duration_seconds=run.duration.total_seconds() if run.duration else None,
-            worker_id=run.worker_id,
-            rows=dict(run.rows or {}),
-            table_status=dict(run.table_status or {}),
-            total_rows=run.total_rows,
-            api_calls=run.api_calls,
-            error=run.error,
-            failure_type=run.failure_type,
-            cancel_requested=run.cancel_requested,
-            resume_at=run.resume_at,
-        )
-
 
 class RunLogPublic(BaseModel):
     """One process-log line."""
+
+    model_config = _READ
 
     seq: int
     ts: datetime
     level: str
     message: str
 
-    @classmethod
-    def of(cls, line: RunLog) -> RunLogPublic:
-        """From the model."""
-        return cls(seq=line.seq, ts=line.ts, level=line.level, message=line.message)
-
 
 class IntegrationPublic(BaseModel):
     """An integration as the UI and the REST API show it."""
+
+    model_config = _READ
 
     id: int
     name: str
@@ -233,63 +256,33 @@ class IntegrationPublic(BaseModel):
     state_reason: str | None
     frequency_hours: int
     history_start: date
-    tables: TableSelection
-    credentials: CredentialsStatus
-    created_by: str | None
+    tables: dict[str, list[str] | None]
+    auth_method: str | None = Field(default=None, exclude=True)
+    has_credentials: bool = Field(default=False, exclude=True)
+    credentials: CredentialsStatus = Field(default_factory=_credentials_of)
+    """Derived from the two fields above (declared first, so they are in the data)."""
+    created_by: str | None = Field(default=None, validation_alias=AliasPath("created_by", "email"))
     created_at: datetime
     updated_at: datetime
     activated_at: datetime | None
     next_run_at: datetime | None
     last_run: RunPublic | None
 
-    @classmethod
-    def of(cls, integ: Integration) -> IntegrationPublic:
-        """From the model."""
-        return cls(
-            id=integ.id,
-            name=integ.name,
-            state=integ.state,
-            state_reason=integ.state_reason,
-            frequency_hours=integ.frequency_hours,
-            history_start=integ.history_start,
-            tables=dict(integ.tables),
-            credentials=credentials_status(integ),
-            created_by=integ.created_by.email if integ.created_by else None,
-            created_at=integ.created_at,
-            updated_at=integ.updated_at,
-            activated_at=integ.activated_at,
-            next_run_at=integ.next_run_at,
-            last_run=RunPublic.of(integ.last_run) if integ.last_run else None,
-        )
-
 
 def credentials_status(integ: Integration) -> CredentialsStatus:
     """What may be said about an integration's credentials: whether they are set."""
-    method = integ.auth_method if integ.auth_method in ("oauth", "manual") else None
-    return CredentialsStatus(
-        method=method,  # type: ignore[arg-type]
-        api_key=_set(integ.has_credentials),
-        access_token=_set(integ.has_credentials),
-    )
+    return CredentialsStatus.model_validate(integ)
 
 
 class WarehousePublic(BaseModel):
     """The warehouse settings, credentials masked."""
 
+    model_config = _READ
+
     destination: str
     path: str
     dataset: str
-    credentials: SetOrNot
-
-    @classmethod
-    def of(cls, wh: WarehouseSettings) -> WarehousePublic:
-        """From the model."""
-        return cls(
-            destination=wh.destination,
-            path=wh.path,
-            dataset=wh.dataset,
-            credentials=_set(wh.has_credentials),
-        )
+    credentials: SetFlag = Field(validation_alias="has_credentials")
 
 
 class ColumnInfo(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.validation import DatasetName, DestinationName
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 -- a file name
 ENCRYPTION_KEY_FILE = "encryption.key"
@@ -67,9 +68,9 @@ class ControlSettings(BaseSettings):
     cc_qps_limit: float | None = 4.0
 
     # Default warehouse: a DuckDB file in data_dir.
-    warehouse_destination: str = "duckdb"
+    warehouse_destination: DestinationName = "duckdb"
     warehouse_path: Path | None = None
-    warehouse_dataset: str = "constant_contact"
+    warehouse_dataset: DatasetName = "constant_contact"
 
     workers: int = Field(default=2, ge=0, le=32)
     heartbeat_seconds: float = Field(default=10.0, gt=0)

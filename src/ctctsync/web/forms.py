@@ -4,6 +4,10 @@ Table and field pickers are generated from ``ctctsync.tables.TABLES``; a form po
 ``tables=<table>`` for each chosen table and ``fields.<table>=<column>`` for each chosen
 column. Locked (key) columns are disabled checkboxes, so browsers never send them: they
 are always kept (``Table.required_columns``).
+
+Forms check nothing themselves: they build the control plane's input schemas
+(``ctctsync.control.schemas.validated``), whose rules and messages (``ctctsync.validation``)
+are the REST API's and the config file's too, and show each field's message beside it.
 """
 
 from __future__ import annotations
@@ -14,15 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.tables import TABLES, Column, Table
-
-FREQUENCY_MESSAGE = (
-    "Choose one of "
-    + ", ".join(str(h) for h in REPLICATION_FREQUENCIES_HOURS[:-1])
-    + f" or {REPLICATION_FREQUENCIES_HOURS[-1]} hours."
-)
-NO_TABLE_MESSAGE = "Choose at least one table to replicate."
 
 
 async def _form(request: Request) -> FormData:
@@ -37,14 +33,6 @@ def form_str(form: FormData, name: str) -> str:
     """One text value of a form, stripped ('' when absent or a file)."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def parse_frequency(raw: str) -> int | None:
-    """A replication frequency from a select box; None when it is not a number at all."""
-    try:
-        return int(raw)
-    except ValueError:
-        return None
 
 
 def chosen_tables(form: FormData) -> list[str]:

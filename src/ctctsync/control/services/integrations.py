@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ctctsync.config import INTEGRATION_NAME_RE, REPLICATION_FREQUENCIES_HOURS
 from ctctsync.control.context import context
 from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
 from ctctsync.control.models import (
@@ -22,14 +20,13 @@ from ctctsync.control.models import (
     RunTrigger,
     User,
 )
-from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, TableSelection
+from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.control.services.warehouse import drop_tables_of
 from ctctsync.state import StateStore
 from ctctsync.tables import TABLES
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-EARLIEST_HISTORY = date(1996, 1, 1)
-"""Constant Contact was founded in 1995; nothing older exists (SyncConfig enforces it too)."""
+DEFAULT_HISTORY = timedelta(days=365)
+"""How far back a new integration reads when no history start is given."""
 
 
 # ----------------------------------------------------------------------------- lookups
@@ -67,14 +64,8 @@ def get_integration_by_name(db: Session, user: User, name: str) -> Integration:
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_name(db: Session, name: str) -> str | None:
-    if not name:
-        return "Enter a name."
-    if not INTEGRATION_NAME_RE.match(name):
-        return (
-            "Use 1-40 lower-case letters, digits and underscores, starting with a letter "
-            "(e.g. acme_newsletter): the name prefixes every warehouse table."
-        )
+def _name_clash(db: Session, name: str) -> str | None:
+    """Why ``name`` (well-formed: the schema checked it) cannot be used beside the others."""
     names = set(db.scalars(sa.select(Integration.name)))
     if name in names:
         return f"An integration named {name!r} already exists; names must be unique."
@@ -87,68 +78,6 @@ def _check_name(db: Session, name: str) -> str | None:
                 "choose a name where neither is the other followed by an underscore."
             )
     return None
-
-
-def _check_frequency(value: int) -> str | None:
-    if value not in REPLICATION_FREQUENCIES_HOURS:
-        choices = ", ".join(str(h) for h in REPLICATION_FREQUENCIES_HOURS)
-        return f"Choose one of {choices} hours."
-    return None
-
-
-def _parse_history(value: date | str | None, today: date) -> tuple[date | None, str | None]:
-    if value is None or value == "":
-        return today - timedelta(days=365), None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if not _DATE_RE.match(text):
-                raise ValueError(text)
-            parsed = date.fromisoformat(text)
-        except ValueError:
-            return None, "Enter a date as YYYY-MM-DD, e.g. 2024-01-31."
-    else:
-        parsed = value
-    if parsed > today:
-        return None, "The history start cannot be in the future."
-    if parsed < EARLIEST_HISTORY:
-        return None, f"The history start must be {EARLIEST_HISTORY.isoformat()} or later."
-    return parsed, None
-
-
-def _check_tables(
-    tables: TableSelection | None, errors: dict[str, str]
-) -> dict[str, list[str] | None]:
-    """Normalise a selection (registry order, keys and cursors always kept), noting errors."""
-    if tables is None:
-        return dict.fromkeys(TABLES)
-    if not tables:
-        errors["tables"] = "Select at least one table."
-        return {}
-    unknown = [t for t in tables if t not in TABLES]
-    if unknown:
-        errors["tables"] = (
-            f"Unknown table(s): {', '.join(sorted(unknown))}. Known tables: {', '.join(TABLES)}."
-        )
-    selection: dict[str, list[str] | None] = {}
-    for name, table in TABLES.items():
-        if name not in tables:
-            continue
-        columns = tables[name]
-        if columns is None:
-            selection[name] = None
-            continue
-        known = set(table.column_names)
-        bad = [c for c in columns if c not in known]
-        if bad:
-            errors[f"tables.{name}"] = (
-                f"{name} has no column(s) {', '.join(sorted(set(bad)))}. "
-                f"Its columns: {', '.join(table.column_names)}."
-            )
-            continue
-        keep = set(columns) | set(table.required_columns)
-        selection[name] = [c for c in table.column_names if c in keep]
-    return selection
 
 
 def _columns(tables: dict[str, Any], name: str) -> set[str]:
@@ -175,28 +104,20 @@ def tables_to_backfill(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def create_integration(db: Session, user: User, data: IntegrationCreate) -> Integration:
-    """Create an integration in state ``pending`` (it runs once credentials are set)."""
-    ctx = context(db)
-    now = ctx.now()
-    errors: dict[str, str] = {}
-    name = data.name.strip()
-    if (msg := _check_name(db, name)) is not None:
-        errors["name"] = msg
-    if (msg := _check_frequency(data.frequency_hours)) is not None:
-        errors["frequency_hours"] = msg
-    history, msg = _parse_history(data.history_start, now.date())
-    if msg is not None:
-        errors["history_start"] = msg
-    tables = _check_tables(data.tables, errors)
-    if errors:
-        raise ValidationFailed(errors)
-    assert history is not None
+    """Create an integration in state ``pending`` (it runs once credentials are set).
+
+    ``data`` has passed the input rules; what is left to check needs the store.
+    """
+    now = context(db).now()
+    name = data.name
+    if (msg := _name_clash(db, name)) is not None:
+        raise ValidationFailed({"name": msg})
     integ = Integration(
         name=name,
         state="pending",
         frequency_hours=data.frequency_hours,
-        history_start=history,
-        tables=tables,
+        history_start=data.history_start or now.date() - DEFAULT_HISTORY,
+        tables=data.tables if data.tables is not None else dict.fromkeys(TABLES),
         created_by_id=user.id,
         created_at=now,
         updated_at=now,
@@ -221,15 +142,7 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
     """
     ctx = context(db)
     now = ctx.now()
-    errors: dict[str, str] = {}
-    if (
-        data.frequency_hours is not None
-        and (msg := _check_frequency(data.frequency_hours)) is not None
-    ):
-        errors["frequency_hours"] = msg
-    new_tables = _check_tables(data.tables, errors) if data.tables is not None else None
-    if errors:
-        raise ValidationFailed(errors)
+    new_tables = data.tables
     backfill: list[str] = []
     if data.frequency_hours is not None and data.frequency_hours != integ.frequency_hours:
         integ.frequency_hours = data.frequency_hours

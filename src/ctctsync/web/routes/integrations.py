@@ -22,22 +22,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from ctctsync.config import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError, ValidationFailed
 from ctctsync.control.models import ACTIVE_RUN_STATUSES, Integration
-from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
+from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, validated
 from ctctsync.tables import TABLES
+from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.web.deps import CurrentUser, Db
 from ctctsync.web.forms import (
-    FREQUENCY_MESSAGE,
-    NO_TABLE_MESSAGE,
     Form,
     chosen_selection,
     chosen_tables,
     field_messages,
     form_str,
-    parse_frequency,
     picker,
 )
 from ctctsync.web.security import verify_csrf
@@ -122,22 +119,10 @@ def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
         "frequency_hours": form_str(form, "frequency_hours"),
         "history_start": form_str(form, "history_start"),
     }
-    frequency = parse_frequency(str(values["frequency_hours"]))
-    errors: dict[str, str] = {}
-    integ = None
     try:
-        data = IntegrationCreate(
-            name=values["name"],
-            frequency_hours=frequency if frequency is not None else 0,
-            history_start=values["history_start"] or None,
-            tables=None,
-        )
-        integ = svc.create_integration(db, user, data)
+        integ = svc.create_integration(db, user, validated(IntegrationCreate, **values))
     except ValidationFailed as exc:
         errors = field_messages(exc.errors) or {"form": exc.message}
-    if frequency is None or frequency not in REPLICATION_FREQUENCIES_HOURS:
-        errors["frequency_hours"] = FREQUENCY_MESSAGE
-    if integ is None:
         return _name_form(request, values, errors, status_code=422)
     svc.pause(db, integ)
     request.session[SETUP_KEY] = {"id": integ.id, "tables": list(TABLES)}
@@ -267,10 +252,10 @@ def choose_tables(
     if draft is None:
         return _go(f"/integrations/{integ.id}/edit")
     tables = chosen_tables(form)
-    unknown = [t for t in tables if t not in TABLES]
-    if not tables or unknown:
-        msg = NO_TABLE_MESSAGE if not tables else f"Unknown table: {', '.join(unknown)}."
-        return _tables_form(request, integ, [], {"tables": msg}, 422)
+    try:
+        validated(IntegrationUpdate, tables=dict.fromkeys(tables))
+    except ValidationFailed as exc:
+        return _tables_form(request, integ, [], field_messages(exc.errors), 422)
     request.session[SETUP_KEY] = {"id": integ.id, "tables": tables}
     return _go(f"/integrations/{integ.id}/setup/fields")
 
@@ -303,7 +288,7 @@ def submit(
     tables = [t for t in (draft.get("tables") or []) if t in TABLES]
     selection = chosen_selection(form, tables)
     try:
-        integ = svc.update_integration(db, integ, IntegrationUpdate(tables=selection))
+        integ = svc.update_integration(db, integ, validated(IntegrationUpdate, tables=selection))
     except ValidationFailed as exc:
         choices = [c for c in picker(selection, default_all=False) if c.checked]
         return render(
@@ -403,28 +388,17 @@ def edit(request: Request, db: Db, user: CurrentUser, integration_id: int, form:
     """Save the new frequency and selection; nothing changes if anything is invalid."""
     integ = svc.get_integration(db, user, integration_id)
     raw_frequency = form_str(form, "frequency_hours")
-    frequency = parse_frequency(raw_frequency)
-    tables = chosen_tables(form)
-    selection = chosen_selection(form, tables)
-    errors: dict[str, str] = {}
-    if frequency is None or frequency not in REPLICATION_FREQUENCIES_HOURS:
-        errors["frequency_hours"] = FREQUENCY_MESSAGE
-    if not tables:
-        errors["tables"] = NO_TABLE_MESSAGE
-    backfill: list[str] = []
-    if not errors:
-        try:
-            before = dict(integ.tables)
-            svc.update_integration(
-                db, integ, IntegrationUpdate(frequency_hours=frequency, tables=selection)
-            )
-            backfill = svc.tables_to_backfill(before, integ.tables)
-        except ValidationFailed as exc:
-            errors = field_messages(exc.errors) or {"tables": exc.message}
-    if errors:
+    selection = chosen_selection(form, chosen_tables(form))
+    before = dict(integ.tables)
+    try:
+        changes = validated(IntegrationUpdate, frequency_hours=raw_frequency, tables=selection)
+        svc.update_integration(db, integ, changes)
+    except ValidationFailed as exc:
+        errors = field_messages(exc.errors) or {"tables": exc.message}
         return _edit_form(
             request, integ, frequency=raw_frequency, selection=selection, errors=errors, code=422
         )
+    backfill = svc.tables_to_backfill(before, integ.tables)
     message = "Changes saved. They apply from the next job."
     if backfill:
         message += (

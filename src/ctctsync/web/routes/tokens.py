@@ -52,10 +52,6 @@ def tokens_page(request: Request, db: Db, user: CurrentUser) -> Response:
 def create_token(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
     """Create a token and show its plaintext on this response only."""
     name = form_str(form, "name")
-    if not name:
-        return _page(
-            request, db, user, errors={"name": "Give the token a name (what uses it)."}, code=422
-        )
     try:
         token, plaintext = svc.create_api_token(db, user, name)
     except ValidationFailed as exc:

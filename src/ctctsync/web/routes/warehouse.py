@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import PermissionDenied, ValidationFailed
-from ctctsync.control.schemas import WarehouseIn
+from ctctsync.control.schemas import WarehouseIn, validated
 from ctctsync.web.deps import CurrentUser, Db
 from ctctsync.web.forms import Form, field_messages, form_str
 from ctctsync.web.security import verify_csrf
@@ -36,10 +36,9 @@ def _warehouse_in(form: Any) -> tuple[WarehouseIn | None, dict[str, str], dict[s
     values = _values_from(form)
     errors: dict[str, str] = {}
     destination = values["destination"]
-    if destination == "other":
+    typed = destination == "other"
+    if typed:
         destination = values["other_destination"]
-        if not destination:
-            errors["other_destination"] = "Enter the dlt destination name, e.g. bigquery."
     elif destination not in KNOWN_DESTINATIONS:
         errors["destination"] = "Choose DuckDB, PostgreSQL or another dlt destination."
     raw_credentials = form.get("credentials")
@@ -50,12 +49,20 @@ def _warehouse_in(form: Any) -> tuple[WarehouseIn | None, dict[str, str], dict[s
         credentials = None  # blank keeps what is stored
     if errors:
         return None, values, errors
-    data = WarehouseIn(
-        destination=destination,
-        path=values["path"] or None,
-        dataset=values["dataset"] or "constant_contact",
-        credentials=credentials,
-    )
+    try:
+        data = validated(
+            WarehouseIn,
+            destination=destination,
+            path=values["path"] or None,
+            dataset=values["dataset"] or "constant_contact",
+            credentials=credentials,
+        )
+    except ValidationFailed as exc:
+        errors = field_messages(exc.errors)
+        if typed and "destination" in errors:
+            # the name was typed into the "other" box: show the message there
+            errors["other_destination"] = errors.pop("destination")
+        return None, values, errors
     return data, values, errors
 
 
