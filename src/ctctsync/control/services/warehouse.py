@@ -12,6 +12,7 @@ from ctctsync.control.context import context
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import WarehouseSettings
 from ctctsync.control.schemas import WarehouseIn
+from ctctsync.validation import field_errors
 from ctctsync.warehouse import (
     WarehouseError,
     capabilities_of,
@@ -60,13 +61,7 @@ def _config(db: Session, data: WarehouseIn, row: WarehouseSettings) -> Warehouse
             credentials=credentials,  # type: ignore[arg-type]
         )
     except ValidationError as exc:
-        errors = {
-            ".".join(str(p) for p in err["loc"]) or "warehouse": err["msg"].removeprefix(
-                "Value error, "
-            )
-            for err in exc.errors(include_input=False, include_url=False)
-        }
-        raise ValidationFailed(errors) from None
+        raise ValidationFailed(field_errors(exc, whole="warehouse")) from None
 
 
 def save_warehouse(db: Session, data: WarehouseIn) -> WarehouseSettings:
