@@ -23,3 +23,39 @@ def pg_dsn() -> str:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_DSN}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_DSN}")
     return PG_DSN
+
+
+# The slow lane. `scripts/test -m "not slow"` is the inner loop (well under 2 minutes on this
+# 2-core machine); CI runs everything. Listed here rather than in each module so that the
+# lanes can be read in one place. Whole modules: end-to-end syncs, subprocess runs, real
+# pacing, the browser. Single tests: those over ~3 s in an otherwise quick module.
+SLOW_MODULES = (
+    "tests/e2e/",
+    "tests/test_cli.py",
+    "tests/test_demo.py",
+    "tests/test_extras.py",
+    "tests/test_layering.py",
+    "tests/web/test_browser_flow.py",
+    "tests/sandbox/test_sandbox_scale.py",
+    "tests/control/test_sandbox_runs.py",
+    "tests/control/test_serve.py",
+    "tests/sync/test_loader.py",
+)
+SLOW_TESTS = (
+    "tests/test_secrets.py::test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing",
+    "tests/test_secrets.py::test_control_plane_stores_and_answers_no_secret",
+    "tests/api/test_api_sandbox.py::test_over_qps_answers_slow_the_limiter_and_the_run_completes",
+    "tests/api/test_api_sandbox.py::test_pacing_at_4_qps_gets_no_throttling_answers",
+    "tests/api/test_api_sandbox.py::test_shared_limiter_paces_parallel_clients",
+    "tests/api/test_api_sandbox.py::test_retries_survive_injected_faults",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow lane (see SLOW_MODULES and SLOW_TESTS)."""
+    root = config.rootpath
+    for item in items:
+        path = item.path.relative_to(root).as_posix()
+        node = f"{path}::{item.name.split('[')[0]}"
+        if path.startswith(SLOW_MODULES) or node in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
