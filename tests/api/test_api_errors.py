@@ -57,7 +57,7 @@ def v2_body(key: str, message: str = "text") -> bytes:
             v2_body("mashery.not.authorized.over.ratelimit"),
             "daily_quota",
             "stop_for_today",
-            "transient",
+            "quota",
             id="403-over-ratelimit",
         ),
         pytest.param(
@@ -65,7 +65,7 @@ def v2_body(key: str, message: str = "text") -> bytes:
             v2_body("mashery.not.authorized.over.ratelimit"),
             "daily_quota",
             "stop_for_today",
-            "transient",
+            "quota",
             id="401-over-ratelimit",
         ),
         pytest.param(
@@ -89,7 +89,7 @@ def v2_body(key: str, message: str = "text") -> bytes:
             b'{"error_key":"quota_exceeded","error_message":"Limit Exceeded"}',
             "v3_quota_exceeded",
             "stop_for_today",
-            "transient",
+            "quota",
             id="429-v3-quota",
         ),
         pytest.param(
@@ -121,10 +121,10 @@ def v2_body(key: str, message: str = "text") -> bytes:
             v2_body("http.status.authentication.invalid_token"),
             "invalid_token",
             "reauthorize",
-            "config",
+            "auth",
             id="401-invalid-token",
         ),
-        pytest.param(401, b"", "invalid_token", "reauthorize", "config", id="401-no-body"),
+        pytest.param(401, b"", "invalid_token", "reauthorize", "auth", id="401-no-body"),
         pytest.param(429, b"", "too_many_requests", "backoff", "transient", id="429-bare"),
         pytest.param(
             403, v2_body("http.status.forbidden"), "forbidden", "fail", "config", id="403-other"
@@ -234,7 +234,7 @@ def test_quota_exception_says_when_to_resume():
     assert exc.resume_at == datetime(2026, 11, 28, tzinfo=UTC)
     assert "10,000" in exc.user_message
     assert "2026-11-28 00:00 UTC" in exc.user_message
-    assert exc.failure_type == "transient"
+    assert exc.failure_type == "quota"
 
 
 def test_reauthorize_message_is_actionable():

@@ -276,7 +276,7 @@ def test_spent_daily_quota_stops_with_a_resume_time(sandbox_factory):
     exc = info.value
     now = datetime.now(UTC)
     assert exc.resume_at == datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-    assert exc.failure_type == "transient"
+    assert exc.failure_type == "quota"
     assert "resume after" in exc.user_message
     assert limiter.remaining_today == 0
 
@@ -296,7 +296,7 @@ def test_revoked_token_needs_reauthorization_and_leaks_nothing(sandbox, caplog):
         list(extract("contacts", client))
     exc = info.value
     assert "Re-authorize" in exc.user_message
-    assert exc.failure_type == "config"
+    assert exc.failure_type == "auth"
     texts = [str(exc), repr(exc), exc.user_message, exc.detail, caplog.text]
     for secret in (creds.api_key, creds.access_token, creds.client_secret):
         for text in texts:

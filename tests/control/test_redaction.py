@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from ctctsync.control import services as svc
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.redaction import Redactor
 from ctctsync.control.worker import RunLogHandler
+from ctctsync.errors import Redactor
 
 from .helpers import connected
 

@@ -21,23 +21,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ctctsync.control.errors import InvalidTransition
 from ctctsync.db import metadata
+from ctctsync.errors import RunOutcome
 
-RunStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", RunOutcome]
+"""Queued or running, then how it ended (:data:`ctctsync.errors.RunOutcome`)."""
 RunTrigger = Literal["schedule", "manual", "resync", "backfill"]
 IntegrationState = Literal["pending", "active", "paused", "failed", "needs_reauth"]
-FailureType = Literal["config", "transient", "system", "auth", "quota"]
 AuthMethod = Literal["oauth", "manual"]
 
 RUN_STATUSES: Final = cast(tuple[RunStatus, ...], get_args(RunStatus))
 RUN_TRIGGERS: Final = cast(tuple[RunTrigger, ...], get_args(RunTrigger))
 INTEGRATION_STATES: Final = cast(tuple[IntegrationState, ...], get_args(IntegrationState))
 ACTIVE_RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("queued", "running")
-FINISHED_RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
-    "succeeded",
-    "partial",
-    "failed",
-    "cancelled",
-)
+FINISHED_RUN_STATUSES: Final = cast(tuple[RunOutcome, ...], get_args(RunOutcome))
 
 RUN_TRANSITIONS: Final[dict[RunStatus, frozenset[RunStatus]]] = {
     "queued": frozenset({"running", "cancelled"}),

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from ctctsync.config import SourceConfig, SyncConfig
-from ctctsync.control.models import FailureType, Integration, Run, RunLog, RunStatus
-from ctctsync.control.redaction import RedactingFormatter, Redactor
+from ctctsync.control.models import Integration, Run, RunLog, RunStatus
 from ctctsync.control.services.warehouse import warehouse_config
+from ctctsync.errors import FailureType, RedactingFormatter, Redactor
 from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, SyncResult, run_sync
 

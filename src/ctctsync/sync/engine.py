@@ -20,14 +20,21 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.v2 import extract, sent_campaigns
 from ctctsync.config import SourceConfig, SyncConfig, config_error
-from ctctsync.errors import CtctError, DailyQuotaExhausted, ReauthorizeRequired, redact
+from ctctsync.errors import (
+    FAILURES,
+    CtctError,
+    DailyQuotaExhausted,
+    FailureOutcome,
+    SecretLike,
+    redact,
+)
 from ctctsync.state import StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.prefetch import Prefetcher
@@ -42,7 +49,6 @@ from ctctsync.sync.results import (
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
 from ctctsync.tables import TABLES, Table
 from ctctsync.warehouse import Loader, WarehouseError
-from ctctsync.warehouse.destination import redact as redact_warehouse
 
 Clock = Callable[[], datetime]
 
@@ -74,16 +80,74 @@ def make_client(source: SourceConfig) -> ApiClient:
 
 
 class Cancelled(Exception):  # noqa: N818 - named by what happened, like the api's errors
-    """``should_stop()`` asked the run to stop."""
+    """``should_stop()`` asked the run to stop. Classifies itself, as a ``CtctError`` does."""
+
+    failure_type: Final = "cancelled"
+    user_message: Final = "The run was cancelled."
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Failure:
+    """A classified failure; what it means for the run comes from ``errors.FAILURES``."""
+
     message: str
     failure_type: FailureType
-    stop_run: bool = False
     resume_at: datetime | None = None
-    status: RunStatus = "failed"
+
+    @property
+    def outcome(self) -> FailureOutcome:
+        return FAILURES[self.failure_type]
+
+    @property
+    def stop_run(self) -> bool:
+        return self.outcome.stops_run
+
+    @property
+    def status(self) -> RunStatus:
+        return self.outcome.run_status
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How the engine reports a failure of another part that does not classify itself."""
+
+    failure_type: FailureType
+    message: str = "{error}"
+    names_table: bool = False
+    """True when the message already says which table (it gets no ``<table>: `` prefix)."""
+
+
+_KINDS: Final[tuple[tuple[type[Exception], _Kind], ...]] = (
+    (
+        MalformedRecord,
+        _Kind("system", "Constant Contact sent data ctctsync cannot store: {error}", True),
+    ),
+    (WarehouseError, _Kind("config")),
+)
+"""Failure kinds classified here (first match wins). ``CtctError`` (by its error-table rule)
+and ``Cancelled`` carry their own failure type and message."""
+
+_UNEXPECTED: Final = _Kind("system", "loading into the warehouse failed ({kind}: {error})")
+"""Anything else: the warehouse library failed in a way nobody classified."""
+
+
+def _classify(exc: BaseException, secrets: tuple[SecretLike, ...], table: str = "") -> _Failure:
+    """The failure ``exc`` stands for. A failure that stops the run speaks for the run; one
+    that does not is about its ``table`` and says so."""
+    kind: _Kind
+    if isinstance(exc, CtctError | Cancelled):
+        kind, error = _Kind(exc.failure_type), exc.user_message
+    else:
+        kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), _UNEXPECTED)
+        error = str(exc)
+        if kind is _UNEXPECTED:  # a driver's text may echo the connection string
+            first = error.strip().splitlines()[0] if error.strip() else ""
+            error = redact(first, secrets)[:300]
+    message = kind.message.format(error=error, kind=type(exc).__name__)
+    if table and not kind.names_table and not FAILURES[kind.failure_type].stops_run:
+        message = f"{table}: {message}"
+    resume_at = exc.resume_at if isinstance(exc, DailyQuotaExhausted) else None
+    return _Failure(message, kind.failure_type, resume_at)
 
 
 @dataclass
@@ -172,7 +236,7 @@ def run_sync(
             failure = engine.sync_tables(names, result, refresh)
     except WarehouseError as exc:  # the warehouse is not usable at all (e.g. no credentials)
         log.error("run %s: %s", run_id, exc)
-        failure = _Failure(str(exc), "config")
+        failure = _classify(exc, (config.warehouse.credentials,))
         for tr in result.tables.values():
             tr.status, tr.error = "failed", str(exc)
     finally:
@@ -301,8 +365,7 @@ class _Engine:
                 tr = result.tables[name]
                 if self._stopping():
                     tr.status = "cancelled"
-                    failure = _Failure("The run was cancelled.", "transient", stop_run=True,
-                                       status="cancelled")
+                    failure = _classify(Cancelled(), ())
                     break
                 here: _Failure | None
                 try:
@@ -456,33 +519,17 @@ class _Engine:
     # -- failures ----------------------------------------------------------------------------
 
     def _failure(self, table: Table, exc: BaseException) -> _Failure:
-        name = table.name
-        if isinstance(exc, Cancelled):
-            self.log.warning("%s: cancelled; nothing of it was committed", name)
-            return _Failure("The run was cancelled.", "transient", stop_run=True,
-                            status="cancelled")
-        if isinstance(exc, DailyQuotaExhausted):
-            self.log.warning("%s: daily quota spent: %s", name, exc.detail or exc.user_message)
-            return _Failure(exc.user_message, "quota", stop_run=True, resume_at=exc.resume_at,
-                            status="partial")
-        if isinstance(exc, ReauthorizeRequired):
-            self.log.error("%s: %s", name, exc)
-            return _Failure(exc.user_message, "auth", stop_run=True)
-        if isinstance(exc, CtctError):
-            self.log.error("%s failed: %s", name, exc)
-            return _Failure(f"{name}: {exc.user_message}", exc.failure_type)
-        if isinstance(exc, MalformedRecord):
-            self.log.error("%s failed: %s", name, exc)
-            return _Failure(
-                f"Constant Contact sent data ctctsync cannot store: {exc}", "system"
-            )
-        if isinstance(exc, WarehouseError):
-            self.log.error("%s failed: %s", name, exc)
-            return _Failure(f"{name}: {exc}", "config")
-        self.log.error("%s failed while loading", name, exc_info=exc)
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        text = redact(redact_warehouse(text, self.config.warehouse))
-        return _Failure(
-            f"{name}: loading into the warehouse failed ({type(exc).__name__}: {text[:300]})",
-            "system",
+        """Classify a table's failure (see ``_classify``) and log it with its detail."""
+        failure = _classify(exc, (self.config.warehouse.credentials,), table.name)
+        known = isinstance(exc, CtctError | Cancelled | tuple(cls for cls, _ in _KINDS))
+        ended = failure.status == "failed"
+        self.log.log(
+            logging.ERROR if ended else logging.WARNING,
+            "%s %s (%s): %s; nothing of it was committed",
+            table.name,
+            "failed" if ended else "stopped",
+            failure.failure_type,
+            (str(exc) or failure.message) if known else failure.message,
+            exc_info=None if known else exc,
         )
+        return failure

@@ -6,14 +6,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-RunStatus = Literal["succeeded", "failed", "partial", "cancelled"]
+from ctctsync.errors import FailureType, RunOutcome
+
+RunStatus = RunOutcome
 """``partial``: the daily API quota ran out (``resume_at`` says when to retry);
-``cancelled``: ``should_stop()`` asked to stop. Tables finished before stay committed."""
+``cancelled``: ``should_stop()`` asked to stop. Tables finished before stay committed.
+Which failure ends a run how is :data:`ctctsync.errors.FAILURES`."""
 
 TableStatus = Literal["succeeded", "failed", "skipped", "cancelled"]
 Phase = Literal["start", "page", "loaded", "done", "failed"]
-FailureType = Literal["config", "transient", "system", "auth", "quota"]
 ReadMode = Literal["full", "incremental"]
+
+__all__ = [
+    "FailureType",
+    "Phase",
+    "ProgressEvent",
+    "ReadMode",
+    "RunStatus",
+    "SyncResult",
+    "TableResult",
+    "TableStatus",
+]
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.errors import redact
 from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.warehouse.capabilities import capabilities_of
-from ctctsync.warehouse.destination import WarehouseError, redact, scratch_pipeline
+from ctctsync.warehouse.destination import WarehouseError, scratch_pipeline
 from ctctsync.warehouse.types import ARROW_TYPES
 
 _ADMIN_PIPELINE = "ctctsync_admin"
@@ -56,7 +57,8 @@ def test_connection(wcfg: WarehouseConfig) -> str:
     except WarehouseError:
         raise
     except Exception as exc:
-        detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "", wcfg)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        detail = redact(first_line, (wcfg.credentials,))
         raise WarehouseError(
             f"cannot connect to the warehouse ({_describe(wcfg)}): "
             f"{type(exc).__name__}: {detail}"

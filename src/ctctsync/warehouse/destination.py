@@ -154,19 +154,3 @@ def scratch_pipeline(wcfg: WarehouseConfig, name: str) -> Iterator[dlt.Pipeline]
         yield pipeline
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def redact(text: str, wcfg: WarehouseConfig) -> str:
-    """``text`` without the warehouse credentials (for messages and logs)."""
-    if wcfg.credentials is not None:
-        secret = wcfg.credentials.get_secret_value()
-        if secret:
-            text = text.replace(secret, "***")
-            # a password inside a URL may also appear on its own
-            if "://" in secret and "@" in secret:
-                userinfo = secret.split("://", 1)[1].split("@", 1)[0]
-                if ":" in userinfo:
-                    password = userinfo.split(":", 1)[1]
-                    if password:
-                        text = text.replace(password, "***")
-    return text

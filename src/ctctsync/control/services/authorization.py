@@ -17,7 +17,7 @@ from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.control.context import ControlContext, context
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import AuthMethod, Integration, OAuthState, User
-from ctctsync.errors import CtctError
+from ctctsync.errors import FAILURES, CtctError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
         with client:
             check(client)
     except CtctError as exc:
-        if exc.failure_type == "transient":
+        if FAILURES[exc.failure_type].who_acts == "nobody":  # transient, or quota spent
             log.warning("could not verify credentials (stored anyway): %s", exc)
             return
         raise ValidationFailed({"access_token": exc.user_message}) from None
