@@ -521,7 +521,7 @@ class _Engine:
     def _failure(self, table: Table, exc: BaseException) -> _Failure:
         """Classify a table's failure (see ``_classify``) and log it with its detail."""
         failure = _classify(exc, (self.config.warehouse.credentials,), table.name)
-        known = isinstance(exc, CtctError | Cancelled | tuple(cls for cls, _ in _KINDS))
+        known = isinstance(exc, (CtctError, Cancelled, *(cls for cls, _ in _KINDS)))
         ended = failure.status == "failed"
         self.log.log(
             logging.ERROR if ended else logging.WARNING,
