@@ -84,6 +84,15 @@ def endpoint_template(method: str, path: str) -> str:
     return f"{method} {'/'.join(segments)}"
 
 
+TRANSPORT_KINDS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], TransportKind], ...] = (
+    (httpx.TimeoutException, "timeout"),
+    ((httpx.ConnectError, httpx.NetworkError, httpx.ProxyError), "connection"),
+    # Dropped connection, incomplete body (Content-Length not met), bad gzip, anything else.
+    ((httpx.RemoteProtocolError, httpx.DecodingError, httpx.TransportError), "protocol"),
+)
+"""httpx's failures without an answer, as the error table's transport kinds (first match)."""
+
+
 class CallCounter:
     """Calls sent per endpoint template (every attempt, retries included: each one counts
     against the daily quota). Thread-safe; the sync engine reads it for "API calls used"."""
@@ -291,15 +300,9 @@ class ApiClient:
         started = time.monotonic()
         try:
             response = self._http.get(url, params=query)
-        except httpx.TimeoutException as exc:
-            return self._transport_failure("timeout", template, url, exc), None
-        except (httpx.ConnectError, httpx.NetworkError, httpx.ProxyError) as exc:
-            return self._transport_failure("connection", template, url, exc), None
-        except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
-            # Dropped connection, incomplete body (Content-Length not met), bad gzip.
-            return self._transport_failure("protocol", template, url, exc), None
-        except httpx.TransportError as exc:
-            return self._transport_failure("protocol", template, url, exc), None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            kind = next(k for types, k in TRANSPORT_KINDS if isinstance(exc, types))
+            return self._transport_failure(kind, template, url, exc), None
         elapsed_ms = (time.monotonic() - started) * 1000
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
