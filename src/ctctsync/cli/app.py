@@ -2,8 +2,9 @@
 
 Verbs a data engineer expects: ``check``, ``discover``, ``sync``, ``state show|reset``,
 ``demo``, ``sandbox``, ``serve``, ``integrations ...``, ``runs ...``, ``users ...``.
-Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration, 3 the run stopped
-early but cleanly (daily API quota spent; progress saved), 4 re-authorization needed.
+Exit codes (:class:`ctctsync.errors.ExitCode`, the same for every command): 0 success,
+1 the run failed, 2 bad usage or configuration, 3 the run stopped early but cleanly with its
+progress saved (daily API quota spent, or cancelled), 4 re-authorization needed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from ctctsync.cli.control import register as register_control
 from ctctsync.cli.extras import require_server_extra
 from ctctsync.cli.output import (
     EXIT_CONFIG,
-    EXIT_FAILED,
-    EXIT_REAUTH,
     console,
     err_console,
     exit_code,
@@ -129,7 +128,7 @@ def discover(as_json: JsonOpt = False) -> None:
 def check(config: ConfigOpt = None) -> None:
     """Check credentials and that the Constant Contact API answers."""
     from ctctsync.api.v2 import check as api_check
-    from ctctsync.errors import CtctError
+    from ctctsync.errors import FAILURES, CtctError
     from ctctsync.sync.engine import make_client
 
     cfg = _load(config)
@@ -138,13 +137,7 @@ def check(config: ConfigOpt = None) -> None:
         info = api_check(client)
     except CtctError as exc:
         err_console.print(f"[red]Check failed:[/red] {exc.user_message}")
-        if exc.action == "reauthorize":
-            code = EXIT_REAUTH
-        elif exc.failure_type == "config":
-            code = EXIT_CONFIG
-        else:
-            code = EXIT_FAILED
-        raise typer.Exit(code) from None
+        raise typer.Exit(FAILURES[exc.failure_type].exit_code) from None
     finally:
         client.close()
     console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}")

@@ -1,8 +1,9 @@
 """CLI command functions of the control plane (``cli.py`` wires them into typer).
 
 Each function takes plain arguments, prints with rich (or JSON with ``as_json``) and
-returns an exit code: 0 success, 1 the run failed, 2 bad usage / input / not found,
-3 the run stopped early (partial or cancelled), 4 re-authorization needed.
+returns an exit code (:class:`ctctsync.errors.ExitCode`, the same as ``sync``'s): 0 success,
+1 the run failed, 2 bad usage / input / configuration / not found, 3 the run stopped early
+with its progress saved (daily quota spent, or cancelled), 4 re-authorization needed.
 
 The CLI talks to the store directly (the same database the server uses) and acts as the
 first administrator, so ``ctctsync integrations list`` sees every integration.
@@ -27,12 +28,10 @@ from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic, validated
 from ctctsync.control.settings import ControlSettings
+from ctctsync.errors import ExitCode, exit_code
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STOPPED = 3
-EXIT_REAUTH = 4
+EXIT_OK = ExitCode.OK
+EXIT_USAGE = ExitCode.CONFIG
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -302,13 +301,8 @@ def integrations_run(
 
 
 def _exit_code(run: RunPublic) -> int:
-    if run.status == "succeeded":
-        return EXIT_OK
-    if run.status in ("partial", "cancelled"):
-        return EXIT_STOPPED
-    if run.failure_type == "auth":
-        return EXIT_REAUTH
-    return EXIT_FAILED
+    """A finished run's exit code, by the one failure table (as ``ctctsync sync`` does)."""
+    return int(exit_code(run.status, run.failure_type))
 
 
 # ----------------------------------------------------------------------------- runs

@@ -1,5 +1,11 @@
 """Terminal output shared by the CLI's commands and the demo: the console, the progress bars
-of a sync, its result table, and the exit code a result maps to."""
+of a sync, its result table, and the exit code a result maps to.
+
+Exit codes are :class:`ctctsync.errors.ExitCode`, the same for every command: 0 success,
+1 failed, 2 bad usage or configuration, 3 stopped early with progress saved (daily quota
+spent, or cancelled), 4 re-authorization needed. Which failure gives which code is
+:data:`ctctsync.errors.FAILURES`.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from ctctsync.errors import ExitCode
+from ctctsync.errors import exit_code as outcome_exit_code
+
 if TYPE_CHECKING:
     from ctctsync.config import SyncConfig
     from ctctsync.sync import SyncResult
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_PARTIAL = 3
-EXIT_REAUTH = 4
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_STOPPED = ExitCode.STOPPED
+EXIT_REAUTH = ExitCode.REAUTH
 
 # Not a terminal (CI logs, pipes): use a width that fits the result tables unabridged.
 console = Console() if sys.stdout.isatty() else Console(width=120)
@@ -46,15 +55,8 @@ def print_result(result: SyncResult, cfg: SyncConfig) -> None:
 
 
 def exit_code(result: SyncResult) -> int:
-    if result.status == "succeeded":
-        return EXIT_OK
-    if result.status == "partial":
-        return EXIT_PARTIAL
-    if result.failure_type == "auth":
-        return EXIT_REAUTH
-    if result.failure_type == "config":
-        return EXIT_CONFIG
-    return EXIT_FAILED
+    """The exit code of a finished sync (by its status and failure type)."""
+    return int(outcome_exit_code(result.status, result.failure_type))
 
 
 def run_with_progress(cfg: SyncConfig, **kwargs: Any) -> SyncResult:
