@@ -4,6 +4,7 @@ HTTP status, and every command reads that one table."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -109,3 +110,20 @@ def test_check_exits_by_the_same_table(status: int, body: bytes, expected: ExitC
     # `ctctsync check` exits with FAILURES[exc.failure_type].exit_code
     exc = classify_response(status, body, "GET /v2/account/info").to_exception(now=NOW)
     assert FAILURES[exc.failure_type].exit_code == expected
+
+
+def test_the_architecture_doc_shows_the_table() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    rows = {
+        cells[0].strip("`"): cells[1:]
+        for line in doc.splitlines()
+        if line.startswith("| `")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+        if cells[0].strip("`") in FAILURES
+    }
+    expected = {
+        ftype: [o.run_status, "yes" if o.stops_run else "no", str(int(o.exit_code)),
+                str(o.http_status)]
+        for ftype, o in FAILURES.items()
+    }
+    assert rows == expected
