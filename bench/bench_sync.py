@@ -169,6 +169,33 @@ def _spec(contacts: int) -> Any:
                        library_files=200, trash_files=20, events=10)
 
 
+def _report(res: dict, peak: int, sandbox_cpu: float, throttled: int, *,
+            rate_limited: bool) -> None:
+    """Print the figures of one ctctsync run."""
+    print(f"\nctctsync run_sync -> DuckDB: status {res['status']}"
+          + (f" ({res['error']})" if res["error"] else ""))
+    print(f"  rows {res['rows']:,} in {res['seconds']:.1f} s = "
+          f"{res['rows'] / res['seconds']:,.0f} rows/s end to end")
+    print(f"  API calls {res['api_calls']:,} = {res['api_calls'] / res['seconds']:.2f} "
+          f"requests/s; throttling answers from the sandbox: {throttled}; client "
+          f"slow-downs: {res['slowdowns']}")
+    if rate_limited:
+        print(f"  request rate {res['api_calls'] / res['seconds'] / 4:.1%} of the "
+              f"allowed 4 requests/s over the whole run")
+        if res["request_span"]:
+            paced = (res["requests"] - 1) / res["request_span"]
+            print(f"  between first and last request: {paced:.2f} requests/s = "
+                  f"{paced / 4:.1%} of the allowed rate; largest gaps (s, at s): "
+                  f"{res['largest_gaps']}")
+    print(f"  peak RSS (sync process tree): {peak / 2**20:,.0f} MiB")
+    print(f"  CPU: sync process {res['cpu_seconds']:.1f} s "
+          f"({res['rows'] / res['cpu_seconds']:,.0f} rows per CPU-second), sandbox "
+          f"(this process) {sandbox_cpu:.1f} s; {psutil.cpu_count()} cores, load "
+          f"average {psutil.getloadavg()[0]:.1f}")
+    print("  per table: " + ", ".join(
+        f"{n} {t['rows']:,} rows/{t['api_calls']} calls" for n, t in res["tables"].items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--contacts", type=int, default=100_000)
@@ -219,28 +246,7 @@ def main() -> None:
             snap = sb.counters.snapshot()
             throttled = sum(r.get("403", 0) + r.get("429", 0)
                             for r in snap["endpoints"].values())
-            print(f"\nctctsync run_sync -> DuckDB: status {res['status']}"
-                  + (f" ({res['error']})" if res["error"] else ""))
-            print(f"  rows {res['rows']:,} in {res['seconds']:.1f} s = "
-                  f"{res['rows'] / res['seconds']:,.0f} rows/s end to end")
-            print(f"  API calls {res['api_calls']:,} = {res['api_calls'] / res['seconds']:.2f} "
-                  f"requests/s; throttling answers from the sandbox: {throttled}; client "
-                  f"slow-downs: {res['slowdowns']}")
-            if args.rate_limited:
-                print(f"  request rate {res['api_calls'] / res['seconds'] / 4:.1%} of the "
-                      f"allowed 4 requests/s over the whole run")
-                if res["request_span"]:
-                    paced = (res["requests"] - 1) / res["request_span"]
-                    print(f"  between first and last request: {paced:.2f} requests/s = "
-                          f"{paced / 4:.1%} of the allowed rate; largest gaps (s, at s): "
-                          f"{res['largest_gaps']}")
-            print(f"  peak RSS (sync process tree): {peak / 2**20:,.0f} MiB")
-            print(f"  CPU: sync process {res['cpu_seconds']:.1f} s "
-                  f"({res['rows'] / res['cpu_seconds']:,.0f} rows per CPU-second), sandbox "
-                  f"(this process) {sandbox_cpu:.1f} s; {psutil.cpu_count()} cores, load "
-                  f"average {psutil.getloadavg()[0]:.1f}")
-            print("  per table: " + ", ".join(
-                f"{n} {t['rows']:,} rows/{t['api_calls']} calls" for n, t in res["tables"].items()))
+            _report(res, peak, sandbox_cpu, throttled, rate_limited=args.rate_limited)
             if not args.skip_plain and not args.rate_limited:
                 plain_db = str(Path(tmp) / "plain_bench.duckdb")
                 plain, ppeak = _run_child(["--child-plain", sb.base_url, creds.api_key,

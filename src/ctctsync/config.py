@@ -35,6 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ctctsync.destinations import capabilities_of
 from ctctsync.errors import ConfigError, ErrorRule
 from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.validation import (
@@ -100,7 +101,8 @@ class WarehouseConfig(BaseModel):
     def _duckdb_names(self) -> WarehouseConfig:
         # DuckDB names the catalog after the file: a schema of the same name makes every
         # table reference ambiguous ("Ambiguous reference to catalog or schema")
-        if self.destination == "duckdb" and Path(self.path).stem == self.dataset:
+        named_after_file = capabilities_of(self.destination).catalog_named_after_file
+        if named_after_file and Path(self.path).stem == self.dataset:
             raise ValueError(
                 f"dataset {self.dataset!r} must differ from the DuckDB file name "
                 f"({Path(self.path).name}): DuckDB cannot tell the two apart"

@@ -62,6 +62,12 @@ def test_stale_must_exceed_heartbeats() -> None:
         pytest.param("postgresql://u@h/db", "postgresql+psycopg://u@h/db", id="plain"),
         pytest.param("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db", id="explicit"),
         pytest.param("sqlite:////tmp/x.db", "sqlite:////tmp/x.db", id="sqlite"),
+        pytest.param(
+            "postgres://u:p%40ss@h:6543/db?sslmode=require",
+            "postgresql+psycopg://u:p%40ss@h:6543/db?sslmode=require",
+            id="password-port-query-kept",
+        ),
+        pytest.param("postgresqlx://u@h/db", "postgresqlx://u@h/db", id="other-scheme-untouched"),
     ],
 )
 def test_database_url_driver(given: str, used: str) -> None:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.destinations import CAPABILITIES, OTHER, capabilities_of
 from ctctsync.sync.rows import MapContext, RowMapper
 from ctctsync.tables import TABLES
 from ctctsync.warehouse import (
@@ -27,7 +28,6 @@ from ctctsync.warehouse import (
     warehouse_tables,
 )
 from ctctsync.warehouse.admin import _describe
-from ctctsync.warehouse.capabilities import CAPABILITIES, OTHER, capabilities_of
 from ctctsync.warehouse.destination import REPLACE_STRATEGY, WarehouseError, _explicit_password
 
 EVENTS = TABLES["events"]

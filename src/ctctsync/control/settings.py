@@ -14,6 +14,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.validation import DatasetName, DestinationName
@@ -98,9 +100,14 @@ class ControlSettings(BaseSettings):
         the psycopg 3 driver ctctsync ships with, instead of SQLAlchemy's psycopg2 default.
         """
         url = self.database_url or f"sqlite:///{self.data_dir / 'control.db'}"
-        for prefix in ("postgres://", "postgresql://"):
-            if url.startswith(prefix):
-                return "postgresql+psycopg://" + url.removeprefix(prefix)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return url  # the engine factory reports it, naming the setting
+        if parsed.drivername in ("postgres", "postgresql"):
+            return parsed.set(drivername="postgresql+psycopg").render_as_string(
+                hide_password=False
+            )
         return url
 
     @property

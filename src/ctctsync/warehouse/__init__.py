@@ -4,16 +4,16 @@ what sets each destination apart (``capabilities_of``)."""
 
 from __future__ import annotations
 
+from ctctsync.destinations import (
+    CAPABILITIES,
+    DestinationCapabilities,
+    capabilities_of,
+)
 from ctctsync.warehouse.admin import (
     drop_integration_tables,
     read_table,
     test_connection,
     warehouse_tables,
-)
-from ctctsync.warehouse.capabilities import (
-    CAPABILITIES,
-    DestinationCapabilities,
-    capabilities_of,
 )
 from ctctsync.warehouse.destination import WarehouseError, make_destination
 from ctctsync.warehouse.loader import Loader, LoadOutcome

@@ -12,9 +12,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.destinations import capabilities_of
 from ctctsync.errors import redact
 from ctctsync.tables import TABLES, warehouse_table_name
-from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import WarehouseError, scratch_pipeline
 from ctctsync.warehouse.types import ARROW_TYPES
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
-from ctctsync.warehouse.capabilities import capabilities_of
+from ctctsync.destinations import capabilities_of
 
 # dlt phones home by default; a connector that promises to keep account data private must
 # not (set before any pipeline runs; an explicit user setting still wins).

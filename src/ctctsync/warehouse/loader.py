@@ -21,8 +21,8 @@ import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.destinations import capabilities_of
 from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table, warehouse_table_name
-from ctctsync.warehouse.capabilities import capabilities_of
 from ctctsync.warehouse.destination import scratch_pipeline
 
 Disposition = Literal["replace", "merge"]

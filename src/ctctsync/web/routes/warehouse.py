@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import PermissionDenied, ValidationFailed
 from ctctsync.control.schemas import WarehouseIn, validated
+from ctctsync.destinations import CAPABILITIES
 from ctctsync.web.deps import CurrentUser, Db
 from ctctsync.web.forms import Form, field_messages, form_str
 from ctctsync.web.security import verify_csrf
@@ -17,7 +18,7 @@ from ctctsync.web.templating import flash, render
 
 router = APIRouter(prefix="/warehouse", dependencies=[Depends(verify_csrf)])
 
-KNOWN_DESTINATIONS = ("duckdb", "postgres")
+KNOWN_DESTINATIONS = tuple(CAPABILITIES)
 """Offered by name; any other dlt destination is typed in ("other")."""
 
 
