@@ -311,3 +311,25 @@ def test_reads_during_mutations_never_fail(sandbox: Sandbox) -> None:
         for t in threads:
             t.join()
     assert failures == []
+
+
+def test_update_contacts_takes_the_ids_the_sandbox_returns(
+    sandbox: Sandbox, sandbox_client: httpx.Client
+) -> None:
+    # the sandbox hands out ids as strings ("12"); feeding them back must work
+    base = f"{sandbox.base_url}/_sandbox"
+    added = httpx.post(f"{base}/contacts/add", json={"n": 2}).json()["ids"]
+    assert all(isinstance(i, str) for i in added)
+    before = _now(sandbox)
+    r = httpx.post(f"{base}/contacts/update", json={"ids": added})
+    assert r.status_code == 200, r.text
+    assert r.json()["ids"] == sorted(added, key=int)
+    changed = _walk(sandbox_client, "/v2/contacts", modified_since=before)
+    assert [c["id"] for c in changed] == sorted(added, key=int)
+    # numbers work too; an unknown id is a 404 and a malformed one a 400, never a 500
+    assert httpx.post(f"{base}/contacts/update", json={"ids": [int(added[0])]}).status_code == 200
+    missing = httpx.post(f"{base}/contacts/update", json={"ids": ["999999999"]})
+    assert missing.status_code == 404
+    for bad in (["abc"], "12", [None], [1.5], {"n": "x"}):
+        body = bad if isinstance(bad, dict) else {"ids": bad}
+        assert httpx.post(f"{base}/contacts/update", json=body).status_code == 400, bad

@@ -32,12 +32,45 @@ async def _body(request: Request) -> dict[str, Any]:
         return {}
     data = orjson.loads(raw)
     if not isinstance(data, dict):
-        raise ValueError("the body must be a JSON object")
+        raise BadRequestError("the body must be a JSON object")
     return data
 
 
 def _ids(ids: list[int]) -> Response:
     return _json({"ids": [str(i) for i in ids]})
+
+
+class BadRequestError(ValueError):
+    """A malformed admin request: answered 400 with the message, never 500."""
+
+
+def _int(value: Any, name: str) -> int:
+    """An integer from JSON: a number or the decimal string the sandbox itself returns for
+    ids (``"12"``); ``bool`` and fractions are refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    raise BadRequestError(f"{name} must be an integer or a string of digits, not {value!r}")
+
+
+def _id_list(value: Any, name: str) -> list[int] | None:
+    """A JSON list of ids (numbers or digit strings); None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequestError(f"{name} must be a list of ids")
+    return [_int(v, name) for v in value]
+
+
+def _answers_400(handler: Handler) -> Handler:
+    """``handler`` with a malformed body (bad JSON, wrong types) answered 400, not 500."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except (BadRequestError, orjson.JSONDecodeError) as exc:
+            return _json({"error": str(exc)}, 400)
+    return endpoint
 
 
 def _by_method(handlers: Mapping[str, Handler]) -> Handler:
@@ -79,7 +112,8 @@ class AdminApi:
         ]
         return [
             Route(PREFIX + path,
-                  next(iter(handlers.values())) if len(handlers) == 1 else _by_method(handlers),
+                  _answers_400(next(iter(handlers.values())) if len(handlers) == 1
+                               else _by_method(handlers)),
                   methods=list(handlers))
             for path, handlers in table
         ]
@@ -110,21 +144,26 @@ class AdminApi:
 
     # ------------------------------------------------------------------ account mutations
     async def update_contacts(self, request: Request) -> Response:
-        """Edit ``n`` random contacts (or ``ids``)."""
+        """Edit ``n`` random contacts (or ``ids``: numbers or the id strings the API returns);
+        404 if one of the ids is not a contact (none is edited then)."""
         body = await _body(request)
+        ids = _id_list(body.get("ids"), "ids")
+        missing = [i for i in ids or () if not self.account.contact_exists(i)]
+        if missing:
+            return _json({"error": f"no contact {missing[0]}"}, 404)
         return _ids(self.account.update_contacts(
-            int(body.get("n", 1)), change_lists=float(body.get("change_lists", 0.3)),
-            ids=body.get("ids")))
+            _int(body.get("n", 1), "n"), change_lists=float(body.get("change_lists", 0.3)),
+            ids=ids))
 
     async def add_contacts(self, request: Request) -> Response:
         """Create ``n`` contacts."""
         body = await _body(request)
-        return _ids(self.account.add_contacts(int(body.get("n", 1))))
+        return _ids(self.account.add_contacts(_int(body.get("n", 1), "n")))
 
     async def contact_status(self, request: Request) -> Response:
         """Set the ``status`` of contact ``id``."""
         body = await _body(request)
-        cid = int(body.get("id", 0))
+        cid = _int(body.get("id", 0), "id")
         if not self.account.contact_exists(cid):
             return _json({"error": f"no contact {cid}"}, 404)
         try:
@@ -152,14 +191,14 @@ class AdminApi:
         body = await _body(request)
         camp = body.get("campaign_id")
         act = body.get("activities")
-        cid = self.account.send_campaign(int(camp) if camp is not None else None,
-                                         int(act) if act is not None else None)
+        cid = self.account.send_campaign(_int(camp, "campaign_id") if camp is not None else None,
+                                         _int(act, "activities") if act is not None else None)
         return _json({"campaign_id": str(cid)})
 
     async def trash_files(self, request: Request) -> Response:
         """Move the ``n`` newest active library files to the trash."""
         body = await _body(request)
-        return _ids(self.account.trash_files(int(body.get("n", 1))))
+        return _ids(self.account.trash_files(_int(body.get("n", 1), "n")))
 
     # ------------------------------------------------------------------ tokens
     async def issue_token(self, request: Request) -> Response:
