@@ -541,10 +541,12 @@ def test_oauth_callback(cc_web: WebServer, sandbox: Any) -> None:
     denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
     assert denied.status_code == 400 and "did not authorize" in denied.text
     code = authorize_code(sandbox, cc_web.settings.oauth_redirect_uri, state=state)
-    # a different browser (signed out) can complete it: the state is what authorizes it
+    # a different browser cannot complete it (tests/web/test_oauth_binding.py); this one can
     stranger = cc_web.client()
     r = stranger.get("/oauth/callback", params={"state": state, "code": code})
-    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert r.status_code == 403 and "another browser session" in r.text
+    r = client.get("/oauth/callback", params={"state": state, "code": code})
+    assert r.headers["location"] == f"/integrations/{integ_id}/setup/tables"
     [integ] = integrations(cc_web)
     assert integ.has_credentials and integ.auth_method == "oauth"
     assert integ.state == "paused"  # still in setup: nothing runs before the tables are chosen

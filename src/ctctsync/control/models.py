@@ -187,6 +187,9 @@ class OAuthState(Base):
     redirect_uri: Mapped[str] = mapped_column(sa.Text())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    binding_hash: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    """SHA-256 (hex) of the nonce in the session cookie of the browser that started it;
+    None when started through the REST API (then the API user is the binding)."""
 
 
 def new_run_id() -> str:

@@ -3,6 +3,8 @@ token entered by hand. Credentials are stored Fernet-encrypted, never in plainte
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 from datetime import timedelta
@@ -15,7 +17,7 @@ from ctctsync.api.ratelimit import fingerprint, limiter_for
 from ctctsync.api.v2.endpoints import AUTH_BASE_URL, BASE_URL
 from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.control.context import ControlContext, context
-from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.errors import PermissionDenied, ValidationFailed
 from ctctsync.control.models import AuthMethod, Integration, OAuthState, User
 from ctctsync.errors import FAILURES, CtctError
 
@@ -49,8 +51,51 @@ def _app_credentials(ctx: ControlContext) -> tuple[str, str]:
     return api_key, secret
 
 
-def start_authorization(db: Session, integ: Integration, redirect_uri: str | None = None) -> str:
-    """Begin OAuth: save a one-time ``state`` and return the URL to send the browser to."""
+class AuthorizationNotBound(PermissionDenied):
+    """An OAuth callback arrived from another session than the one that started it.
+
+    Nothing is stored and the pending authorization stays usable by the session that
+    started it: completing it here could attach the approver's Constant Contact account to
+    someone else's integration (a victim who approves an authorize URL an attacker began).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This authorization was started in another browser session, so ctctsync did "
+            "not connect the Constant Contact account: finishing it here could attach your "
+            "account to someone else's integration. To connect your account, start the "
+            "authorization again from your integration's page, in this browser.",
+            {"state": "started by another session"},
+        )
+
+
+def new_binding() -> str:
+    """A random nonce for a browser session: kept in its signed cookie, hashed into each
+    authorization it starts (:func:`start_authorization`)."""
+    return secrets.token_urlsafe(32)
+
+
+def _binding_hash(binding: str) -> str:
+    return hashlib.sha256(binding.encode()).hexdigest()
+
+
+def _bound_to(pending: OAuthState, binding: str | None) -> bool:
+    """Whether ``binding`` (the caller's session nonce; None for the REST API) is the one
+    the authorization was started with."""
+    if pending.binding_hash is None or binding is None:
+        return pending.binding_hash is None and binding is None
+    return hmac.compare_digest(pending.binding_hash, _binding_hash(binding))
+
+
+def start_authorization(
+    db: Session, integ: Integration, redirect_uri: str | None = None, *, binding: str | None = None
+) -> str:
+    """Begin OAuth: save a one-time ``state`` and return the URL to send the browser to.
+
+    ``binding`` is the starting browser session's nonce (:func:`new_binding`): only a
+    callback presenting it completes the authorization. The REST API passes none; its
+    authorizations complete only through the REST API, by a user who may see the integration.
+    """
     ctx = context(db)
     api_key, _secret = _app_credentials(ctx)
     now = ctx.now()
@@ -64,6 +109,7 @@ def start_authorization(db: Session, integ: Integration, redirect_uri: str | Non
             redirect_uri=redirect,
             created_at=now,
             expires_at=now + timedelta(seconds=ctx.settings.oauth_state_ttl_seconds),
+            binding_hash=_binding_hash(binding) if binding is not None else None,
         )
     )
     db.commit()
@@ -71,12 +117,19 @@ def start_authorization(db: Session, integ: Integration, redirect_uri: str | Non
 
 
 def complete_authorization(
-    db: Session, state: str, code: str, user: User | None = None
+    db: Session,
+    state: str,
+    code: str,
+    user: User | None = None,
+    *,
+    binding: str | None = None,
 ) -> Integration:
     """Finish OAuth: exchange ``code`` for a token and store it on the integration.
 
-    With ``user`` (the REST API), the state must belong to an integration that user may
-    see; the browser callback passes none because the unguessable state is the proof.
+    The browser callback passes its session's ``binding`` nonce ("" when it has none); an
+    authorization started by another session raises :class:`AuthorizationNotBound` and
+    stays pending. With ``user`` (the REST API), the state must belong to an integration
+    that user may see.
     """
     ctx = context(db)
     pending = db.get(OAuthState, state) if state else None
@@ -95,6 +148,12 @@ def complete_authorization(
                 )
             }
         )
+    if not _bound_to(pending, binding):
+        log.warning(
+            "OAuth callback for integration %s refused: not the session that started it",
+            pending.integration_id,
+        )
+        raise AuthorizationNotBound
     if not code:
         raise ValidationFailed({"code": "Constant Contact did not send an authorization code."})
     integration_id, redirect = pending.integration_id, pending.redirect_uri
@@ -198,9 +257,11 @@ def integration_credentials(db: Session, integ: Integration) -> dict[str, str]:
 
 
 __all__ = [
+    "AuthorizationNotBound",
     "auth_base_url",
     "complete_authorization",
     "integration_credentials",
+    "new_binding",
     "set_manual_credentials",
     "start_authorization",
 ]

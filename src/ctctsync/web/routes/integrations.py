@@ -26,6 +26,7 @@ from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError, ValidationFailed
 from ctctsync.control.models import ACTIVE_RUN_STATUSES, Integration
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, validated
+from ctctsync.control.services.authorization import new_binding
 from ctctsync.tables import TABLES
 from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.web.deps import CurrentUser, Db
@@ -42,6 +43,8 @@ from ctctsync.web.templating import flash, render
 
 router = APIRouter(prefix="/integrations", dependencies=[Depends(verify_csrf)])
 
+OAUTH_BINDING_KEY = "oauth_binding"
+"""Session key of the nonce that binds OAuth authorizations to this browser session."""
 SETUP_KEY = "setup"
 """Session key of the add-integration draft: ``{"id": int, "tables": [names]}``."""
 
@@ -164,7 +167,7 @@ def authorize(request: Request, db: Db, user: CurrentUser, integration_id: int) 
     """Send the browser to Constant Contact's authorize page (also "Re-authorize")."""
     integ = svc.get_integration(db, user, integration_id)
     try:
-        url = svc.start_authorization(db, integ)
+        url = svc.start_authorization(db, integ, binding=oauth_binding(request))
     except ServiceError as exc:
         flash(request, f"Could not start the authorization: {exc.message}", "error")
         back = "setup/authorize" if in_setup(request, integ.id) else ""
@@ -208,6 +211,15 @@ def save_credentials(
             status_code=422,
         )
     return after_authorization(request, integ)
+
+
+def oauth_binding(request: Request) -> str:
+    """This browser session's OAuth nonce (made on first use): an authorization started
+    here completes only from a session presenting it (``/oauth/callback``)."""
+    nonce = request.session.get(OAUTH_BINDING_KEY)
+    if not isinstance(nonce, str) or not nonce:
+        nonce = request.session[OAUTH_BINDING_KEY] = new_binding()
+    return nonce
 
 
 def after_authorization(request: Request, integ: Integration) -> Response:

@@ -1,7 +1,10 @@
 """The OAuth callback Constant Contact (or the sandbox) redirects the browser to.
 
-It is reachable signed out: what authorizes it is the one-time ``state`` the control plane
-issued in ``start_authorization``, checked by ``complete_authorization``.
+It is reachable signed out. What authorizes it is the one-time ``state`` the control plane
+issued in ``start_authorization`` *and* the browser session that asked for it: the session's
+nonce (``OAUTH_BINDING_KEY`` in its signed cookie) must be the one the state was bound to,
+so a victim who approves an authorize URL someone else started does not attach their
+account to that someone's integration.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError
+from ctctsync.control.services.authorization import AuthorizationNotBound
 from ctctsync.web.deps import Db
-from ctctsync.web.routes.integrations import after_authorization
+from ctctsync.web.routes.integrations import OAUTH_BINDING_KEY, after_authorization
 from ctctsync.web.security import session_user_id
 from ctctsync.web.templating import render
 
 router = APIRouter()
+
+NOT_COMPLETED = "Authorization not completed"
 
 
 @router.get("/oauth/callback", name="oauth_callback")
@@ -36,18 +42,33 @@ def oauth_callback(
             request,
             "error.html",
             {
-                "title": "Authorization not completed",
+                "title": NOT_COMPLETED,
                 "message": f"Constant Contact did not authorize ctctsync: {reason}",
             },
             status_code=400,
         )
+    nonce = request.session.get(OAUTH_BINDING_KEY)
     try:
-        integ = svc.complete_authorization(db, state, code)
+        integ = svc.complete_authorization(
+            db, state, code, binding=nonce if isinstance(nonce, str) else ""
+        )
+    except AuthorizationNotBound as exc:
+        return render(
+            request,
+            "error.html",
+            {
+                "title": "Authorization refused: another session started it",
+                "message": exc.message,
+                "back_url": "/integrations",
+                "back_label": "Start the authorization again",
+            },
+            status_code=403,
+        )
     except ServiceError as exc:
         return render(
             request,
             "error.html",
-            {"title": "Authorization not completed", "message": exc.message},
+            {"title": NOT_COMPLETED, "message": exc.message},
             status_code=400,
         )
     if session_user_id(request) is None:
