@@ -2,7 +2,8 @@
 
 - :func:`create_engine` is the one engine factory for every store (the connector's
   bookmarks and the control plane, SQLite file or PostgreSQL).
-- ``metadata`` is the one ``MetaData``: the connector's bookmark tables are declared here,
+- ``metadata`` is the one ``MetaData``: the connector's tables (bookmarks, discovered
+  fields) are declared here,
   the control plane adds its tables in ``ctctsync.control.models`` on the same object.
 - Alembic manages every table. The revisions in ``ctctsync/migrations`` form two branches:
   ``state`` (the bookmark tables, all a stand-alone ``StateStore`` needs) and ``control``
@@ -148,6 +149,18 @@ bookmark_columns = sa.Table(
 A key-based table whose selected columns grow must be re-read from the history start (the
 rows merged before hold NULL in the new column); comparing the selection with this record
 tells the sync when. Written in the same transaction as the bookmark."""
+
+discovered_fields = sa.Table(
+    "discovered_fields",
+    metadata,
+    sa.Column("integration", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("field", sa.String(255), primary_key=True),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+)
+"""Per integration and table: record fields the registry does not know (schema drift), when
+a run first and last saw each. ``discover`` and the UI show them as "new field available"."""
 
 
 # ---------------------------------------------------------------------------- migrations

@@ -50,8 +50,9 @@ def _source_line(version: str, src: Source) -> str:
 def _replication(t: Table) -> str:
     if t.replication == "full":
         return "full (replaced on every run)"
-    repl = f"key-based on `{t.replication_key}`"
-    return repl + " (read whole on every run, see notes)" if t.read_whole else repl
+    if t.read_whole:  # what happens, then what the spec says (Table.replication_label)
+        return f"{t.replication_label}: replaced on every run, see notes"
+    return f"key-based on `{t.replication_key}`"
 
 
 def _column_row(t: Table, c: Column) -> str:
@@ -61,6 +62,7 @@ def _column_row(t: Table, c: Column) -> str:
         "not in the spec" if c.extra else "",
         c.description,
         c.deviation or "",
+        f"Also read from {', '.join(f'`{a}`' for a in c.aliases)}." if c.aliases else "",
     )
     return (
         f"| `{c.name}` | {c.type} | {spec_name if c.in_spec else '-'} | "
@@ -117,6 +119,15 @@ def render() -> str:
         "Column selection: the key and the cursor column are always loaded. Selecting a new "
         "column of a key-based table re-reads that table from the history start on the next "
         "run (its earlier rows would otherwise hold NULL there).",
+        "",
+        "New fields: a field the API sends that no table below declares is reported once "
+        "per table and run in the run log (\"new field available: contacts.<field>\"), and "
+        "listed by `ctctsync discover` and on the integration's page. Each integration's "
+        "`new_columns` policy decides the rest: `ignore` (the default) loads nothing more; "
+        "`add` also loads the field as a new text column named by the field in snake case "
+        "(lists and objects as their JSON text), added to the warehouse table by dlt's schema "
+        "evolution; rows loaded before hold NULL there. Fields some payloads send under "
+        "another name are read under it (aliases, in the notes below).",
         "",
     ]
     for t in TABLES.values():

@@ -1,10 +1,11 @@
-"""Bookmarks: per integration and table, the ``lastRunDate`` a key-based table resumes from.
+"""Bookmarks: per integration and table, the ``lastRunDate`` a key-based table resumes from;
+and the fields runs met that the table registry does not know (``discovered_fields``).
 
 The store is a small SQL database (SQLite by default, PostgreSQL when the control plane
-shares one). Its tables (``bookmarks``, ``bookmark_columns``) are declared in
-``ctctsync.db`` and created by Alembic, branch ``state``: ``StateStore`` brings that branch
-to head when it opens a store by URL (the CLI's ``.ctctsync/state.db``); the control plane
-migrates every branch of its store at start.
+shares one). Its tables (``bookmarks``, ``bookmark_columns``, ``discovered_fields``) are
+declared in ``ctctsync.db`` and created by Alembic, branch ``state``: ``StateStore`` brings
+that branch to head when it opens a store by URL (the CLI's ``.ctctsync/state.db``); the
+control plane migrates every branch of its store at start.
 
 Rule (docs/architecture.md, "Bookmarks"): a table's bookmark is written only after its data
 is committed to the warehouse, and it is the *start* time of that run. A crash between the
@@ -21,7 +22,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ctctsync.db import bookmark_columns, bookmarks, create_engine, ensure_schema, writer
+from ctctsync.db import (
+    bookmark_columns,
+    bookmarks,
+    create_engine,
+    discovered_fields,
+    ensure_schema,
+    writer,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,22 @@ class Bookmark:
     """Start of the table's last successful run (UTC)."""
     run_id: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DiscoveredField:
+    """A record field the table registry does not know, as runs of one integration met it."""
+
+    integration: str
+    table: str
+    field: str
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def label(self) -> str:
+        """``contacts.department_name``."""
+        return f"{self.table}.{self.field}"
 
 
 def _utc(dt: datetime) -> datetime:
@@ -137,7 +161,8 @@ class StateStore:
 
     def reset(self, integration: str, table: str | None = None) -> int:
         """Forget bookmarks (one table, or all of an integration): the next run re-reads
-        from the history start. Returns how many were removed."""
+        from the history start. Returns how many were removed. Resetting a whole
+        integration also forgets its discovered fields."""
         stmt = sa.delete(bookmarks).where(bookmarks.c.integration == integration)
         cols = sa.delete(bookmark_columns).where(bookmark_columns.c.integration == integration)
         if table is not None:
@@ -145,7 +170,57 @@ class StateStore:
             cols = cols.where(bookmark_columns.c.table_name == table)
         with self._writer.begin() as conn:
             conn.execute(cols)
+            if table is None:
+                conn.execute(
+                    sa.delete(discovered_fields).where(
+                        discovered_fields.c.integration == integration
+                    )
+                )
             return conn.execute(stmt).rowcount
+
+    def record_fields(
+        self, integration: str, table: str, fields: Sequence[str], seen_at: datetime | None = None
+    ) -> None:
+        """Remember that a run of ``integration`` met ``fields`` of ``table``, unknown to the
+        registry (first time: both dates; again: ``last_seen`` moves)."""
+        when = _utc(seen_at or datetime.now(UTC))
+        tbl = discovered_fields
+        with self._writer.begin() as conn:
+            for name in fields:
+                where = (
+                    tbl.c.integration == integration,
+                    tbl.c.table_name == table,
+                    tbl.c.field == name,
+                )
+                if not conn.execute(sa.update(tbl).where(*where).values(last_seen=when)).rowcount:
+                    conn.execute(
+                        sa.insert(tbl).values(
+                            integration=integration, table_name=table, field=name,
+                            first_seen=when, last_seen=when,
+                        )
+                    )
+
+    def discovered(self, integration: str) -> list[DiscoveredField]:
+        """The fields runs of ``integration`` met that the registry does not know, by table
+        and name."""
+        tbl = discovered_fields
+        query = (
+            sa.select(tbl)
+            .where(tbl.c.integration == integration)
+            .order_by(tbl.c.table_name, tbl.c.field)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            DiscoveredField(
+                integration=r.integration,
+                table=r.table_name,
+                field=r.field,
+                first_seen=_utc(r.first_seen),
+                last_seen=_utc(r.last_seen),
+            )
+            for r in rows
+        ]
 
 
 def _upsert(

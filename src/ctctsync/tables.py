@@ -98,6 +98,9 @@ class Column:
     deviation: str | None = None
     extra: bool = False
     description: str = ""
+    aliases: tuple[str, ...] = ()
+    """Other names the API uses for this field in some payloads; the value is read from the
+    first of them present when the record lacks ``name``."""
 
     @property
     def in_spec(self) -> bool:
@@ -129,6 +132,9 @@ class Table:
     whole costs no more calls than reading the changes (``notes`` says why)."""
     sources: Mapping[ApiVersion, Source] = field(default_factory=lambda: MappingProxyType({}))
     """Where the rows come from, per API version (only v2 today)."""
+    ignored_fields: frozenset[str] = frozenset()
+    """Fields the API sends that are deliberately not loaded (``notes`` says why): known,
+    so they are not reported as new fields."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -139,6 +145,25 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def known_fields(self) -> frozenset[str]:
+        """Every record field this declaration accounts for: columns, their aliases and the
+        ignored fields. Any other field is schema drift ("new field available")."""
+        names = {c.name for c in self.columns} | self.ignored_fields
+        for c in self.columns:
+            names.update(c.aliases)
+        return frozenset(names)
+
+    @property
+    def replication_label(self) -> str:
+        """How the table is replicated as it really happens, in a few words (``discover``,
+        the UI, ``docs/tables.md``): a key-based table that is read whole says so."""
+        if self.replication == "full":
+            return "full"
+        if self.read_whole:
+            return "full (read whole; key-based in the spec)"
+        return f"key-based on {self.replication_key}"
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -153,7 +178,7 @@ def _c(
     name: str,
     spec_type: SpecType | None,
     type_: ColumnType | None = None,
-    **kw: str | bool,
+    **kw: str | bool | tuple[str, ...],
 ) -> Column:
     """Shorthand: a column whose warehouse type follows from its spec type unless given."""
     default: dict[SpecType, ColumnType] = {
@@ -199,8 +224,18 @@ _FILE_COLUMNS = (
 )
 
 
+_FILE_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    # the Ruby SDK's recorded trash files carry `type` where every other capture carries
+    # `file_type` (constant-contact-api.md §6, "Known fixture defects"): same field
+    "file_type": ("type",),
+}
+
+
 def _file_columns(id_column: Column) -> tuple[Column, ...]:
-    cols = [_c(n, t) for n, t in _FILE_COLUMNS]  # type: ignore[arg-type]
+    cols = [
+        _c(n, t, aliases=_FILE_TYPE_ALIASES.get(n, ()))  # type: ignore[arg-type]
+        for n, t in _FILE_COLUMNS
+    ]
     return (cols[0], id_column, *cols[1:])
 
 
@@ -263,6 +298,27 @@ TABLES: dict[str, Table] = {
                 _c("created_date", "TIMESTAMP"),
                 _c("modified_date", "TIMESTAMP"),
                 _c("source_details", "STRING"),
+                _c(
+                    "department_name",
+                    None,
+                    "text",
+                    extra=True,
+                    description=(
+                        "The contact's department, sent by older API versions "
+                        "(constant-contact-api.md §2)."
+                    ),
+                ),
+                _c(
+                    "action_by",
+                    None,
+                    "text",
+                    extra=True,
+                    description=(
+                        "Who last changed the contact (`ACTION_BY_VISITOR` or "
+                        "`ACTION_BY_OWNER`), sent by older API versions "
+                        "(constant-contact-api.md §2)."
+                    ),
+                ),
             ),
             notes=(
                 "Read with `modified_since` = the table's lastRunDate minus the look-back, "
@@ -407,6 +463,16 @@ TABLES: dict[str, Table] = {
                 _c("created_date", "TIMESTAMP"),
                 _c("modified_date", "TIMESTAMP"),
                 _c("contact_count", "NUMERIC"),
+                _c(
+                    "opt_in_default",
+                    None,
+                    "bool",
+                    extra=True,
+                    description=(
+                        "Whether sign-up forms tick this list by default, sent by older API "
+                        "versions (constant-contact-api.md §7)."
+                    ),
+                ),
             ),
             read_whole=True,
             notes=(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from ctctsync.sync.rows import (
     activity_id,
     arrow_schema,
     convert_value,
+    snake_case,
 )
 from ctctsync.tables import LOADED_AT, RUN_ID, TABLES, Column
 
@@ -287,3 +289,127 @@ def test_key_deduper_memory_is_a_window() -> None:
     # ids 3, 4, 5 are within the window; 1 has left it
     again = dedupe(mapper.to_arrow([{"id": "5"}, {"id": "1"}], CTX))
     assert again.column("id").to_pylist() == [1]
+
+
+# --- real payloads vary: aliases, schema drift, the new-column policy (issue 8) -------------
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fixtures"
+
+_RECORDED: dict[str, tuple[str, ...]] = {
+    # table -> recorded bodies of its source (the SDKs' test data; constant-contact-api.md)
+    "contacts": ("GET_v2_contacts__php-sdk", "GET_v2_contacts__ruby-sdk",
+                 "GET_v2_contacts__page1__java-sdk", "GET_v2_contacts__last-page__php-sdk"),
+    "contact_lists": ("GET_v2_lists__php-sdk", "GET_v2_lists__ruby-sdk"),
+    "trash_files": ("GET_v2_library_folders_trash_files__ruby-sdk",),
+    "my_library_files": ("GET_v2_library_files__ruby-sdk", "GET_v2_library_files__java-sdk"),
+}
+
+
+def _records(name: str) -> list[dict[str, Any]]:
+    body = orjson.loads((FIXTURES / f"{name}.json").read_bytes())
+    return body if isinstance(body, list) else list(body["results"])
+
+
+def _recorded(table: str) -> list[dict[str, Any]]:
+    found = [n for n in _RECORDED[table] if (FIXTURES / f"{n}.json").exists()]
+    if not found:
+        pytest.skip(f"no recorded bodies for {table} at {FIXTURES}")
+    return [r for n in found for r in _records(n)]
+
+
+@pytest.mark.parametrize("table_name", list(_RECORDED))
+def test_recorded_payloads_have_no_unaccounted_field(table_name: str) -> None:
+    """Every field of the SDKs' recorded bodies is mapped (a column or an alias) or known."""
+    table = TABLES[table_name]
+    seen: list[tuple[str, list[str]]] = []
+    mapper = RowMapper(table, table.column_names,
+                       on_new_fields=lambda t, f, _added: seen.append((t, list(f))))
+    batch = mapper.to_arrow(_recorded(table_name), CTX)
+    assert batch.num_rows > 0
+    assert seen == [] and mapper.new_fields == set()
+
+
+def test_ruby_trash_type_is_file_type() -> None:
+    table = TABLES["trash_files"]
+    rows = RowMapper(table, table.column_names).to_arrow(
+        [{"id": "9", "name": "menu.pdf", "type": "PDF"},
+         {"id": "10", "name": "b.png", "file_type": "PNG", "type": "ignored"}], CTX
+    ).to_pylist()
+    assert [r["file_type"] for r in rows] == ["PDF", "PNG"]
+
+
+def test_recorded_contact_and_list_fields_are_columns() -> None:
+    contacts = TABLES["contacts"]
+    row = RowMapper(contacts, contacts.column_names).to_arrow(
+        [_contact(department_name="Sales", action_by="ACTION_BY_VISITOR")], CTX
+    ).to_pylist()[0]
+    assert (row["department_name"], row["action_by"]) == ("Sales", "ACTION_BY_VISITOR")
+    lists = TABLES["contact_lists"]
+    row = RowMapper(lists, lists.column_names).to_arrow(
+        [{"id": 1, "name": "General", "contact_count": 17, "opt_in_default": False}], CTX
+    ).to_pylist()[0]
+    assert row["opt_in_default"] is False
+
+
+def test_new_field_is_reported_once_and_not_loaded_by_default() -> None:
+    table = TABLES["contacts"]
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    mapper = RowMapper(table, table.column_names,
+                       on_new_fields=lambda t, f, a: calls.append((t, list(f), dict(a))))
+    first = mapper.to_arrow([_contact(), _contact(id="2", sourceIsUrl=True)], CTX)
+    mapper.to_arrow([_contact(id="3", sourceIsUrl=False)], CTX)  # the same fields again
+    assert calls == [("contacts", ["sourceIsUrl", "unknown_new_field"], {})]
+    assert mapper.new_fields == {"sourceIsUrl", "unknown_new_field"}
+    assert first.schema == arrow_schema(table, table.column_names)
+
+
+def test_add_policy_loads_new_fields_as_text_columns() -> None:
+    table = TABLES["contacts"]
+    calls: list[dict[str, str]] = []
+    mapper = RowMapper(table, ("id", "modified_date"), new_columns="add",
+                       on_new_fields=lambda _t, _f, a: calls.append(dict(a)))
+    page1 = mapper.to_arrow([{"id": 1, "modified_date": ""}], CTX)
+    page2 = mapper.to_arrow(
+        [{"id": 2, "modified_date": "", "sourceIsUrl": True, "tags": ["a", {"b": 1}]},
+         {"id": 3, "first_name": "known, not selected"}], CTX
+    )
+    assert calls == [{"sourceIsUrl": "source_is_url", "tags": "tags"}]
+    assert page1.column_names == ["id", "modified_date", LOADED_AT, RUN_ID]
+    assert page2.column_names == ["id", "modified_date", "source_is_url", "tags", LOADED_AT,
+                                  RUN_ID]
+    assert page2.schema.field("tags").type == pa.string()
+    assert page2.to_pylist()[0]["tags"] == '["a",{"b":1}]'
+    assert page2.to_pylist()[0]["source_is_url"] == "true"
+    assert page2.to_pylist()[1]["tags"] is None
+    # the two pages make one batch: the first page's rows get NULL in the new columns
+    merged = pa.concat_tables([page1, page2], promote_options="default")
+    assert merged.column("tags").to_pylist() == [None, '["a",{"b":1}]', None]
+
+
+@pytest.mark.parametrize(
+    ("field", "column"),
+    [
+        pytest.param("optInDefault", "opt_in_default", id="camel"),
+        pytest.param("HTMLBody", "html_body", id="acronym"),
+        pytest.param("already_snake", "already_snake", id="snake"),
+        pytest.param("has-dash and space", "has_dash_and_space", id="punctuation"),
+        pytest.param("3d", "f_3d", id="leading-digit"),
+    ],
+)
+def test_snake_case(field: str, column: str) -> None:
+    assert snake_case(field) == column
+
+
+def test_add_policy_never_shadows_a_registry_or_metadata_column() -> None:
+    table = TABLES["contacts"]
+    mapper = RowMapper(table, ("id", "modified_date"), new_columns="add")
+    batch = mapper.to_arrow([{"id": 1, "FirstName": "x", "_ctctsync_run_id": "y"}], CTX)
+    assert mapper.new_fields == {"FirstName", "_ctctsync_run_id"}
+    assert mapper.added == {}
+    assert batch.column_names == ["id", "modified_date", LOADED_AT, RUN_ID]
+
+
+def test_add_policy_leaves_dlt_columns_alone() -> None:
+    mapper = RowMapper(TABLES["contacts"], ("id", "modified_date"), new_columns="add")
+    mapper.to_arrow([{"id": 1, "_dlt_id": "x", "_private": 1}], CTX)
+    assert mapper.added == {"_private": "_private"}

@@ -5,6 +5,12 @@ registry says which column has which type, so the mapping of a table is data. Th
 tables whose rows are not the API's records as they come have a small named ``prepare``
 function (:data:`PREPARE`) that adds the derived fields before the generic mapping.
 
+Schema drift is never silent: a record field the registry does not know
+(:attr:`ctctsync.tables.Table.known_fields`) is detected here, reported once per table and
+run (``on_new_fields``), and, under the integration's ``new_columns="add"`` policy, loaded
+as a text column named by the field in snake case (lists and objects as their JSON text).
+The check costs one ``frozenset.issuperset`` over each record's keys.
+
 Converters coerce only where nothing is lost (a digit string to a number, a number to text,
 a list to its JSON text, a timestamp with an offset to UTC). Anything else raises
 :class:`MalformedRecord`, which names the table, the column and the record, so a bad page
@@ -14,11 +20,12 @@ fails its table loudly instead of loading wrong values.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -26,6 +33,7 @@ import pyarrow as pa
 from ctctsync.tables import (
     ACTIVITY_DATE_FIELDS,
     LOADED_AT,
+    METADATA_COLUMNS,
     RUN_ID,
     Column,
     ColumnType,
@@ -34,6 +42,14 @@ from ctctsync.tables import (
 from ctctsync.warehouse.types import ARROW_TYPES
 
 Record = Mapping[str, Any]
+
+NewColumns = Literal["ignore", "add"]
+"""What a run does with a field the registry does not know: report it only (``ignore``), or
+also load it as a new text column (``add``). Either way it is reported."""
+
+OnNewFields = Callable[[str, Sequence[str], Mapping[str, str]], None]
+"""Called once per table and run for each batch of newly seen fields: (table name, the
+fields, sorted; the warehouse column each was added as, under the ``add`` policy)."""
 
 
 class MalformedRecord(ValueError):  # noqa: N818 - named by what it is, like the api's MalformedResponse
@@ -298,18 +314,93 @@ def arrow_schema(table: Table, columns: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-class RowMapper:
-    """Maps pages of raw records of one table to Arrow tables of its selected columns."""
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+
+def snake_case(field_name: str) -> str:
+    """The warehouse column name of a new field: ``optInDefault`` -> ``opt_in_default``
+    ("" when nothing usable is left)."""
+    lead = "_" if field_name.startswith("_") else ""  # as dlt's naming keeps it
+    name = _NOT_WORD.sub("_", _CAMEL.sub("_", field_name).lower()).strip("_")
+    if not name:
+        return ""
+    return f"f_{name}" if name[0].isdigit() else lead + name
+
+
+class RowMapper:
+    """Maps pages of raw records of one table to Arrow tables of its selected columns.
+
+    ``new_columns`` and ``on_new_fields``: see :data:`NewColumns` and :data:`OnNewFields`.
+    :attr:`new_fields` holds the fields seen so far that the registry does not know; under
+    ``add``, :attr:`added` maps each to its column, from the page it first appeared on
+    (earlier pages lack the column: their rows load NULL there).
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        new_columns: NewColumns = "ignore",
+        on_new_fields: OnNewFields | None = None,
+    ) -> None:
         missing = [k for k in table.primary_key if k not in columns]
         if missing:
             raise ValueError(f"{table.name}: key column(s) {missing} must be selected")
         self.table = table
         self.columns: tuple[Column, ...] = tuple(table.column(c) for c in columns)
+        self._column_names = tuple(columns)
         self.schema = arrow_schema(table, columns)
         self._prepare = PREPARE.get(table.name)
         self._key = table.primary_key[0] if len(table.primary_key) == 1 else None
+        self._aliased = tuple(c for c in self.columns if c.aliases)
+        self._known = set(table.known_fields)
+        """The registry's fields, then also the new ones once reported (so each record's
+        check stays one ``issuperset`` whatever the drift)."""
+        self._policy = new_columns
+        self._on_new_fields = on_new_fields
+        self.new_fields: set[str] = set()
+        self.added: dict[str, str] = {}
+
+    def _note_new_fields(self, records: Sequence[Record]) -> None:
+        """Record, report and (under ``add``) add the fields of ``records`` not known yet."""
+        fresh: set[str] = set()
+        known = self._known
+        for rec in records:
+            if not known.issuperset(rec):
+                fresh.update(k for k in rec if k not in known)
+        if not fresh:
+            return
+        known |= fresh
+        self.new_fields |= fresh
+        added: dict[str, str] = {}
+        if self._policy == "add":
+            taken = {*self.table.known_fields, *METADATA_COLUMNS, *self.added.values()}
+            for name in sorted(fresh):
+                column = snake_case(name)
+                # a clash (a registry, metadata or dlt column) is reported, not loaded
+                if column and column not in taken and not column.startswith("_dlt"):
+                    added[name] = column
+                    taken.add(column)
+            if added:
+                self.added.update(added)
+                self.schema = _with_added(self.schema, self.added.values())
+        if self._on_new_fields is not None:
+            self._on_new_fields(self.table.name, sorted(fresh), added)
+
+    def _unalias(self, records: Sequence[Record]) -> Sequence[Record]:
+        # a column some payloads send under another name (tables.Column.aliases)
+        out: list[Record] = []
+        for rec in records:
+            row: Record = rec
+            for col in self._aliased:
+                if row.get(col.name) is None:
+                    alias = next((a for a in col.aliases if row.get(a) is not None), None)
+                    if alias is not None:
+                        row = {**row, col.name: row[alias]}
+            out.append(row)
+        return out
 
     def _record_key(self, record: Any) -> Any:
         if isinstance(record, Mapping) and self._key is not None:
@@ -319,12 +410,18 @@ class RowMapper:
     def to_arrow(self, records: Sequence[Any], ctx: MapContext) -> pa.Table:
         """Convert one page; raises MalformedRecord naming table, field and record."""
         name = self.table.name
+        known = self._known
+        drift = False
         for rec in records:
             if type(rec) is not dict and not isinstance(rec, Mapping):
                 raise MalformedRecord(name, "(record)", rec, "expected a JSON object")
-        recs: Sequence[Record] = records
+            if not known.issuperset(rec):
+                drift = True
+        if drift:
+            self._note_new_fields(records)
+        recs: Sequence[Record] = self._unalias(records) if self._aliased else records
         if self._prepare is not None:
-            recs = [self._prepare(r, ctx, name) for r in records]
+            recs = [self._prepare(r, ctx, name) for r in recs]
         arrays: list[pa.Array] = []
         for col in self.columns:
             conv = CONVERTERS[col.type]
@@ -345,10 +442,21 @@ class RowMapper:
                 bad = next(r for r, v in zip(recs, converted, strict=True) if v is None)
                 raise MalformedRecord(name, col.name, bad.get(col.name), "the key is missing")
             arrays.append(pa.array(converted, type=ARROW_TYPES[col.type]))
+        for field_name in self.added:
+            # a new field is loaded as text: lists and objects as their JSON text
+            arrays.append(pa.array([_to_text(r.get(field_name)) for r in recs], pa.string()))
         n = len(recs)
         arrays.append(pa.array([ctx.loaded_at] * n, type=pa.timestamp("us", tz="UTC")))
         arrays.append(pa.array([ctx.run_id] * n, type=pa.string()))
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _with_added(schema: pa.Schema, columns: Iterable[str]) -> pa.Schema:
+    """``schema`` with the added text columns after the selected ones, before metadata."""
+    base = [f for f in schema if f.name not in METADATA_COLUMNS]
+    names = {f.name for f in base}
+    base += [pa.field(c, pa.string()) for c in columns if c not in names]
+    return pa.schema([*base, *(schema.field(m) for m in METADATA_COLUMNS)])
 
 
 class KeyDeduper:
