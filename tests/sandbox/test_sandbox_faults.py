@@ -13,6 +13,7 @@ from ctctsync.sandbox.faults import parse_fault
 
 
 @pytest.mark.parametrize(("kind", "error_key"), [
+    pytest.param("404", "http.status.not_found", id="404"),
     pytest.param("500", "http.status.internal_server_error", id="500"),
     pytest.param("503", "http.status.service_unavailable", id="503"),
     pytest.param("522", "http.status.connection_timed_out", id="522"),
@@ -130,7 +131,7 @@ def test_fault_syntax(text: str, expected: dict[str, object]) -> None:
 
 def test_fault_syntax_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown fault kind"):
-        parse_fault("404:/v2/contacts")
+        parse_fault("418:/v2/contacts")
 
 
 def test_faults_from_constructor(sandbox_factory: object) -> None:

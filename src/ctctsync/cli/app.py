@@ -181,14 +181,19 @@ def sync(
 
 
 def _result_json(result: SyncResult) -> dict[str, Any]:
+    """``sync --json``: ``status`` is the stored status; ``warnings`` (each ``<table>:
+    <warning>``) say what a ``succeeded`` run did not load, ``label`` says it in words."""
     return {
         "run_id": result.run_id,
         "status": result.status,
+        "label": result.label,
         "api_calls": result.api_calls,
         "error": result.error,
+        "warnings": result.warnings,
         "resume_at": result.resume_at.isoformat() if result.resume_at else None,
         "tables": {
-            n: {"rows": t.rows, "api_calls": t.api_calls, "status": t.status, "error": t.error}
+            n: {"rows": t.rows, "api_calls": t.api_calls, "status": t.status, "error": t.error,
+                "warnings": t.warnings, "bookmark_held": t.bookmark_held}
             for n, t in result.tables.items()
         },
     }

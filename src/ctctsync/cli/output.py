@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ctctsync.errors import ExitCode
@@ -34,7 +35,8 @@ err_console = Console(stderr=True)
 
 
 def print_result(result: SyncResult, cfg: SyncConfig) -> None:
-    grid = RichTable(title=f"run {result.run_id}: {result.status}", title_justify="left")
+    """The result table of a sync, then its warnings (what it could not load), one a line."""
+    grid = RichTable(title=f"run {result.run_id}: {result.label}", title_justify="left")
     grid.add_column("table")
     grid.add_column("warehouse table")
     grid.add_column("mode")
@@ -52,6 +54,9 @@ def print_result(result: SyncResult, cfg: SyncConfig) -> None:
         )
     console.print(grid)
     console.print(f"API calls used: {result.api_calls:,}")
+    for warning in result.warnings:
+        # "no silent loss": the run succeeded (exit 0), but says what it did not load
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 
 
 def exit_code(result: SyncResult) -> int:

@@ -6,7 +6,8 @@ String syntax (CLI and admin API)::
 
     KIND[:PATH_GLOB][:n=COUNT][:p=PROBABILITY][:ms=MILLISECONDS][:k=RECORDS]
 
-KIND is one of ``500``, ``503``, ``522`` (an error response with a v2 error array body),
+KIND is one of ``404`` (e.g. a detail that is missing while its tracking answers), ``500``,
+``503``, ``522`` (an error response with a v2 error array body),
 ``latency`` (delay by ``ms``, then answer normally), ``drop`` (send the headers and part of the
 body, then close the connection), ``truncate`` (a complete HTTP response whose JSON body is cut
 short), ``malformed`` (status 200 with an HTML error page instead of JSON) and ``duplicate``
@@ -28,9 +29,11 @@ from typing import Any, Literal, cast, get_args
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultKind = Literal["500", "503", "522", "latency", "drop", "truncate", "malformed", "duplicate"]
+FaultKind = Literal[
+    "404", "500", "503", "522", "latency", "drop", "truncate", "malformed", "duplicate"
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
-_ERROR_KINDS = ("500", "503", "522")
+_ERROR_KINDS = ("404", "500", "503", "522")
 DUPLICATE_SCOPE_KEY = "ctctsync.sandbox.duplicate"
 """ASGI scope key the paging code reads: how many records the next link should repeat."""
 

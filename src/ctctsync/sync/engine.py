@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.v2 import extract, sent_campaigns
+from ctctsync.api.v2.extract import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
     FAILURES,
@@ -164,6 +165,8 @@ class _TableRun:
     own_client: bool
     calls_at_start: int
     pages: Prefetcher[list[dict[str, Any]]] | None = None
+    notes: ReadNotes = field(default_factory=ReadNotes)
+    """What the read could not load without failing (filled by the reader)."""
     rows: int = 0
     page_count: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -412,7 +415,8 @@ class _Engine:
         run = _TableRun(table=table, plan=plan, columns=columns, started_at=started_at,
                         client=client, own_client=self._own_clients,
                         calls_at_start=client.calls.total)
-        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client), PREFETCH)
+        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes),
+                               PREFETCH)
         return run
 
     def sync_table(
@@ -433,7 +437,8 @@ class _Engine:
                              plan.disposition)
             tr.rows = run.rows
             self._emit(run, "loaded")
-            if table.replication == "incremental":
+            self._note_losses(run, tr)
+            if table.replication == "incremental" and not tr.bookmark_held:
                 # only now that the data is committed: a crash before this line re-reads
                 self.state.set(cfg.integration, table.name, run.started_at, self.run_id,
                                columns=run.columns)
@@ -458,6 +463,19 @@ class _Engine:
         )
         return None
 
+    def _note_losses(self, run: _TableRun, tr: TableResult) -> None:
+        """The bookmark rule of "no silent loss": what the read missed becomes the table's
+        warnings, and if a later read can load it, the bookmark stays where it was (the next
+        run re-reads the window; the merge absorbs the overlap). Losses that are gone for
+        good (a campaign deleted during the run) warn but let the bookmark move."""
+        tr.warnings = run.notes.messages()
+        tr.bookmark_held = run.table.replication == "incremental" and run.notes.hold_bookmark
+        for warning in tr.warnings:
+            self.log.warning("%s: %s", run.table.name, warning)
+        if tr.bookmark_held:
+            self.log.warning("%s: bookmark not moved, so the next run reads these rows again",
+                             run.table.name)
+
     def _shared_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
         # every table that depends on email_campaigns walks the same SENT campaigns: list
         # them once per run
@@ -467,13 +485,13 @@ class _Engine:
             return self._campaigns
 
     def _pages(
-        self, table: Table, since: datetime | None, client: ApiClient
+        self, table: Table, since: datetime | None, client: ApiClient, notes: ReadNotes
     ) -> Iterator[list[dict[str, Any]]]:
         # a table that enumerates email_campaigns walks the run's one SENT campaign list
         campaigns = (
             self._shared_campaigns(client) if "email_campaigns" in table.depends_on else None
         )
-        return extract(table, client, since, campaigns=campaigns, now=self.now)
+        return extract(table, client, since, campaigns=campaigns, now=self.now, notes=notes)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.

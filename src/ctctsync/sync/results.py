@@ -18,6 +18,7 @@ Phase = Literal["start", "page", "loaded", "done", "failed"]
 ReadMode = Literal["full", "incremental"]
 
 __all__ = [
+    "WITH_WARNINGS",
     "FailureType",
     "Phase",
     "ProgressEvent",
@@ -26,7 +27,17 @@ __all__ = [
     "SyncResult",
     "TableResult",
     "TableStatus",
+    "status_label",
 ]
+
+WITH_WARNINGS = "succeeded with warnings"
+"""How a ``succeeded`` run with warnings is shown (the stored status stays ``succeeded``:
+the exit code is 0 and the integration is healthy; the warnings say what is missing)."""
+
+
+def status_label(status: str, warnings: list[str] | None) -> str:
+    """A run's status as shown to a user: ``succeeded with warnings`` when it has any."""
+    return WITH_WARNINGS if status == "succeeded" and warnings else status
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,12 @@ class TableResult:
     """``full`` for full tables and for key-based tables read from ``history_start``."""
     since: datetime | None = None
     """The ``modified_since``/``created_since`` sent (UTC); None for full reads."""
+    warnings: list[str] = field(default_factory=list)
+    """What the read could not load without failing the table, one line per kind (e.g.
+    ``2 campaigns deleted during the run: 11, 12``); see ``ctctsync.api.v2.extract.LOSSES``."""
+    bookmark_held: bool = False
+    """True when a later read can load what this one missed, so the table's bookmark did
+    not move (the next run reads the same window again)."""
 
 
 @dataclass
@@ -81,3 +98,13 @@ class SyncResult:
     def rows(self) -> int:
         """Rows loaded over all tables."""
         return sum(t.rows for t in self.tables.values())
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every table's warnings, each as ``<table>: <warning>``, in table order."""
+        return [f"{name}: {w}" for name, t in self.tables.items() for w in t.warnings]
+
+    @property
+    def label(self) -> str:
+        """The status as shown: ``succeeded with warnings`` when there are any."""
+        return status_label(self.status, self.warnings)

@@ -16,15 +16,24 @@ The two per-campaign tables get records already shaped to their table:
   ``sends, opens, clicks, forwards, unsubscribes, bounces, spam_count``.
 
 Records may repeat across pages (§1.3 reports N+1 items); merging by key is the caller's job.
+
+Nothing is lost silently (docs/architecture.md, "No silent loss"): what a reader could not
+read is noted in the :class:`ReadNotes` the caller passes, by a kind of :data:`LOSSES` that
+says whether it is gone for good (a warning; the bookmark may move) or a later read can
+recover it (a warning, and the table's bookmark stays). A missing lookup costs no rows: a
+campaign whose detail answers 404 while its tracking answers keeps its clicks (without
+``link_uri``) and its summary (from ``…/tracking/reports/summary``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ctctsync.api.client import ApiClient
 from ctctsync.api.v2.endpoints import (
@@ -67,6 +76,88 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+Recovery = Literal["gone", "retry"]
+"""``gone``: nothing a later read could load (the bookmark may move past it); ``retry``: the
+data still exists and a later read can load it (the table's bookmark must stay)."""
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """One way a read can miss data: how it is recovered and how it is told to a user."""
+
+    recovery: Recovery
+    note: str
+    """``{n}``: how many items, ``{s}``: "s" when more than one, ``{items}``: their ids."""
+
+
+LOSSES: Mapping[str, LossKind] = MappingProxyType(
+    {
+        # Deleted campaigns answer 404 to every call (§1.8): their tracking is gone with them.
+        "campaign_deleted": LossKind("gone", "{n} campaign{s} deleted during the run: {items}"),
+        # The detail 404s but the tracking answers: the campaign exists, so the detail is
+        # coming back; the clicks are loaded without link_uri, and re-read to fill it in.
+        "link_lookup_missing": LossKind(
+            "retry",
+            "{n} campaign{s} answered 404 for the detail while the tracking answered: "
+            "clicks loaded without link_uri, read again next run: {items}",
+        ),
+        # A full table: the next run replaces the row, so nothing holds a bookmark.
+        "summary_without_detail": LossKind(
+            "retry",
+            "{n} campaign{s} answered 404 for the detail: summary read without "
+            "last_run_date: {items}",
+        ),
+        # One tracking collection 404s while the campaign's detail answers: the campaign
+        # exists, so these activities are there to be read next time.
+        "tracking_missing": LossKind(
+            "retry",
+            "{n} tracking collection{s} answered 404 while the campaign exists: "
+            "not loaded, read again next run: {items}",
+        ),
+    }
+)
+"""Every kind of data a reader may fail to read without failing the table."""
+
+
+class ReadNotes:
+    """What one table's read could not load, by kind of :data:`LOSSES` (thread-safe: the
+    readers run on a prefetch thread, the engine reads the notes after the last page)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, list[str]] = {}
+
+    def add(self, kind: str, item: str) -> None:
+        """Note that ``item`` (e.g. a campaign id) was missed in the way ``kind`` says."""
+        if kind not in LOSSES:
+            raise ValueError(f"unknown loss kind {kind!r}")
+        with self._lock:
+            items = self._items.setdefault(kind, [])
+            if item not in items:
+                items.append(item)
+
+    def counts(self) -> dict[str, int]:
+        """How many items of each kind were noted."""
+        with self._lock:
+            return {kind: len(items) for kind, items in self._items.items()}
+
+    @property
+    def hold_bookmark(self) -> bool:
+        """True when a later read can recover something this read missed."""
+        with self._lock:
+            return any(LOSSES[kind].recovery == "retry" for kind in self._items)
+
+    def messages(self) -> list[str]:
+        """One line per kind, e.g. ``2 campaigns deleted during the run: 11, 12``."""
+        with self._lock:
+            noted = [(kind, list(items)) for kind, items in self._items.items()]
+        return [
+            LOSSES[kind].note.format(n=len(items), s="" if len(items) == 1 else "s",
+                                     items=", ".join(items))
+            for kind, items in noted
+        ]
+
+
 class SourceReader(Protocol):
     """What every reader of :data:`READERS` accepts (each uses what it needs)."""
 
@@ -78,6 +169,7 @@ class SourceReader(Protocol):
         source: Source,
         campaigns: Campaigns | None,
         now: Clock,
+        notes: ReadNotes,
     ) -> Iterator[Records]: ...
 
 
@@ -88,6 +180,7 @@ def extract(
     *,
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
 ) -> Iterator[Records]:
     """Yield pages of raw records of a table (a registry ``Table`` or its name).
 
@@ -95,13 +188,15 @@ def extract(
     (``modified_since``/``created_since``); None reads everything. Full-refresh tables
     ignore it. ``campaigns`` lets the caller share one list of SENT campaign summaries
     (:func:`sent_campaigns`) between the tables that enumerate ``email_campaigns``, instead
-    of listing them for each.
+    of listing them for each. ``notes`` receives what could not be read (:data:`LOSSES`);
+    a caller that passes none still gets each loss in the log.
     """
     spec = table(table_or_name) if isinstance(table_or_name, str) else table_or_name
     source = spec.sources.get("v2")
     if source is None:
         raise ValueError(f"table {spec.name} declares no v2 source")
-    yield from READERS[source.reader](client, since, source=source, campaigns=campaigns, now=now)
+    yield from READERS[source.reader](client, since, source=source, campaigns=campaigns,
+                                      now=now, notes=notes if notes is not None else ReadNotes())
 
 
 def collection(
@@ -111,6 +206,7 @@ def collection(
     source: Source,
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
 ) -> Iterator[Records]:
     """Walk one collection endpoint; one list of records per page."""
     for page in client.pages(source.path, first_params(source, since), source.envelope):
@@ -150,13 +246,21 @@ def _normalise_activity(
     return out
 
 
-def _link_uris(client: ApiClient, campaign_id: str) -> dict[str, str]:
+def _link_uris(client: ApiClient, campaign_id: str, notes: ReadNotes) -> dict[str, str]:
     """``{link_id: url}`` of a campaign, from its detail's ``click_through_details``.
 
     Campaign-level click items carry ``link_id`` but no ``link_uri`` (contact-level ones do)
-    -- constant-contact-api.md §9.1; ``url_uid`` is the ``link_id`` -- §3.
+    -- constant-contact-api.md §9.1; ``url_uid`` is the ``link_id`` -- §3. A detail that
+    answers 404 while the tracking answers costs no rows: the clicks load without a URL and
+    the loss is noted (a later read fills the URLs in).
     """
-    detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    try:
+        detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    except NotFound:
+        log.warning("campaign %s: detail answered 404 while its tracking answered; "
+                    "its clicks are loaded without link_uri", campaign_id)
+        notes.add("link_lookup_missing", campaign_id)
+        return {}
     links = detail.get("click_through_details") if isinstance(detail, dict) else None
     out: dict[str, str] = {}
     for link in links if isinstance(links, list) else []:
@@ -175,24 +279,61 @@ def _since_for(campaign: Mapping[str, Any], since: datetime | None) -> datetime 
     return since
 
 
+def _campaign_exists(client: ApiClient, campaign_id: str) -> bool:
+    """Whether the campaign's detail answers (deleted campaigns 404 -- §1.8)."""
+    try:
+        client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    except NotFound:
+        return False
+    return True
+
+
+class _Links:
+    """A campaign's link URLs, looked up once, on its first page of clicks."""
+
+    def __init__(self, client: ApiClient, campaign_id: str, notes: ReadNotes) -> None:
+        self._client, self._campaign_id, self._notes = client, campaign_id, notes
+        self._uris: dict[str, str] | None = None
+
+    def fill(self, records: Records) -> None:
+        if self._uris is None:
+            self._uris = _link_uris(self._client, self._campaign_id, self._notes)
+        for record in records:
+            if not record.get("link_uri"):
+                record["link_uri"] = self._uris.get(str(record.get("link_id")))
+
+
 def _campaign_activity_pages(
-    client: ApiClient, source: Source, campaign_id: str, since: datetime | None
+    client: ApiClient, source: Source, campaign_id: str, since: datetime | None,
+    notes: ReadNotes,
 ) -> Iterator[Records]:
-    """The pages of one campaign's six tracking collections, normalised."""
-    uris: dict[str, str] | None = None  # fetched on the first page of clicks only
+    """The pages of one campaign's six tracking collections, normalised.
+
+    A collection answering 404 is a campaign deleted during the run when its detail 404s
+    too (gone for good: the rest of its tracking is skipped); otherwise the campaign exists,
+    the collection is noted as missing (read again next run) and the others are read.
+    """
+    links = _Links(client, campaign_id, notes)
     for type_path, activity_type in TRACKING_TYPES:
         path = source.path.format(campaign_id=campaign_id, type=type_path)
-        for page in client.pages(path, first_params(source, since), source.envelope):
-            if not page.records:
-                continue
-            records = [_normalise_activity(r, campaign_id, activity_type) for r in page.records]
-            if activity_type == "EMAIL_CLICK":
-                if uris is None:
-                    uris = _link_uris(client, campaign_id)
-                for record in records:
-                    if not record.get("link_uri"):
-                        record["link_uri"] = uris.get(str(record.get("link_id")))
-            yield records
+        try:
+            for page in client.pages(path, first_params(source, since), source.envelope):
+                if not page.records:
+                    continue
+                records = [_normalise_activity(r, campaign_id, activity_type)
+                           for r in page.records]
+                if activity_type == "EMAIL_CLICK":
+                    links.fill(records)
+                yield records
+        except NotFound:
+            if not _campaign_exists(client, campaign_id):
+                log.warning("campaign %s was deleted while its tracking was read; the rest "
+                            "of its tracking is gone", campaign_id)
+                notes.add("campaign_deleted", campaign_id)
+                return
+            log.warning("campaign %s: %s answered 404 while the campaign exists; "
+                        "read again next run", campaign_id, type_path)
+            notes.add("tracking_missing", f"{campaign_id}/{type_path}")
 
 
 def campaign_activities(
@@ -202,6 +343,7 @@ def campaign_activities(
     source: Source = _ACTIVITIES,
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
 ) -> Iterator[Records]:
     """ContactTracking: every activity of every contact, read per SENT campaign.
 
@@ -211,17 +353,15 @@ def campaign_activities(
     campaign detail call when the campaign has clicks in the window, for ``link_uri``).
 
     Incremental reads send ``created_since``, except for campaigns changed since
-    ``since`` (:func:`_since_for`).
+    ``since`` (:func:`_since_for`). What cannot be read goes to ``notes``
+    (:func:`_campaign_activity_pages`).
     """
+    notes = notes if notes is not None else ReadNotes()
     for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
-        try:
-            yield from _campaign_activity_pages(
-                client, source, campaign_id, _since_for(campaign, since)
-            )
-        except NotFound:
-            # Deleted between the campaign list and its tracking: nothing left to read.
-            log.info("campaign %s disappeared while reading its tracking; skipped", campaign_id)
+        yield from _campaign_activity_pages(
+            client, source, campaign_id, _since_for(campaign, since), notes
+        )
 
 
 def _summary_record(
@@ -246,29 +386,48 @@ def campaign_summaries(
     source: Source = _SUMMARIES,
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
 ) -> Iterator[Records]:
     """EmailCampaignSummary: one summary per SENT campaign, one call each (a full table:
     ``since`` is not used).
 
     The campaign detail carries the same numbers as the source's ``…/reports/summary`` in
     its ``tracking_summary`` plus ``last_run_date`` (which the summary lacks) -- §3, §9; so
-    one detail call gives the whole row. Only if a detail has no ``tracking_summary`` is the
-    summary endpoint called.
+    one detail call gives the whole row. If a detail has no ``tracking_summary``, or answers
+    404, the summary endpoint is called (a missing lookup costs no row: without the detail
+    the row has no ``last_run_date``, and that is noted). Only a campaign whose summary
+    404s too is deleted (§1.8): noted, and it has no row.
     """
+    notes = notes if notes is not None else ReadNotes()
     for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
         try:
-            detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
-            read_at = now()
-            summary = detail.get("tracking_summary") if isinstance(detail, dict) else None
-            if not isinstance(summary, dict):
-                summary = client.get_json(source.path.format(campaign_id=campaign_id))
-                read_at = now()
+            record = _summary(client, source, campaign_id, now, notes)
         except NotFound:
-            # Deleted between list and detail (deleted campaigns 404) -- §1.8.
-            log.info("campaign %s disappeared before its summary was read; skipped", campaign_id)
+            log.warning("campaign %s was deleted before its summary was read", campaign_id)
+            notes.add("campaign_deleted", campaign_id)
             continue
-        yield [_summary_record(campaign_id, detail, summary, read_at)]
+        yield [record]
+
+
+def _summary(
+    client: ApiClient, source: Source, campaign_id: str, now: Clock, notes: ReadNotes
+) -> dict[str, Any]:
+    """One campaign's summary row: from its detail, else from the summary endpoint."""
+    try:
+        detail: Any = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    except NotFound:
+        detail = None
+    read_at = now()
+    summary = detail.get("tracking_summary") if isinstance(detail, dict) else None
+    if not isinstance(summary, dict):
+        summary = client.get_json(source.path.format(campaign_id=campaign_id))
+        read_at = now()
+        if detail is None:  # the campaign exists (its summary answered): note the gap
+            log.warning("campaign %s: detail answered 404 while its summary answered; "
+                        "summary read without last_run_date", campaign_id)
+            notes.add("summary_without_detail", campaign_id)
+    return _summary_record(campaign_id, detail, summary, read_at)
 
 
 READERS: Mapping[Reader, SourceReader] = MappingProxyType(

@@ -33,6 +33,7 @@ SERVER_ERRORS: dict[int, tuple[str, str]] = {  # keys UNCONFIRMED
     500: ("http.status.internal_server_error", "An internal server error occurred."),
     503: ("http.status.service_unavailable", "The service is temporarily unavailable."),
     522: ("http.status.connection_timed_out", "Server connection timed out; please retry."),
+    404: NOT_FOUND[1:],  # an injected "not found" fault answers as a real one
 }
 
 
