@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,8 @@ def test_replace_goes_through_the_staging_dataset(wcfg: WarehouseConfig) -> None
     loader = Loader(wcfg, "cc")
     loader.load(EVENTS, EVENTS.column_names, _batches(10, "a"), "replace")
     loader.load(EVENTS, EVENTS.column_names, _batches(7, "b"), "replace")
-    # the rows went to <dataset>_staging first and were copied over in one transaction
+    # the rows went to <dataset>_staging first and were copied over in one transaction;
+    # the staging table is there (the load went through it) and left empty after the commit
     staging = f'"{wcfg.dataset}_staging"."cc_events"'
     if wcfg.destination == "duckdb":
         with duckdb.connect(str(wcfg.path)) as con:
@@ -128,7 +130,7 @@ def test_replace_goes_through_the_staging_dataset(wcfg: WarehouseConfig) -> None
     else:
         with psycopg.connect(PG) as pg:
             staged = pg.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()
-    assert staged == (7,)
+    assert staged == (0,)
     assert warehouse_tables(wcfg, "cc") == {"cc_events": 7}
 
 
@@ -261,3 +263,104 @@ def test_stale_scratch_folders_are_swept(tmp_path: Path, monkeypatch: pytest.Mon
         assert Path(pipeline.pipelines_dir).parent == tmp_path
     assert not stale.exists() and fresh.exists()
     assert [p.name for p in tmp_path.glob("ctctsync-dlt-*")] == ["ctctsync-dlt-new"]
+
+
+def _staged_rows(wcfg: WarehouseConfig) -> dict[str, int]:
+    """Rows per data table of ``<dataset>_staging`` (dlt's own ``_dlt_*`` tables aside)."""
+    schema = f"{wcfg.dataset}_staging"
+    q = "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + schema + "'"
+
+    def count(execute: Any) -> dict[str, int]:
+        names = [r[0] for r in execute(q).fetchall() if not r[0].startswith("_dlt_")]
+        return {n: execute(f'SELECT COUNT(*) FROM "{schema}"."{n}"').fetchone()[0]
+                for n in names}
+
+    if wcfg.destination == "duckdb":
+        with duckdb.connect(str(wcfg.path)) as con:
+            return count(con.execute)
+    with psycopg.connect(PG) as pg:
+        return count(pg.execute)
+
+
+@pytest.mark.parametrize("in_with", [True, False], ids=["run", "alone"])
+def test_no_copy_is_left_in_staging(wcfg: WarehouseConfig, in_with: bool) -> None:
+    """Issue 8: after a merge (or a replace) the staging dataset held a full second copy of
+    every table, personal data included. After a successful load it holds no rows."""
+    mapper = RowMapper(EVENTS, EVENTS.column_names)
+    upd = mapper.to_arrow([{"id": "e1", "name": "renamed"}], MapContext("b", datetime.now(UTC)))
+    with ExitStack() as stack:
+        loader = Loader(wcfg, "cc")
+        if in_with:
+            stack.enter_context(loader)
+        loader.load(EVENTS, EVENTS.column_names, _batches(500, "a"), "replace")
+        assert _staged_rows(wcfg).get("cc_events", 0) == 0
+        loader.load(EVENTS, EVENTS.column_names, _batches(300, "m"), "merge")
+        loader.load(EVENTS, EVENTS.column_names, iter([upd]), "merge")
+    staged = _staged_rows(wcfg)
+    assert "cc_events" in staged, "the loads went through staging"
+    assert sum(staged.values()) == 0, staged
+    assert warehouse_tables(wcfg, "cc") == {"cc_events": 500}
+    rows = {r["id"]: r["name"] for r in read_table(wcfg, "cc", "events").to_pylist()}
+    assert rows["e1"] == "renamed"
+
+
+def _load_integration(wcfg: WarehouseConfig, integration: str, rows: int,
+                      start: threading.Barrier | None = None) -> None:
+    with Loader(wcfg, integration) as loader:
+        if start is not None:
+            start.wait()
+        for disposition in ("replace", "merge"):
+            loader.load(EVENTS, EVENTS.column_names, _batches(rows, integration, 5_000),
+                        disposition)  # type: ignore[arg-type]
+
+
+def test_two_threads_load_two_integrations_into_one_file_at_once(tmp_path: Path) -> None:
+    """Issue 8: two workers' first runs loading together into one DuckDB file failed with
+    'Catalog write-write conflict on create with ..._dlt_loads'."""
+    wcfg = WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+    names = [f"i{n}" for n in range(4)]
+    start = threading.Barrier(len(names))
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            _load_integration(wcfg, name, 20_000, start)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [], errors
+    assert warehouse_tables(wcfg, "i0") == {"i0_events": 20_000}
+    assert all(warehouse_tables(wcfg, n) == {f"{n}_events": 20_000} for n in names)
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from sync.test_loader import _load_integration
+from ctctsync.config import WarehouseConfig
+wcfg = WarehouseConfig(destination="duckdb", path=Path({path!r}), dataset="cc")
+_load_integration(wcfg, sys.argv[1], 20_000)
+"""
+
+
+def test_two_processes_load_two_integrations_into_one_file_at_once(tmp_path: Path) -> None:
+    """Across processes DuckDB allows one writer per file: the second waits for the file
+    lock (``<file>.lock``) instead of failing on 'Could not set lock on file'."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.duckdb"
+    code = _CHILD.format(tests=str(Path(__file__).parents[1]), path=str(path))
+    procs = [subprocess.Popen([sys.executable, "-c", code, name], stderr=subprocess.PIPE,
+                              text=True) for name in ("p0", "p1")]
+    outs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    wcfg = WarehouseConfig(destination="duckdb", path=path, dataset="cc")
+    assert warehouse_tables(wcfg, "p0") == {"p0_events": 20_000}
+    assert warehouse_tables(wcfg, "p1") == {"p1_events": 20_000}

@@ -5,12 +5,20 @@ the rows land in ``<dataset>_staging`` and are copied over the live table in one
 transaction. Key-based reads use ``merge`` (``delete-insert`` by primary key), also one
 transaction. Either way the table changes all at once or not at all, which is what lets the
 sync write a bookmark after the load and treat a crash as a harmless re-read.
+
+After a successful load the table's copy in ``<dataset>_staging`` is emptied: staging is a
+means of the commit, not a second home for the account's personal data.
+
+Loads into one DuckDB file take turns (``warehouse.filelock``): the reading of a table (dlt's
+extract and normalize steps, which pull the API pages) runs freely, and only the load step
+waits for the file.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,11 +27,16 @@ import dlt
 import duckdb
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.db import private_umask
 from ctctsync.destinations import capabilities_of
 from ctctsync.tables import LOADED_AT, RUN_ID, ColumnType, Table, warehouse_table_name
 from ctctsync.warehouse.destination import scratch_pipeline
+from ctctsync.warehouse.filelock import FileGate, gate_for
+
+log = logging.getLogger(__name__)
 
 Disposition = Literal["replace", "merge"]
 
@@ -79,6 +92,10 @@ class Loader:
         self._stack: ExitStack | None = None
         self._pipeline: dlt.Pipeline | None = None
         self._keepalive: duckdb.DuckDBPyConnection | None = None
+        self._gate: FileGate | None = (
+            gate_for(Path(wcfg.path)) if capabilities_of(wcfg.destination).local_file else None
+        )
+        self._holding = False
 
     def __enter__(self) -> Loader:
         self._stack = ExitStack()
@@ -91,6 +108,7 @@ class Loader:
         if self._stack is not None:
             self._stack.close()
         self._stack = self._pipeline = self._keepalive = None
+        self._holding = False
 
     def warehouse_name(self, table: Table) -> str:
         """``<integration>_<table>``."""
@@ -118,19 +136,44 @@ class Loader:
             pipeline = self._pipeline or stack.enter_context(
                 scratch_pipeline(self.wcfg, self.pipeline_name)
             )
-            self._keep_duckdb_open()
             if pipeline.has_pending_data:
                 # left by a failed table of this run: dlt would load it first and *ignore*
                 # the new data; its rows are re-read by the run that retries that table
                 pipeline.drop_pending_packages()
             try:
-                info = pipeline.run(resource, schema=dlt.Schema(self.pipeline_name))
+                # what ``pipeline.run`` does, split: the pages are read (extract) and written
+                # to load files (normalize) before this load waits for its turn at the file
+                pipeline.extract(resource, schema=dlt.Schema(self.pipeline_name))
+                pipeline.normalize()
+                with self._turn():
+                    info = pipeline.load()
+                    _empty_staging(pipeline, self.warehouse_name(table))
+                    self._checkpoint()
             except Exception as exc:
                 raise _unwrap(exc) from exc
-        self._checkpoint()
-        load_id = info.loads_ids[0] if info.loads_ids else None
+        load_id = info.loads_ids[0] if info is not None and info.loads_ids else None
         return LoadOutcome(load_id=load_id)
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This load's turn at a warehouse file (no wait for a server destination).
+
+        Within ``with``, the file stays held by this process from the first load until the
+        run ends, because the kept connection (``_keep_duckdb_open``) holds it open that long:
+        another process's loads wait for the run, this process's other loads for the table.
+        """
+        if self._gate is None:
+            yield
+            return
+        if self._stack is not None and not self._holding:
+            # entered after the pipeline: the stack releases the file after the kept
+            # connection is closed (callbacks run in reverse order)
+            self._stack.enter_context(self._gate.holding())
+            self._holding = True
+        # umask 077 while the file is written: DuckDB creates the file and its WAL itself
+        with self._gate.loading(), private_umask():
+            self._keep_duckdb_open()
+            yield
 
     def _keep_duckdb_open(self) -> None:
         """Within ``with``, hold one DuckDB connection to the file for the whole run (for a
@@ -169,6 +212,26 @@ class Loader:
 
 def _passthrough(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
     yield from batches
+
+
+def _empty_staging(pipeline: dlt.Pipeline, table_name: str) -> None:
+    """Empty the table's copy in ``<dataset>_staging`` after a committed load.
+
+    dlt's merge and insert-from-staging replace leave the loaded rows there until the next
+    load of the table (it truncates before a load, not after): a second copy of every table,
+    email addresses included, that deleting a column in the live table would not reach. The
+    empty table stays (dlt's recorded schema expects it). A failure here costs no data (the
+    load is committed): it is logged, and the next load of the table empties it first anyway.
+    """
+    try:
+        with pipeline.sql_client() as client, client.with_staging_dataset():
+            if client.has_dataset():
+                client.truncate_tables(table_name)
+    except DatabaseUndefinedRelation:
+        return  # the load did not go through staging (dlt skips it for some empty loads)
+    except Exception as exc:  # the load is committed; see the docstring
+        log.warning("could not empty the staging copy of %s: %s", table_name,
+                    type(exc).__name__)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
