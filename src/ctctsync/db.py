@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,6 +48,69 @@ _MIGRATION_LOCK = 0x63746374
 empty store do not both create its tables (any fixed number; this one spells "ctct")."""
 
 
+# ---------------------------------------------------------------------------- private files
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+"""The modes of what ctctsync creates (stores, warehouse files, keys): the data of a
+Constant Contact account and its credentials are not for the machine's other users."""
+
+_umask_lock = threading.Lock()
+_umask_depth = 0
+_umask_saved = 0
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents with mode 0700. Folders that exist already
+    (a user's own) are left as they are."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by another process or thread: theirs
+        path.chmod(PRIVATE_DIR_MODE)  # mkdir's mode is narrowed by the umask, never widened
+
+
+def create_private_file(path: Path) -> bool:
+    """Create ``path`` empty with mode 0600 (and its missing folders 0700) unless it exists;
+    True when this call created it. Other processes cannot open it in between: it is born
+    0600 (``O_EXCL``), not narrowed later."""
+    make_private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Within: files the process creates get no group or other permissions (umask 077).
+
+    For files a library creates with its own mode, such as DuckDB's database file and its
+    WAL (created at each write, deleted at each checkpoint). The umask is the process's, so
+    nested and concurrent uses share one: the first sets it, the last restores it.
+    """
+    global _umask_depth, _umask_saved  # noqa: PLW0603 -- one umask per process
+    with _umask_lock:
+        if _umask_depth == 0:
+            _umask_saved = os.umask(0o077)
+        _umask_depth += 1
+    try:
+        yield
+    finally:
+        with _umask_lock:
+            _umask_depth -= 1
+            if _umask_depth == 0:
+                os.umask(_umask_saved)
+
+
 # ---------------------------------------------------------------------------- engines
 
 
@@ -52,8 +119,9 @@ def create_engine(url: str | URL) -> Engine:
 
     SQLite is tuned for one process with many threads, plus the odd second process: WAL so
     readers never wait for the writer, a busy timeout (:data:`BUSY_TIMEOUT_MS`), foreign
-    keys on, and the parent folder of the file created. Transactions begin with plain
-    ``BEGIN``; those of a :func:`writer` engine with ``BEGIN IMMEDIATE``.
+    keys on, and the file created 0600 (its -wal and -shm too) in 0700 folders.
+    Transactions begin with plain ``BEGIN``; those of a :func:`writer` engine with
+    ``BEGIN IMMEDIATE``.
 
     PostgreSQL connections are checked before use (``pool_pre_ping``): a long-running
     server outlives connections the database or a proxy closed meanwhile.
@@ -89,7 +157,9 @@ def sqlite_file(url: str | URL) -> Path | None:
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Born 0600 in 0700 folders; SQLite gives its -wal and -shm files the mode of the
+        # database file, and takes an empty file for a new database.
+        create_private_file(path)
     # Threads share pooled connections (control-plane workers, web requests, StateStore).
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     sa.event.listen(engine, "connect", _sqlite_connect)

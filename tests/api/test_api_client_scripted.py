@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ctctsync.api import ApiClient, RateLimiter
+from ctctsync.api.cancel import Cancelled
 from ctctsync.errors import ConfigError, MalformedResponse, PaginationLoop, RequestRejected
 
 
@@ -119,3 +120,65 @@ def test_base_url_must_be_http(base_url):
     with pytest.raises(ConfigError) as info:
         ApiClient(base_url, "k-123456", "t-123456", limiter=RateLimiter(None, None))
     assert info.value.failure_type == "config"
+
+
+def test_retries_and_throttling_are_counted_by_cause(scripted_server):
+    # issue 8: the run log's WARN line per table comes from these counts
+    throttle = {"error_key": "mashery.not.authorized.over.qps", "error_message": "over qps"}
+    scripted_server.answer(
+        "/v2/account/info",
+        (500, {}, b"[]"),
+        (503, {"Retry-After": "0"}, b"[]"),
+        (500, {}, b"[]"),
+        (403, {}, [throttle]),
+        (200, {}, {"email": "a@b"}),
+    )
+    with client_for(scripted_server) as client:
+        before = client.calls.retry_stats()
+        assert client.get_json("/v2/account/info") == {"email": "a@b"}
+        stats = client.calls.retry_stats().since(before)
+    assert dict(stats.retries) == {"500": 2, "503": 1}
+    assert stats.throttles == 1
+    assert stats.extra_calls == 4 == client.calls.total - 1
+    assert stats.summary() == "3 retries (500 x2, 503 x1), 1 throttling answer; 4 extra calls"
+    assert before.summary() is None
+
+
+def test_a_cancel_ends_a_retry_wait_and_sends_nothing_more(scripted_server):
+    # issue 8: cancel stops within the current request, not after the backoff and retries
+    scripted_server.answer(
+        "/v2/account/info",
+        (503, {"Retry-After": "60"}, b"[]"),
+        (200, {}, {"email": "a@b"}),
+    )
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    client = ApiClient(
+        scripted_server.base_url,
+        "scripted-key-123",
+        "scripted-token-456",
+        limiter=RateLimiter(None, None),
+        sleep=sleep,
+        should_stop=lambda: sum(slept) >= 0.5,  # cancelled half a second into the wait
+    )
+    with client, pytest.raises(Cancelled):
+        client.get_json("/v2/account/info")
+    assert len(scripted_server.requests) == 1
+    assert sum(slept) == pytest.approx(0.5)
+
+
+def test_a_cancelled_client_sends_nothing(scripted_server):
+    scripted_server.answer("/v2/account/info", (200, {}, {"email": "a@b"}))
+    with ApiClient(
+        scripted_server.base_url,
+        "scripted-key-123",
+        "scripted-token-456",
+        limiter=RateLimiter(4, None),
+        should_stop=lambda: True,
+    ) as client, pytest.raises(Cancelled):
+        client.get_json("/v2/account/info")
+    assert scripted_server.requests == []
+    assert client.calls.total == 0 and client.limiter.used_today == 0

@@ -3,7 +3,9 @@
 One :class:`ApiClient` holds one keep-alive ``httpx.Client`` and the credentials; it paces
 every attempt through the key's shared :class:`RateLimiter`, classifies every failure with
 the error table (:mod:`ctctsync.errors`), retries what is transient, counts calls per
-endpoint template and logs each call at DEBUG with the URL redacted.
+endpoint template (and every retried or throttled answer, by cause), logs each call at DEBUG
+with the URL redacted, and stops promptly when its ``should_stop`` says so
+(:mod:`ctctsync.api.cancel`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -23,6 +25,7 @@ import httpx
 import orjson
 
 from ctctsync import __version__
+from ctctsync.api.cancel import StopCheck, check_stop, pause
 from ctctsync.api.paging import (
     Envelope,
     LoopGuard,
@@ -93,17 +96,83 @@ TRANSPORT_KINDS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], Tran
 """httpx's failures without an answer, as the error table's transport kinds (first match)."""
 
 
+@dataclass(frozen=True)
+class RetryStats:
+    """Answers a client threw away and asked again: retries by cause (an HTTP status such
+    as ``"500"``, or a transport kind such as ``"timeout"``) and throttling answers (the
+    server said "over the rate limit"). Each one cost an extra call against the quota."""
+
+    retries: Mapping[str, int] = field(default_factory=dict)
+    throttles: int = 0
+
+    @property
+    def retry_count(self) -> int:
+        """Retried answers, all causes."""
+        return sum(self.retries.values())
+
+    @property
+    def extra_calls(self) -> int:
+        """Calls spent beyond one per answer used: every retry and every throttled call."""
+        return self.retry_count + self.throttles
+
+    def since(self, earlier: RetryStats) -> RetryStats:
+        """What happened after ``earlier`` (a snapshot of the same counter)."""
+        causes = {
+            cause: n - earlier.retries.get(cause, 0)
+            for cause, n in self.retries.items()
+            if n > earlier.retries.get(cause, 0)
+        }
+        return RetryStats(causes, self.throttles - earlier.throttles)
+
+    def summary(self) -> str | None:
+        """``"12 retries (500 x9, timeout x3), 4 throttling answers; 16 extra calls"``, or
+        None when there was nothing to say."""
+        if not self.extra_calls:
+            return None
+        parts = []
+        if self.retry_count:
+            causes = ", ".join(
+                f"{cause} x{n}"
+                for cause, n in sorted(self.retries.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+            noun = "retry" if self.retry_count == 1 else "retries"
+            parts.append(f"{self.retry_count} {noun} ({causes})")
+        if self.throttles:
+            noun = "answer" if self.throttles == 1 else "answers"
+            parts.append(f"{self.throttles} throttling {noun}")
+        extra = "extra call" if self.extra_calls == 1 else "extra calls"
+        return f"{', '.join(parts)}; {self.extra_calls} {extra}"
+
+
 class CallCounter:
     """Calls sent per endpoint template (every attempt, retries included: each one counts
-    against the daily quota). Thread-safe; the sync engine reads it for "API calls used"."""
+    against the daily quota), and the answers that were retried or throttled. Thread-safe;
+    the sync engine reads it for "API calls used" and for the run log's retry WARN lines."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._retries: dict[str, int] = {}
+        self._throttles = 0
 
     def add(self, endpoint: str) -> None:
         with self._lock:
             self._counts[endpoint] = self._counts.get(endpoint, 0) + 1
+
+    def retried(self, cause: str) -> None:
+        """An answer (or its absence) of kind ``cause`` is being retried."""
+        with self._lock:
+            self._retries[cause] = self._retries.get(cause, 0) + 1
+
+    def throttled(self) -> None:
+        """The server answered "over the rate limit"; the call is made again, slower."""
+        with self._lock:
+            self._throttles += 1
+
+    def retry_stats(self) -> RetryStats:
+        """Retries and throttling answers so far."""
+        with self._lock:
+            return RetryStats(dict(self._retries), self._throttles)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -152,6 +221,13 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _cause(failure: Failure) -> str:
+    """What the run log calls a retried failure: its HTTP status, else its transport kind."""
+    if failure.status is not None:
+        return str(failure.status)
+    return failure.rule.transport or failure.rule.name
+
+
 class ApiClient:
     """Talks HTTP to one Constant Contact account.
 
@@ -176,6 +252,7 @@ class ApiClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        should_stop: StopCheck | None = None,
     ) -> None:
         register_secret(api_key)
         register_secret(access_token)
@@ -195,6 +272,8 @@ class ApiClient:
         self._sleep = sleep
         self._jitter = jitter
         self._wall_clock = wall_clock
+        self.should_stop = should_stop
+        """Checked before every request and during every wait: True raises ``Cancelled``."""
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -295,7 +374,9 @@ class ApiClient:
         parse: Callable[[Any], T],
     ) -> tuple[Failure | None, T | None]:
         """One try: pace, send, classify. Returns (failure, None) or (None, result)."""
-        self.limiter.acquire()  # raises DailyQuotaExhausted before sending
+        # raises DailyQuotaExhausted before sending, Cancelled while waiting for a slot
+        self.limiter.acquire(self.should_stop)
+        check_stop(self.should_stop)  # the last moment a cancel costs no call
         self.calls.add(template)
         started = time.monotonic()
         try:
@@ -343,9 +424,10 @@ class ApiClient:
             if count >= self.retry.throttle_attempts:
                 raise self._give_up(failure)
             log.info("%s: over the rate limit (%s); slowing down", failure.endpoint, rule.name)
+            self.calls.throttled()
             self.limiter.slow_down()
             if failure.retry_after:
-                self._sleep(min(failure.retry_after, self.retry.max_retry_after))
+                self._pause(min(failure.retry_after, self.retry.max_retry_after))
             return
         if rule.action == "stop_for_today":
             error = failure.to_exception(daily=self.limiter.daily, now=self._wall_clock())
@@ -375,7 +457,12 @@ class ApiClient:
             delay,
             failure.detail,
         )
-        self._sleep(delay)
+        self.calls.retried(_cause(failure))
+        self._pause(delay)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next attempt; a cancel ends the wait (raising ``Cancelled``)."""
+        pause(seconds, self._sleep, self.should_stop)
 
     def _give_up(self, failure: Failure) -> CtctError:
         error = failure.to_exception(daily=self.limiter.daily, now=self._wall_clock())

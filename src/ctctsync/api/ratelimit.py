@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from ctctsync.api.cancel import Cancelled, StopCheck, check_stop, pause
 from ctctsync.errors import (
     RULES_BY_NAME,
     DailyQuotaExhausted,
@@ -121,13 +122,17 @@ class RateLimiter:
         if self._rate >= self.qps:
             self._last_slowdown = None
 
-    def acquire(self) -> None:
+    def acquire(self, should_stop: StopCheck | None = None) -> None:
         """Wait for the next free slot and count one call against today's budget.
 
         Raises :class:`DailyQuotaExhausted` *before* anything is sent when the budget (or a
-        server-reported exhaustion) says no more calls today.
+        server-reported exhaustion) says no more calls today, and
+        :class:`~ctctsync.api.cancel.Cancelled` (giving the call back to the budget) when
+        ``should_stop`` says stop while waiting: a slowed-down limiter may hold a caller
+        for seconds, and a cancel must not wait that out.
         """
         with self._lock:
+            check_stop(should_stop)
             self._take_budget()
             now = self._clock()
             slot = max(now, self._next_slot)
@@ -135,10 +140,15 @@ class RateLimiter:
                 self._recover(now)
                 self._next_slot = slot + self._interval()
             # else: no pacing, but a pause set by slow_down() still holds everyone back
-        if slot > now:
-            self._sleep(slot - now)
-        while (extra := self._claim_window()) > 0:
-            self._sleep(extra)
+        try:
+            if slot > now:
+                pause(slot - now, self._sleep, should_stop)
+            while (extra := self._claim_window()) > 0:
+                pause(extra, self._sleep, should_stop)
+        except Cancelled:
+            with self._lock:
+                self._used = max(0, self._used - 1)  # nothing was sent
+            raise
 
     def _claim_window(self) -> float:
         """Record a send now, or say how much longer to wait.

@@ -25,6 +25,8 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
+from ctctsync.api.cancel import Cancelled, StopCheck
+from ctctsync.api.client import RetryStats
 from ctctsync.api.v2 import extract, sent_campaigns
 from ctctsync.api.v2.extract import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
@@ -65,9 +67,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_client(source: SourceConfig) -> ApiClient:
+def make_client(source: SourceConfig, should_stop: StopCheck | None = None) -> ApiClient:
     """An API client for ``source``, sharing the process-wide rate limiter of its API key
-    (every stream and every run of one key paces against the same 4 requests/s)."""
+    (every stream and every run of one key paces against the same 4 requests/s);
+    ``should_stop`` cancels its requests and waits (see :mod:`ctctsync.api.cancel`)."""
     api_key = source.api_key.get_secret_value()
     limiter = limiter_for(fingerprint(api_key), source.qps_limit, source.daily_limit)
     return ApiClient(
@@ -78,13 +81,7 @@ def make_client(source: SourceConfig) -> ApiClient:
         retry=RetryPolicy(max_attempts=max(1, source.max_retries)),
         timeout=source.timeout_seconds,
     )
-
-
-class Cancelled(Exception):  # noqa: N818 - named by what happened, like the api's errors
-    """``should_stop()`` asked the run to stop. Classifies itself, as a ``CtctError`` does."""
-
-    failure_type: Final = "cancelled"
-    user_message: Final = "The run was cancelled."
+        should_stop=should_stop,
 
 
 @dataclass(frozen=True)
@@ -165,6 +162,7 @@ class _TableRun:
     own_client: bool
     calls_at_start: int
     pages: Prefetcher[list[dict[str, Any]]] | None = None
+    retries_at_start: RetryStats
     notes: ReadNotes = field(default_factory=ReadNotes)
     """What the read could not load without failing (filled by the reader)."""
     rows: int = 0
@@ -203,8 +201,10 @@ def run_sync(
             the tables to re-read from ``history_start`` and replace.
         progress: called with a :class:`ProgressEvent` at each step of each table.
         logger: the process log (default ``ctctsync.sync``); never receives secrets.
-        should_stop: polled between pages; True ends the run ``cancelled`` (tables already
-            done stay committed, the current one is rolled back).
+        should_stop: polled between pages, before every API request and during every wait
+            (rate limit, retry backoff); True ends the run ``cancelled`` within the request
+            in flight (tables already done stay committed, the current one is rolled back,
+            the ones not begun are marked ``cancelled``).
         client: an API client to use (default: one built from ``config.source``).
         clock: the source's "now" (default: this machine's UTC clock); bookmarks are instants
             of this clock, so tests against a simulator with its own clock pass that one.
@@ -229,7 +229,7 @@ def run_sync(
         result.tables[name] = TableResult()
     store = state if state is not None else StateStore(config.state_url)
     own_client = client is None
-    api = client if client is not None else make_client(config.source)
+    api = client if client is not None else make_client(config.source, should_stop)
     engine = _Engine(config, store, api, run_id, log, progress, should_stop, now,
                      own_clients=own_client)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
@@ -387,6 +387,10 @@ class _Engine:
                 run.close()
         return failure
 
+        if failure is not None and failure.status == "cancelled":
+            for name in names:  # the tables the cancel kept from starting
+                if result.tables[name].status == "skipped":
+                    result.tables[name].status = "cancelled"
     def _stopping(self) -> bool:
         return self._should_stop is not None and self._should_stop()
 
@@ -411,12 +415,16 @@ class _Engine:
             lookback=cfg.lookback,
             now=started_at,
         )
-        client = make_client(cfg.source) if self._own_clients else self.client
+        client = (
+            make_client(cfg.source, self._should_stop) if self._own_clients else self.client
+        )
         run = _TableRun(table=table, plan=plan, columns=columns, started_at=started_at,
                         client=client, own_client=self._own_clients,
-                        calls_at_start=client.calls.total)
+                        calls_at_start=client.calls.total,
+                        retries_at_start=client.calls.retry_stats())
         run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes),
-                               PREFETCH)
+                               PREFETCH,
+                               self._should_stop)
         return run
 
     def sync_table(
@@ -456,6 +464,7 @@ class _Engine:
             run.close()
         tr.status = "succeeded"
         tr.api_calls = self._calls(run)
+            self._log_retries(run)
         self._emit(run, "done")
         self.log.info(
             "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows,
@@ -465,6 +474,15 @@ class _Engine:
 
     def _note_losses(self, run: _TableRun, tr: TableResult) -> None:
         """The bookmark rule of "no silent loss": what the read missed becomes the table's
+    def _log_retries(self, run: _TableRun) -> None:
+        """One WARN line for a table whose calls were retried or throttled: the quota it
+        cost and why, which a slow run otherwise hides (the client logs each one at INFO
+        or WARNING on its own logger, not in the run log)."""
+        stats = run.client.calls.retry_stats().since(run.retries_at_start)
+        summary = stats.summary()
+        if summary is not None:
+            self.log.warning("%s: %s", run.table.name, summary)
+
         warnings, and if a later read can load it, the bookmark stays where it was (the next
         run re-reads the window; the merge absorbs the overlap). Losses that are gone for
         good (a campaign deleted during the run) warn but let the bookmark move."""

@@ -4,6 +4,11 @@ The API client waits on the network most of the time; reading the next page whil
 current one is mapped and written keeps both busy. The queue is bounded, so memory holds at
 most ``depth`` items beyond the one being processed; errors raised by the source are
 re-raised in the consumer, in order; :meth:`Prefetcher.close` stops the helper.
+
+A cancelled run must not wait for the helper: with ``should_stop``, the consumer checks it
+every ``STOP_POLL_SECONDS`` while it waits for the next item and raises ``Cancelled``, and
+``close`` leaves a helper still waiting on the network behind (a daemon thread whose answer
+is dropped) instead of waiting for its request to come back.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from ctctsync.api.cancel import STOP_POLL_SECONDS, StopCheck, check_stop
 
 T = TypeVar("T")
 
@@ -31,8 +38,14 @@ class Prefetcher(Generic[T]):
     ``with``), which waits for an item being read to arrive and then stops.
     """
 
-    def __init__(self, make_source: Callable[[], Iterator[T]], depth: int = 2) -> None:
+    def __init__(
+        self,
+        make_source: Callable[[], Iterator[T]],
+        depth: int = 2,
+        should_stop: StopCheck | None = None,
+    ) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._should_stop = should_stop
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._work, args=(make_source,), name="ctctsync-prefetch", daemon=True
@@ -58,9 +71,19 @@ class Prefetcher(Generic[T]):
             return
         self._put(_DONE)
 
+    def _next(self) -> object:
+        if self._should_stop is None:
+            return self._queue.get()
+        while True:
+            check_stop(self._should_stop)
+            try:
+                return self._queue.get(timeout=STOP_POLL_SECONDS)
+            except queue.Empty:
+                continue
+
     def __iter__(self) -> Iterator[T]:
         while True:
-            item = self._queue.get()
+            item = self._next()
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
@@ -68,8 +91,12 @@ class Prefetcher(Generic[T]):
             yield item  # type: ignore[misc]
 
     def close(self) -> None:
-        """Stop reading ahead and wait for the helper thread to end."""
+        """Stop reading ahead and wait for the helper thread to end -- unless the read was
+        cancelled: then a request still on the wire is not waited for (its answer is
+        dropped when it comes)."""
         self._stop.set()
+        if self._should_stop is not None and self._should_stop():
+            return
         self._thread.join()
 
     def __enter__(self) -> Prefetcher[T]:
