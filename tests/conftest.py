@@ -42,6 +42,7 @@ SLOW_MODULES = (
     "tests/sync/test_loader.py",
 )
 SLOW_TESTS = (
+    "tests/test_file_modes.py::test_a_sync_creates_private_state_store_and_warehouse",
     "tests/test_secrets.py::test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing",
     "tests/test_secrets.py::test_control_plane_stores_and_answers_no_secret",
     "tests/api/test_api_sandbox.py::test_over_qps_answers_slow_the_limiter_and_the_run_completes",

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from ctctsync.db import make_private_dirs
+
 if TYPE_CHECKING:
     from ctctsync.config import SyncConfig
     from ctctsync.control.plane import ControlPlane
@@ -60,7 +62,7 @@ def prepare_control_plane(settings: ControlSettings) -> ControlPlane:
     """Create (and migrate) the demo's store before anything writes bookmarks into it."""
     from ctctsync.control.plane import ControlPlane
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(settings.data_dir)
     return ControlPlane(settings)
 
 

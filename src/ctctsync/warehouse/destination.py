@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.db import make_private_dirs
 from ctctsync.destinations import capabilities_of
 
 # dlt phones home by default; a connector that promises to keep account data private must
@@ -61,8 +62,7 @@ def make_destination(wcfg: WarehouseConfig) -> Destination[Any, Any]:
 
 def _duckdb(wcfg: WarehouseConfig) -> Destination[Any, Any]:
     path = Path(wcfg.path).expanduser()
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # 0700; the file is created 0600 (Loader's private_umask)
     # DuckDB otherwise takes up to 80% of RAM for its buffers: a sync's memory must stay
     # bounded whatever the account size (it spills to disk past the limit)
     creds = DuckDbCredentials(str(path), global_config={"memory_limit": wcfg.duckdb_memory_limit})
