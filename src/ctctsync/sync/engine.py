@@ -80,8 +80,8 @@ def make_client(source: SourceConfig, should_stop: StopCheck | None = None) -> A
         limiter=limiter,
         retry=RetryPolicy(max_attempts=max(1, source.max_retries)),
         timeout=source.timeout_seconds,
-    )
         should_stop=should_stop,
+    )
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,8 @@ class _TableRun:
     client: ApiClient
     own_client: bool
     calls_at_start: int
-    pages: Prefetcher[list[dict[str, Any]]] | None = None
     retries_at_start: RetryStats
+    pages: Prefetcher[list[dict[str, Any]]] | None = None
     notes: ReadNotes = field(default_factory=ReadNotes)
     """What the read could not load without failing (filled by the reader)."""
     rows: int = 0
@@ -385,12 +385,12 @@ class _Engine:
         finally:
             for run in ahead.values():
                 run.close()
-        return failure
-
         if failure is not None and failure.status == "cancelled":
             for name in names:  # the tables the cancel kept from starting
                 if result.tables[name].status == "skipped":
                     result.tables[name].status = "cancelled"
+        return failure
+
     def _stopping(self) -> bool:
         return self._should_stop is not None and self._should_stop()
 
@@ -423,8 +423,7 @@ class _Engine:
                         calls_at_start=client.calls.total,
                         retries_at_start=client.calls.retry_stats())
         run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes),
-                               PREFETCH,
-                               self._should_stop)
+                               PREFETCH, self._should_stop)
         return run
 
     def sync_table(
@@ -462,9 +461,9 @@ class _Engine:
             return failure
         finally:
             run.close()
+            self._log_retries(run)
         tr.status = "succeeded"
         tr.api_calls = self._calls(run)
-            self._log_retries(run)
         self._emit(run, "done")
         self.log.info(
             "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows,
@@ -474,15 +473,6 @@ class _Engine:
 
     def _note_losses(self, run: _TableRun, tr: TableResult) -> None:
         """The bookmark rule of "no silent loss": what the read missed becomes the table's
-    def _log_retries(self, run: _TableRun) -> None:
-        """One WARN line for a table whose calls were retried or throttled: the quota it
-        cost and why, which a slow run otherwise hides (the client logs each one at INFO
-        or WARNING on its own logger, not in the run log)."""
-        stats = run.client.calls.retry_stats().since(run.retries_at_start)
-        summary = stats.summary()
-        if summary is not None:
-            self.log.warning("%s: %s", run.table.name, summary)
-
         warnings, and if a later read can load it, the bookmark stays where it was (the next
         run re-reads the window; the merge absorbs the overlap). Losses that are gone for
         good (a campaign deleted during the run) warn but let the bookmark move."""
@@ -493,6 +483,15 @@ class _Engine:
         if tr.bookmark_held:
             self.log.warning("%s: bookmark not moved, so the next run reads these rows again",
                              run.table.name)
+
+    def _log_retries(self, run: _TableRun) -> None:
+        """One WARN line for a table whose calls were retried or throttled: the quota it
+        cost and why, which a slow run otherwise hides (the client logs each one at INFO
+        or WARNING on its own logger, not in the run log)."""
+        stats = run.client.calls.retry_stats().since(run.retries_at_start)
+        summary = stats.summary()
+        if summary is not None:
+            self.log.warning("%s: %s", run.table.name, summary)
 
     def _shared_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
         # every table that depends on email_campaigns walks the same SENT campaigns: list
