@@ -10,7 +10,8 @@ This module imports nothing from ctctsync, so the settings models can use it too
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class DestinationCapabilities:
     catalog_named_after_file: bool
     """The database names its catalog after the file's stem, so a dataset of that name
     makes every table reference ambiguous."""
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    """The database type each warehouse column type (``tables.ColumnType``) becomes there,
+    as dlt's type mapper for the destination creates it (``discover`` shows it; a test
+    checks it against dlt). Empty: unknown, shown as the registry's type."""
 
 
 CAPABILITIES: dict[str, DestinationCapabilities] = {
@@ -40,6 +45,14 @@ CAPABILITIES: dict[str, DestinationCapabilities] = {
         needs_credentials=False,
         keep_connection_open=True,
         catalog_named_after_file=True,
+        column_types={
+            "bigint": "BIGINT",
+            "double": "DOUBLE",
+            "text": "VARCHAR",
+            "bool": "BOOLEAN",
+            "timestamp": "TIMESTAMP WITH TIME ZONE",
+            "json": "JSON",
+        },
     ),
     "postgres": DestinationCapabilities(
         label="PostgreSQL",
@@ -47,6 +60,14 @@ CAPABILITIES: dict[str, DestinationCapabilities] = {
         needs_credentials=True,
         keep_connection_open=False,
         catalog_named_after_file=False,
+        column_types={
+            "bigint": "bigint",
+            "double": "double precision",
+            "text": "varchar",
+            "bool": "boolean",
+            "timestamp": "timestamptz",  # dlt writes it out: timestamp with time zone
+            "json": "jsonb",
+        },
     ),
 }
 """The destinations ctctsync is tested against, by dlt destination name."""
