@@ -98,12 +98,14 @@ def test_config_file_errors(tmp_path: Path, content: str | None, message: str) -
 def test_environment_wins_over_the_file_field_by_field(tmp_path: Path) -> None:
     path = tmp_path / "ctctsync.toml"
     path.write_text(
-        '[source]\napi_key = "from-file"\naccess_token = "file-token"\n', encoding="utf-8"
+        '[source]\nbase_url = "https://file.example"\nqps_limit = 2.0\n', encoding="utf-8"
     )
+    cfg = load_config(path, environ={"CTCTSYNC_BASE_URL": "https://env.example"})
+    assert cfg.source.base_url == "https://env.example"
+    assert cfg.source.qps_limit == 2.0
     cfg = load_config(path, environ={"CTCTSYNC_API_KEY": "from-env", "CTCTSYNC_BASE_URL": ""})
     assert cfg.source.api_key.get_secret_value() == "from-env"
-    assert cfg.source.access_token.get_secret_value() == "file-token"
-    assert cfg.source.base_url == "https://api.constantcontact.com"  # blank = unset
+    assert cfg.source.base_url == "https://file.example"  # blank = unset
     assert type(cfg) is SyncConfig
 
 
@@ -113,3 +115,34 @@ def test_environment_only_and_errors_name_the_field() -> None:
     with pytest.raises(ConfigError, match=r"\(environment\):\n  source.base_url: ") as err:
         load_config(None, environ={"CTCTSYNC_BASE_URL": "ftp://secret-host"})
     assert "secret-host" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "variable"),
+    [
+        ("source", "api_key", "CTCTSYNC_API_KEY"),
+        ("source", "access_token", "CTCTSYNC_ACCESS_TOKEN"),
+        ("source", "client_secret", "CTCTSYNC_CLIENT_SECRET"),
+        ("warehouse", "credentials", "CTCTSYNC_WAREHOUSE_CREDENTIALS"),
+    ],
+)
+def test_secrets_in_the_config_file_are_refused(
+    tmp_path: Path, section: str, key: str, variable: str
+) -> None:
+    """Issue 8: the file is not a secret store (it gets copied, shared, committed). One rule,
+    the README's: secrets come only from the environment; a secret in the file is a
+    configuration error (exit 2) naming the variable to use, never echoing the value."""
+    path = tmp_path / "ctctsync.toml"
+    path.write_text(f'[{section}]\n{key} = "s3cr3t-in-file"\n', encoding="utf-8")
+    env = {variable: "from-env"}  # even when the environment also has it
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ=env)
+    message = str(err.value)
+    assert f"{section}.{key}" in message and variable in message
+    assert "s3cr3t-in-file" not in message
+    assert err.value.rule.failure_type == "config"
+    # the same secret from the environment is fine
+    path.write_text(f"[{section}]\n", encoding="utf-8")
+    cfg = load_config(path, environ=env)
+    value = getattr(getattr(cfg, section), key)
+    assert value is not None and value.get_secret_value() == "from-env"

@@ -2,7 +2,8 @@
 
 One pydantic model per concern; the same models give the JSON Schema the UI renders and
 validate the config file (``ctctsync.toml``) and the control plane's forms. Secrets are
-``SecretStr`` so they never print; they are usually supplied through the environment:
+``SecretStr`` so they never print, and come only from the environment (a secret in the file
+is refused: the file is not a secret store, it gets copied, shared and committed):
 
 - ``CTCTSYNC_API_KEY``, ``CTCTSYNC_ACCESS_TOKEN`` (and ``CTCTSYNC_CLIENT_SECRET`` for OAuth)
 - ``CTCTSYNC_WAREHOUSE_CREDENTIALS`` (a connection string for PostgreSQL or another destination)
@@ -16,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -173,6 +174,33 @@ _ENV_SECRETS: dict[str, tuple[str, str]] = {
 """Environment variables that fill one nested field each (secrets, mostly)."""
 
 
+def _is_secret(section: str, key: str) -> bool:
+    model = SyncConfig.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    annotation = model.model_fields[key].annotation
+    return SecretStr in (annotation, *get_args(annotation))
+
+
+FILE_FORBIDDEN: dict[tuple[str, str], str] = {
+    field: var for var, field in _ENV_SECRETS.items() if _is_secret(*field)
+}
+"""The secret fields (every ``SecretStr``) and the variable each must come from instead."""
+
+
+def _refuse_file_secrets(data: Mapping[str, Any], path: Path | None) -> None:
+    """One rule, no warnings: the config file holds no secret, not even an empty one."""
+    found = [
+        (f"{section}.{key}", var)
+        for (section, key), var in FILE_FORBIDDEN.items()
+        if isinstance(data.get(section), Mapping) and key in data[section]
+    ]
+    if found:
+        lines = "\n".join(f"  {name}: remove it and set {var} instead" for name, var in found)
+        raise config_error(
+            f"config file {path} holds secrets; they come only from the environment:\n{lines}"
+        )
+
+
 class _EnvSecrets(PydanticBaseSettingsSource):
     """The ``_ENV_SECRETS`` variables of ``environ`` as a nested mapping (blank ones unset)."""
 
@@ -215,6 +243,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         toml = TomlConfigSettingsSource(SyncSettings, toml_file=path)
     except tomllib.TOMLDecodeError as exc:
         raise config_error(f"config file {path} is not valid TOML: {exc}") from exc
+    _refuse_file_secrets(toml(), path)
     origin = str(path) if path else "environment"
     sources = (_EnvSecrets(SyncSettings, env), toml)
     settings = _validated(
