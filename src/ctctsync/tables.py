@@ -546,7 +546,11 @@ TABLES: dict[str, Table] = {
                 "`created_since` (on or after) = the bookmark minus the look-back bounds each "
                 "read, and the merge on `activity_id` absorbs the overlap. Known gap: a campaign "
                 "deleted after it was sent answers 404 on its tracking endpoints in v2, so "
-                "activities not loaded before its deletion cannot be read any more."
+                "activities not loaded before its deletion cannot be read any more; one "
+                "deleted during a run is a warning of the run (\"1 campaign deleted during the "
+                "run\"). A campaign whose detail answers 404 while its tracking answers keeps "
+                "its rows (clicks without `link_uri`), and the bookmark stays so that the next "
+                "run fills the URLs in (docs/architecture.md, \"No silent loss\")."
             ),
             sources=_v2(
                 Source(

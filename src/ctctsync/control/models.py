@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from ctctsync.control.errors import InvalidTransition
 from ctctsync.db import metadata
 from ctctsync.errors import RunOutcome
+from ctctsync.errors.taxonomy import status_label
 
 RunStatus = Literal["queued", "running", RunOutcome]
 """Queued or running, then how it ended (:data:`ctctsync.errors.RunOutcome`)."""
@@ -248,6 +249,9 @@ class Run(Base):
     failure_type: Mapped[str | None] = mapped_column(sa.String(20))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warnings: Mapped[list[str] | None] = mapped_column(sa.JSON(), default=list)
+    """What a finished run could not load (``<table>: <warning>``): a ``succeeded`` run
+    with warnings is shown "succeeded with warnings" (``SyncResult.warnings``)."""
 
     integration: Mapped[Integration] = relationship(foreign_keys=[integration_id])
     requested_by: Mapped[User | None] = relationship()
@@ -268,6 +272,11 @@ class Run(Base):
     def total_rows(self) -> int:
         """Rows loaded across every table."""
         return sum(self.rows.values())
+
+    @property
+    def status_label(self) -> str:
+        """The status as shown: ``succeeded with warnings`` when a succeeded run has any."""
+        return status_label(self.status, self.warnings)
 
     def transition(self, new: RunStatus) -> None:
         """Move to ``new``; raises ``InvalidTransition`` if the state machine forbids it."""

@@ -232,6 +232,15 @@ class RunPublic(BaseModel):
     failure_type: str | None
     cancel_requested: bool
     resume_at: datetime | None
+    warnings: Annotated[list[str], BeforeValidator(lambda v: list(v or []))] = Field(
+        default_factory=list,
+        description="What the run could not load, one line each (`<table>: <warning>`); a "
+        "`succeeded` run with warnings is shown as `status_label` says.",
+    )
+    status_label: str = Field(
+        description="The status as shown: `succeeded with warnings` when a succeeded run "
+        "has warnings, else the status."
+    )
 
 
 class RunLogPublic(BaseModel):

@@ -346,6 +346,7 @@ class RunExecutor:
                 rows = {name: t.rows for name, t in result.tables.items()}
                 table_status = {name: t.status for name, t in result.tables.items()}
                 calls, resume_at = result.api_calls, result.resume_at
+                run.warnings = [redactor(w) for w in result.warnings]  # "no silent loss"
             if status == "cancelled":
                 if shutdown and not run.cancel_requested:
                     error = SHUTDOWN_MESSAGE

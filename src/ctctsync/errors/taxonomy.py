@@ -22,7 +22,7 @@ Exit codes (:class:`ExitCode`), the same for every command:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
@@ -42,6 +42,22 @@ FailureType = Literal["config", "auth", "quota", "transient", "system", "cancell
 RunOutcome = Literal["succeeded", "partial", "failed", "cancelled"]
 """How a finished run ended. ``partial``: the daily quota ran out (``resume_at`` says when
 to go on); ``cancelled``: asked to stop. Tables finished before stay committed either way."""
+
+WITH_WARNINGS: Final = "succeeded with warnings"
+"""How a ``succeeded`` run with warnings is shown (issue 8 §1, "no silent loss"). The stored
+status stays ``succeeded`` (exit code 0, the integration healthy); the warnings say what
+the run did not load (e.g. a campaign deleted during the run)."""
+
+
+def status_label(status: str, warnings: Sequence[str] | None) -> str:
+    """A run's status as shown to a user: :data:`WITH_WARNINGS` for a succeeded run that
+    has warnings, else the status itself.
+
+    >>> status_label("succeeded", ["contact_tracking: 1 campaign deleted during the run: 7"])
+    'succeeded with warnings'
+    """
+    return WITH_WARNINGS if status == "succeeded" and warnings else status
+
 
 Actor = Literal["user", "nobody", "maintainer"]
 """Who has to do something before a new run can succeed."""

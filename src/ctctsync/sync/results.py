@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from ctctsync.errors import FailureType, RunOutcome
+from ctctsync.errors.taxonomy import WITH_WARNINGS, status_label
 
 RunStatus = RunOutcome
 """``partial``: the daily API quota ran out (``resume_at`` says when to retry);
@@ -30,14 +31,6 @@ __all__ = [
     "status_label",
 ]
 
-WITH_WARNINGS = "succeeded with warnings"
-"""How a ``succeeded`` run with warnings is shown (the stored status stays ``succeeded``:
-the exit code is 0 and the integration is healthy; the warnings say what is missing)."""
-
-
-def status_label(status: str, warnings: list[str] | None) -> str:
-    """A run's status as shown to a user: ``succeeded with warnings`` when it has any."""
-    return WITH_WARNINGS if status == "succeeded" and warnings else status
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ STATE_LABELS: dict[str, str] = {
     "waiting": "Waiting",
     "running": "Running",
     "succeeded": "Succeeded",
+    "succeeded_with_warnings": "Succeeded with warnings",
     "partial": "Partial (daily quota)",
     "cancelled": "Cancelled",
     "skipped": "Skipped",

@@ -36,6 +36,9 @@ def _table_rows(run: Run) -> list[dict[str, Any]]:
             "status": run.table_status.get(name, "skipped" if run.finished else "waiting"),
             "rows": run.rows.get(name),
             "full_refresh": name in (run.full_refresh or []),
+            # what the table did not load ("no silent loss"): run.warnings are "<table>: ..."
+            "warnings": [w.removeprefix(f"{name}: ") for w in run.warnings or []
+                         if w.startswith(f"{name}: ")],
         }
         for name in names
     ]
