@@ -30,8 +30,12 @@ DSN = "postgresql://loader:hunter2-pw@db:5432/x"
             "auth", "failed", True, "re-authorize", id="auth",
         ),
         pytest.param(
+            ConfigError("no permission", rule=RULES_BY_NAME["forbidden"]),
+            "config", "failed", False, "contacts: no permission", id="config",
+        ),
+        pytest.param(  # a rejected API key: every table would fail the same way
             ConfigError("bad key", rule=RULES_BY_NAME["api_key_not_authorized"]),
-            "config", "failed", False, "contacts: bad key", id="config",
+            "config", "failed", True, "bad key", id="config-rejected-key-stops",
         ),
         pytest.param(
             MalformedRecord("contacts", "id", "x", "not an integer"),

@@ -24,6 +24,7 @@ from ctctsync.errors.exceptions import (
 )
 from ctctsync.errors.redaction import redact
 from ctctsync.errors.rules import (
+    EXHAUSTED_RULES,
     PAGINATION_LOOP_RULE,
     RETRIES_EXHAUSTED_RULE,
     RULES,
@@ -63,6 +64,7 @@ class Failure:
             answer=" ".join(p for p in (status, self.error_key or "") if p),
             endpoint=self.endpoint,
             error_key=self.error_key or "unknown",
+            error_message=self.error_message or "",
             daily=f"{daily:,}" if daily else "(unknown)",
             resume_at=utc_text(resume_at) if resume_at else "the next reset",
         )
@@ -82,10 +84,13 @@ class Failure:
             )
         raised = next((cls for test, cls in _RAISED if test(self.rule)), RequestRejected)
         if raised is RetriesExhausted:
-            exhausted = RETRIES_EXHAUSTED_RULE.message.format(
-                endpoint=self.endpoint, error_key=self._what()
+            rule = EXHAUSTED_RULES.get(self.rule.name, RETRIES_EXHAUSTED_RULE)
+            exhausted = rule.message.format(
+                endpoint=self.endpoint,
+                error_key=self._what(),
+                error_message=self.error_message or self._what(),
             )
-            return self._make(RetriesExhausted, exhausted, RETRIES_EXHAUSTED_RULE)
+            return self._make(RetriesExhausted, exhausted, rule)
         return self._make(raised, self.user_message(daily=daily))
 
     def _make(self, cls: type[CtctError], message: str, rule: ErrorRule | None = None) -> CtctError:
@@ -157,10 +162,19 @@ def classify_response(
     )
 
 
-def classify_transport(kind: TransportKind, endpoint: str, detail: str) -> Failure:
-    """Classify a failure that produced no usable answer (timeout, drop, bad body)."""
+def classify_transport(
+    kind: TransportKind, endpoint: str, detail: str, *, reason: str | None = None
+) -> Failure:
+    """Classify a failure that produced no usable answer (timeout, drop, bad body).
+    ``reason`` is a short text a person may read (e.g. ``api.example.com: connection
+    refused``); ``detail`` goes to the process log."""
     rule = next(r for r in RULES if r.transport == kind)
-    return Failure(rule=rule, endpoint=endpoint, detail=redact(detail))
+    return Failure(
+        rule=rule,
+        endpoint=endpoint,
+        error_message=redact(reason) if reason else None,
+        detail=redact(detail),
+    )
 
 
 def pagination_loop(endpoint: str, token: str) -> PaginationLoop:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ctctsync.errors.redaction import redact
 from ctctsync.errors.rules import RULES_BY_NAME, Action, ErrorRule
-from ctctsync.errors.taxonomy import FailureType
+from ctctsync.errors.taxonomy import FAILURES, FailureType
 
 
 def next_utc_midnight(now: datetime) -> datetime:
@@ -59,6 +59,13 @@ class CtctError(Exception):
     @property
     def action(self) -> Action:
         return self.rule.action
+
+    @property
+    def stops_run(self) -> bool:
+        """True when the rest of the run is skipped: the failure type says so
+        (:data:`~ctctsync.errors.taxonomy.FAILURES`), or the rule does (a rejected API key,
+        an unreachable host: every other table would fail the same way)."""
+        return self.rule.stops_run or FAILURES[self.failure_type].stops_run
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments defeat Exception's default pickling; runs may hand errors

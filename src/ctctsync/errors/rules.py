@@ -38,10 +38,15 @@ class ErrorRule:
     failure_type: FailureType
     message: str
     """User message template; fields: ``{status}``, ``{answer}`` (status and error_key),
-    ``{endpoint}``, ``{error_key}``, ``{daily}``, ``{resume_at}``."""
+    ``{endpoint}``, ``{error_key}``, ``{error_message}``, ``{daily}``, ``{resume_at}``."""
     statuses: frozenset[int] | None = None
     key_prefix: str | None = None
     transport: TransportKind | None = None
+    stops_run: bool = False
+    """True: this failure ends the whole run, whatever its failure type says
+    (:attr:`~ctctsync.errors.taxonomy.FailureOutcome.stops_run`): it is about the API key or
+    the host, not about one table, so every other table would fail the same way and spend
+    calls doing so."""
 
 
 _THROTTLE_STATUSES = frozenset({401, 403, 429})
@@ -111,6 +116,7 @@ RULES: tuple[ErrorRule, ...] = (
         failure_type="config",
         statuses=_THROTTLE_STATUSES,
         key_prefix="mashery.not.authorized.inactive",
+        stops_run=True,
         message=(
             "Constant Contact does not accept the API key (inactive or invalid). "
             "Check the API key in the integration settings."
@@ -122,6 +128,7 @@ RULES: tuple[ErrorRule, ...] = (
         failure_type="config",
         statuses=_THROTTLE_STATUSES,
         key_prefix="mashery.not.authorized",
+        stops_run=True,
         message=(
             "Constant Contact refused the API key ({error_key}). "
             "Check the API key in the integration settings."
@@ -272,3 +279,19 @@ RETRIES_EXHAUSTED_RULE = ErrorRule(
         "retries. The run can be retried later."
     ),
 )
+UNREACHABLE_RULE = ErrorRule(
+    name="unreachable",
+    action="fail",
+    failure_type="transient",
+    stops_run=True,
+    message=(
+        "Could not connect to Constant Contact ({error_message}); gave up after retrying "
+        "and stopped the run. Check the network and the API base URL."
+    ),
+)
+"""What a connection failure (refused, unknown host, connect timeout) becomes once its
+retries are spent: the host is unreachable, so the run stops instead of trying every table."""
+
+EXHAUSTED_RULES: dict[str, ErrorRule] = {"connection": UNREACHABLE_RULE}
+"""The rule a retried failure ends with when its retries are spent, by the retried rule's
+name (any other: :data:`RETRIES_EXHAUSTED_RULE`)."""

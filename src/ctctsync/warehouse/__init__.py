@@ -17,6 +17,7 @@ from ctctsync.warehouse.admin import (
 )
 from ctctsync.warehouse.destination import WarehouseError, make_destination
 from ctctsync.warehouse.loader import Loader, LoadOutcome
+from ctctsync.warehouse.preflight import check_warehouse, install_hint
 
 __all__ = [
     "CAPABILITIES",
@@ -25,7 +26,9 @@ __all__ = [
     "Loader",
     "WarehouseError",
     "capabilities_of",
+    "check_warehouse",
     "drop_integration_tables",
+    "install_hint",
     "make_destination",
     "read_table",
     "test_connection",

@@ -8,14 +8,12 @@ import contextlib
 import orjson
 import pyarrow as pa
 from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndefinedRelation
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
-from ctctsync.destinations import capabilities_of
-from ctctsync.errors import redact
 from ctctsync.tables import TABLES, warehouse_table_name
-from ctctsync.warehouse.destination import WarehouseError, scratch_pipeline
+from ctctsync.warehouse.destination import scratch_pipeline
+from ctctsync.warehouse.preflight import check_warehouse
+from ctctsync.warehouse.preflight import describe as _describe  # noqa: F401 -- its old home
 from ctctsync.warehouse.types import ARROW_TYPES
 
 _ADMIN_PIPELINE = "ctctsync_admin"
@@ -23,47 +21,12 @@ _DLT_RECORDS = (("_dlt_version", "schema_name"), ("_dlt_pipeline_state", "pipeli
 """dlt's own tables that remember an integration's schema and pipeline."""
 
 
-def _describe(wcfg: WarehouseConfig) -> str:
-    """Where the warehouse is, for messages: the file, or the host of the connection
-    string (never its user or password)."""
-    caps = capabilities_of(wcfg.destination)
-    if caps.local_file:
-        return f"{caps.label or wcfg.destination} file {wcfg.path}, schema {wcfg.dataset}"
-    where = wcfg.destination
-    url = _url(wcfg.credentials.get_secret_value()) if wcfg.credentials is not None else None
-    if url is not None:
-        port = f":{url.port}" if url.port else ""
-        database = f"/{url.database}" if url.database else ""
-        where = f"{wcfg.destination} at {url.host or '?'}{port}{database}"
-    return f"{where}, dataset {wcfg.dataset}"
-
-
-def _url(credentials: str) -> URL | None:
-    """The connection string as a URL, or None when it is not one (a JSON key, say)."""
-    if "://" not in credentials:
-        return None
-    try:
-        return make_url(credentials)
-    except (ArgumentError, ValueError):  # not a URL, or a port that is not a number
-        return None
-
-
 def test_connection(wcfg: WarehouseConfig) -> str:
-    """Connect and run a trivial query. Returns a one-line description of the warehouse
-    (no secrets); raises :class:`WarehouseError` with a message that says what failed."""
-    try:
-        with scratch_pipeline(wcfg, _ADMIN_PIPELINE) as pipeline, pipeline.sql_client() as c:
-            c.execute_sql("SELECT 1")
-    except WarehouseError:
-        raise
-    except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        detail = redact(first_line, (wcfg.credentials,))
-        raise WarehouseError(
-            f"cannot connect to the warehouse ({_describe(wcfg)}): "
-            f"{type(exc).__name__}: {detail}"
-        ) from None
-    return f"connected to {_describe(wcfg)}"
+    """Check that a run can load into ``wcfg`` (the preflight: connect and, where the
+    destination allows it, try creating tables; see :func:`check_warehouse`). Returns a
+    one-line description of the warehouse (no secrets); raises :class:`WarehouseError`
+    with a message that says what failed."""
+    return check_warehouse(wcfg)
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
