@@ -46,6 +46,7 @@ from ctctsync.validation import (
     HistoryStart,
     IntegrationName,
     Lookback,
+    NewColumnsPolicy,
     TableSelection,
 )
 
@@ -127,6 +128,10 @@ class SyncConfig(BaseModel):
     """Re-read this much before the bookmark, to absorb clock skew and late writes."""
     state_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'state.db'}"
     frequency_hours: FrequencyHours = 24
+    new_columns: NewColumnsPolicy = "ignore"
+    """Fields the table registry does not know: ``ignore`` reports them (run log,
+    ``discover``, the UI) without loading them; ``add`` also loads each as a new text column
+    (lists/objects as JSON text) named by the field in snake case."""
 
     @field_validator("tables", mode="before")
     @classmethod

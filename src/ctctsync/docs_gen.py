@@ -86,6 +86,10 @@ def _table_section(t: Table) -> list[str]:
     out += [_source_line(version, src) for version, src in t.sources.items()]
     if t.notes:
         out.append(f"- Notes: {t.notes}")
+    if t.ignored_fields:
+        # known, so never reported as new fields
+        fields = ", ".join(f"`{f}`" for f in sorted(t.ignored_fields))
+        out.append(f"- Read but not loaded as columns: {fields}")
     out += [
         "",
         "| column | warehouse type | spec name | spec type | notes |",

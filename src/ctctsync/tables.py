@@ -608,6 +608,9 @@ TABLES: dict[str, Table] = {
                 "One summary call per sent campaign; the v2 summary has no dates, so "
                 "`start_date` and `end_date` are filled as described."
             ),
+            # the reader stamps the campaign's last_run_date (and id) on each summary; they
+            # become start_date and campaign_id (rows.prepare_campaign_summary)
+            ignored_fields=frozenset({"last_run_date", "id"}),
             sources=_v2(
                 Source(
                     "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",

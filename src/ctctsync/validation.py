@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -118,6 +118,18 @@ FrequencyHours = Annotated[
 """Hours between scheduled runs, one of ``REPLICATION_FREQUENCIES_HOURS``."""
 
 
+NEW_COLUMNS_POLICIES: tuple[str, ...] = ("ignore", "add")
+"""What a run does with a record field the table registry does not know (both report it)."""
+NEW_COLUMNS_MESSAGE = "Choose ignore (report new fields only) or add (also load them as columns)."
+
+NewColumnsPolicy = Annotated[
+    Literal["ignore", "add"],
+    _says("new_columns", NEW_COLUMNS_MESSAGE),
+]
+"""An integration's policy for new fields: ``ignore`` (the default: reported, not loaded)
+or ``add`` (also loaded as new text columns, as Fivetran's "allow new columns")."""
+
+
 EARLIEST_HISTORY = date(1996, 1, 1)
 """Constant Contact was founded in 1995; nothing older exists."""
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD, e.g. 2024-01-31."
@@ -177,6 +189,87 @@ DestinationName = Annotated[
     _says("destination_name", "Enter a dlt destination name such as duckdb or postgres."),
 ]
 """A dlt destination: ``duckdb``, ``postgres``, or any other name dlt knows."""
+
+
+# ----------------------------------------------------------------------------- ids, text
+
+
+STORE_INT_MAX = 2**31 - 1
+"""The largest id or sequence number the control store holds: PostgreSQL's ``integer``
+(SQLite's is 2**63-1). A larger number in a URL is refused before it reaches a query."""
+
+RowId = Annotated[int, Field(ge=1, le=STORE_INT_MAX)]
+"""The id of a stored row (an integration, an API token): 1 to 2**31-1."""
+
+RUN_ID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
+"""Run ids are 32 hex digits; anything of another alphabet cannot name a run."""
+
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""Text without control characters: PostgreSQL text cannot hold NUL, and a line break or
+an escape in a name or an email address is never meant."""
+
+PlainText = Annotated[
+    str,
+    StringConstraints(pattern=NO_CONTROL_PATTERN),
+    _says("plain_text", "Remove the control characters (such as NUL or line breaks)."),
+]
+"""Free text that the store keeps (a path, an OAuth state): no control characters."""
+
+TOKEN_NAME_MAX = 100
+TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"  # noqa: S105 -- a pattern
+TokenName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=TOKEN_NAME_MAX, pattern=TOKEN_NAME_PATTERN),
+    _says(
+        "token_name",
+        f"Give the token a name of at most {TOKEN_NAME_MAX} characters, without control "
+        "characters, e.g. the script that uses it.",
+    ),
+]
+"""A personal API token's label: 1-100 characters, not blank, no control characters."""
+
+EMAIL_MAX = 254
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=EMAIL_MAX, pattern=EMAIL_PATTERN),
+    _says("email", "Enter an email address such as ana@example.com."),
+]
+"""A user's sign-in: one ``@``, a dot in the domain, no spaces or control characters."""
+
+MIN_PASSWORD_LENGTH = 8
+PASSWORD_MAX = 1024
+Password = Annotated[
+    str,
+    StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=PASSWORD_MAX),
+    _says(
+        "password",
+        f"Use at least {MIN_PASSWORD_LENGTH} characters (at most {PASSWORD_MAX}).",
+    ),
+]
+"""A new password: 8 to 1024 characters (hashed, never stored as text)."""
+
+CREDENTIAL_MAX = 512
+CREDENTIAL_PATTERN = r"^[!-~]+$"
+"""Printable ASCII without spaces: what CC issues, and all an HTTP header can carry safely
+(a non-ASCII or CR/LF value would fail every run as a protocol error, or split a header)."""
+
+
+def _credential_message(what: str) -> str:
+    return (
+        f"Paste the {what} exactly as Constant Contact shows it: printable ASCII characters "
+        f"without spaces or line breaks, at most {CREDENTIAL_MAX}."
+    )
+
+
+_CREDENTIAL = StringConstraints(min_length=1, max_length=CREDENTIAL_MAX, pattern=CREDENTIAL_PATTERN)
+
+ApiKey = Annotated[str, _CREDENTIAL, _says("api_key", _credential_message("API key"))]
+"""A Constant Contact application's API key (sent in every request's query)."""
+AccessToken = Annotated[
+    str, _CREDENTIAL, _says("access_token", _credential_message("access token"))
+]
+"""A Constant Contact access token (sent as ``Authorization: Bearer``)."""
 
 
 # ----------------------------------------------------------------------------- selection
@@ -262,24 +355,35 @@ NormalisedSelection = Annotated[TableSelection, AfterValidator(normalise_selecti
 
 
 __all__ = [
+    "CREDENTIAL_PATTERN",
     "DATE_MESSAGE",
     "EARLIEST_HISTORY",
     "EMPTY_NAME_MESSAGE",
     "FREQUENCY_MESSAGE",
     "INTEGRATION_NAME_MESSAGE",
     "INTEGRATION_NAME_RE",
+    "NO_CONTROL_PATTERN",
     "NO_TABLE_MESSAGE",
     "REPLICATION_FREQUENCIES_HOURS",
+    "RUN_ID_PATTERN",
+    "STORE_INT_MAX",
+    "AccessToken",
+    "ApiKey",
     "DatasetName",
     "DestinationName",
+    "EmailAddress",
     "FrequencyHours",
     "HistoryStart",
     "IntegrationName",
     "Lookback",
     "NormalisedSelection",
     "OptionalHistoryStart",
+    "Password",
+    "PlainText",
+    "RowId",
     "Selection",
     "TableSelection",
+    "TokenName",
     "field_errors",
     "normalise_selection",
     "selection_problems",

@@ -21,9 +21,11 @@ import orjson
 import pytest
 
 from ctctsync.config import SyncConfig, WarehouseConfig
+from ctctsync.sandbox import Sandbox
 from ctctsync.state import StateStore
 from ctctsync.sync import run_sync
 from ctctsync.warehouse import read_table
+from e2e.conftest import ConfigFactory
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fixtures"
 if not FIXTURES.is_dir():
@@ -185,3 +187,13 @@ def test_discover_shows_the_new_field(
     as_json = CliRunner().invoke(app, ["discover", "--config", str(path), "--json"])
     data = orjson.loads(as_json.output)
     assert data["contacts"]["new_fields"] == ["source_is_url"]
+
+
+def test_the_sandbox_sends_no_field_the_registry_does_not_know(
+    sandbox: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: ConfigFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every table, every field the sandbox serves: no drift reported on a clean account."""
+    cfg = make_config(sandbox, duckdb_warehouse)
+    assert _run(cfg, caplog) == []
+    assert StateStore(cfg.state_url).discovered(cfg.integration) == []

@@ -676,3 +676,54 @@ def test_an_unfinished_setup_continues_in_another_browser(admin: WebClient, web:
         row.activated_at = datetime.now(UTC)
         db.commit()
     assert other.get(f"/integrations/{integ.id}/setup").headers["location"].endswith("/edit")
+
+
+# --------------------------------------------------------------------------- new fields (issue 8)
+
+
+def test_edit_sets_the_new_field_policy(admin: WebClient, web: WebServer) -> None:
+    integ_id = make_integration(web, "acme")
+    path = f"/integrations/{integ_id}/edit"
+    page = admin.get(path).text
+    assert '<option value="ignore" selected>' in page
+    r = admin.post(path, [("frequency_hours", "24"), ("tables", "contacts"),
+                          ("new_columns", "everything")])
+    assert r.status_code == 422
+    assert "Choose ignore" in dict(errors_in(r.text))["new_columns"]
+    assert integrations(web)[0].new_columns == "ignore"
+    r = admin.post(path, [("frequency_hours", "24"), ("tables", "contacts"),
+                          ("new_columns", "add")])
+    assert r.status_code == 303, r.text
+    assert integrations(web)[0].new_columns == "add"
+    assert '<option value="add" selected>' in admin.get(path).text
+    assert "Added as new columns" in admin.get(f"/integrations/{integ_id}").text
+
+
+def test_details_show_new_fields_and_how_tables_are_really_read(
+    admin: WebClient, web: WebServer
+) -> None:
+    from ctctsync.state import StateStore
+
+    integ_id = make_integration(web, "acme")
+    details = admin.get(f"/integrations/{integ_id}").text
+    assert "New fields available" not in details
+    row = details.split('data-table="contact_lists"')[1].split("</tr>")[0]
+    assert "Full (read whole; key-based in the spec)" in row
+    assert "Key-based" not in row
+    StateStore(web.plane.engine, create=False).record_fields(
+        "acme", "contacts", ["source_is_url"]
+    )
+    details = admin.get(f"/integrations/{integ_id}").text
+    assert 'data-new-field="contacts.source_is_url"' in details
+    assert "new field available" in details
+    picker_page = admin.get(f"/integrations/{integ_id}/edit").text
+    assert "Full (read whole; key-based in the spec)" in picker_page
+
+
+def test_rest_schemas_carry_the_new_field_policy() -> None:
+    from ctctsync.control.schemas import IntegrationPublic, IntegrationUpdate
+
+    prop = IntegrationUpdate.model_json_schema()["properties"]["new_columns"]
+    assert {"enum": ["ignore", "add"], "type": "string"} in prop["anyOf"]
+    assert IntegrationCreate(name="acme").new_columns == "ignore"
+    assert "new_columns" in IntegrationPublic.model_fields

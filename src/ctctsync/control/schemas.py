@@ -25,12 +25,19 @@ from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import Integration
 from ctctsync.tables import TABLES, Table
 from ctctsync.validation import (
+    AccessToken,
+    ApiKey,
     DatasetName,
     DestinationName,
+    EmailAddress,
     FrequencyHours,
     IntegrationName,
+    NewColumnsPolicy,
     NormalisedSelection,
     OptionalHistoryStart,
+    Password,
+    PlainText,
+    TokenName,
     field_errors,
 )
 
@@ -74,6 +81,13 @@ class IntegrationCreate(BaseModel):
     tables: NormalisedSelection | None = Field(
         default=None, description="Selected tables and columns; omitted = everything."
     )
+    new_columns: NewColumnsPolicy = Field(
+        default="ignore",
+        description=(
+            "Fields the API sends that no column holds: ignore (reported only) or add "
+            "(also loaded as new text columns)."
+        ),
+    )
 
 
 class IntegrationUpdate(BaseModel):
@@ -83,6 +97,7 @@ class IntegrationUpdate(BaseModel):
 
     frequency_hours: FrequencyHours | None = None
     tables: NormalisedSelection | None = None
+    new_columns: NewColumnsPolicy | None = None
 
 
 class ManualCredentials(BaseModel):
@@ -90,8 +105,8 @@ class ManualCredentials(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str
-    access_token: str
+    api_key: ApiKey
+    access_token: AccessToken
 
 
 class AuthorizeRequest(BaseModel):
@@ -99,7 +114,7 @@ class AuthorizeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    redirect_uri: str | None = None
+    redirect_uri: Annotated[PlainText, Field(max_length=2000)] | None = None
 
 
 class AuthorizeUrl(BaseModel):
@@ -111,8 +126,8 @@ class AuthorizeUrl(BaseModel):
 class AuthorizationCallback(BaseModel):
     """What CC sends back to the redirect URI."""
 
-    state: str
-    code: str
+    state: Annotated[PlainText, Field(min_length=1, max_length=200)]
+    code: Annotated[PlainText, Field(min_length=1, max_length=2000)]
 
 
 class WarehouseIn(BaseModel):
@@ -121,9 +136,9 @@ class WarehouseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     destination: DestinationName = "duckdb"
-    path: str | None = None
+    path: Annotated[PlainText, Field(max_length=1000)] | None = None
     dataset: DatasetName = "constant_contact"
-    credentials: str | None = None
+    credentials: Annotated[PlainText, Field(max_length=2000)] | None = None
 
 
 class TokenCreate(BaseModel):
@@ -131,7 +146,7 @@ class TokenCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: TokenName
 
 
 class UserCreate(BaseModel):
@@ -139,8 +154,8 @@ class UserCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str
-    password: str
+    email: EmailAddress
+    password: Password
     is_admin: bool = False
 
 
@@ -266,6 +281,8 @@ class IntegrationPublic(BaseModel):
     frequency_hours: int
     history_start: date
     tables: dict[str, list[str] | None]
+    new_columns: str
+    """The new-field policy: ``ignore`` or ``add``."""
     auth_method: str | None = Field(default=None, exclude=True)
     has_credentials: bool = Field(default=False, exclude=True)
     credentials: CredentialsStatus = Field(default_factory=_credentials_of)
@@ -311,6 +328,8 @@ class TableInfo(BaseModel):
     spec_name: str
     purpose: str
     replication: str
+    replication_label: str
+    """How it is really read: ContactLists is "full (read whole; key-based in the spec)"."""
     primary_key: list[str]
     columns: list[ColumnInfo]
 
@@ -323,6 +342,7 @@ class TableInfo(BaseModel):
             spec_name=table.spec_name,
             purpose=table.purpose,
             replication=table.replication,
+            replication_label=table.replication_label,
             primary_key=list(table.primary_key),
             columns=[
                 ColumnInfo(

@@ -22,7 +22,7 @@ from ctctsync.control.models import (
 )
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.control.services.warehouse import drop_tables_of
-from ctctsync.state import StateStore
+from ctctsync.state import DiscoveredField, StateStore
 from ctctsync.tables import TABLES
 
 DEFAULT_HISTORY = timedelta(days=365)
@@ -118,6 +118,7 @@ def create_integration(db: Session, user: User, data: IntegrationCreate) -> Inte
         frequency_hours=data.frequency_hours,
         history_start=data.history_start or now.date() - DEFAULT_HISTORY,
         tables=data.tables if data.tables is not None else dict.fromkeys(TABLES),
+        new_columns=data.new_columns,
         created_by_id=user.id,
         created_at=now,
         updated_at=now,
@@ -135,10 +136,12 @@ def create_integration(db: Session, user: User, data: IntegrationCreate) -> Inte
 
 
 def update_integration(db: Session, integ: Integration, data: IntegrationUpdate) -> Integration:
-    """Change the frequency and/or the table and column selection.
+    """Change the frequency, the table and column selection and/or the new-field policy.
 
     Tables and columns added to the selection are backfilled from the history start: their
     bookmarks are reset and, when the integration can run, a ``backfill`` run is queued.
+    A new-field policy applies from the next run on (rows loaded before hold NULL in a newly
+    added column until they are read again: "re-sync table" fills them).
     """
     ctx = context(db)
     now = ctx.now()
@@ -153,6 +156,8 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
     if new_tables is not None and new_tables != integ.tables:
         backfill = tables_to_backfill(integ.tables, new_tables)
         integ.tables = new_tables
+    if data.new_columns is not None:
+        integ.new_columns = data.new_columns
     integ.updated_at = now
     if integ.state == "failed":
         # A configuration failure is what editing is for; let the next run try again.
@@ -165,6 +170,15 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
         if integ.schedulable:
             enqueue_run(db, integ, "backfill", tables=backfill, full_refresh=backfill)
     return integ
+
+
+def new_fields(db: Session, integ: Integration) -> dict[str, list[DiscoveredField]]:
+    """Table -> the fields runs of ``integ`` met that the table registry does not know
+    ("new field available"), from the state store."""
+    found: dict[str, list[DiscoveredField]] = {}
+    for f in StateStore(context(db).engine, create=False).discovered(integ.name):
+        found.setdefault(f.table, []).append(f)
+    return found
 
 
 def pause(db: Session, integ: Integration) -> Integration:

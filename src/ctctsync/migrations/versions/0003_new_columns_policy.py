@@ -18,6 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # a store whose tables were made by ``metadata.create_all`` has it already
+    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("integrations")}
+    if "new_columns" in existing:
+        return
     with op.batch_alter_table("integrations") as batch:
         batch.add_column(
             sa.Column(

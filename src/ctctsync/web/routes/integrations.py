@@ -25,11 +25,17 @@ from starlette.responses import RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError, ValidationFailed
 from ctctsync.control.models import ACTIVE_RUN_STATUSES, Integration
-from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, validated
+from ctctsync.control.schemas import (
+    IntegrationCreate,
+    IntegrationUpdate,
+    ManualCredentials,
+    validated,
+)
 from ctctsync.control.services.authorization import new_binding
+from ctctsync.control.services.integrations import new_fields
 from ctctsync.tables import TABLES
 from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
-from ctctsync.web.deps import CurrentUser, Db
+from ctctsync.web.deps import CurrentUser, Db, IntegrationId
 from ctctsync.web.forms import (
     Form,
     chosen_selection,
@@ -133,7 +139,9 @@ def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
 
 
 @router.get("/{integration_id}/setup")
-def resume_setup(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def resume_setup(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Continue an unfinished setup (from any browser): authorize, or choose tables."""
     integ = svc.get_integration(db, user, integration_id)
     if not setup_unfinished(integ):
@@ -147,7 +155,9 @@ def resume_setup(request: Request, db: Db, user: CurrentUser, integration_id: in
 
 
 @router.get("/{integration_id}/setup/authorize")
-def authorize_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def authorize_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Step 3: authorize ctctsync on Constant Contact (or enter credentials by hand)."""
     integ = svc.get_integration(db, user, integration_id)
     return render(
@@ -163,7 +173,9 @@ def authorize_page(request: Request, db: Db, user: CurrentUser, integration_id: 
 
 
 @router.post("/{integration_id}/authorize")
-def authorize(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def authorize(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Send the browser to Constant Contact's authorize page (also "Re-authorize")."""
     integ = svc.get_integration(db, user, integration_id)
     try:
@@ -176,7 +188,9 @@ def authorize(request: Request, db: Db, user: CurrentUser, integration_id: int) 
 
 
 @router.get("/{integration_id}/credentials")
-def credentials_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def credentials_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """The alternative to OAuth: paste an API key and access token."""
     integ = svc.get_integration(db, user, integration_id)
     return render(
@@ -188,21 +202,21 @@ def credentials_page(request: Request, db: Db, user: CurrentUser, integration_id
 
 @router.post("/{integration_id}/credentials")
 def save_credentials(
-    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
 ) -> Response:
     """Check and store the pasted credentials (never echoed back)."""
     integ = svc.get_integration(db, user, integration_id)
-    api_key, token = form_str(form, "api_key"), form_str(form, "access_token")
     errors: dict[str, str] = {}
-    if not api_key:
-        errors["api_key"] = "Enter the API key of your Constant Contact application."
-    if not token:
-        errors["access_token"] = "Enter the access token issued for the account."  # noqa: S105
-    if not errors:
-        try:
-            svc.set_manual_credentials(db, integ, api_key, token)
-        except ValidationFailed as exc:
-            errors = field_messages(exc.errors) or {"access_token": exc.message}
+    try:
+        # The same rules as the REST API: printable ASCII, no spaces or line breaks.
+        data = validated(
+            ManualCredentials,
+            api_key=form_str(form, "api_key"),
+            access_token=form_str(form, "access_token"),
+        )
+        svc.set_manual_credentials(db, integ, data.api_key, data.access_token)
+    except ValidationFailed as exc:
+        errors = field_messages(exc.errors) or {"access_token": exc.message}
     if errors:
         return render(
             request,
@@ -243,7 +257,9 @@ def _tables_form(
 
 
 @router.get("/{integration_id}/setup/tables")
-def tables_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def tables_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Step 4: the available tables, each with its purpose and replication type."""
     integ = svc.get_integration(db, user, integration_id)
     draft = _setup(request, integ.id)
@@ -256,7 +272,7 @@ def tables_page(request: Request, db: Db, user: CurrentUser, integration_id: int
 
 @router.post("/{integration_id}/setup/tables")
 def choose_tables(
-    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
 ) -> Response:
     """Remember the chosen tables, then ask for their fields."""
     integ = svc.get_integration(db, user, integration_id)
@@ -273,7 +289,9 @@ def choose_tables(
 
 
 @router.get("/{integration_id}/setup/fields")
-def fields_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def fields_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Step 5: the fields of each chosen table (all selected; keys locked)."""
     integ = svc.get_integration(db, user, integration_id)
     draft = _setup(request, integ.id)
@@ -290,7 +308,7 @@ def fields_page(request: Request, db: Db, user: CurrentUser, integration_id: int
 
 @router.post("/{integration_id}/setup/fields")
 def submit(
-    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
 ) -> Response:
     """Save the table and field selection and start the integration (Pending)."""
     integ = svc.get_integration(db, user, integration_id)
@@ -337,6 +355,7 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
         "runs": runs,
         "creds": svc.credentials_status(integ),
         "choices": picker(integ.tables, default_all=False),
+        "new_fields": new_fields(db, integ),
         "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
         "unfinished": setup_unfinished(integ),
@@ -344,14 +363,16 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
 
 
 @router.get("/{integration_id}")
-def details(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def details(request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId) -> Response:
     """State, settings, tables, jobs and actions of one integration."""
     integ = svc.get_integration(db, user, integration_id)
     return render(request, "integrations/details.html", _details_ctx(request, db, user, integ))
 
 
 @router.get("/{integration_id}/status")
-def status_fragment(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def status_fragment(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """The live part of the details page (state + jobs), polled while something is in flight."""
     integ = svc.get_integration(db, user, integration_id)
     ctx = _details_ctx(request, db, user, integ)
@@ -369,6 +390,7 @@ def _edit_form(
     frequency: Any,
     selection: dict[str, list[str] | None],
     errors: dict[str, str],
+    new_columns: str = "ignore",
     code: int = 200,
 ) -> Response:
     return render(
@@ -379,6 +401,7 @@ def _edit_form(
             "integ": integ,
             "frequency": frequency,
             "frequencies": REPLICATION_FREQUENCIES_HOURS,
+            "new_columns": new_columns,
             "choices": picker(selection, default_all=False),
             "errors": errors,
         },
@@ -387,28 +410,39 @@ def _edit_form(
 
 
 @router.get("/{integration_id}/edit")
-def edit_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
-    """Change the frequency, tables and fields (the name and history are fixed)."""
+def edit_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
+    """Change the frequency, the new-field policy, tables and fields (the name and history
+    are fixed)."""
     integ = svc.get_integration(db, user, integration_id)
     return _edit_form(
-        request, integ, frequency=integ.frequency_hours, selection=dict(integ.tables), errors={}
+        request, integ, frequency=integ.frequency_hours, selection=dict(integ.tables), errors={},
+        new_columns=integ.new_columns,
     )
 
 
 @router.post("/{integration_id}/edit")
-def edit(request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form) -> Response:
-    """Save the new frequency and selection; nothing changes if anything is invalid."""
+def edit(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
+) -> Response:
+    """Save the new frequency, policy and selection; nothing changes if anything is invalid."""
     integ = svc.get_integration(db, user, integration_id)
     raw_frequency = form_str(form, "frequency_hours")
+    raw_policy = form_str(form, "new_columns") or integ.new_columns
     selection = chosen_selection(form, chosen_tables(form))
     before = dict(integ.tables)
     try:
-        changes = validated(IntegrationUpdate, frequency_hours=raw_frequency, tables=selection)
+        changes = validated(
+            IntegrationUpdate, frequency_hours=raw_frequency, tables=selection,
+            new_columns=raw_policy,
+        )
         svc.update_integration(db, integ, changes)
     except ValidationFailed as exc:
         errors = field_messages(exc.errors) or {"tables": exc.message}
         return _edit_form(
-            request, integ, frequency=raw_frequency, selection=selection, errors=errors, code=422
+            request, integ, frequency=raw_frequency, selection=selection, errors=errors,
+            new_columns=raw_policy, code=422,
         )
     backfill = svc.tables_to_backfill(before, integ.tables)
     message = "Changes saved. They apply from the next job."
@@ -426,7 +460,7 @@ def edit(request: Request, db: Db, user: CurrentUser, integration_id: int, form:
 
 
 @router.post("/{integration_id}/pause")
-def pause(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def pause(request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId) -> Response:
     """Stop scheduling jobs."""
     integ = svc.pause(db, svc.get_integration(db, user, integration_id))
     flash(request, f"{integ.name} is paused: no job will start until you re-activate it.")
@@ -434,7 +468,9 @@ def pause(request: Request, db: Db, user: CurrentUser, integration_id: int) -> R
 
 
 @router.post("/{integration_id}/reactivate")
-def reactivate(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def reactivate(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Resume scheduling (Active again, or Pending if no job has loaded data yet)."""
     integ = svc.reactivate(db, svc.get_integration(db, user, integration_id))
     flash(request, f"{integ.name} is re-activated.")
@@ -442,7 +478,7 @@ def reactivate(request: Request, db: Db, user: CurrentUser, integration_id: int)
 
 
 @router.post("/{integration_id}/run")
-def run_now(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def run_now(request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId) -> Response:
     """Queue a job now (merges into an already queued one)."""
     integ = svc.get_integration(db, user, integration_id)
     try:
@@ -456,7 +492,7 @@ def run_now(request: Request, db: Db, user: CurrentUser, integration_id: int) ->
 
 @router.post("/{integration_id}/tables/{table}/resync")
 def resync(
-    request: Request, db: Db, user: CurrentUser, integration_id: int, table: str
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, table: str
 ) -> Response:
     """Re-read one table from the history start."""
     integ = svc.get_integration(db, user, integration_id)
@@ -470,7 +506,9 @@ def resync(
 
 
 @router.get("/{integration_id}/delete")
-def delete_page(request: Request, db: Db, user: CurrentUser, integration_id: int) -> Response:
+def delete_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
     """Confirm the deletion, and choose whether the warehouse tables go too."""
     integ = svc.get_integration(db, user, integration_id)
     return render(
@@ -482,7 +520,7 @@ def delete_page(request: Request, db: Db, user: CurrentUser, integration_id: int
 
 @router.post("/{integration_id}/delete")
 def delete(
-    request: Request, db: Db, user: CurrentUser, integration_id: int, form: Form
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
 ) -> Response:
     """Delete the integration (and its warehouse tables when asked)."""
     integ = svc.get_integration(db, user, integration_id)
