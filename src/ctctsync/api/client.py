@@ -64,7 +64,10 @@ INVALID_BASE_URL_RULE = ErrorRule(
     message="The API base URL is not an http(s) URL.",
 )
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+CONNECT_TIMEOUT = 10.0
+"""Seconds to establish a connection, whatever the read timeout: a host that does not
+answer is given up on quickly (see ``RetryPolicy.connect_attempts``)."""
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=CONNECT_TIMEOUT)
 """30 s to read an answer, 10 s to connect."""
 
 USER_AGENT = f"ctctsync/{__version__} (+https://github.com/ctctsync/ctctsync)"
@@ -88,10 +91,15 @@ def endpoint_template(method: str, path: str) -> str:
 
 
 TRANSPORT_KINDS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], TransportKind], ...] = (
+    # No connection at all: refused, unknown host, nothing answered within the connect timeout.
+    ((httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError), "connection"),
     (httpx.TimeoutException, "timeout"),
-    ((httpx.ConnectError, httpx.NetworkError, httpx.ProxyError), "connection"),
-    # Dropped connection, incomplete body (Content-Length not met), bad gzip, anything else.
-    ((httpx.RemoteProtocolError, httpx.DecodingError, httpx.TransportError), "protocol"),
+    # Dropped connection (reset while reading or writing), incomplete body (Content-Length
+    # not met), bad gzip, anything else.
+    (
+        (httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError, httpx.TransportError),
+        "protocol",
+    ),
 )
 """httpx's failures without an answer, as the error table's transport kinds (first match)."""
 
@@ -192,7 +200,10 @@ class RetryPolicy:
     exponential with full jitter, ``uniform(0, min(max_delay, base_delay * 2**n))``, or the
     server's ``Retry-After`` (capped at ``max_retry_after``). Malformed bodies get
     ``malformed_attempts`` tries; over-qps answers ``throttle_attempts`` (the limiter does
-    the waiting for those).
+    the waiting for those). A host that cannot be connected to (refused, unknown name,
+    connect timeout) gets ``connect_attempts`` tries: with the 10 s connect timeout and the
+    waits between them (at most 0.5 s + 1 s) that is at most about 32 s, after which the
+    request fails with the ``unreachable`` rule, which stops the run.
     """
 
     max_attempts: int = 6
@@ -201,6 +212,12 @@ class RetryPolicy:
     max_retry_after: float = 120.0
     malformed_attempts: int = 4
     throttle_attempts: int = 20
+    connect_attempts: int = 3
+
+    def attempts_for(self, transport: TransportKind | None) -> int:
+        """The tries a retried failure of this transport kind (None: an HTTP answer) gets."""
+        special = {"malformed": self.malformed_attempts, "connection": self.connect_attempts}
+        return min(self.max_attempts, special.get(transport or "", self.max_attempts))
 
 
 def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -219,6 +236,14 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _with_connect_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
+    """``timeout`` as an httpx timeout; a plain number (the read timeout of the
+    configuration) keeps :data:`CONNECT_TIMEOUT` for connecting."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
 
 
 def _cause(failure: Failure) -> str:
@@ -275,7 +300,7 @@ class ApiClient:
         self.should_stop = should_stop
         """Checked before every request and during every wait: True raises ``Cancelled``."""
         self._http = httpx.Client(
-            timeout=timeout,
+            timeout=_with_connect_timeout(timeout),
             transport=transport,
             headers={
                 "Accept": "application/json",  # anything else -> 406 -- §1.1
@@ -413,7 +438,11 @@ class ApiClient:
         self, kind: TransportKind, template: str, url: str, exc: Exception
     ) -> Failure:
         detail = f"{type(exc).__name__}: {exc} ({url})"
-        return classify_transport(kind, template, detail)
+        target = httpx.URL(url)
+        where = f"{target.host}:{target.port}" if target.port else target.host
+        return classify_transport(
+            kind, template, detail, reason=f"{where}: {str(exc) or type(exc).__name__}"
+        )
 
     def _handle(self, failure: Failure, failures: dict[str, int]) -> None:
         """Act on a failed attempt: wait and return (to retry) or raise."""
@@ -436,11 +465,7 @@ class ApiClient:
             raise error
         if rule.action != "retry":
             raise self._give_up(failure)
-        limit = (
-            self.retry.malformed_attempts
-            if rule.transport == "malformed"
-            else self.retry.max_attempts
-        )
+        limit = self.retry.attempts_for(rule.transport)
         if count >= limit:
             raise self._give_up(failure)
         if failure.retry_after is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ctctsync import __version__
@@ -126,21 +127,50 @@ def discover(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def check(config: ConfigOpt = None) -> None:
-    """Check credentials and that the Constant Contact API answers."""
+    """Check what a sync needs: the credentials are set, the warehouse can be loaded into,
+    and the Constant Contact API accepts them. One line per problem; exit 2 (configuration)
+    or the API failure's exit code."""
     from ctctsync.api.v2 import check as api_check
     from ctctsync.errors import FAILURES, CtctError
     from ctctsync.sync.engine import make_client
+    from ctctsync.sync.preflight import check_credentials
+    from ctctsync.warehouse import WarehouseError, check_warehouse
 
     cfg = _load(config)
+    _exit_if(check_credentials(cfg.source))  # before any request: no empty key or token
+    codes: list[int] = []
+    try:
+        console.print(f"[green]OK[/green] warehouse: {check_warehouse(cfg.warehouse)}",
+                      soft_wrap=True)
+    except WarehouseError as exc:
+        _say_failed("Warehouse check failed", str(exc))
+        codes.append(EXIT_CONFIG)
     client = make_client(cfg.source)
     try:
         info = api_check(client)
     except CtctError as exc:
-        err_console.print(f"[red]Check failed:[/red] {exc.user_message}")
-        raise typer.Exit(FAILURES[exc.failure_type].exit_code) from None
+        _say_failed("Check failed", exc.user_message)
+        codes.append(FAILURES[exc.failure_type].exit_code)
+    else:
+        console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}",
+                      soft_wrap=True)
     finally:
         client.close()
-    console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}")
+    if codes:
+        raise typer.Exit(codes[0])
+
+
+def _say_failed(what: str, message: str) -> None:
+    """One line on stderr, however long (``message`` is text, not rich markup: an install
+    hint such as ``ctctsync[postgres]`` must print whole)."""
+    err_console.print(f"[red]{what}:[/red] {escape(message)}", soft_wrap=True)
+
+
+def _exit_if(problem: str | None) -> None:
+    """Exit 2 with ``problem`` as one line, if there is one."""
+    if problem is not None:
+        _say_failed("Cannot start", problem)
+        raise typer.Exit(EXIT_CONFIG)
 
 
 @app.command()
@@ -162,13 +192,20 @@ def sync(
 ) -> None:
     """Run one sync: extract the selected tables and load them into the warehouse."""
     from ctctsync.sync import run_sync
+    from ctctsync.sync.preflight import preflight
 
     cfg = _load(config)
     unknown = [t for t in table or [] if t not in TABLES]
     if unknown:
         err_console.print(f"[red]Unknown table(s):[/red] {', '.join(unknown)}")
         raise typer.Exit(EXIT_CONFIG)
-    kwargs: dict[str, Any] = {"only_tables": table or None, "full_refresh": full_refresh}
+    # credentials and warehouse before any request or file: one line and exit 2
+    _exit_if(preflight(cfg))
+    kwargs: dict[str, Any] = {
+        "only_tables": table or None,
+        "full_refresh": full_refresh,
+        "check_first": False,  # just done
+    }
     if as_json:
         result = run_sync(cfg, **kwargs)
         console.print_json(json.dumps(_result_json(result)))

@@ -61,10 +61,12 @@ from ctctsync.errors.redaction import (
     register_secret,
 )
 from ctctsync.errors.rules import (
+    EXHAUSTED_RULES,
     PAGINATION_LOOP_RULE,
     RETRIES_EXHAUSTED_RULE,
     RULES,
     RULES_BY_NAME,
+    UNREACHABLE_RULE,
     Action,
     ErrorRule,
     TransportKind,
@@ -80,6 +82,7 @@ from ctctsync.errors.taxonomy import (
 
 __all__ = [
     "BEARER",
+    "EXHAUSTED_RULES",
     "FAILURES",
     "KNOWN_SECRETS",
     "PAGINATION_LOOP_RULE",
@@ -92,6 +95,7 @@ __all__ = [
     "SECRET_PARAMS",
     "STANDARD_PATTERNS",
     "TOKEN_PATTERNS",
+    "UNREACHABLE_RULE",
     "URL_CREDENTIALS",
     "UUID_TOKEN",
     "Action",

@@ -41,6 +41,7 @@ from ctctsync.errors import (
 from ctctsync.state import StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.prefetch import Prefetcher
+from ctctsync.sync.preflight import preflight
 from ctctsync.sync.results import (
     FailureType,
     Phase,
@@ -91,6 +92,8 @@ class _Failure:
     message: str
     failure_type: FailureType
     resume_at: datetime | None = None
+    stops: bool = False
+    """The failure's own rule stops the run (a rejected API key, an unreachable host)."""
 
     @property
     def outcome(self) -> FailureOutcome:
@@ -98,7 +101,7 @@ class _Failure:
 
     @property
     def stop_run(self) -> bool:
-        return self.outcome.stops_run
+        return self.stops or self.outcome.stops_run
 
     @property
     def status(self) -> RunStatus:
@@ -142,10 +145,11 @@ def _classify(exc: BaseException, secrets: tuple[SecretLike, ...], table: str = 
             first = error.strip().splitlines()[0] if error.strip() else ""
             error = redact(first, secrets)[:300]
     message = kind.message.format(error=error, kind=type(exc).__name__)
-    if table and not kind.names_table and not FAILURES[kind.failure_type].stops_run:
+    stops = isinstance(exc, CtctError) and exc.stops_run
+    if table and not kind.names_table and not (stops or FAILURES[kind.failure_type].stops_run):
         message = f"{table}: {message}"
     resume_at = exc.resume_at if isinstance(exc, DailyQuotaExhausted) else None
-    return _Failure(message, kind.failure_type, resume_at)
+    return _Failure(message, kind.failure_type, resume_at, stops)
 
 
 @dataclass
@@ -188,6 +192,7 @@ def run_sync(
     should_stop: Callable[[], bool] | None = None,
     client: ApiClient | None = None,
     clock: Clock | None = None,
+    check_first: bool = True,
 ) -> SyncResult:
     """Replicate the selected tables of one Constant Contact account into the warehouse.
 
@@ -208,6 +213,10 @@ def run_sync(
         client: an API client to use (default: one built from ``config.source``).
         clock: the source's "now" (default: this machine's UTC clock); bookmarks are instants
             of this clock, so tests against a simulator with its own clock pass that one.
+        check_first: run the preflight (:func:`ctctsync.sync.preflight.preflight`:
+            credentials set, warehouse reachable and writable) before the first API call; a
+            failed preflight ends the run ``failed`` (type ``config``) with every table
+            failed with its one message and no API call. False when the caller just ran it.
 
     Returns:
         A :class:`SyncResult`. Source and warehouse failures are reported in it, not raised;
@@ -227,6 +236,9 @@ def run_sync(
                         status="succeeded")
     for name in names:
         result.tables[name] = TableResult()
+    problem = preflight(config, source=client is None) if check_first else None
+    if problem is not None:  # before any API call, state store or warehouse file
+        return _failed_before_start(result, problem, log, now)
     store = state if state is not None else StateStore(config.state_url)
     own_client = client is None
     api = client if client is not None else make_client(config.source, should_stop)
@@ -257,6 +269,18 @@ def run_sync(
         run_id, result.status, result.rows, result.api_calls,
         (result.finished_at - result.started_at).total_seconds(),
     )
+    return result
+
+
+def _failed_before_start(
+    result: SyncResult, problem: str, log: logging.Logger, now: Clock
+) -> SyncResult:
+    """The result of a run whose preflight failed: nothing read, nothing written."""
+    log.error("run %s cannot start: %s", result.run_id, problem)
+    for tr in result.tables.values():
+        tr.status, tr.error = "failed", problem
+    result.status, result.error, result.failure_type = "failed", problem, "config"
+    result.finished_at = now()
     return result
 
 
