@@ -39,6 +39,7 @@ SLOW_MODULES = (
     "tests/sandbox/test_sandbox_scale.py",
     "tests/control/test_sandbox_runs.py",
     "tests/control/test_serve.py",
+    "tests/control/test_shutdown.py",
     "tests/sync/test_loader.py",
 )
 SLOW_TESTS = (

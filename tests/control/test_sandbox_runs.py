@@ -254,8 +254,8 @@ def test_cancel_running_run(
     sb_plane.work_once("w1")
     done = _run(sdb, run.id)
     assert done.status == "cancelled" and done.error == "Cancelled on request."
-    assert done.table_status["contacts"] == "succeeded"
-    assert "cancelled" in done.table_status.values()
+    # the cancel stops the table it came during (issue 8), and the ones after it
+    assert set(done.table_status.values()) == {"cancelled"}
     integ = sdb.get(Integration, integ.id)  # type: ignore[assignment]
     assert integ.state == "pending"
 

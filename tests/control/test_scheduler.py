@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from ctctsync.control import services as svc
 from ctctsync.control.clock import ManualClock
-from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.models import Integration, Run, RunLog, User
 from ctctsync.control.plane import WORKER_DIED, ControlPlane, next_slot
 from ctctsync.control.schemas import IntegrationCreate
+from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
 
 from .conftest import make_settings
@@ -137,3 +138,73 @@ def test_stale_run_is_failed_and_rescheduled(
     assert plane.claim_next("w2") == report.enqueued[0]
     db.refresh(integ)
     assert integ.state == "pending"
+
+
+def _finished_run(
+    db: Session, integ: Integration, clock: ManualClock, status: str = "succeeded"
+) -> str:
+    run = enqueue_run(db, integ, "schedule")
+    run.transition("running")
+    run.transition(status)  # type: ignore[arg-type]
+    run.finished_at = clock.now()
+    db.add(RunLog(run_id=run.id, seq=1, ts=clock.now(), level="INFO", message="a line"))
+    db.commit()
+    return run.id
+
+
+def test_retention_prunes_old_and_excess_runs_in_batches(
+    plane: ControlPlane, db: Session, alice: User, clock: ManualClock
+) -> None:
+    # issue 8: runs and their logs were kept forever
+    plane.settings = plane.settings.model_copy(
+        update={"run_retention_days": 30, "run_retention_count": 2, "prune_batch_size": 2}
+    )
+    busy = connected(db, alice, name="busy")
+    lone = connected(db, alice, name="lone")
+    old = connected(db, alice, name="old")
+    lone_run = _finished_run(db, lone, clock, "failed")  # its only run: kept, however old
+    old_runs = []
+    for _ in range(3):
+        old_runs.append(_finished_run(db, old, clock))
+        clock.advance(timedelta(seconds=1))
+    busy_runs = []
+    for _ in range(6):  # one run every 10 days
+        busy_runs.append(_finished_run(db, busy, clock))
+        clock.advance(timedelta(days=10))
+    queued = enqueue_run(db, busy, "manual").id
+    # now: busy's runs finished 60, 50, 40, 30, 20 and 10 days ago
+    assert plane.prune(max_batches=1) == 2  # one short transaction of prune_batch_size runs
+    pruned_total = 2 + plane.prune()
+    assert plane.prune() == 0
+
+    db.rollback()
+    db.expire_all()
+    left = set(db.scalars(sa.select(Run.id)))
+    # busy: older than 30 days (60, 50, 40) or beyond the newest 2 (30) go; 20 and 10 stay
+    assert busy_runs[4] in left and busy_runs[5] in left
+    assert not left & set(busy_runs[:4])
+    assert queued in left  # never an active run
+    assert lone_run in left  # never an integration's newest finished run
+    assert old_runs[2] in left and not left & set(old_runs[:2])
+    assert pruned_total == 4 + 2
+    logs = set(db.scalars(sa.select(RunLog.run_id)))
+    assert logs == left - {queued}
+
+
+def test_retention_zero_keeps_everything(
+    plane: ControlPlane, db: Session, alice: User, clock: ManualClock
+) -> None:
+    plane.settings = plane.settings.model_copy(
+        update={"run_retention_days": 0, "run_retention_count": 0}
+    )
+    integ = connected(db, alice)
+    for _ in range(3):
+        _finished_run(db, integ, clock)
+        clock.advance(timedelta(days=400))
+    assert plane.prune() == 0
+    assert len(_runs(db, integ)) == 3
+
+
+def test_retention_defaults() -> None:
+    settings = ControlSettings()
+    assert (settings.run_retention_days, settings.run_retention_count) == (90, 500)

@@ -12,9 +12,12 @@ first administrator, so ``ctctsync integrations list`` sees every integration.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
@@ -470,10 +473,37 @@ def serve(
         f"({cfg.workers} worker(s), store {_safe_url(cfg.resolved_database_url)})"
     )
     try:
-        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
+        with _sigterm_as_sigint():
+            uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
     finally:
+        # Running jobs end `cancelled` within their request in flight and are due again at
+        # once, so the next start resumes them from their bookmarks.
         plane.close()
     return EXIT_OK
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """Treat SIGTERM (what container platforms and systemd send) as Ctrl-C.
+
+    uvicorn handles both signals while it serves, then re-raises the one it caught once it
+    has stopped. SIGINT's default handler raises ``KeyboardInterrupt`` (which uvicorn.run
+    swallows), so ``serve`` goes on to stop the plane and its jobs end ``cancelled``;
+    SIGTERM's default handler would kill the process there, leaving its jobs ``running``
+    until the sweeper fails them as "worker died".
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can only be handled on the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _safe_url(url: str) -> str:

@@ -30,6 +30,9 @@ class ControlContext:
     engine: Engine
     wake: Callable[[], None] = field(default=lambda: None)
     """Nudges idle workers when a run is queued (no-op without running workers)."""
+    cancel: Callable[[str], object] = field(default=lambda _run_id: None)
+    """Stops a run this process executes, at once (no-op for a run executed elsewhere:
+    its worker reads ``cancel_requested`` within a second)."""
 
     def now(self) -> datetime:
         """The current time by the plane's clock."""

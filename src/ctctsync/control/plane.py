@@ -32,7 +32,7 @@ from ctctsync.control.clock import Clock, SystemClock
 from ctctsync.control.context import ControlContext, attach
 from ctctsync.control.crypto import SecretBox
 from ctctsync.control.database import create_store_engine, upgrade_database, writer
-from ctctsync.control.models import Integration, Run
+from ctctsync.control.models import FINISHED_RUN_STATUSES, Integration, Run, RunLog
 from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import ProgressListener, RunExecutor
@@ -89,6 +89,7 @@ class ControlPlane:
             clock=self.clock,
             engine=self.engine,
             wake=self._wake.set,
+            cancel=self.cancel_local,
         )
         # Sessions read, then write: on SQLite they must hold the write lock from the start.
         self.write_engine = writer(self.engine)
@@ -96,6 +97,9 @@ class ControlPlane:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listeners: list[ProgressListener] = []
+        self._executing: dict[str, RunExecutor] = {}
+        """Runs this process executes now, by id (guarded by ``_executing_lock``)."""
+        self._executing_lock = threading.Lock()
         self.process_id = f"{socket.gethostname()}:{os.getpid()}"
 
     # ------------------------------------------------------------------ sessions
@@ -190,6 +194,74 @@ class ControlPlane:
             RunExecutor.append_log(self, run_id, logging.ERROR, WORKER_DIED)
         return swept
 
+    # ------------------------------------------------------------------ retention
+
+    def prune(self, max_batches: int = 5) -> int:
+        """Delete finished runs (and their logs) past the retention settings; returns how
+        many. A run goes when it finished more than ``run_retention_days`` ago or is beyond
+        the newest ``run_retention_count`` finished runs of its integration; queued and
+        running runs, and each integration's newest finished run, always stay.
+
+        Deletes at most ``prune_batch_size`` runs per transaction and ``max_batches``
+        transactions per call (the scheduler calls it every tick), so a large backlog
+        drains over a few ticks without holding the store's write lock for long.
+        """
+        settings = self.settings
+        if not settings.run_retention_days and not settings.run_retention_count:
+            return 0
+        pruned = 0
+        for _ in range(max_batches):
+            ids = self._prunable(settings.prune_batch_size)
+            if not ids:
+                break
+            with self.write_engine.begin() as conn:
+                conn.execute(sa.delete(RunLog).where(RunLog.run_id.in_(ids)))
+                deleted = conn.execute(
+                    sa.delete(Run).where(Run.id.in_(ids), Run.status.in_(FINISHED_RUN_STATUSES))
+                ).rowcount
+            pruned += deleted
+            if len(ids) < settings.prune_batch_size:
+                break
+        if pruned:
+            log.info("pruned %d finished run(s) past the retention settings", pruned)
+        return pruned
+
+    def _prunable(self, limit: int) -> list[str]:
+        """Ids of up to ``limit`` finished runs past retention (oldest first)."""
+        settings = self.settings
+        finished = sa.func.coalesce(Run.finished_at, Run.created_at)
+        newest_first = (
+            sa.func.row_number()
+            .over(partition_by=Run.integration_id, order_by=(Run.created_at.desc(), Run.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            sa.select(Run.id, Run.created_at, finished.label("finished"), newest_first)
+            .where(Run.status.in_(FINISHED_RUN_STATUSES))
+            .subquery()
+        )
+        expired = []
+        if settings.run_retention_days:
+            cutoff = self.clock.now() - timedelta(days=settings.run_retention_days)
+            expired.append(ranked.c.finished < cutoff)
+        if settings.run_retention_count:
+            expired.append(ranked.c.rank > settings.run_retention_count)
+        last_runs = sa.select(Integration.last_run_id).where(
+            Integration.last_run_id.is_not(None)
+        )
+        query = (
+            sa.select(ranked.c.id)
+            .where(
+                ranked.c.rank > 1,  # each integration's newest finished run stays
+                sa.or_(*expired),
+                ranked.c.id.not_in(last_runs),
+            )
+            .order_by(ranked.c.created_at, ranked.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(query))
+
     # ------------------------------------------------------------------ workers
 
     def claim_next(self, worker_id: str, run_id: str | None = None) -> str | None:
@@ -230,8 +302,25 @@ class ControlPlane:
         claimed = self.claim_next(worker, run_id)
         if claimed is None:
             return None
-        RunExecutor(self, claimed, worker, self._listeners).execute(self._stop.is_set)
+        executor = RunExecutor(self, claimed, worker, self._listeners)
+        with self._executing_lock:
+            self._executing[claimed] = executor
+        try:
+            executor.execute(self._stop.is_set)
+        finally:
+            with self._executing_lock:
+                self._executing.pop(claimed, None)
         return claimed
+
+    def cancel_local(self, run_id: str) -> bool:
+        """Stop ``run_id`` now if this process executes it; False if it does not (then its
+        worker, wherever it is, reads the stored ``cancel_requested`` flag)."""
+        with self._executing_lock:
+            executor = self._executing.get(run_id)
+        if executor is None:
+            return False
+        executor.cancel()
+        return True
 
     # ------------------------------------------------------------------ threads
 
@@ -273,6 +362,10 @@ class ControlPlane:
                     self._wake.set()
             except Exception:
                 log.exception("scheduler tick failed; retrying")
+            try:
+                self.prune()
+            except Exception:
+                log.exception("pruning old runs failed; retrying at the next tick")
             self._stop.wait(self.settings.scheduler_interval_seconds)
 
     def _worker_loop(self) -> None:

@@ -79,6 +79,15 @@ class ControlSettings(BaseSettings):
     stale_after_seconds: float = Field(default=120.0, gt=0)
     """A running run whose heartbeat is older than this is failed by the sweeper."""
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)
+    run_retention_days: int = Field(default=90, ge=0)
+    """Finished runs (and their logs) older than this are deleted; 0 keeps them forever.
+    90 days keeps a quarter of history to compare and troubleshoot with, at about 5 KB a
+    run. The newest finished run of each integration is always kept."""
+    run_retention_count: int = Field(default=500, ge=0)
+    """At most this many finished runs are kept per integration; 0 sets no limit. 500 is
+    three weeks of an hourly integration and all 90 days of a daily one, about 2.5 MB."""
+    prune_batch_size: int = Field(default=200, ge=1, le=10_000)
+    """Runs deleted per transaction when pruning (short transactions never hold up runs)."""
     oauth_state_ttl_seconds: int = Field(default=900, gt=0)
 
     @field_validator("public_base_url", "cc_base_url", "cc_auth_base_url")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,10 @@ _PHASE_STATUS = {
 SHUTDOWN_MESSAGE = (
     "Stopped because the server shut down; the next run resumes from the saved state."
 )
+CANCEL_POLL_SECONDS = 0.5
+"""How often a running run reads its ``cancel_requested`` flag between heartbeats: a cancel
+made in another process (the CLI, a second server on the same store) takes effect within
+this, plus the request in flight. A cancel made in this process takes effect at once."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,10 @@ class RunExecutor:
             )
 
     # ------------------------------------------------------------------ execution
+
+    def cancel(self) -> None:
+        """Stop the run now (its reads and waits end within the request in flight)."""
+        self._cancel.set()
 
     def execute(self, shutdown: Callable[[], bool]) -> None:
         """Execute the run (it must be ``running`` and claimed by this worker)."""
@@ -262,11 +271,23 @@ class RunExecutor:
             listener(self.run_id, event)
 
     def _heartbeat_loop(self) -> None:
-        while not self._done.wait(self.plane.settings.heartbeat_seconds):
+        every = self.plane.settings.heartbeat_seconds
+        next_beat = time.monotonic() + every
+        while not self._done.wait(min(every, CANCEL_POLL_SECONDS)):
             try:
-                self._beat()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + every
+                    self._beat()
+                elif not self._cancel.is_set():
+                    self._poll_cancel()
             except Exception:
                 log.exception("heartbeat of run %s failed", self.run_id)
+
+    def _poll_cancel(self) -> None:
+        """Read the run's cancel flag (a read: no write lock, cheap between heartbeats)."""
+        with self.plane.engine.connect() as conn:
+            if conn.scalar(sa.select(Run.cancel_requested).where(Run.id == self.run_id)):
+                self._cancel.set()
 
     def _beat(self) -> None:
         with self._lock:

@@ -44,7 +44,11 @@ def run_logs(db: Session, run: Run, after_seq: int = 0, *, limit: int = 1000) ->
 
 
 def cancel_run(db: Session, run: Run) -> Run:
-    """Cancel a queued run now, or ask a running one to stop at its next page."""
+    """Cancel a queued run now, or stop a running one within the request it has in flight.
+
+    The flag is stored (a worker in another process reads it within a second) and, when this
+    process runs the job, its worker is told at once.
+    """
     if run.status == "queued":
         run.transition("cancelled")
         run.finished_at = context(db).now()
@@ -54,4 +58,6 @@ def cancel_run(db: Session, run: Run) -> Run:
     else:
         raise Conflict(f"Run {run.id[:8]} has already finished ({run.status}).")
     db.commit()
+    if run.status == "running":
+        context(db).cancel(run.id)
     return run
