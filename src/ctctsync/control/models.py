@@ -136,6 +136,11 @@ class Integration(Base):
     history_start: Mapped[date] = mapped_column(sa.Date())
     tables: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), default=dict)
     """Selected tables -> selected columns (a list) or None for every column."""
+    new_columns: Mapped[str] = mapped_column(
+        sa.String(10), default="ignore", server_default="ignore"
+    )
+    """Fields the registry does not know: ``ignore`` (reported only) or ``add`` (also loaded
+    as new columns); see ``ctctsync.config.SyncConfig.new_columns``."""
     auth_method: Mapped[str | None] = mapped_column(sa.String(10))
     credentials_encrypted: Mapped[str | None] = mapped_column(sa.Text())
     """Fernet ciphertext of ``{"api_key": ..., "access_token": ...}``."""

@@ -237,6 +237,7 @@ class RunExecutor:
                     history_start=integ.history_start,
                     state_url=settings.resolved_database_url,
                     frequency_hours=integ.frequency_hours,
+                    new_columns=integ.new_columns,  # type: ignore[arg-type]
                 )
             except ValidationError as exc:
                 raise _Setup(

@@ -40,6 +40,7 @@ from ctctsync.errors import (
 )
 from ctctsync.state import StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.prefetch import Prefetcher
 from ctctsync.sync.preflight import preflight
 from ctctsync.sync.results import (
@@ -336,6 +337,7 @@ class _Engine:
         self._should_stop = should_stop
         self.now = now
         self.loader = Loader(config.warehouse, config.integration)
+        self.drift = DriftReport(log, state, config.integration)
         self._campaigns: list[dict[str, Any]] | None = None
         self._campaigns_lock = threading.Lock()
         self._own_clients = own_clients
@@ -542,7 +544,8 @@ class _Engine:
         of about ``BATCH_ROWS`` rows (dlt's cost per item is fixed, not per row). Memory
         holds at most ``PREFETCH`` raw pages plus one batch.
         """
-        mapper = RowMapper(run.table, run.columns)
+        mapper = RowMapper(run.table, run.columns, new_columns=self.config.new_columns,
+                           on_new_fields=self.drift)
         dedupe = KeyDeduper(run.table.primary_key)
         pending: list[pa.Table] = []
         pending_rows = 0
@@ -562,7 +565,7 @@ class _Engine:
                 pending_rows += batch.num_rows
             if pending_rows >= BATCH_ROWS:
                 yielded = True
-                yield pa.concat_tables(pending)
+                yield pa.concat_tables(pending, promote_options="default")
                 pending, pending_rows = [], 0
         try:
             begin_next()  # the next table's requests overlap this table's load
@@ -570,7 +573,7 @@ class _Engine:
             self.log.exception("could not begin the next table early; it begins later")
         if pending:
             yielded = True
-            yield pa.concat_tables(pending)
+            yield pa.concat_tables(pending, promote_options="default")
         if not yielded and run.plan.disposition == "replace":
             # an empty source table must empty (or create) the warehouse table too
             yield mapper.schema.empty_table()
