@@ -1,9 +1,11 @@
-"""Fail fast on what cannot work (issue 8 §1): missing credentials, an unusable warehouse, a
-rejected API key and an unreachable API each end the run at once, with one clear line, no
-traceback, and no API call (or file) spent on a run that could never succeed."""
+"""Fail fast on what cannot work (issue 8 §1), as a user runs ``ctctsync``: missing
+credentials, an unusable warehouse, a rejected API key and an unreachable API each end the
+run at once, with one clear line, no traceback, and no API call (or file) spent on a run
+that could never succeed. (In-process checks of the same rules: tests/sync/test_preflight.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,10 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ctctsync.config import SourceConfig, SyncConfig, WarehouseConfig
 from ctctsync.sandbox import Sandbox
-from ctctsync.sync import run_sync
-from ctctsync.sync.preflight import check_credentials
 
 CLI = [sys.executable, "-m", "ctctsync"]
 BLOCK_DRIVER = "import sys\nsys.modules['psycopg2'] = None\n"
@@ -97,11 +96,6 @@ def test_a_missing_access_token_alone_is_named(tmp_path: Path) -> None:
     assert "CTCTSYNC_API_KEY" not in line
 
 
-def test_check_credentials_names_the_variables() -> None:
-    assert check_credentials(SourceConfig()) is not None
-    assert check_credentials(SourceConfig(api_key="k-1234", access_token="t-1234")) is None
-
-
 # -- the warehouse, before the first API call -------------------------------------------------
 
 
@@ -165,32 +159,6 @@ def test_check_checks_the_api_and_the_warehouse(
     assert "cannot connect" in one_line(res.stderr)
 
 
-def test_run_sync_preflight_fails_every_table_with_one_message_and_no_call(
-    tmp_path: Path, sandbox: Sandbox
-) -> None:
-    creds = sandbox.credentials
-    config = SyncConfig(
-        integration="fail_fast",
-        source=SourceConfig(base_url=sandbox.base_url, api_key=creds.api_key,
-                            access_token=creds.access_token, qps_limit=None),
-        warehouse=WarehouseConfig(
-            destination="postgres",
-            credentials=f"postgresql://postgres@127.0.0.1:{closed_port()}/test",  # type: ignore[arg-type]
-        ),
-        tables={"contact_lists": None, "contacts": None},
-        state_url=f"sqlite:///{tmp_path / 'state.db'}",
-    )
-    result = run_sync(config)
-    assert result.status == "failed"
-    assert result.failure_type == "config"
-    assert result.api_calls == 0
-    assert sandbox.counters.snapshot()["total"] == 0
-    assert result.error is not None
-    assert {t.status for t in result.tables.values()} == {"failed"}
-    assert {t.error for t in result.tables.values()} == {result.error}
-    assert not (tmp_path / "state.db").exists()
-
-
 # -- a rejected API key -----------------------------------------------------------------------
 
 
@@ -221,8 +189,6 @@ def test_an_unreachable_api_fails_the_run_once_in_bounded_time(
     res = run_cli(["sync", "-c", str(cfg), "--json"], tmp_path, env)
     elapsed = time.monotonic() - started
     assert res.returncode == 1, res.stdout + res.stderr
-    import json
-
     out = json.loads(res.stdout)
     failed = [n for n, t in out["tables"].items() if t["status"] == "failed"]
     assert len(failed) == 1, out  # once, not once per table
