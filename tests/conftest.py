@@ -34,6 +34,7 @@ SLOW_MODULES = (
     "tests/test_cli.py",
     "tests/test_demo.py",
     "tests/test_extras.py",
+    "tests/test_fail_fast.py",
     "tests/test_layering.py",
     "tests/web/test_browser_flow.py",
     "tests/sandbox/test_sandbox_scale.py",
