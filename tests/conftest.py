@@ -44,6 +44,7 @@ SLOW_MODULES = (
     "tests/sync/test_loader.py",
 )
 SLOW_TESTS = (
+    "tests/control/test_settings.py::test_serve_refuses_a_weak_key_in_one_line",
     "tests/test_file_modes.py::test_a_sync_creates_private_state_store_and_warehouse",
     "tests/test_secrets.py::test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing",
     "tests/test_secrets.py::test_control_plane_stores_and_answers_no_secret",

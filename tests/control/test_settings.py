@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from ctctsync.control.crypto import SecretBox
-from ctctsync.control.settings import ControlSettings
+from ctctsync.control.settings import ControlSettings, generate_secret_key
 
 
 def test_environment_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +78,75 @@ def test_stale_must_exceed_heartbeats() -> None:
 )
 def test_database_url_driver(given: str, used: str) -> None:
     assert ControlSettings(database_url=given).resolved_database_url == used
+
+
+# --------------------------------------------------------------------------- the secret key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("change-me", id="short"),
+        pytest.param("x" * 64, id="one-character"),
+        pytest.param("ab" * 32, id="repeated-pair"),
+        pytest.param("password123" * 4, id="repeated-word"),
+        pytest.param(secrets.token_urlsafe(24), id="24-random-bytes"),
+        pytest.param(secrets.token_hex(31), id="31-random-bytes-hex"),
+    ],
+)
+def test_weak_secret_keys_are_refused(key: str) -> None:
+    problem = ControlSettings(secret_key=key).secret_key_problem()
+    assert problem is not None and "ctctsync keys generate" in problem
+    assert key == "" or key not in problem  # the key itself is never echoed
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(secrets.token_urlsafe(32), id="urlsafe-32"),
+        pytest.param(secrets.token_hex(32), id="hex-32"),
+        pytest.param(base64.b64encode(secrets.token_bytes(48)).decode(), id="base64-48"),
+        pytest.param(generate_secret_key(), id="generated"),
+    ],
+)
+def test_random_secret_keys_are_accepted(key: str) -> None:
+    assert ControlSettings(secret_key=key).secret_key_problem() is None
+
+
+def test_no_key_means_the_generated_file(tmp_path: Path) -> None:
+    s = ControlSettings(data_dir=tmp_path)
+    assert s.secret_key_problem() is None
+    assert (
+        ControlSettings(data_dir=tmp_path, secret_key=s.session_secret()).secret_key_problem()
+        is None
+    )
+
+
+def test_keys_generate_prints_keys_that_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    from ctctsync.cli import control_commands as commands
+
+    assert commands.keys_generate() == 0
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    assert set(lines) == {"CTCTSYNC_SECRET_KEY", "CTCTSYNC_ENCRYPTION_KEY"}
+    assert ControlSettings(secret_key=lines["CTCTSYNC_SECRET_KEY"]).secret_key_problem() is None
+    SecretBox(lines["CTCTSYNC_ENCRYPTION_KEY"].encode())
+
+
+def test_serve_refuses_a_weak_key_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
+    env |= {"CTCTSYNC_SECRET_KEY": "", "CTCTSYNC_DATA_DIR": str(tmp_path / "d")}
+    with socket.socket() as sock:  # a free port, in case the key were (wrongly) accepted
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "ctctsync", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ctctsync keys generate" in lines[0], done.stderr

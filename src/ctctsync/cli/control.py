@@ -1,4 +1,5 @@
-"""The control plane's verbs on the command line: ``serve``, ``integrations``, ``runs``, ``users``.
+"""The control plane's verbs on the command line: ``serve``, ``integrations``, ``runs``,
+``users``, ``keys``.
 
 Thin typer wrappers over ``ctctsync.cli.control_commands`` (which hold the behaviour and are
 tested directly). They act on the same metadata store the server uses
@@ -17,6 +18,7 @@ NameArg = Annotated[str, typer.Argument(help="The integration's name.")]
 integrations_app = typer.Typer(help="Manage integrations (the same actions as the web UI).")
 runs_app = typer.Typer(help="Inspect runs (jobs) and their process logs.")
 users_app = typer.Typer(help="Manage users of the control plane.")
+keys_app = typer.Typer(help="Make the control plane's secret keys.")
 
 
 @integrations_app.command("list")
@@ -184,6 +186,24 @@ def users_create_admin(
     raise typer.Exit(commands.users_create_admin(email, password))
 
 
+@users_app.command("unlock")
+def users_unlock(
+    email: Annotated[str, typer.Argument(help="The locked account's email.")],
+) -> None:
+    """Clear the sign-in lockout of an account (after too many wrong passwords)."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.users_unlock(email))
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new CTCTSYNC_SECRET_KEY and CTCTSYNC_ENCRYPTION_KEY (nothing is stored)."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.keys_generate())
+
+
 def serve(
     host: Annotated[
         str | None,
@@ -206,3 +226,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(integrations_app, name="integrations")
     app.add_typer(runs_app, name="runs")
     app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="keys")

@@ -428,6 +428,32 @@ def users_create_admin(email: str, password: str, settings: ControlSettings | No
     return _guard(body)
 
 
+def users_unlock(email: str, settings: ControlSettings | None = None) -> int:
+    """``ctctsync users unlock EMAIL``: clear a sign-in lockout (audited as the CLI's admin)."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            cleared = svc.unlock_account(db, actor, email, address="cli")
+        console.print(
+            f"Unlocked {email.strip().lower()}." if cleared else f"{email} was not locked."
+        )
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def keys_generate() -> int:
+    """``ctctsync keys generate``: print a session secret and a Fernet key, as environment
+    lines to paste into the server's configuration (nothing is stored)."""
+    from cryptography.fernet import Fernet
+
+    from ctctsync.control.settings import generate_secret_key
+
+    print(f"CTCTSYNC_SECRET_KEY={generate_secret_key()}")  # plain text: pipeable into an env file
+    print(f"CTCTSYNC_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
+    return EXIT_OK
+
+
 def serve(
     settings: ControlSettings | None = None,
     *,
@@ -451,6 +477,9 @@ def serve(
     if workers is not None:
         update["workers"] = workers
     cfg = base.model_copy(update=update) if update else base
+    if (problem := cfg.secret_key_problem()) is not None:
+        err_console.print(f"[red]Refusing to start:[/] {problem}", soft_wrap=True)
+        return EXIT_USAGE
     if cfg.host not in LOCAL_HOSTS and not cfg.secret_key_explicit:
         err_console.print(
             f"[red]Refusing to listen on {cfg.host} without an explicit secret key.[/] "

@@ -324,3 +324,68 @@ class WarehouseSettings(Base):
     def has_credentials(self) -> bool:
         """True when connection credentials are stored."""
         return bool(self.credentials_encrypted)
+
+
+class UserSession(Base):
+    """A signed-in browser (issue 8 §2): the cookie carries a random id, this row its digest.
+
+    Every page request looks the row up, so deleting it (sign-out, password change, "sign
+    out everywhere else") ends the session at once, whatever the copied cookie says.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (sa.Index("ix_sessions_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    """SHA-256 (hex) of the session id in the cookie; the id itself is never stored."""
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(255), default="")
+
+
+class SignInThrottle(Base):
+    """Recent failed sign-ins of one account (``account:<email>``) or one client address
+    (``address:<ip>``): what the backoff is computed from, shared by every process."""
+
+    __tablename__ = "sign_in_throttles"
+
+    key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccountLockout(Base):
+    """An account locked after too many failed sign-ins, until an administrator clears it.
+
+    Keyed by the email tried, whether or not such a user exists, so the answer does not
+    tell an attacker which accounts exist."""
+
+    __tablename__ = "account_lockouts"
+
+    email: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(default=0)
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+    """The client address of the attempt that locked it."""
+
+
+class AuditEvent(Base):
+    """One security event (sign-in, failure, lockout, unlock, sign-out, password change,
+    sessions ended), shown to administrators. Never holds a password or a token."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(sa.String(40))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    """The account concerned (as typed at sign-in, normalised)."""
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    """Who did it (the admin who unlocked, the user who signed in), if known."""
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+    detail: Mapped[str] = mapped_column(sa.Text(), default="")

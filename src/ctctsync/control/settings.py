@@ -7,8 +7,13 @@ setup while a shared deployment can pin them through the environment.
 
 from __future__ import annotations
 
+import binascii
+import math
 import os
+import re
 import secrets
+import zlib
+from collections import Counter
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -22,6 +27,63 @@ from ctctsync.validation import DatasetName, DestinationName
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 -- a file name
 ENCRYPTION_KEY_FILE = "encryption.key"
+
+MIN_SECRET_KEY_BYTES = 32
+"""A session secret must carry at least this many bytes of randomness (256 bits)."""
+MIN_SECRET_KEY_ENTROPY_BITS = 128
+"""Below this (character-frequency estimate) a key is refused as obviously not random."""
+MIN_SECRET_KEY_INCOMPRESSIBILITY = 0.6
+"""A key that zlib shrinks below this share of its length repeats itself: not random."""
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_BASE64 = re.compile(r"[A-Za-z0-9_+/-]+={0,2}")
+KEY_ADVICE = "Generate one with: ctctsync keys generate"
+
+
+def generate_secret_key() -> str:
+    """A fresh session secret: 48 random bytes, URL-safe base64 (64 characters)."""
+    return secrets.token_urlsafe(48)
+
+
+def key_bytes(key: str) -> int:
+    """How many bytes of key material ``key`` holds: hex and base64 count decoded, anything
+    else counts its UTF-8 bytes."""
+    if _HEX.fullmatch(key) and len(key) % 2 == 0:
+        return len(key) // 2
+    if _BASE64.fullmatch(key):
+        try:
+            padded = key.replace("-", "+").replace("_", "/")
+            return len(binascii.a2b_base64(padded + "=" * (-len(padded) % 4)))
+        except binascii.Error:
+            pass
+    return len(key.encode())
+
+
+def entropy_bits(key: str) -> float:
+    """An estimate of ``key``'s randomness from its character frequencies (Shannon)."""
+    n = len(key)
+    return -sum(c * math.log2(c / n) for c in Counter(key).values()) if n else 0.0
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot sign sessions (one line, without the key), or None if it can.
+
+    It must hold at least :data:`MIN_SECRET_KEY_BYTES` bytes and not be obviously low
+    entropy (one character repeated, a short pattern repeated). The tests are heuristics
+    against mistakes such as an empty or placeholder value, not a proof of randomness.
+    """
+    key = key.strip()
+    size = key_bytes(key)
+    if size < MIN_SECRET_KEY_BYTES:
+        what = "empty" if not key else f"too short ({size} bytes)"
+        return (
+            f"CTCTSYNC_SECRET_KEY is {what}: it must hold at least {MIN_SECRET_KEY_BYTES} "
+            f"random bytes. {KEY_ADVICE}"
+        )
+    compressed = len(zlib.compress(key.encode(), 9)) - len(zlib.compress(b"", 9))
+    repeats = compressed < MIN_SECRET_KEY_INCOMPRESSIBILITY * len(key)
+    if repeats or entropy_bits(key) < MIN_SECRET_KEY_ENTROPY_BITS:
+        return f"CTCTSYNC_SECRET_KEY is not random (it repeats itself). {KEY_ADVICE}"
+    return None
 
 
 def read_or_create_key_file(path: Path, make: bytes) -> bytes:
@@ -129,11 +191,18 @@ class ControlSettings(BaseSettings):
         """True when the operator supplied the session secret (required off localhost)."""
         return self.secret_key is not None
 
+    def secret_key_problem(self) -> str | None:
+        """Why the session secret the operator supplied is unusable, or None (a key this
+        process generates itself is always good)."""
+        if self.secret_key is None:
+            return None
+        return secret_key_problem(self.secret_key.get_secret_value())
+
     def session_secret(self) -> str:
         """The session-signing secret (created in ``data_dir`` on first use)."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        made = secrets.token_urlsafe(48).encode()
+        made = generate_secret_key().encode()
         return read_or_create_key_file(self.data_dir / SECRET_KEY_FILE, made).decode()
 
     def fernet_key(self) -> bytes:

@@ -3,8 +3,9 @@ FastAPI style).
 
 ``Plane`` is the app's control plane; ``Db`` is a session from it (services read their
 context from it). Who is asking differs by door: ``CurrentUser`` is the signed-in user of a
-page or a redirect to ``/login``; ``ApiUser`` is the owner of a REST call's bearer token or
-a 401, and ``ApiAdmin`` that owner if an admin, or a 403.
+page (its server-side session must be live) or a redirect to ``/login``, and
+``CurrentAdmin`` that user if an admin, or a 403; ``ApiUser`` is the owner of a REST call's
+bearer token or a 401, and ``ApiAdmin`` that owner if an admin, or a 403.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ctctsync.control.errors import PermissionDenied
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.web.errors import Unauthenticated
-from ctctsync.web.security import session_user_id
+from ctctsync.web.security import session_id
 
 
 class SignInRequired(Exception):  # noqa: N818 - it is a redirect, not an error
@@ -57,15 +58,20 @@ def login_url(next_path: str) -> str:
 
 
 def current_user(request: Request, db: Db) -> User:
-    """The signed-in user (also put on ``request.state.user`` for the layout)."""
-    user_id = session_user_id(request)
-    user = svc.get_user(db, user_id) if isinstance(user_id, int) else None
-    if user is None:
+    """The signed-in user (also put on ``request.state.user`` for the layout).
+
+    The cookie's session id must name a live row of ``sessions``, read on every request
+    (nothing cached), so a session ended elsewhere is refused on its next request."""
+    sid = session_id(request)
+    found = svc.session_user(db, sid) if sid is not None else None
+    if found is None:
         target = request.url.path
         if request.method != "GET":
             target = "/"
         raise SignInRequired(target)
+    user, row = found
     request.state.user = user
+    request.state.session_row_id = row.id
     return user
 
 
@@ -88,6 +94,16 @@ def api_user(
 
 
 ApiUser = Annotated[User, Depends(api_user)]
+
+
+def current_admin(user: CurrentUser) -> User:
+    """The signed-in user of a page, who must be an admin; a 403 page otherwise."""
+    if not user.is_admin:
+        raise PermissionDenied("Only administrators may see this page.")
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(current_admin)]
 
 
 def api_admin(user: ApiUser) -> User:

@@ -2,9 +2,14 @@
 
 The session is Starlette's signed cookie (``itsdangerous``; HttpOnly, SameSite=Lax, and
 Secure when the control plane is served over HTTPS). It holds only ids and small,
-non-secret draft values: the signed-in user's id, the CSRF token, and the in-progress
-"add integration" draft. Credentials obtained during that flow stay in the control plane's
-database; the cookie carries an opaque reference to them at most.
+non-secret draft values: the server-side session's random id, the signed-in user's id, the
+CSRF token, and the in-progress "add integration" draft. Credentials obtained during that
+flow stay in the control plane's database; the cookie carries an opaque reference to them
+at most.
+
+A signature alone proves nothing about whether the session is still open: who is signed in
+is decided by the ``sessions`` row the session id names (``ctctsync.web.deps``), looked up
+on every request, so sign-out and revocation take effect at once.
 
 Every state-changing request (any method but GET/HEAD/OPTIONS) must carry the session's
 CSRF token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header; anything else
@@ -24,6 +29,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _USER_KEY = "user_id"
+_SESSION_KEY = "sid"
 _CSRF_KEY = "csrf"
 
 
@@ -63,18 +69,38 @@ async def verify_csrf(request: Request) -> None:
 
 
 def session_user_id(request: Request) -> int | str | None:
-    """The signed-in user's id from the session, if any."""
+    """The user id the cookie names, if any. Only a hint (the cookie may belong to a revoked
+    session): who is signed in is ``ctctsync.web.deps.current_user``'s answer."""
     value = request.session.get(_USER_KEY)
     return value if isinstance(value, int | str) else None
 
 
-def sign_in(request: Request, user_id: int | str) -> None:
-    """Start a fresh session for ``user_id`` (new CSRF token; drops any earlier draft)."""
+def session_id(request: Request) -> str | None:
+    """The server-side session's id the cookie carries, if any."""
+    value = request.session.get(_SESSION_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy, run uvicorn with
+    ``--proxy-headers`` and ``--forwarded-allow-ips`` so this is the browser's)."""
+    return request.client.host if request.client is not None else ""
+
+
+def user_agent(request: Request) -> str:
+    """The browser's self-description, for the sessions page."""
+    return request.headers.get("user-agent", "")
+
+
+def sign_in(request: Request, user_id: int | str, server_session_id: str) -> None:
+    """Start a fresh cookie for ``user_id`` bound to the server-side session
+    ``server_session_id`` (new CSRF token; drops any earlier draft)."""
     request.session.clear()
     request.session[_USER_KEY] = user_id
+    request.session[_SESSION_KEY] = server_session_id
     csrf_token(request)
 
 
 def sign_out(request: Request) -> None:
-    """Forget everything the session held."""
+    """Forget everything the cookie held (the caller ends the server-side session)."""
     request.session.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ctctsync.control.context import context
 from ctctsync.control.schemas import credentials_status, table_catalog
+from ctctsync.control.services.audit import AUDIT_EVENTS, AUDIT_LABELS, list_audit_events
 from ctctsync.control.services.authorization import (
     complete_authorization,
     integration_credentials,
@@ -30,8 +31,30 @@ from ctctsync.control.services.integrations import (
     update_integration,
 )
 from ctctsync.control.services.runs import cancel_run, get_run, list_runs, run_logs
+from ctctsync.control.services.sessions import (
+    SESSION_LIFETIME,
+    end_session,
+    list_sessions,
+    revoke_other_sessions,
+    revoke_session,
+    session_user,
+    start_session,
+)
+from ctctsync.control.services.signin import (
+    ACCOUNT_FREE_FAILURES,
+    ACCOUNT_LOCK_AFTER,
+    ADDRESS_FREE_FAILURES,
+    FIRST_DELAY_SECONDS,
+    MAX_DELAY_SECONDS,
+    SignInThrottled,
+    attempt_sign_in,
+    list_lockouts,
+    lock_account,
+    unlock_account,
+)
 from ctctsync.control.services.users import (
     authenticate,
+    change_password,
     create_api_token,
     create_user,
     ensure_first_admin,
@@ -49,8 +72,19 @@ from ctctsync.control.services.warehouse import (
 )
 
 __all__ = [
+    "ACCOUNT_FREE_FAILURES",
+    "ACCOUNT_LOCK_AFTER",
+    "ADDRESS_FREE_FAILURES",
+    "AUDIT_EVENTS",
+    "AUDIT_LABELS",
+    "FIRST_DELAY_SECONDS",
+    "MAX_DELAY_SECONDS",
+    "SESSION_LIFETIME",
+    "SignInThrottled",
+    "attempt_sign_in",
     "authenticate",
     "cancel_run",
+    "change_password",
     "complete_authorization",
     "context",
     "create_api_token",
@@ -58,6 +92,7 @@ __all__ = [
     "create_user",
     "credentials_status",
     "delete_integration",
+    "end_session",
     "enqueue_run",
     "ensure_first_admin",
     "get_integration",
@@ -67,21 +102,30 @@ __all__ = [
     "get_warehouse",
     "integration_credentials",
     "list_api_tokens",
+    "list_audit_events",
     "list_integrations",
+    "list_lockouts",
     "list_runs",
+    "list_sessions",
     "list_users",
+    "lock_account",
     "pause",
     "reactivate",
     "resync_table",
     "revoke_api_token",
+    "revoke_other_sessions",
+    "revoke_session",
     "run_logs",
     "run_now",
     "save_warehouse",
+    "session_user",
     "set_manual_credentials",
     "start_authorization",
+    "start_session",
     "table_catalog",
     "tables_to_backfill",
     "test_warehouse",
+    "unlock_account",
     "update_integration",
     "user_for_token",
     "warehouse_config",

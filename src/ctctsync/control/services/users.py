@@ -18,6 +18,8 @@ from ctctsync.control.crypto import (
 )
 from ctctsync.control.errors import NotFound, ValidationFailed
 from ctctsync.control.models import ApiToken, User
+from ctctsync.control.services import audit
+from ctctsync.control.services.sessions import delete_sessions
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -26,8 +28,12 @@ MIN_PASSWORD_LENGTH = 8
 _DUMMY_HASH = hash_password("not-a-real-password")
 
 
-def _normalise_email(email: str) -> str:
+def normalise_email(email: str) -> str:
+    """The form an email is stored and compared in."""
     return email.strip().lower()
+
+
+_normalise_email = normalise_email
 
 
 def create_user(db: Session, email: str, password: str, *, is_admin: bool = False) -> User:
@@ -60,6 +66,33 @@ def authenticate(db: Session, email: str, password: str) -> User | None:
         verify_password(_DUMMY_HASH, password)
         return None
     return user if verify_password(user.password_hash, password) else None
+
+
+def change_password(
+    db: Session, user: User, current: str, new: str, *, keep: str | None, address: str = ""
+) -> int:
+    """Set a new password after checking the current one, and end every other session of
+    the user (a stolen cookie dies with the old password); ``keep`` is the caller's own
+    session id. Returns how many sessions ended."""
+    errors: dict[str, str] = {}
+    if not verify_password(user.password_hash, current):
+        errors["current_password"] = "This is not your current password."  # noqa: S105
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new_password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if errors:
+        raise ValidationFailed(errors)
+    user.password_hash = hash_password(new)
+    ended = delete_sessions(db, user, keep=keep)
+    audit.record(
+        db,
+        "password_changed",
+        email=user.email,
+        user=user,
+        address=address,
+        detail=f"{ended} other session(s) ended",
+    )
+    db.commit()
+    return ended
 
 
 def ensure_first_admin(db: Session, email: str, password: str) -> User | None:

@@ -1,4 +1,5 @@
-"""Sign in, sign out, and the one-time first-administrator setup page."""
+"""Sign in (throttled: 429 + ``Retry-After``), sign out (ends the server-side session), and
+the one-time first-administrator setup page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.models import User
 from ctctsync.web.deps import Db
-from ctctsync.web.security import session_user_id, sign_in, sign_out, verify_csrf
+from ctctsync.web.security import (
+    client_address,
+    session_id,
+    sign_in,
+    sign_out,
+    user_agent,
+    verify_csrf,
+)
 from ctctsync.web.templating import flash, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
@@ -38,8 +47,8 @@ def login_page(request: Request, db: Db, next: str | None = None) -> Response:
     """The sign-in form (or the setup page while no user exists)."""
     if _no_user_yet(db):
         return RedirectResponse("/setup", status_code=303)
-    user_id = session_user_id(request)
-    if isinstance(user_id, int) and svc.get_user(db, user_id) is not None:
+    sid = session_id(request)
+    if sid is not None and svc.session_user(db, sid) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "login.html", {"email": "", "next_url": safe_next(next)})
 
@@ -52,26 +61,47 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check the password; on success start a new session and go where the user was going."""
-    user = svc.authenticate(db, email.strip(), password) if email and password else None
-    if user is None:
+    """Check the password; on success start a new session and go where the user was going.
+
+    Too many failures for the account or the address answer 429 with ``Retry-After``
+    (without checking the password) until the delay ends, or until an admin unlocks."""
+    context = {"email": email, "next_url": safe_next(next)}
+    try:
+        user = (
+            svc.attempt_sign_in(db, email, password, address=client_address(request))
+            if email and password
+            else None
+        )
+    except svc.SignInThrottled as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return render(
             request,
             "login.html",
-            {
-                "email": email,
-                "next_url": safe_next(next),
-                "error": "That email and password do not match an account.",
-            },
-            status_code=401,
+            {**context, "error": exc.message},
+            status_code=429,
+            headers=headers,
         )
-    sign_in(request, user.id)
+    if user is None:
+        error = "That email and password do not match an account."
+        return render(request, "login.html", {**context, "error": error}, status_code=401)
+    _start(request, db, user)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
+def _start(request: Request, db: Db, user: User) -> None:
+    """Open a server-side session for ``user`` and put its id in a fresh cookie."""
+    sid = svc.start_session(
+        db, user, address=client_address(request), user_agent=user_agent(request)
+    )
+    sign_in(request, user.id, sid)
+
+
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, db: Db) -> Response:
+    """End the session, server-side too: a copy of the cookie no longer works."""
+    sid = session_id(request)
+    if sid is not None:
+        svc.end_session(db, sid, address=client_address(request))
     sign_out(request)
     flash(request, "You are signed out.", "info")
     return RedirectResponse("/login", status_code=303)
@@ -110,6 +140,6 @@ def setup(
         if not errors:  # someone else finished setup first
             return RedirectResponse("/login", status_code=303)
         return render(request, "setup.html", {"email": email, "errors": errors}, status_code=422)
-    sign_in(request, user.id)
+    _start(request, db, user)
     flash(request, f"Welcome. You are signed in as {user.email}, an administrator.")
     return RedirectResponse("/integrations", status_code=303)
