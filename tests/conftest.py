@@ -44,8 +44,11 @@ SLOW_MODULES = (
     "tests/sync/test_loader.py",
 )
 SLOW_TESTS = (
+    "tests/web/test_edge_validation.py::test_zero_qps_limit_refused_at_start",
     "tests/control/test_settings.py::test_serve_refuses_a_weak_key_in_one_line",
     "tests/test_file_modes.py::test_a_sync_creates_private_state_store_and_warehouse",
+    "tests/test_redaction.py::test_each_run_has_its_own_redactor_dropped_when_it_ends",
+    "tests/test_secrets.py::test_worker_runs_scrub_their_own_token_and_keep_none",
     "tests/test_secrets.py::test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing",
     "tests/test_secrets.py::test_control_plane_stores_and_answers_no_secret",
     "tests/api/test_api_sandbox.py::test_over_qps_answers_slow_the_limiter_and_the_run_completes",

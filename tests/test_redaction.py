@@ -3,11 +3,15 @@ logging pieces built on it."""
 
 from __future__ import annotations
 
+import gc
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from ctctsync.api.ratelimit import clear_registry
+from ctctsync.config import SyncConfig
 from ctctsync.errors import (
     STANDARD_PATTERNS,
     TOKEN_PATTERNS,
@@ -17,6 +21,8 @@ from ctctsync.errors import (
     SecretRegistry,
     redact,
 )
+from ctctsync.sandbox import Sandbox
+from ctctsync.sync import run_sync
 
 UUID = "3f2a9c1e-7b4d-4e8f-9a6b-1c2d3e4f5a6b"
 RANDOM = "Ab3dEf6hIj9kLm2nOp5qRs8tUv"
@@ -117,3 +123,97 @@ def test_filter_and_formatter(caplog: pytest.LogCaptureFixture) -> None:
     formatter = RedactingFormatter(Redactor([], registry=None), "%(message)s")
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", (UUID,), None)
     assert formatter.format(record) == "token ***"
+
+
+# --------------------------------------------------------------------------- one per run
+
+
+class _Lines(logging.Handler):
+    """Keeps the messages of the records it sees (after the loggers' filters)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _echo(token: str) -> None:
+    logging.getLogger("httpx").debug("echo %s", token)
+
+
+def _held_secrets() -> set[str]:
+    """Every secret value any redactor of this process holds right now."""
+    from ctctsync.errors import redaction
+
+    gc.collect()
+    held = set(redaction.KNOWN_SECRETS.values())
+    held |= getattr(redaction, "IN_USE", redaction.KNOWN_SECRETS).values()
+    for obj in gc.get_objects():
+        if isinstance(obj, Redactor):
+            held |= obj.secrets
+    return held
+
+
+def test_each_run_has_its_own_redactor_dropped_when_it_ends(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Issue 8 §2: two runs with different tokens; each run's log (httpx's debug lines too)
+    is scrubbed of its own token, and once they end no redactor holds either token."""
+    clear_registry()
+    creds = sandbox.credentials
+    tokens = [creds.access_token, sandbox.issue_token()]
+    capture = _Lines()
+    http_loggers = [logging.getLogger(n) for n in ("httpx", "httpcore")]
+    levels = [lg.level for lg in http_loggers]
+    for lg in http_loggers:
+        lg.setLevel(logging.DEBUG)
+        lg.addHandler(capture)
+    try:
+        for n, token in enumerate(tokens):
+            cfg = SyncConfig.model_validate(
+                {
+                    "integration": f"run{n}",
+                    "source": {
+                        "base_url": sandbox.base_url,
+                        "api_key": creds.api_key,
+                        "access_token": token,
+                        "qps_limit": None,
+                        "daily_limit": None,
+                    },
+                    "warehouse": {"destination": "duckdb", "path": str(tmp_path / "wh.duckdb")},
+                    "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+                    "tables": {"contact_lists": None},
+                }
+            )
+            # httpx (or a server body it logs) echoing the token, from inside the run
+            result = run_sync(cfg, progress=lambda _e, t=token: _echo(t))
+            assert result.status == "succeeded", result.error
+            run_lines = capture.lines[:]
+            capture.lines.clear()
+            assert any(line.startswith("HTTP Request: GET") for line in run_lines)
+            assert "echo ***" in run_lines
+            for line in run_lines:
+                assert token not in line and creds.api_key not in line, line
+    finally:
+        for lg, level in zip(http_loggers, levels, strict=True):
+            lg.removeHandler(capture)
+            lg.setLevel(level)
+    held = _held_secrets()
+    for token in tokens:
+        assert token not in held
+    assert creds.api_key not in held
+
+
+def test_in_use_lasts_as_long_as_the_use() -> None:
+    token = "tok-in-use-12345"
+    scoped = Redactor([token], patterns=())
+    assert redact(f"a {token}") == f"a {token}"
+    with scoped.in_use():
+        assert redact(f"a {token}") == "a ***"
+        with Redactor([token], patterns=()).in_use():  # a second use of the same value
+            pass
+        assert redact(f"a {token}") == "a ***"
+    assert redact(f"a {token}") == f"a {token}"
+    assert Redactor(patterns=())(f"a {token}") == f"a {token}"  # a run's: its own only

@@ -6,6 +6,8 @@ revoked token, the control plane's stored runs, logs and credentials, and its RE
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +21,8 @@ from ctctsync.control import services as svc
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.control.settings import ControlSettings
+from ctctsync.errors import PROCESS_SECRETS, Redactor
+from ctctsync.errors.redaction import IN_USE
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.web.api import create_api_app
 
@@ -162,3 +166,53 @@ def test_control_plane_stores_and_answers_no_secret(tmp_path: Path) -> None:
         store = (tmp_path / "data" / "control.db").read_bytes().decode("latin-1")
         _assert_clean(store, secrets, "the control store (credentials must be encrypted)")
         _assert_clean(_warehouse_text(tmp_path / "wh.duckdb"), secrets, "the warehouse")
+
+
+def test_worker_runs_scrub_their_own_token_and_keep_none(tmp_path: Path) -> None:
+    """Issue 8 §2: each run has its own redactor. Two integrations with different tokens run
+    on one worker; each run's log scrubs its own token (echoed by httpx's logger and by the
+    run's own logger from inside the run), and afterwards no redactor holds either token."""
+    clear_registry()
+    with Sandbox(AccountSpec(seed=13, contacts=50), qps_limit=None, daily_limit=None) as sb:
+        tokens = [sb.credentials.access_token, sb.issue_token()]
+        settings = ControlSettings(
+            data_dir=tmp_path / "data",
+            cc_base_url=sb.base_url,
+            cc_qps_limit=None,
+            warehouse_path=tmp_path / "wh.duckdb",
+            workers=0,
+        )
+        plane = ControlPlane(settings)
+        current: list[str] = []
+
+        def echo(_run_id: str, _event: object) -> None:
+            logging.getLogger("httpx").warning("echo %s", current[0])
+            logging.getLogger("ctctsync.control.run.w1").warning("echo %s", current[0])
+
+        plane.add_progress_listener(echo)
+        try:
+            run_ids = []
+            with plane.session() as db:
+                admin = svc.create_user(db, "ops@example.com", "a long password 1", is_admin=True)
+                for n, token in enumerate(tokens):
+                    create = IntegrationCreate(name=f"acme{n}", tables={"contact_lists": None})
+                    integ = svc.create_integration(db, admin, create)
+                    svc.set_manual_credentials(db, integ, sb.credentials.api_key, token)
+                    run_ids.append(svc.run_now(db, integ, admin).id)
+            for token, run_id in zip(tokens, run_ids, strict=True):
+                current[:] = [token]
+                assert plane.work_once("w1", run_id=run_id) == run_id
+            with plane.session() as db:
+                for token, run_id in zip(tokens, run_ids, strict=True):
+                    run = svc.get_run(db, admin, run_id)
+                    assert run.status == "succeeded", run.error
+                    text = "\n".join(line.message for line in svc.run_logs(db, run))
+                    assert "echo ***" in text and token not in text
+        finally:
+            plane.close()
+        gc.collect()
+        held = set(PROCESS_SECRETS.values()) | IN_USE.values()
+        for obj in gc.get_objects():
+            if isinstance(obj, Redactor):
+                held |= obj.secrets
+        assert not held & set(tokens)

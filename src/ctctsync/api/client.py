@@ -37,16 +37,17 @@ from ctctsync.api.paging import (
 )
 from ctctsync.api.ratelimit import RateLimiter, fingerprint, limiter_for
 from ctctsync.errors import (
+    STANDARD_PATTERNS,
     ConfigError,
     CtctError,
     ErrorRule,
     Failure,
+    Redactor,
     TransportKind,
     classify_response,
     classify_transport,
     install_redacting_filter,
     redact,
-    register_secret,
 )
 
 log = logging.getLogger("ctctsync.api")
@@ -278,13 +279,16 @@ class ApiClient:
         jitter: Callable[[], float] = random.random,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         should_stop: StopCheck | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
-        register_secret(api_key)
-        register_secret(access_token)
+        # This client's secrets, scrubbed while it works (``_request``) and forgotten with
+        # it; a run passes its own redactor (its credentials, its warehouse's).
+        self.redactor = redactor or Redactor((api_key, access_token), patterns=STANDARD_PATTERNS)
         if not base_url.startswith(("http://", "https://")):
             # Without this, httpx's UnsupportedProtocol would be retried as a transient error.
             raise ConfigError(
-                f"The API base URL {redact(base_url)!r} is not an http(s) URL. "
+                f"The API base URL {redact(base_url, (api_key, access_token))!r} is not "
+                "an http(s) URL. "
                 "Check the base URL in the integration settings.",
                 rule=INVALID_BASE_URL_RULE,
             )
@@ -385,11 +389,14 @@ class ApiClient:
         # api_key is required on every call, next-page calls included -- §1.1, §1.3.
         query = {**params, "api_key": self._api_key}
         failures: dict[str, int] = {}
-        while True:
-            failure, result = self._attempt(url, query, template, parse)
-            if failure is None:
-                return result  # type: ignore[return-value]
-            self._handle(failure, failures)
+        # in use: httpx's log lines and the error table's messages, written without knowing
+        # this client, are scrubbed of its secrets too (on whichever thread calls)
+        with self.redactor.in_use():
+            while True:
+                failure, result = self._attempt(url, query, template, parse)
+                if failure is None:
+                    return result  # type: ignore[return-value]
+                self._handle(failure, failures)
 
     def _attempt(
         self,
@@ -416,7 +423,7 @@ class ApiClient:
                 template,
                 response.status_code,
                 elapsed_ms,
-                redact(str(response.request.url), (self._api_key, self._access_token)),
+                self.redactor(str(response.request.url)),
             )
         if not response.is_success:
             retry_after = _retry_after_seconds(

@@ -178,26 +178,30 @@ class RunExecutor:
         beat.start()
         result: SyncResult | None = None
         crash: str | None = None
-        try:
-            result = run_sync(
-                prepared.config,
-                state=StateStore(self.plane.engine, create=False),
-                run_id=self.run_id,
-                only_tables=prepared.only_tables,
-                full_refresh=prepared.full_refresh or False,
-                progress=self._on_progress,
-                logger=logger,
-                should_stop=lambda: self._cancel.is_set() or self._lost.is_set() or shutdown(),
-            )
-        except Exception as exc:
-            # run_sync reports source and warehouse failures in its result; anything that
-            # escapes is a bug (ours or the engine's). Keep the detail in the logs.
-            logger.exception("run crashed")
-            crash = redactor(f"Internal error ({type(exc).__name__}); see the process log.")
-        finally:
-            self._done.set()
-            beat.join()
-            logger.removeHandler(handler)
+        # The run's redactor: its credentials only, in use (the process log too) while the
+        # run lasts, then dropped with the handler; nothing keeps a finished run's secrets.
+        with redactor.in_use():
+            try:
+                result = run_sync(
+                    prepared.config,
+                    state=StateStore(self.plane.engine, create=False),
+                    run_id=self.run_id,
+                    only_tables=prepared.only_tables,
+                    full_refresh=prepared.full_refresh or False,
+                    progress=self._on_progress,
+                    logger=logger,
+                    should_stop=lambda: self._cancel.is_set() or self._lost.is_set() or shutdown(),
+                    redactor=redactor,
+                )
+            except Exception as exc:
+                # run_sync reports source and warehouse failures in its result; anything that
+                # escapes is a bug (ours or the engine's). Keep the detail in the logs.
+                logger.exception("run crashed")
+                crash = redactor(f"Internal error ({type(exc).__name__}); see the process log.")
+            finally:
+                self._done.set()
+                beat.join()
+                logger.removeHandler(handler)
         self._record(result, crash, redactor, shutdown())
 
     def _prepare(self) -> _Prepared:

@@ -12,8 +12,9 @@
 - :mod:`~ctctsync.errors.exceptions`: :class:`CtctError` and its subclasses, named by what
   the caller should do with them.
 - :mod:`~ctctsync.errors.redaction`: the one :class:`Redactor`. Messages never contain
-  secrets: every text that may carry a URL or a server body goes through :func:`redact`
-  (see also :func:`register_secret`).
+  secrets: every text that may carry a URL or a server body goes through :func:`redact`.
+  Each run has its own redactor of its own secrets (:meth:`Redactor.in_use` while it
+  lasts); :func:`register_secret` is for the process's own keys only.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ctctsync.errors.exceptions import (
 from ctctsync.errors.redaction import (
     BEARER,
     KNOWN_SECRETS,
+    PROCESS_SECRETS,
     RANDOM_TOKEN,
     REDACTED,
     SECRET_PARAM,
@@ -86,6 +88,7 @@ __all__ = [
     "FAILURES",
     "KNOWN_SECRETS",
     "PAGINATION_LOOP_RULE",
+    "PROCESS_SECRETS",
     "RANDOM_TOKEN",
     "REDACTED",
     "RETRIES_EXHAUSTED_RULE",

@@ -3,13 +3,19 @@
 A :class:`Redactor` scrubs, in order:
 
 1. the secret values it was given (and the password inside a given connection URL, which
-   a driver may echo on its own), plus every value of the process-wide registry
-   (:func:`register_secret`: API keys and tokens the API client was handed);
+   a driver may echo on its own), plus the process's own secrets (:func:`register_secret`:
+   the control plane's keys and its OAuth application's secret, never an integration's);
 2. its pattern rules (:class:`Pattern`): the values of secret parameters (``api_key=``,
    ``"access_token": "..."``), ``Bearer`` tokens, the credentials of a URL
    (``scheme://user:password@``) and -- for text stored for people to read, such as run
    logs -- UUID-shaped tokens (v2 access tokens are UUIDs) and long random-looking words
    mixing upper case, lower case and digits (run ids, lower-case hex, stay readable).
+
+Each run (and each API client) has its own redactor, built from its own secrets and dropped
+with it: nothing keeps an integration's token once its run has ended. While a redactor is
+:meth:`~Redactor.in_use`, its secrets are also scrubbed by the process-wide redactor, which
+sees log lines from code that knows no run (httpx's request log, the error table's
+messages, from whichever thread made the request).
 
 :func:`redact` is the standard redactor (no token-shape guessing: API messages keep their
 ids) for the error messages and the process log; :class:`RedactingFilter` and
@@ -22,6 +28,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -151,15 +158,55 @@ class SecretRegistry:
             return frozenset(self._values)
 
 
-KNOWN_SECRETS: Final = SecretRegistry()
-"""The process-wide registry (API keys and tokens handed to an API client)."""
+PROCESS_SECRETS: Final = SecretRegistry()
+"""The process's own secrets, for its whole life: the control plane's session and
+encryption keys, its OAuth application's client secret. Never an integration's token."""
+KNOWN_SECRETS: Final = PROCESS_SECRETS
+"""Former name of :data:`PROCESS_SECRETS`."""
+
+
+class _InUse:
+    """The secrets of the redactors in use right now (:meth:`Redactor.in_use`), which the
+    process-wide redactor scrubs too. Each use is removed when it ends."""
+
+    def __init__(self) -> None:
+        self._uses: dict[int, frozenset[str]] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+        self._snapshot: frozenset[str] = frozenset()
+
+    def enter(self, values: frozenset[str]) -> int:
+        with self._lock:
+            self._next += 1
+            self._uses[self._next] = values
+            self._snapshot = frozenset().union(*self._uses.values())
+            return self._next
+
+    def leave(self, key: int) -> None:
+        with self._lock:
+            self._uses.pop(key, None)
+            self._snapshot = frozenset().union(*self._uses.values())
+
+    def values(self) -> frozenset[str]:
+        return self._snapshot  # replaced whole under the lock: reading it needs none
+
+
+IN_USE: Final = _InUse()
+"""Secrets of the runs and API clients at work now (see :meth:`Redactor.in_use`)."""
 
 
 class Redactor:
-    """Scrubs the given secrets, the registry's and its pattern rules' matches from text.
+    """Scrubs the given secrets, the process's secrets and its pattern rules' matches.
 
     >>> Redactor(["postgresql://u:pw-1234@db/x"])("connect postgresql://u:pw-1234@db/x: pw-1234")
     'connect ***: ***'
+
+    Args:
+        secrets: the values to scrub (one run's credentials, say).
+        patterns: the pattern rules, in order.
+        registry: secrets shared by every redactor (default :data:`PROCESS_SECRETS`).
+        in_use_too: also scrub the secrets of every redactor :meth:`in_use` at the time of
+            the call (for the process log, whose lines come from any run).
     """
 
     def __init__(
@@ -167,17 +214,36 @@ class Redactor:
         secrets: Iterable[SecretLike] = (),
         *,
         patterns: tuple[Pattern, ...] = TOKEN_PATTERNS,
-        registry: SecretRegistry | None = KNOWN_SECRETS,
+        registry: SecretRegistry | None = PROCESS_SECRETS,
+        in_use_too: bool = False,
     ) -> None:
         self._secrets = frozenset(_values(secrets))
         self._patterns = patterns
         self._registry = registry
+        self._in_use_too = in_use_too
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The values this redactor was given (not the shared ones)."""
+        return self._secrets
+
+    @contextmanager
+    def in_use(self) -> Iterator[Redactor]:
+        """Within: the process-wide redactor scrubs this one's secrets too (a run's httpx
+        log lines and error messages are written by code that does not know the run)."""
+        key = IN_USE.enter(self._secrets)
+        try:
+            yield self
+        finally:
+            IN_USE.leave(key)
 
     def __call__(self, text: str) -> str:
         """``text`` with every secret replaced by ``***``."""
         values = self._secrets
         if self._registry is not None:
             values = values | self._registry.values()
+        if self._in_use_too:
+            values = values | IN_USE.values()
         # Longest first so a secret containing another is scrubbed whole.
         for value in sorted(values, key=len, reverse=True):
             text = text.replace(value, REDACTED)
@@ -186,25 +252,29 @@ class Redactor:
         return text
 
 
-_STANDARD = Redactor(patterns=STANDARD_PATTERNS)
+_STANDARD = Redactor(patterns=STANDARD_PATTERNS, in_use_too=True)
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that every redactor (and :func:`redact`) scrubs it wherever
-    it appears. Values shorter than 4 characters are ignored."""
-    KNOWN_SECRETS.add(value)
+    """Remember one of the *process's own* secrets (a key of the control plane, its OAuth
+    application's client secret) so that every redactor scrubs it for the rest of the
+    process's life. An integration's credentials belong in its run's :class:`Redactor`
+    instead. Values shorter than 4 characters are ignored."""
+    PROCESS_SECRETS.add(value)
 
 
 def redact(text: str, secrets: Iterable[SecretLike] = ()) -> str:
-    """``text`` through the standard redactor (:data:`STANDARD_PATTERNS`, the registered
-    secrets), also scrubbing the extra ``secrets`` given (e.g. a warehouse's credentials:
-    the connection string and the password inside it).
+    """``text`` through the standard redactor (:data:`STANDARD_PATTERNS`, the process's
+    secrets, those of the redactors in use), also scrubbing the extra ``secrets`` given
+    (e.g. a warehouse's credentials: the connection string and the password inside it).
 
     >>> redact("GET /v2/contacts?api_key=abc123xyz&limit=50")
     'GET /v2/contacts?api_key=***&limit=50'
     """
     extra = tuple(secrets)
-    return (Redactor(extra, patterns=STANDARD_PATTERNS) if extra else _STANDARD)(text)
+    if not extra:
+        return _STANDARD(text)
+    return Redactor(extra, patterns=STANDARD_PATTERNS, in_use_too=True)(text)
 
 
 class RedactingFilter(logging.Filter):

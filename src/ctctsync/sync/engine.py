@@ -32,9 +32,11 @@ from ctctsync.api.v2.extract import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
     FAILURES,
+    STANDARD_PATTERNS,
     CtctError,
     DailyQuotaExhausted,
     FailureOutcome,
+    Redactor,
     SecretLike,
     redact,
 )
@@ -69,10 +71,13 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_client(source: SourceConfig, should_stop: StopCheck | None = None) -> ApiClient:
+def make_client(
+    source: SourceConfig, should_stop: StopCheck | None = None, redactor: Redactor | None = None
+) -> ApiClient:
     """An API client for ``source``, sharing the process-wide rate limiter of its API key
     (every stream and every run of one key paces against the same 4 requests/s);
-    ``should_stop`` cancels its requests and waits (see :mod:`ctctsync.api.cancel`)."""
+    ``should_stop`` cancels its requests and waits (see :mod:`ctctsync.api.cancel`);
+    ``redactor`` is the run's (default: one of the client's own credentials)."""
     api_key = source.api_key.get_secret_value()
     limiter = limiter_for(fingerprint(api_key), source.qps_limit, source.daily_limit)
     return ApiClient(
@@ -83,7 +88,13 @@ def make_client(source: SourceConfig, should_stop: StopCheck | None = None) -> A
         retry=RetryPolicy(max_attempts=max(1, source.max_retries)),
         timeout=source.timeout_seconds,
         should_stop=should_stop,
+        redactor=redactor,
     )
+
+
+def run_secrets(config: SyncConfig) -> tuple[SecretLike, ...]:
+    """What a run's redactor scrubs: its API key, access token and warehouse credentials."""
+    return (config.source.api_key, config.source.access_token, config.warehouse.credentials)
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,7 @@ def run_sync(
     should_stop: Callable[[], bool] | None = None,
     client: ApiClient | None = None,
     clock: Clock | None = None,
+    redactor: Redactor | None = None,
     check_first: bool = True,
 ) -> SyncResult:
     """Replicate the selected tables of one Constant Contact account into the warehouse.
@@ -214,6 +226,9 @@ def run_sync(
         client: an API client to use (default: one built from ``config.source``).
         clock: the source's "now" (default: this machine's UTC clock); bookmarks are instants
             of this clock, so tests against a simulator with its own clock pass that one.
+        redactor: the run's redactor (default: one of :func:`run_secrets`), handed to its API
+            clients and in use while the run lasts, so the process log is scrubbed of this
+            run's secrets; nothing keeps them after the run.
         check_first: run the preflight (:func:`ctctsync.sync.preflight.preflight`:
             credentials set, warehouse reachable and writable) before the first API call; a
             failed preflight ends the run ``failed`` (type ``config``) with every table
@@ -241,17 +256,18 @@ def run_sync(
     if problem is not None:  # before any API call, state store or warehouse file
         return _failed_before_start(result, problem, log, now)
     store = state if state is not None else StateStore(config.state_url)
+    redactor = redactor or Redactor(run_secrets(config), patterns=STANDARD_PATTERNS)
     own_client = client is None
-    api = client if client is not None else make_client(config.source, should_stop)
+    api = client if client is not None else make_client(config.source, should_stop, redactor)
     engine = _Engine(config, store, api, run_id, log, progress, should_stop, now,
                      own_clients=own_client)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
     failure: _Failure | None = None
     try:
-        with engine.loader:
+        with redactor.in_use(), engine.loader:
             failure = engine.sync_tables(names, result, refresh)
     except WarehouseError as exc:  # the warehouse is not usable at all (e.g. no credentials)
-        log.error("run %s: %s", run_id, exc)
+        log.error("run %s: %s", run_id, redactor(str(exc)))
         failure = _classify(exc, (config.warehouse.credentials,))
         for tr in result.tables.values():
             tr.status, tr.error = "failed", str(exc)
@@ -442,14 +458,17 @@ class _Engine:
             now=started_at,
         )
         client = (
-            make_client(cfg.source, self._should_stop) if self._own_clients else self.client
+            make_client(cfg.source, self._should_stop, self.client.redactor)
+            if self._own_clients
+            else self.client
         )
         run = _TableRun(table=table, plan=plan, columns=columns, started_at=started_at,
                         client=client, own_client=self._own_clients,
                         calls_at_start=client.calls.total,
                         retries_at_start=client.calls.retry_stats())
         run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes),
-                               PREFETCH, self._should_stop)
+                               PREFETCH,
+                               self._should_stop)
         return run
 
     def sync_table(

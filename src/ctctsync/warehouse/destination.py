@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.utils import get_resolved_traces
 from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from sqlalchemy.engine import make_url
@@ -154,3 +155,7 @@ def scratch_pipeline(wcfg: WarehouseConfig, name: str) -> Iterator[dlt.Pipeline]
         yield pipeline
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        # dlt logs every configuration lookup of this thread, for ever: each entry holds the
+        # resolved configuration (the warehouse's credentials) and the traceback of a lookup
+        # that failed over to a default, hence the frames of the run (its secrets). Forget it.
+        get_resolved_traces().clear()

@@ -17,13 +17,14 @@ from ctctsync.api.client import ApiClient
 from ctctsync.api.v2.endpoints import AUTH_BASE_URL
 from ctctsync.errors import (
     RULES_BY_NAME,
+    STANDARD_PATTERNS,
     ConfigError,
     ReauthorizeRequired,
+    Redactor,
     classify_response,
     classify_transport,
     parse_error_body,
     redact,
-    register_secret,
 )
 
 AUTHORIZE_PATH = "/oauth2/oauth/siteowner/authorize"
@@ -93,11 +94,13 @@ def _post(
     http: httpx.Client | None,
     secrets: tuple[str, ...],
 ) -> httpx.Response:
-    for secret in secrets:
-        register_secret(secret)
     client = http or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+    # the call's secrets are scrubbed from httpx's log lines while it lasts, then forgotten
     try:
-        return client.post(url, params=params, data=data, headers={"Accept": "application/json"})
+        with Redactor(secrets, patterns=STANDARD_PATTERNS).in_use():
+            return client.post(
+                url, params=params, data=data, headers={"Accept": "application/json"}
+            )
     except httpx.TransportError as exc:
         failure = classify_transport("connection", endpoint, redact(f"{exc}", secrets))
         raise failure.to_exception() from None
@@ -161,7 +164,6 @@ def exchange_code(
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise classify_transport("malformed", endpoint, "no access_token").to_exception()
-    register_secret(token)
     return AccessToken(
         access_token=token,
         token_type=str(body.get("token_type", "Bearer")),

@@ -19,7 +19,7 @@ from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.control.context import ControlContext, context
 from ctctsync.control.errors import PermissionDenied, ValidationFailed
 from ctctsync.control.models import AuthMethod, Integration, OAuthState, User
-from ctctsync.errors import FAILURES, CtctError
+from ctctsync.errors import FAILURES, CtctError, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ def _app_credentials(ctx: ControlContext) -> tuple[str, str]:
                 )
             }
         )
+    # The server's own OAuth application: a process-wide secret (an integration's are not)
+    register_secret(api_key)
+    register_secret(secret)
     return api_key, secret
 
 
@@ -216,9 +219,7 @@ def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
         # The key's shared limiter (a check during a sync must not push the key over its
         # per-second limit) and a short retry budget: a form submit must answer promptly.
         limiter=limiter_for(fingerprint(api_key), qps=ctx.settings.cc_qps_limit),
-        retry=RetryPolicy(
-            max_attempts=2, max_delay=2.0, max_retry_after=5.0, throttle_attempts=2
-        ),
+        retry=RetryPolicy(max_attempts=2, max_delay=2.0, max_retry_after=5.0, throttle_attempts=2),
         timeout=15.0,
     )
     try:
