@@ -281,7 +281,7 @@ class IntegrationPublic(BaseModel):
     frequency_hours: int
     history_start: date
     tables: dict[str, list[str] | None]
-    new_columns: str
+    new_columns: str = "ignore"
     """The new-field policy: ``ignore`` or ``add``."""
     auth_method: str | None = Field(default=None, exclude=True)
     has_credentials: bool = Field(default=False, exclude=True)
