@@ -119,10 +119,10 @@ def test_cancel_ends_the_job_within_the_request_in_flight(
     extra = _answers(sandbox) - at["calls"]
     if how == "service":
         assert extra <= 1  # the request in flight, nothing after
-        assert ended - at["t"] < 1.5
+        assert ended - at["t"] < 3.0  # before: the next heartbeat, 5 s here
     else:  # the worker reads the flag every 0.5 s: a few 150 ms calls at most
         assert extra <= 5
-        assert ended - at["t"] < 2.5
+        assert ended - at["t"] < 4.0
 
 
 def test_retries_and_throttling_show_in_the_job_log(

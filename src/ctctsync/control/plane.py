@@ -18,6 +18,7 @@ import math
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import ProgressListener, RunExecutor
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 600.0
+"""How often the scheduler thread prunes old runs (sooner while a backlog remains): the
+query ranks every finished run, so it is not worth running on every 15 s tick."""
 
 WORKER_DIED = (
     "The worker running this job stopped responding (worker died). Tables finished before "
@@ -356,16 +361,21 @@ class ControlPlane:
         self.engine.dispose()
 
     def _scheduler_loop(self) -> None:
+        next_prune = time.monotonic()
         while not self._stop.is_set():
             try:
                 if self.tick().enqueued:
                     self._wake.set()
             except Exception:
                 log.exception("scheduler tick failed; retrying")
-            try:
-                self.prune()
-            except Exception:
-                log.exception("pruning old runs failed; retrying at the next tick")
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    if self.prune() >= self.settings.prune_batch_size:
+                        next_prune = time.monotonic()  # a backlog: go on at the next tick
+                except Exception:
+                    log.exception("pruning old runs failed; retrying at the next tick")
+                    next_prune = time.monotonic()
             self._stop.wait(self.settings.scheduler_interval_seconds)
 
     def _worker_loop(self) -> None:
@@ -379,4 +389,4 @@ class ControlPlane:
             self._wake.clear()
 
 
-__all__ = ["WORKER_DIED", "ControlPlane", "TickReport", "next_slot"]
+__all__ = ["PRUNE_EVERY_SECONDS", "WORKER_DIED", "ControlPlane", "TickReport", "next_slot"]
