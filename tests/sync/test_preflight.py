@@ -4,7 +4,10 @@ key) or after a bounded wait (an unreachable host). The CLI's side: tests/test_f
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,6 +89,30 @@ def test_a_duckdb_warehouse_is_not_created_by_the_check(tmp_path: Path) -> None:
     config = config_for(tmp_path, "http://127.0.0.1:1", "k-1234", "t-1234")
     assert preflight(config) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_duckdb_file_held_open_by_another_process_passes_the_check(tmp_path: Path) -> None:
+    # the loader waits for such a file (warehouse/filelock.py); the check must not fail on it
+    path = tmp_path / "wh.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('open', flush=True); "
+         "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        config = config_for(tmp_path, "http://127.0.0.1:1", "k-1234", "t-1234")
+        assert preflight(config) is None
+    finally:
+        holder.communicate("", timeout=30)
+    path.chmod(0o400)
+    try:
+        problem = preflight(config_for(tmp_path, "http://127.0.0.1:1", "k-1234", "t-1234"))
+        if os.geteuid() != 0:  # root writes anything
+            assert problem is not None and "not writable" in problem
+    finally:
+        path.chmod(0o600)
 
 
 def test_a_rejected_api_key_stops_the_run_at_the_first_answer(

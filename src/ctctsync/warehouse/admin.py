@@ -4,15 +4,17 @@ reading a table back, dropping an integration's tables."""
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
 from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndefinedRelation
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.destinations import capabilities_of
 from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.warehouse.destination import scratch_pipeline
-from ctctsync.warehouse.preflight import check_warehouse
+from ctctsync.warehouse.preflight import check_warehouse, connect
 from ctctsync.warehouse.preflight import describe as _describe  # noqa: F401 -- its old home
 from ctctsync.warehouse.types import ARROW_TYPES
 
@@ -22,11 +24,15 @@ _DLT_RECORDS = (("_dlt_version", "schema_name"), ("_dlt_pipeline_state", "pipeli
 
 
 def test_connection(wcfg: WarehouseConfig) -> str:
-    """Check that a run can load into ``wcfg`` (the preflight: connect and, where the
-    destination allows it, try creating tables; see :func:`check_warehouse`). Returns a
-    one-line description of the warehouse (no secrets); raises :class:`WarehouseError`
-    with a message that says what failed."""
-    return check_warehouse(wcfg)
+    """Check that a run can load into ``wcfg`` (the preflight, :func:`check_warehouse`:
+    connect and, where the destination allows it, try creating tables), and open a DuckDB
+    file that exists (the preflight does not). Returns a one-line description of the
+    warehouse (no secrets); raises :class:`WarehouseError` with a message that says what
+    failed."""
+    described = check_warehouse(wcfg)
+    if capabilities_of(wcfg.destination).local_file and Path(wcfg.path).expanduser().exists():
+        return connect(wcfg)
+    return described
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

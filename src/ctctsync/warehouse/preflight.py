@@ -7,12 +7,13 @@ instead of after the whole account was read.
 
 What is checked, per destination (:data:`PROBES`, data rather than branches):
 
-- every destination: the connection string parses (when it is a URL), the destination's
-  driver imports, and a connection opens (``SELECT 1``);
+- every server destination: the connection string parses (when it is a URL), the
+  destination's driver imports, and a connection opens (``SELECT 1``);
 - PostgreSQL: the role can create the dataset's schema and its staging schema and a table
   in each, tried inside a transaction that is rolled back (PostgreSQL's DDL is
   transactional), so the check leaves nothing behind and works on a fresh database;
-- a DuckDB file that does not exist yet is not created: its folder must be writable.
+- a local DuckDB file is not opened (another process may hold it for a whole run; loads
+  take turns, ``warehouse/filelock.py``) nor created: it, or its folder, must be writable.
 """
 
 from __future__ import annotations
@@ -92,18 +93,23 @@ def _check_url(wcfg: WarehouseConfig) -> None:
         ) from None
 
 
-def _check_file(wcfg: WarehouseConfig) -> bool:
-    """For a local file: True when it exists (connect to it); False when it does not yet
-    and its folder can hold it (nothing to connect to, and nothing is created)."""
+def _check_file(wcfg: WarehouseConfig) -> str:
+    """A local file can be written (or created: its nearest existing folder is writable).
+
+    It is not opened: another process may hold it open for a whole run (the loader waits
+    for it, see ``warehouse/filelock.py``), and a check must neither wait nor create it.
+    """
     path = Path(wcfg.path).expanduser()
     if path.exists():
-        return True
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise WarehouseError(f"the warehouse file {wcfg.path} is not writable by this user")
+        return f"{describe(wcfg)}: writable"
     folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path())
     if not os.access(folder, os.W_OK | os.X_OK):
         raise WarehouseError(
             f"cannot create the warehouse file {wcfg.path}: the folder {folder} is not writable"
         )
-    return False
+    return f"{describe(wcfg)} (created on the first sync)"
 
 
 def _select_one(client: Any, wcfg: WarehouseConfig) -> None:
@@ -159,9 +165,14 @@ def check_warehouse(wcfg: WarehouseConfig) -> str:
     :class:`WarehouseError` with one line saying what failed and what to do.
     """
     _check_url(wcfg)
-    if capabilities_of(wcfg.destination).local_file and not _check_file(wcfg):
-        return f"{describe(wcfg)} (created on the first sync)"
-    probe = PROBES.get(wcfg.destination, _select_one)
+    if capabilities_of(wcfg.destination).local_file:
+        return _check_file(wcfg)
+    return connect(wcfg, PROBES.get(wcfg.destination, _select_one))
+
+
+def connect(wcfg: WarehouseConfig, probe: Probe = _select_one) -> str:
+    """Open a connection to ``wcfg`` and run ``probe`` on it (default ``SELECT 1``).
+    Returns ``connected to ...``; raises :class:`WarehouseError` with one line."""
     try:
         with scratch_pipeline(wcfg, PREFLIGHT_PIPELINE) as pipeline, pipeline.sql_client() as c:
             probe(c, wcfg)
