@@ -23,6 +23,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # a store whose tables were made by ``metadata.create_all`` has it already
+    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("oauth_states")}
+    if "binding_hash" in existing:
+        return
     with op.batch_alter_table("oauth_states") as batch:
         batch.add_column(sa.Column("binding_hash", sa.String(length=64), nullable=True))
 
