@@ -348,7 +348,7 @@ class ControlPlane:
         log.info("control plane started: %d worker(s)", self.settings.workers)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the threads; running syncs end ``cancelled`` at their next page."""
+        """Stop the threads; running syncs end ``cancelled`` within their request in flight."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:

@@ -11,7 +11,7 @@ from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError
 from ctctsync.control.models import Run
 from ctctsync.tables import TABLES
-from ctctsync.web.deps import CurrentUser, Db
+from ctctsync.web.deps import CurrentUser, Db, LogSeq, RunId
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
 
@@ -54,7 +54,7 @@ def _ctx(run: Run) -> dict[str, Any]:
 
 
 @router.get("/{run_id}")
-def job_page(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
+def job_page(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Response:
     """Status, timing, rows per table, API calls, the error, and the process log."""
     run = svc.get_run(db, user, run_id)
     lines = svc.run_logs(db, run, 0, limit=LOG_FIRST_PAGE)
@@ -66,7 +66,7 @@ def job_page(request: Request, db: Db, user: CurrentUser, run_id: str) -> Respon
 
 
 @router.get("/{run_id}/summary")
-def job_summary(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
+def job_summary(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Response:
     """The job's summary card alone (polled until the job is finished)."""
     run = svc.get_run(db, user, run_id)
     headers = {"X-Poll-Done": "1"} if run.finished else {}
@@ -74,7 +74,9 @@ def job_summary(request: Request, db: Db, user: CurrentUser, run_id: str) -> Res
 
 
 @router.get("/{run_id}/log")
-def job_log(request: Request, db: Db, user: CurrentUser, run_id: str, after: int = 0) -> Response:
+def job_log(
+    request: Request, db: Db, user: CurrentUser, run_id: RunId, after: LogSeq = 0
+) -> Response:
     """Log lines after ``after`` (their seq), and whether the job is finished."""
     run = svc.get_run(db, user, run_id)
     finished = run.finished  # read before the lines so no line written at the end is missed
@@ -100,8 +102,8 @@ def job_log(request: Request, db: Db, user: CurrentUser, run_id: str, after: int
 
 
 @router.post("/{run_id}/cancel")
-def cancel(request: Request, db: Db, user: CurrentUser, run_id: str) -> Response:
-    """Cancel a queued job, or ask a running one to stop after its current page."""
+def cancel(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Response:
+    """Cancel a queued job, or stop a running one within its request in flight."""
     run = svc.get_run(db, user, run_id)
     try:
         svc.cancel_run(db, run)
