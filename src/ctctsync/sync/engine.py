@@ -516,6 +516,15 @@ class _Engine:
         )
         return None
 
+    def _log_retries(self, run: _TableRun) -> None:
+        """One WARN line for a table whose calls were retried or throttled: the quota it
+        cost and why, which a slow run otherwise hides (the client logs each one at INFO
+        or WARNING on its own logger, not in the run log)."""
+        stats = run.client.calls.retry_stats().since(run.retries_at_start)
+        summary = stats.summary()
+        if summary is not None:
+            self.log.warning("%s: %s", run.table.name, summary)
+
     def _note_losses(self, run: _TableRun, tr: TableResult) -> None:
         """The bookmark rule of "no silent loss": what the read missed becomes the table's
         warnings, and if a later read can load it, the bookmark stays where it was (the next
@@ -528,15 +537,6 @@ class _Engine:
         if tr.bookmark_held:
             self.log.warning("%s: bookmark not moved, so the next run reads these rows again",
                              run.table.name)
-
-    def _log_retries(self, run: _TableRun) -> None:
-        """One WARN line for a table whose calls were retried or throttled: the quota it
-        cost and why, which a slow run otherwise hides (the client logs each one at INFO
-        or WARNING on its own logger, not in the run log)."""
-        stats = run.client.calls.retry_stats().since(run.retries_at_start)
-        summary = stats.summary()
-        if summary is not None:
-            self.log.warning("%s: %s", run.table.name, summary)
 
     def _shared_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
         # every table that depends on email_campaigns walks the same SENT campaigns: list
