@@ -56,7 +56,7 @@ class FileGate:
     def _acquire(self) -> None:
         with self._mutex:
             if self._holders == 0:
-                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+                self.lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     # blocks while another process writes the file

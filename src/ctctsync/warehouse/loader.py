@@ -138,8 +138,10 @@ class Loader:
             )
             if pipeline.has_pending_data:
                 # left by a failed table of this run: dlt would load it first and *ignore*
-                # the new data; its rows are re-read by the run that retries that table
-                pipeline.drop_pending_packages()
+                # the new data; its rows are re-read by the run that retries that table.
+                # Aborting a normalized package completes it through a load: the file's turn
+                with self._turn():
+                    pipeline.abort_packages()
             try:
                 # what ``pipeline.run`` does, split: the pages are read (extract) and written
                 # to load files (normalize) before this load waits for its turn at the file
