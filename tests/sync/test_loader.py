@@ -366,3 +366,21 @@ def test_two_processes_load_two_integrations_into_one_file_at_once(tmp_path: Pat
     wcfg = WarehouseConfig(destination="duckdb", path=path, dataset="cc")
     assert warehouse_tables(wcfg, "p0") == {"p0_events": 20_000}
     assert warehouse_tables(wcfg, "p1") == {"p1_events": 20_000}
+
+
+def test_a_failed_load_leaves_nothing_that_shadows_the_next(tmp_path: Path) -> None:
+    """A table whose pages fail mid-way commits nothing, and the next load of the run has
+    its own rows only, none of the failed one's (a pending package it left is aborted)."""
+    wcfg = WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+
+    def broken() -> Iterator[pa.Table]:
+        yield from _batches(50, "bad", 25)
+        raise RuntimeError("the API went away")
+
+    with Loader(wcfg, "cc") as loader:
+        with pytest.raises(RuntimeError, match="went away"):
+            loader.load(EVENTS, EVENTS.column_names, broken(), "replace")
+        loader.load(EVENTS, EVENTS.column_names, _batches(7, "good"), "replace")
+    rows = read_table(wcfg, "cc", "events").to_pylist()
+    assert len(rows) == 7 and {r["_ctctsync_run_id"] for r in rows} == {"good"}
+    assert _staged_rows(wcfg).get("cc_events", 0) == 0
