@@ -91,29 +91,44 @@ def _load(config: Path | None) -> SyncConfig:
 
 
 @app.command()
-def discover(as_json: JsonOpt = False) -> None:
-    """List the tables, their replication type and their columns with warehouse types."""
+def discover(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List the tables as they are replicated: how each is read, its columns with the
+    configured warehouse's types, and the new fields runs met that no column holds."""
+    from ctctsync.destinations import capabilities_of
+
+    cfg = _load(config)
+    types = capabilities_of(cfg.warehouse.destination).column_types
+    new_fields = _discovered_fields(cfg)
     if as_json:
         out = {
             name: {
                 "spec_name": t.spec_name,
                 "purpose": t.purpose,
                 "replication": t.replication,
+                "replication_label": t.replication_label,
+                "read_whole": t.read_whole,
                 "replication_key": t.replication_key,
                 "primary_key": list(t.primary_key),
-                "columns": {c.name: c.type for c in t.columns},
+                "columns": {
+                    c.name: {
+                        "type": c.type,
+                        "warehouse_type": types.get(c.type, c.type),
+                        "extra": c.extra,
+                    }
+                    for c in t.columns
+                },
+                "new_fields": new_fields.get(name, []),
             }
             for name, t in TABLES.items()
         }
         console.print_json(json.dumps(out))
         return
+    console.print(f"Warehouse: {cfg.warehouse.destination} (column types as created there)")
     for t in TABLES.values():
-        grid = RichTable(
-            title=f"{t.name}  ({t.spec_name}, "
-            + ("key-based on lastRunDate" if t.replication == "incremental" else "full")
-            + ")",
-            title_justify="left",
-        )
+        # a line of its own: a table's title would wrap to the (narrow) table's width
+        console.print(f"\n{t.name}  ({t.spec_name}, {t.replication_label})",
+                      highlight=False, markup=False)
+        grid = RichTable()
         grid.add_column("column")
         grid.add_column("type")
         grid.add_column("note")
@@ -121,8 +136,25 @@ def discover(as_json: JsonOpt = False) -> None:
             note = "key" if c.name in t.primary_key else ""
             if c.extra:
                 note = (note + " extra").strip()
-            grid.add_row(c.name, c.type, note)
+            grid.add_row(c.name, types.get(c.type, c.type), note)
+        for field_name in new_fields.get(t.name, []):
+            grid.add_row(field_name, "-", "new field available (not in the registry)")
         console.print(grid)
+
+
+def _discovered_fields(cfg: SyncConfig) -> dict[str, list[str]]:
+    """Table -> the fields runs of ``cfg.integration`` met that the registry does not know
+    (from the state store; nothing when it was never created: discover creates no file)."""
+    from ctctsync.db import sqlite_file
+    from ctctsync.state import StateStore
+
+    path = sqlite_file(cfg.state_url)
+    if path is not None and not path.exists():
+        return {}
+    found: dict[str, list[str]] = {}
+    for f in StateStore(cfg.state_url).discovered(cfg.integration):
+        found.setdefault(f.table, []).append(f.field)
+    return found
 
 
 @app.command()
