@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from ctctsync.control.models import ApiToken, User, UserSession
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.services import users
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, make_settings
 
 
 def test_first_admin_only_once(db: Session) -> None:
@@ -170,3 +171,31 @@ def test_sessions_end_on_sign_out_and_password_change(
     assert [s.user_agent for s in svc.list_sessions(db, alice)] == ["Laptop"]
     clock.advance(svc.SESSION_LIFETIME + timedelta(seconds=1))
     assert svc.session_user(db, laptop) is None  # expired, as the cookie is
+
+
+@pytest.mark.postgres
+def test_throttle_and_sessions_shared_on_postgresql(
+    pg_url: str, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(users, "_DUMMY_HASH", crypto.hash_password("not-a-real-password"))
+    settings = make_settings(tmp_path, database_url=pg_url)
+    a, b = ControlPlane(settings, clock=clock), ControlPlane(settings, clock=clock)
+    try:
+        with a.session() as db:
+            admin = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert admin is not None
+            sid = svc.start_session(db, admin, address="192.0.2.1", user_agent="x")
+            for _ in range(svc.ACCOUNT_FREE_FAILURES):
+                assert _attempt(db, "ops@example.com", "wrong password") is None
+        with b.session() as db, pytest.raises(svc.SignInThrottled):
+            _attempt(db, "ops@example.com", PASSWORD)
+        with b.session() as db:
+            assert svc.session_user(db, sid) is not None
+            svc.end_session(db, sid)
+        with a.session() as db:
+            assert svc.session_user(db, sid) is None
+            events = [e.event for e in svc.list_audit_events(db, admin)]
+            assert events[0] == "signed_out" and "sign_in_failed" in events
+    finally:
+        a.close()
+        b.close()

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError
@@ -340,6 +341,84 @@ def create_user(db: Db, _admin: ApiAdmin, data: UserCreate) -> UserPublic:
     """Create a user (admins)."""
     user = svc.create_user(db, data.email, data.password, is_admin=data.is_admin)
     return UserPublic.model_validate(user)
+
+
+# ----------------------------------------------------------------------------- security
+
+
+class AuditEventPublic(BaseModel):
+    """One security event (never a password, token or session id)."""
+
+    model_config = {"from_attributes": True}
+
+    id: int
+    at: datetime
+    event: str = Field(description="One of: " + ", ".join(svc.AUDIT_EVENTS) + ".")
+    email: str | None
+    address: str
+    detail: str
+
+
+class UnlockRequest(BaseModel):
+    """The account whose sign-in lockout to clear."""
+
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^\x00]*$")
+
+
+class UnlockResult(BaseModel):
+    """Whether a lockout was cleared (False: the account was not locked)."""
+
+    email: str
+    unlocked: bool
+
+
+ADMINS = {403: {"model": ErrorBody, "description": "Only administrators may do this"}}
+"""Administrators' operations: 403 for anyone else."""
+
+
+@router.get("/audit", tags=["security"], responses=ADMINS)
+def audit_log(
+    db: Db, admin: ApiAdmin, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[AuditEventPublic]:
+    """The newest security events, newest first: sign-ins, failures, lockouts (admins)."""
+    return [
+        AuditEventPublic.model_validate(e) for e in svc.list_audit_events(db, admin, limit=limit)
+    ]
+
+
+@router.post("/users/unlock", tags=["security"], responses=ADMINS)
+def unlock_user(db: Db, admin: ApiAdmin, data: UnlockRequest, request: Request) -> UnlockResult:
+    """Clear an account's sign-in lockout (admins; audited)."""
+    address = request.client.host if request.client is not None else ""
+    unlocked = svc.unlock_account(db, admin, data.email, address=address)
+    return UnlockResult(email=data.email.strip().lower(), unlocked=unlocked)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """Every method the REST API serves at ``path`` (Starlette's own 405 names only the
+    first route whose path matched)."""
+    sub = path.removeprefix(PREFIX)
+    return sorted(
+        {
+            method
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.path_regex.match(sub)
+            for method in route.methods or ()
+        }
+    )
+
+
+async def api_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's refusals of a REST call (no such path, wrong method) in JSON; a 405 lists
+    every method of the path in ``Allow``, as the schema does."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=exc.status_code,
+            headers={"Allow": ", ".join(allowed_methods(request.url.path))},
+        )
+    return await http_exception_handler(request, exc)
 
 
 def create_api_app(plane: ControlPlane) -> FastAPI:
