@@ -37,6 +37,7 @@ SLOW_MODULES = (
     "tests/test_fail_fast.py",
     "tests/test_layering.py",
     "tests/web/test_browser_flow.py",
+    "tests/web/test_openapi_schemathesis.py",
     "tests/sandbox/test_sandbox_scale.py",
     "tests/control/test_sandbox_runs.py",
     "tests/control/test_serve.py",

@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     WrapValidator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -149,7 +150,21 @@ def _history_in_range(value: date) -> date:
 HistoryStart = Annotated[date, _says("date", DATE_MESSAGE), AfterValidator(_history_in_range)]
 """How far back the first run of a key-based table reads: not in the future, 1996 or later."""
 
-OptionalHistoryStart = Annotated[HistoryStart | None, BeforeValidator(_blank_is_none)]
+OptionalHistoryStart = Annotated[
+    HistoryStart | None,
+    BeforeValidator(_blank_is_none),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "pattern": r"^\s*$"},
+                {"type": "null"},
+            ],
+            "description": "YYYY-MM-DD, 1996-01-01 or later and not in the future; "
+            "blank or null for the default.",
+        }
+    ),
+]
 """A history start that may be left blank (the service then picks a default)."""
 
 
@@ -347,7 +362,29 @@ def normalise_selection(tables: Selection) -> Selection:
     return selection
 
 
-TableSelection = Annotated[Selection, WrapValidator(_check_selection)]
+def _selection_json_schema() -> dict[str, Any]:
+    """The selection's JSON Schema, from the registry: each table by name, its columns as an
+    enum, at least one table, nothing else (what ``selection_problems`` checks)."""
+    return {
+        "type": "object",
+        "description": "Table -> the columns to load (null: every column).",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "anyOf": [
+                    {"type": "array", "items": {"type": "string", "enum": table.column_names}},
+                    {"type": "null"},
+                ]
+            }
+            for name, table in TABLES.items()
+        },
+    }
+
+
+TableSelection = Annotated[
+    Selection, WrapValidator(_check_selection), WithJsonSchema(_selection_json_schema())
+]
 """Known tables (at least one) and, for each, known columns or None for every column."""
 
 NormalisedSelection = Annotated[TableSelection, AfterValidator(normalise_selection)]

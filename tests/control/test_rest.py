@@ -131,6 +131,84 @@ def test_every_endpoint_is_in_the_openapi_schema(
         assert method.lower() in schema["paths"][template], (method, template)
 
 
+def _operations(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{method.upper()} {path}": op
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+    }
+
+
+def test_openapi_documents_every_refusal(client: TestClient, as_alice: dict[str, str]) -> None:
+    # issue 8 §2: every status an operation can answer is in the schema, with the one
+    # error shape; this is what the schemathesis run then holds the API to
+    ops = _operations(client.get("/api/v1/openapi.json", headers=as_alice).json())
+    for name, op in ops.items():
+        codes = set(op["responses"])
+        assert {"401", "422"} <= codes, name
+        for code in codes - {"200", "201", "202", "204"}:
+            ref = op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.endswith("/ErrorBody"), (name, code)
+        if "{" in name:  # names a resource
+            assert "404" in codes, name
+    for name in (
+        "PUT /api/v1/warehouse",
+        "POST /api/v1/warehouse/test",
+        "GET /api/v1/users",
+        "POST /api/v1/users",
+    ):
+        assert "403" in ops[name]["responses"], name
+    for name in (
+        "DELETE /api/v1/integrations/{integration_id}",
+        "POST /api/v1/integrations/{integration_id}/run",
+        "POST /api/v1/runs/{run_id}/cancel",
+    ):
+        assert "409" in ops[name]["responses"], name
+
+
+def test_openapi_documents_the_constraints(client: TestClient, as_alice: dict[str, str]) -> None:
+    schema = client.get("/api/v1/openapi.json", headers=as_alice).json()
+    models = schema["components"]["schemas"]
+    create = models["IntegrationCreate"]["properties"]
+    assert create["name"]["pattern"].startswith("^[a-z]")
+    assert create["name"]["maxLength"] == 40
+    assert create["frequency_hours"]["enum"] == [1, 2, 3, 4, 6, 8, 12, 24]
+    tables = create["tables"]["anyOf"][0]
+    assert tables["additionalProperties"] is False and tables["minProperties"] == 1
+    assert set(tables["properties"]) == set(TABLES)
+    assert models["WarehouseIn"]["properties"]["dataset"]["pattern"] == "^[a-z_][a-z0-9_]{0,62}$"
+    credentials = models["ManualCredentials"]["properties"]
+    for field in ("api_key", "access_token"):
+        assert credentials[field]["pattern"] == "^[!-~]+$", field
+        assert credentials[field]["minLength"] == 1
+    assert models["UserCreate"]["properties"]["password"]["minLength"] == 8
+    assert "@" in models["UserCreate"]["properties"]["email"]["pattern"]
+    assert models["TokenCreate"]["properties"]["name"]["minLength"] == 1
+    ops = _operations(schema)
+    ids = ops["GET /api/v1/integrations/{integration_id}"]["parameters"][0]["schema"]
+    assert (ids["minimum"], ids["maximum"]) == (1, 2**31 - 1)
+    run_id = ops["GET /api/v1/runs/{run_id}"]["parameters"][0]["schema"]
+    assert "pattern" in run_id
+
+
+def test_a_malformed_body_is_422_not_400(client: TestClient, as_alice: dict[str, str]) -> None:
+    r = client.post(
+        "/api/v1/tokens",
+        content=b"\xff{",
+        headers={**as_alice, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert "JSON" in r.json()["errors"]["body"]
+
+
+def test_method_not_allowed_lists_every_method(
+    client: TestClient, as_alice: dict[str, str]
+) -> None:
+    r = client.put("/api/v1/integrations", headers=as_alice)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+
+
 def test_another_users_integration_is_404(
     client: TestClient, db: Session, as_alice: dict[str, str], as_bob: dict[str, str]
 ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table as RichTable
 
@@ -382,7 +383,17 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        # CTCTSYNC_* settings are read as a command starts: a bad one is a configuration
+        # failure, said in one line without its value (which may be a secret).
+        if exc.title != "ControlSettings":
+            raise
+        first = exc.errors(include_input=False, include_url=False)[0]
+        name = "CTCTSYNC_" + "_".join(str(p) for p in first["loc"]).upper()
+        typer.echo(f"Refusing to start: {name.rstrip('_')}: {first['msg']}.", err=True)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 register_control(app)

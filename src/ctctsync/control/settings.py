@@ -129,7 +129,8 @@ class ControlSettings(BaseSettings):
     """This installation's CC application key (client id) for OAuth."""
     client_secret: SecretStr | None = None
     """This installation's CC application secret for OAuth."""
-    cc_qps_limit: float | None = 4.0
+    cc_qps_limit: float | None = Field(default=4.0, gt=0)
+    """Requests per second to CC, per API key (unset = no pacing); 0 could never send one."""
 
     # Default warehouse: a DuckDB file in data_dir.
     warehouse_destination: DestinationName = "duckdb"

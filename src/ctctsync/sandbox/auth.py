@@ -15,6 +15,12 @@ TOKEN_LIFETIME_S = 315_360_000
 CODE_LIFETIME_S = 600
 
 
+def _same(given: str, secret: str) -> bool:
+    """Constant-time equality of two texts. ``compare_digest`` refuses non-ASCII ``str``
+    (a TypeError, i.e. a 500), so compare their UTF-8 bytes."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"), secret.encode())
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Everything a client needs to talk to the sandbox."""
@@ -98,14 +104,14 @@ class AuthStore:
         return TOKEN_LIFETIME_S - (self.clock.now_ms() - rec.issued_ms) // 1000
 
     def is_known_client(self, client_id: str) -> bool:
-        """Whether ``client_id`` is the sandbox application's API key."""
-        return secrets.compare_digest(client_id, self.credentials.api_key)
+        """Whether ``client_id`` is the sandbox application's API key (any text: a
+        non-ASCII key is simply unknown, as at CC's gateway)."""
+        return _same(client_id, self.credentials.api_key)
 
     def check_login(self, email: str, password: str) -> bool:
         """Whether the owner's email (case-insensitive) and password match."""
         c = self.credentials
-        return email.strip().lower() == c.email.lower() and secrets.compare_digest(
-            password, c.password)
+        return email.strip().lower() == c.email.lower() and _same(password, c.password)
 
     def issue_code(self, client_id: str, redirect_uri: str) -> str:
         """A new single-use authorization code."""

@@ -17,12 +17,22 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import ServiceError
+from ctctsync.control.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationFailed,
+)
 from ctctsync.control.models import Integration, Run
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import (
@@ -44,8 +54,13 @@ from ctctsync.control.schemas import (
     WarehouseIn,
     WarehousePublic,
 )
-from ctctsync.web.deps import ApiAdmin, ApiUser, Db
-from ctctsync.web.errors import ErrorBody, error_response, validation_failed
+from ctctsync.web.deps import ApiAdmin, ApiUser, Db, IntegrationId, LogSeq, RunId, TokenId
+from ctctsync.web.errors import (
+    Unauthenticated,
+    documented,
+    error_response,
+    validation_failed,
+)
 
 
 class ServiceErrorRoute(APIRoute):
@@ -62,25 +77,38 @@ class ServiceErrorRoute(APIRoute):
                 return error_response(exc)
             except RequestValidationError as exc:
                 return error_response(validation_failed(exc))
+            except HTTPException as exc:
+                if exc.status_code != status.HTTP_400_BAD_REQUEST:
+                    raise
+                # FastAPI's "error parsing the body": bad input like any other, so a 422
+                return error_response(ValidationFailed({"body": MALFORMED_BODY}))
 
         return wrapped
 
+
+MALFORMED_BODY = "Send the body as JSON (Content-Type: application/json), in UTF-8."
 
 PREFIX = "/api/v1"
 """Where the app mounts :data:`router`."""
 
 router = APIRouter(
     route_class=ServiceErrorRoute,
-    responses={
-        401: {"model": ErrorBody, "description": "No valid API token"},
-        422: {"model": ErrorBody, "description": "Invalid input, per field"},
-    },
+    # Every operation: a token, and input checked against the constraints in the schema.
+    responses=documented(Unauthenticated, ValidationFailed),
 )
+
+# What else an operation may answer, from the one error table (ctctsync.web.errors.ANSWERS).
+FOUND = documented(NotFound)
+"""Operations naming a resource in their path: 404 for one the caller may not see."""
+CHANGES = documented(NotFound, Conflict, InvalidTransition)
+"""Operations changing a resource whose state may forbid it: also 409."""
+ADMINS = documented(PermissionDenied)
+"""Administrators' operations: 403 for anyone else."""
 
 # ----------------------------------------------------------------------------- dependencies
 
 
-def integration_of(db: Db, user: ApiUser, integration_id: int) -> Integration:
+def integration_of(db: Db, user: ApiUser, integration_id: IntegrationId) -> Integration:
     """The integration in the path, if the user may see it; 404 otherwise."""
     return svc.get_integration(db, user, integration_id)
 
@@ -88,7 +116,7 @@ def integration_of(db: Db, user: ApiUser, integration_id: int) -> Integration:
 IntegrationDep = Annotated[Integration, Depends(integration_of)]
 
 
-def run_of(db: Db, user: ApiUser, run_id: str) -> Run:
+def run_of(db: Db, user: ApiUser, run_id: RunId) -> Run:
     """The run in the path, if the user may see it; 404 otherwise."""
     return svc.get_run(db, user, run_id)
 
@@ -108,12 +136,14 @@ def me(user: ApiUser) -> UserPublic:
 def openapi_schema(_user: ApiUser) -> dict[str, Any]:
     """The REST API's OpenAPI schema. Behind a token like the rest of the API: nothing but
     sign-in is served to a caller who is not signed in."""
-    return _openapi()
+    return openapi_document()
 
 
 @functools.cache
-def _openapi() -> dict[str, Any]:
-    # Described by an app that holds only this router, so the web pages stay out of it.
+def openapi_document() -> dict[str, Any]:
+    """The REST API's OpenAPI schema (also what the schemathesis run tests against).
+
+    Described by an app that holds only this router, so the web pages stay out of it."""
     described = FastAPI(
         title="ctctsync REST API",
         version="1",
@@ -145,13 +175,13 @@ def create_integration(db: Db, user: ApiUser, data: IntegrationCreate) -> Integr
     return IntegrationPublic.model_validate(svc.create_integration(db, user, data))
 
 
-@router.get("/integrations/{integration_id}", tags=["integrations"])
+@router.get("/integrations/{integration_id}", tags=["integrations"], responses=FOUND)
 def show_integration(integ: IntegrationDep) -> IntegrationPublic:
     """One integration."""
     return IntegrationPublic.model_validate(integ)
 
 
-@router.patch("/integrations/{integration_id}", tags=["integrations"])
+@router.patch("/integrations/{integration_id}", tags=["integrations"], responses=CHANGES)
 def update_integration(db: Db, integ: IntegrationDep, data: IntegrationUpdate) -> IntegrationPublic:
     """Change frequency and/or tables and columns (additions are backfilled)."""
     return IntegrationPublic.model_validate(svc.update_integration(db, integ, data))
@@ -164,7 +194,7 @@ class Deleted(BaseModel):
     dropped_tables: list[str]
 
 
-@router.delete("/integrations/{integration_id}", tags=["integrations"])
+@router.delete("/integrations/{integration_id}", tags=["integrations"], responses=CHANGES)
 def delete_integration(
     db: Db, integ: IntegrationDep, drop_tables: Annotated[bool, Query()] = False
 ) -> Deleted:
@@ -175,20 +205,23 @@ def delete_integration(
     )
 
 
-@router.post("/integrations/{integration_id}/pause", tags=["integrations"])
+@router.post("/integrations/{integration_id}/pause", tags=["integrations"], responses=CHANGES)
 def pause(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     """Stop scheduling runs."""
     return IntegrationPublic.model_validate(svc.pause(db, integ))
 
 
-@router.post("/integrations/{integration_id}/reactivate", tags=["integrations"])
+@router.post("/integrations/{integration_id}/reactivate", tags=["integrations"], responses=CHANGES)
 def reactivate(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     """Resume scheduling."""
     return IntegrationPublic.model_validate(svc.reactivate(db, integ))
 
 
 @router.post(
-    "/integrations/{integration_id}/run", status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
+    "/integrations/{integration_id}/run",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["runs"],
+    responses=CHANGES,
 )
 def run_now(db: Db, user: ApiUser, integ: IntegrationDep) -> RunPublic:
     """Queue a run now."""
@@ -199,13 +232,14 @@ def run_now(db: Db, user: ApiUser, integ: IntegrationDep) -> RunPublic:
     "/integrations/{integration_id}/tables/{table}/resync",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["runs"],
+    responses=CHANGES,
 )
 def resync_table(db: Db, user: ApiUser, integ: IntegrationDep, table: str) -> RunPublic:
     """Re-read one table from the history start."""
     return RunPublic.model_validate(svc.resync_table(db, integ, table, user))
 
 
-@router.post("/integrations/{integration_id}/authorize", tags=["authorization"])
+@router.post("/integrations/{integration_id}/authorize", tags=["authorization"], responses=CHANGES)
 def start_authorization(
     db: Db,
     integ: IntegrationDep,
@@ -216,14 +250,14 @@ def start_authorization(
     return AuthorizeUrl(authorize_url=svc.start_authorization(db, integ, redirect))
 
 
-@router.post("/oauth/complete", tags=["authorization"])
+@router.post("/oauth/complete", tags=["authorization"], responses=CHANGES)
 def complete_authorization(db: Db, user: ApiUser, data: AuthorizationCallback) -> IntegrationPublic:
     """Finish an authorization with the ``state`` and ``code`` CC sent to the redirect URI."""
     integ = svc.complete_authorization(db, data.state, data.code, user)
     return IntegrationPublic.model_validate(integ)
 
 
-@router.put("/integrations/{integration_id}/credentials", tags=["authorization"])
+@router.put("/integrations/{integration_id}/credentials", tags=["authorization"], responses=CHANGES)
 def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> IntegrationPublic:
     """Store an API key and access token (checked against CC when it is reachable)."""
     return IntegrationPublic.model_validate(
@@ -234,7 +268,7 @@ def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> I
 # ----------------------------------------------------------------------------- runs
 
 
-@router.get("/integrations/{integration_id}/runs", tags=["runs"])
+@router.get("/integrations/{integration_id}/runs", tags=["runs"], responses=FOUND)
 def integration_runs(
     db: Db,
     user: ApiUser,
@@ -253,17 +287,17 @@ def list_runs(
     return [RunPublic.model_validate(r) for r in svc.list_runs(db, user, limit=limit)]
 
 
-@router.get("/runs/{run_id}", tags=["runs"])
+@router.get("/runs/{run_id}", tags=["runs"], responses=FOUND)
 def show_run(run: RunDep) -> RunPublic:
     """One run: status, rows per table, API calls, error."""
     return RunPublic.model_validate(run)
 
 
-@router.get("/runs/{run_id}/logs", tags=["runs"])
+@router.get("/runs/{run_id}/logs", tags=["runs"], responses=FOUND)
 def run_logs(
     db: Db,
     run: RunDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: LogSeq = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[RunLogPublic]:
     """The run's process log after ``after_seq`` (poll with the last seq seen)."""
@@ -271,7 +305,7 @@ def run_logs(
     return [RunLogPublic.model_validate(line) for line in lines]
 
 
-@router.post("/runs/{run_id}/cancel", tags=["runs"])
+@router.post("/runs/{run_id}/cancel", tags=["runs"], responses=CHANGES)
 def cancel_run(db: Db, run: RunDep) -> RunPublic:
     """Cancel a queued run, or ask a running one to stop."""
     return RunPublic.model_validate(svc.cancel_run(db, run))
@@ -286,7 +320,7 @@ def get_warehouse(db: Db, _user: ApiUser) -> WarehousePublic:
     return WarehousePublic.model_validate(svc.get_warehouse(db))
 
 
-@router.put("/warehouse", tags=["warehouse"])
+@router.put("/warehouse", tags=["warehouse"], responses=ADMINS)
 def save_warehouse(db: Db, _admin: ApiAdmin, data: WarehouseIn) -> WarehousePublic:
     """Change the warehouse (admins)."""
     return WarehousePublic.model_validate(svc.save_warehouse(db, data))
@@ -299,7 +333,7 @@ class WarehouseTest(BaseModel):
     description: str
 
 
-@router.post("/warehouse/test", tags=["warehouse"])
+@router.post("/warehouse/test", tags=["warehouse"], responses=ADMINS)
 def test_warehouse(
     db: Db, _admin: ApiAdmin, data: Annotated[WarehouseIn | None, Body()] = None
 ) -> WarehouseTest:
@@ -323,20 +357,25 @@ def create_token(db: Db, user: ApiUser, data: TokenCreate) -> TokenCreated:
     return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=plaintext)
 
 
-@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["account"])
-def revoke_token(db: Db, user: ApiUser, token_id: int) -> Response:
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["account"],
+    responses=FOUND,
+)
+def revoke_token(db: Db, user: ApiUser, token_id: TokenId) -> Response:
     """Revoke one of the user's tokens."""
     svc.revoke_api_token(db, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users", tags=["account"])
+@router.get("/users", tags=["account"], responses=ADMINS)
 def list_users(db: Db, _admin: ApiAdmin) -> list[UserPublic]:
     """Every user (admins)."""
     return [UserPublic.model_validate(u) for u in svc.list_users(db)]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["account"])
+@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["account"], responses=ADMINS)
 def create_user(db: Db, _admin: ApiAdmin, data: UserCreate) -> UserPublic:
     """Create a user (admins)."""
     user = svc.create_user(db, data.email, data.password, is_admin=data.is_admin)
@@ -370,10 +409,6 @@ class UnlockResult(BaseModel):
 
     email: str
     unlocked: bool
-
-
-ADMINS = {403: {"model": ErrorBody, "description": "Only administrators may do this"}}
-"""Administrators' operations: 403 for anyone else."""
 
 
 @router.get("/audit", tags=["security"], responses=ADMINS)
@@ -426,4 +461,5 @@ def create_api_app(plane: ControlPlane) -> FastAPI:
     app = FastAPI(title="ctctsync control plane API", version="1", openapi_url=None)
     app.state.control_plane = plane
     app.include_router(router, prefix=PREFIX)
+    app.add_exception_handler(HTTPException, api_http_error)
     return app

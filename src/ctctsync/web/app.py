@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -28,7 +28,7 @@ from ctctsync.control.plane import ControlPlane
 from ctctsync.control.settings import ControlSettings
 from ctctsync.web import api
 from ctctsync.web.deps import SignInRequired, login_url
-from ctctsync.web.errors import error_page, error_response, http_error_page
+from ctctsync.web.errors import error_page, error_response, http_error_page, invalid_request_page
 from ctctsync.web.routes import account, admin, auth, integrations, jobs, oauth, tokens, warehouse
 from ctctsync.web.templating import STATIC_DIR, build_templates
 
@@ -117,8 +117,13 @@ def _install_error_pages(app: FastAPI) -> None:
     async def _refused(request: Request, exc: ServiceError) -> Response:
         return error_response(exc) if _is_api(request) else error_page(request, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Pages only: the REST API's routes answer their own (ctctsync.web.api)
+        return invalid_request_page(request, exc)
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         if _is_api(request):
-            return await http_exception_handler(request, exc)
+            return await api.api_http_error(request, exc)
         return http_error_page(request, exc)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,23 @@ from ctctsync.control import services as svc
 from ctctsync.control.errors import PermissionDenied
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
+from ctctsync.validation import RUN_ID_PATTERN, STORE_INT_MAX
 from ctctsync.web.errors import Unauthenticated
 from ctctsync.web.security import session_id
+
+# Path and query parameters naming stored rows, bounded where the URL is parsed: a number
+# beyond the store's integer (2**31 on PostgreSQL, 2**63 on SQLite) or a NUL byte never
+# reaches a query. The REST API answers 422 and documents the bounds; pages answer 404.
+IntegrationId = Annotated[
+    int, Path(ge=1, le=STORE_INT_MAX, description="An integration's id.", examples=[1])
+]
+TokenId = Annotated[
+    int, Path(ge=1, le=STORE_INT_MAX, description="An API token's id.", examples=[1])
+]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="A run's id (32 hex digits).")]
+LogSeq = Annotated[
+    int, Query(ge=0, le=STORE_INT_MAX, description="The last log line seen (its seq).")
+]
 
 
 class SignInRequired(Exception):  # noqa: N818 - it is a redirect, not an error

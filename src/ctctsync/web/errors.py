@@ -8,6 +8,7 @@ refusal looks like on the wire, so a new error kind is one row of :data:`ANSWERS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
@@ -32,23 +33,53 @@ class Unauthenticated(ServiceError):  # noqa: N818 -- says what happened
 
 @dataclass(frozen=True)
 class ErrorAnswer:
-    """The HTTP status of a refusal, and the heading of its HTML error page."""
+    """The HTTP status of a refusal, the heading of its HTML error page, and what the REST
+    API's OpenAPI schema says the status means."""
 
     status: int
     title: str
+    described: str
 
+
+_CONFLICT = ErrorAnswer(
+    status.HTTP_409_CONFLICT,
+    "Not done",
+    "Not possible in the current state (e.g. while a run is active, or once it finished)",
+)
 
 ANSWERS: tuple[tuple[type[ServiceError], ErrorAnswer], ...] = (
-    (Unauthenticated, ErrorAnswer(status.HTTP_401_UNAUTHORIZED, "Sign-in required")),
-    (ValidationFailed, ErrorAnswer(status.HTTP_422_UNPROCESSABLE_CONTENT, "Not done")),
-    (NotFound, ErrorAnswer(status.HTTP_404_NOT_FOUND, "Not found")),
-    (PermissionDenied, ErrorAnswer(status.HTTP_403_FORBIDDEN, "Not allowed")),
-    (Conflict, ErrorAnswer(status.HTTP_409_CONFLICT, "Not done")),
-    (InvalidTransition, ErrorAnswer(status.HTTP_409_CONFLICT, "Not done")),
+    (
+        Unauthenticated,
+        ErrorAnswer(
+            status.HTTP_401_UNAUTHORIZED,
+            "Sign-in required",
+            "No valid personal API token (`Authorization: Bearer ctct_...`)",
+        ),
+    ),
+    (
+        ValidationFailed,
+        ErrorAnswer(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "Not done",
+            "Invalid input: `errors` holds one message per field",
+        ),
+    ),
+    (
+        NotFound,
+        ErrorAnswer(
+            status.HTTP_404_NOT_FOUND, "Not found", "No such resource that the caller may see"
+        ),
+    ),
+    (
+        PermissionDenied,
+        ErrorAnswer(status.HTTP_403_FORBIDDEN, "Not allowed", "Only administrators may do this"),
+    ),
+    (Conflict, _CONFLICT),
+    (InvalidTransition, _CONFLICT),
 )
 """Service error kind -> answer; the first row whose kind matches wins."""
 
-UNLISTED = ErrorAnswer(status.HTTP_400_BAD_REQUEST, "Not done")
+UNLISTED = ErrorAnswer(status.HTTP_400_BAD_REQUEST, "Not done", "Refused")
 """The answer to a service error of a kind not in :data:`ANSWERS`."""
 
 HTTP_TITLES: dict[int, str] = {403: "Forbidden", 404: "Not found", 405: "Not allowed"}
@@ -67,6 +98,16 @@ class ErrorBody(BaseModel):
     errors: dict[str, str] = {}
 
 
+def documented(*kinds: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """FastAPI ``responses=`` for the refusals of these kinds, read from :data:`ANSWERS`:
+    each status once, with the one JSON shape :class:`ErrorBody`."""
+    answers = {answer.status: answer for kind, answer in ANSWERS if issubclass(kind, kinds)}
+    return {
+        code: {"model": ErrorBody, "description": answer.described}
+        for code, answer in sorted(answers.items())
+    }
+
+
 def error_response(exc: ServiceError) -> JSONResponse:
     """The REST API's JSON answer for a service error."""
     code = answer_for(exc).status
@@ -82,7 +123,8 @@ def validation_failed(exc: RequestValidationError) -> ValidationFailed:
     """FastAPI's request validation errors as one ``ValidationFailed`` (field -> message)."""
     errors: dict[str, str] = {}
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        # the first item says where (body, query, path...); a field may be named "path"
+        loc = [str(p) for p in err.get("loc", ())[1:]]
         field = ".".join(loc) or "body"
         errors.setdefault(field, str(err.get("msg", "invalid")))
     return ValidationFailed(errors)
@@ -109,4 +151,26 @@ def http_error_page(request: Request, exc: HTTPException) -> Response:
         "error.html",
         {"title": HTTP_TITLES.get(exc.status_code, "Error"), "message": message},
         status_code=exc.status_code,
+    )
+
+
+def invalid_request_page(request: Request, exc: RequestValidationError) -> Response:
+    """The HTML page for a page request whose URL or form breaks its declared rules.
+
+    A malformed address (an id out of range, a NUL byte in it) names no page: 404, as for
+    any address that does not exist. Anything else (a query parameter out of range) is 422.
+    """
+    in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())
+    if in_path:
+        return render(
+            request,
+            "error.html",
+            {"title": "Not found", "message": "There is no page at this address."},
+            status_code=status.HTTP_404_NOT_FOUND,
+        )
+    return render(
+        request,
+        "error.html",
+        {"title": "Not done", "message": "; ".join(validation_failed(exc).errors.values())},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )

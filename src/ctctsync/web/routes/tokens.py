@@ -8,7 +8,8 @@ from starlette.responses import RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import User
-from ctctsync.web.deps import CurrentUser, Db
+from ctctsync.control.schemas import TokenCreate, validated
+from ctctsync.web.deps import CurrentUser, Db, TokenId
 from ctctsync.web.forms import Form, field_messages, form_str
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
@@ -53,14 +54,14 @@ def create_token(request: Request, db: Db, user: CurrentUser, form: Form) -> Res
     """Create a token and show its plaintext on this response only."""
     name = form_str(form, "name")
     try:
-        token, plaintext = svc.create_api_token(db, user, name)
+        token, plaintext = svc.create_api_token(db, user, validated(TokenCreate, name=name).name)
     except ValidationFailed as exc:
         return _page(request, db, user, name=name, errors=field_messages(exc.errors), code=422)
     return _page(request, db, user, created=plaintext, created_name=token.name)
 
 
 @router.post("/{token_id}/revoke")
-def revoke(request: Request, db: Db, user: CurrentUser, token_id: int) -> Response:
+def revoke(request: Request, db: Db, user: CurrentUser, token_id: TokenId) -> Response:
     """Revoke a token: the REST API refuses it from now on."""
     svc.revoke_api_token(db, user, token_id)
     flash(request, "The token is revoked.")
