@@ -164,6 +164,13 @@ def test_nul_bytes_in_text_are_422_not_500(
     assert [t["name"] for t in api.get("/api/v1/tokens").json()] == ["edge tests"]
 
 
+def test_nul_in_the_sign_in_email_is_4xx_not_500(served: WebServer) -> None:
+    # the sign-in form is open to anyone: a NUL byte must not reach the store (PostgreSQL)
+    client = served.client()
+    r = client.post("/login", {"email": "a\x00@example.com", "password": "whatever"})
+    assert 400 <= r.status_code < 500, r.status_code
+
+
 # ----------------------------------------------------------------------------- credentials
 
 

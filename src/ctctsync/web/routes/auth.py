@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import User
+from ctctsync.validation import EMAIL_MAX, PlainText
 from ctctsync.web.deps import Db
 from ctctsync.web.security import (
     client_address,
@@ -57,7 +58,7 @@ def login_page(request: Request, db: Db, next: str | None = None) -> Response:
 def login(
     request: Request,
     db: Db,
-    email: Annotated[str, Form()] = "",
+    email: Annotated[PlainText, Form(max_length=EMAIL_MAX)] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
@@ -119,7 +120,7 @@ def setup_page(request: Request, db: Db) -> Response:
 def setup(
     request: Request,
     db: Db,
-    email: Annotated[str, Form()] = "",
+    email: Annotated[PlainText, Form(max_length=EMAIL_MAX)] = "",
     password: Annotated[str, Form()] = "",
     password_again: Annotated[str, Form()] = "",
 ) -> Response:
