@@ -199,3 +199,28 @@ def test_throttle_and_sessions_shared_on_postgresql(
     finally:
         a.close()
         b.close()
+
+
+def test_cli_unlock_and_keys_generate(plane: ControlPlane, db: Session, admin: User) -> None:
+    from typer.testing import CliRunner
+
+    from ctctsync.cli.app import app
+
+    svc.lock_account(db, "alice@example.com", address="203.0.113.9")
+    env = {"CTCTSYNC_DATA_DIR": str(plane.settings.data_dir)}
+    runner = CliRunner()
+    done = runner.invoke(app, ["users", "unlock", "Alice@Example.com"], env=env)
+    assert done.exit_code == 0 and "Unlocked alice@example.com." in done.output
+    db.expire_all()
+    assert svc.list_lockouts(db, admin) == []
+    assert ("unlocked", "alice@example.com") in [
+        (e.event, e.email) for e in svc.list_audit_events(db, admin)
+    ]
+    db.rollback()  # end the read: SQLite lets one writer in, and the CLI is one
+    done = runner.invoke(app, ["users", "unlock", "alice@example.com"], env=env)
+    assert done.exit_code == 0 and "was not locked" in done.output
+    done = runner.invoke(app, ["keys", "generate"])
+    assert done.exit_code == 0
+    assert (
+        done.output.startswith("CTCTSYNC_SECRET_KEY=") and "CTCTSYNC_ENCRYPTION_KEY=" in done.output
+    )
