@@ -187,6 +187,9 @@ def test_throttle_and_sessions_shared_on_postgresql(
             sid = svc.start_session(db, admin, address="192.0.2.1", user_agent="x")
             for _ in range(svc.ACCOUNT_FREE_FAILURES):
                 assert _attempt(db, "ops@example.com", "wrong password") is None
+            # Emails no column can hold are wrong answers, not errors (PostgreSQL refuses them).
+            for email in ("x" * 2000 + "@example.com", "ops\x00@example.com"):
+                assert _attempt(db, email, "pass\x00word", "192.0.2.9") is None
         with b.session() as db, pytest.raises(svc.SignInThrottled):
             _attempt(db, "ops@example.com", PASSWORD)
         with b.session() as db:

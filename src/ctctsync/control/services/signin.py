@@ -38,6 +38,7 @@ ADDRESS_FREE_FAILURES = 20
 FIRST_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 15 * 60
 FAILURE_WINDOW = timedelta(hours=1)
+MAX_EMAIL_LENGTH = 320
 
 
 class SignInThrottled(ServiceError):  # noqa: N818 -- says what happened
@@ -107,6 +108,8 @@ def attempt_sign_in(db: Session, email: str, password: str, *, address: str) -> 
     nothing) while the account is locked or the account or address must wait."""
     email = normalise_email(email)
     now = context(db).now()
+    if not _storable(email):  # no such account can exist; count it against the address only
+        return _unusable_email(db, address, now)
     if db.get(AccountLockout, email) is not None:
         raise SignInThrottled(None, locked=True)
     wait = max(
@@ -128,6 +131,21 @@ def attempt_sign_in(db: Session, email: str, password: str, *, address: str) -> 
         _lock(db, email, failures=failures, address=address)
     db.commit()
     return None
+
+
+def _storable(email: str) -> bool:
+    """Whether ``email`` fits the store's columns (PostgreSQL refuses NUL and long values)."""
+    return len(email) <= MAX_EMAIL_LENGTH and "\x00" not in email
+
+
+def _unusable_email(db: Session, address: str, now: datetime) -> None:
+    """A sign-in with an email no account can have: wait, or fail (address counter only)."""
+    wait = _wait_left(db, _address_key(address), ADDRESS_FREE_FAILURES, now)
+    if wait:
+        raise SignInThrottled(wait)
+    _count_failure(db, _address_key(address), now)
+    audit.record(db, "sign_in_failed", address=address, detail="unusable email")
+    db.commit()
 
 
 def _lock(db: Session, email: str, *, failures: int, address: str) -> None:
