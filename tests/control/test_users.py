@@ -196,6 +196,7 @@ def test_throttle_and_sessions_shared_on_postgresql(
             assert svc.session_user(db, sid) is not None
             svc.end_session(db, sid)
         with a.session() as db:
+            assert not svc.unlock_account(db, admin, "ops\x00@example.com")
             assert svc.session_user(db, sid) is None
             events = [e.event for e in svc.list_audit_events(db, admin)]
             assert events[0] == "signed_out" and "sign_in_failed" in events

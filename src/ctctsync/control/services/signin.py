@@ -175,6 +175,8 @@ def unlock_account(db: Session, actor: User, email: str, *, address: str = "") -
     not locked."""
     audit.require_admin(actor)
     email = normalise_email(email)
+    if not _storable(email):
+        return False  # never locked: no lockout can hold it
     lockout = db.get(AccountLockout, email)
     db.execute(sa.delete(SignInThrottle).where(SignInThrottle.key == _account_key(email)))
     if lockout is None:
