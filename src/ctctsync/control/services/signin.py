@@ -109,7 +109,8 @@ def attempt_sign_in(db: Session, email: str, password: str, *, address: str) -> 
     email = normalise_email(email)
     now = context(db).now()
     if not _storable(email):  # no such account can exist; count it against the address only
-        return _unusable_email(db, address, now)
+        _unusable_email(db, address, now)
+        return None
     if db.get(AccountLockout, email) is not None:
         raise SignInThrottled(None, locked=True)
     wait = max(
