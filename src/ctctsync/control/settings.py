@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ctctsync.config import WarehouseConfig
+from ctctsync.db import make_private_dirs
 from ctctsync.validation import DatasetName, DestinationName
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 -- a file name
@@ -92,7 +93,7 @@ def read_or_create_key_file(path: Path, make: bytes) -> bytes:
     The file is created with mode 0600 atomically (``O_EXCL``), so two processes starting
     together agree on one key and no other local user can read it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # a folder it creates is 0700
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
