@@ -113,6 +113,7 @@ def test_public_models_read_attributes_and_survive_a_round_trip() -> None:
         started_at=now, finished_at=now, heartbeat_at=None, duration=timedelta(seconds=90),
         worker_id=None, rows=None, table_status={"contacts": "ok"}, total_rows=0, api_calls=3,
         error=None, failure_type=None, cancel_requested=False, resume_at=None,
+        warnings=None, status_label="succeeded",
     )  # fmt: skip
     integ = _Obj(
         id=1, name="acme", state="active", state_reason=None, frequency_hours=24,

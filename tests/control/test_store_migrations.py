@@ -21,7 +21,7 @@ from ctctsync.control.database import (
     head_revisions,
     upgrade_database,
 )
-from ctctsync.db import bookmark_columns, bookmarks, metadata, writer
+from ctctsync.db import bookmark_columns, bookmarks, metadata, upgrade, writer
 from ctctsync.state import StateStore
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -105,18 +105,18 @@ def test_control_store_from_before_the_split_is_adopted(store_url: str, first: s
     ``alembic_version`` holds just ``0001``; whichever opens the store first upgrades it."""
     engine = create_store_engine(store_url)
     try:
-        # The old 0001's schema is the models' (the schema comparison held before the split).
-        metadata.create_all(engine)
+        # The old single-branch 0001 made today's control 0001 plus the bookmark tables,
+        # and recorded just '0001'.
+        upgrade(engine, "0001")
+        metadata.create_all(engine, tables=[bookmarks, bookmark_columns])
         with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
-            )
+            conn.exec_driver_sql("DELETE FROM alembic_version")
             conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('0001')")
         _old_bookmark(engine)
         if first == "state_store":
             StateStore(engine)
             assert current_revisions(engine) == {"0001", "state_0002"}
-        assert upgrade_database(engine) is (first == "control_plane")
+        assert upgrade_database(engine)  # the control branch has revisions after 0001
         assert current_revisions(engine) == head_revisions()
         _assert_matches_models(engine)
         mark = StateStore(engine).get("acme", "contacts")

@@ -19,10 +19,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # a store whose tables were made by ``metadata.create_all`` has it already
-    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("runs")}
-    if "warnings" in existing:
-        return
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("warnings", sa.JSON(), nullable=True))
 

@@ -2,7 +2,7 @@
 ``integrations.new_columns`` (``ignore``, the default, or ``add``).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02
 """
 
@@ -12,16 +12,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    # a store whose tables were made by ``metadata.create_all`` has it already
-    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("integrations")}
-    if "new_columns" in existing:
-        return
     with op.batch_alter_table("integrations") as batch:
         batch.add_column(
             sa.Column(

@@ -1,8 +1,8 @@
 """Control-plane security (issue 8 §2): server-side sessions, sign-in throttles and
 lockouts, and the audit log.
 
-Revision ID: 0004_security
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_security"
-down_revision = "0001"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

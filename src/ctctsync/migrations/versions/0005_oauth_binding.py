@@ -6,8 +6,8 @@ Authorizations started through the REST API have none (the signed-in API user is
 binding). Pending rows from before this revision have none either, so a browser cannot
 complete them: they expire within minutes and the user starts again.
 
-Revision ID: 0005_oauth_binding
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -16,17 +16,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_oauth_binding"
-down_revision = "0001"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    # a store whose tables were made by ``metadata.create_all`` has it already
-    existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("oauth_states")}
-    if "binding_hash" in existing:
-        return
     with op.batch_alter_table("oauth_states") as batch:
         batch.add_column(sa.Column("binding_hash", sa.String(length=64), nullable=True))
 

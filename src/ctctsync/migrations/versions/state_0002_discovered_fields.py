@@ -21,9 +21,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # a store whose tables were made by ``metadata.create_all`` has it already (as state_0001)
-    if "discovered_fields" in sa.inspect(op.get_bind()).get_table_names():
-        return
     op.create_table(
         "discovered_fields",
         sa.Column("integration", sa.String(length=64), nullable=False),
