@@ -6,6 +6,7 @@ test suite runs the same comparison).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -141,12 +142,16 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write ``docs/tables.md`` (or ``--check`` it); returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    path = Path(paths[0]) if paths else DEFAULT_PATH
+    parser = argparse.ArgumentParser(
+        prog="python -m ctctsync.docs_gen",
+        description="Write docs/tables.md from the table registry.",
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    args = parser.parse_args(argv)
+    path: Path = args.path
     text = render()
-    if check:
+    if args.check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
             sys.stderr.write(f"{path} is stale: run `python -m ctctsync.docs_gen`\n")
