@@ -11,8 +11,10 @@ from ctctsync.config import SyncConfig
 from ctctsync.sync import run_sync
 from ctctsync.warehouse import Loader  # noqa: F401 -- preloaded by the fork server
 
-FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
-"""Short waits: what is under test is where a run can die, not the backoff's clock."""
+FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, malformed_attempts=8)
+"""Short waits: what is under test is where a run can die, not the backoff's clock. Enough
+attempts for the worst a round can combine on one request (a ``malformed`` and a
+``truncate`` rule: four broken bodies; three ``drop``/5xx rules: seven failures)."""
 
 
 def fast_client(cfg: SyncConfig) -> ApiClient:
