@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from ctctsync.errors import (
     SecretRegistry,
     redact,
 )
-from ctctsync.sandbox import Sandbox
+from ctctsync.sandbox.testing import SMALL_SPEC, SandboxFactory
 from ctctsync.sync import run_sync
 
 UUID = "3f2a9c1e-7b4d-4e8f-9a6b-1c2d3e4f5a6b"
@@ -157,11 +158,14 @@ def _held_secrets() -> set[str]:
 
 
 def test_each_run_has_its_own_redactor_dropped_when_it_ends(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
     """Issue 8 §2: two runs with different tokens; each run's log (httpx's debug lines too)
     is scrubbed of its own token, and once they end no redactor holds either token."""
     clear_registry()
+    # A seed of its own: sandboxes of one seed share credentials, and other tests of this
+    # process may hold those legitimately (a control plane registers its OAuth app's key).
+    sandbox = sandbox_factory(replace(SMALL_SPEC, seed=8117))
     creds = sandbox.credentials
     tokens = [creds.access_token, sandbox.issue_token()]
     capture = _Lines()
