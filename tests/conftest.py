@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
+
+from ctctsync.control import crypto
+from ctctsync.control.database import create_store_engine, upgrade_database
+from ctctsync.control.services import users
 
 pytest_plugins = ["ctctsync.sandbox.testing"]
 
 PG_DSN = os.environ.get("CTCTSYNC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite control store, copied for each test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "control.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its production cost takes ~0.1 s a hash; tests hash many passwords."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024)
+    monkeypatch.setattr(crypto, "_hasher", cheap)
+    # what an unknown email is checked against, so that it takes as long as a known one
+    monkeypatch.setattr(users, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
 
 
 @pytest.fixture(scope="session")

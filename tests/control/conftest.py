@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from ctctsync.api.ratelimit import clear_registry
-from ctctsync.control import crypto
 from ctctsync.control import services as svc
 from ctctsync.control.clock import ManualClock
-from ctctsync.control.database import create_store_engine, upgrade_database
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.settings import ControlSettings
@@ -100,18 +97,6 @@ def settings(tmp_path: Path) -> ControlSettings:
     return make_settings(tmp_path)
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite store, copied for each test (migrating each time is slow)."""
-    path = tmp_path_factory.mktemp("template") / "control.db"
-    engine = create_store_engine(f"sqlite:///{path}")
-    upgrade_database(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path
-
-
 @pytest.fixture(autouse=True)
 def _no_ctctsync_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from each test, never from the developer's or CI's CTCTSYNC_* variables."""
@@ -128,9 +113,8 @@ def _fresh_rate_limiters() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2 at its production cost takes ~0.1 s a hash; tests hash many passwords."""
-    monkeypatch.setattr(crypto, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+def _cheap_password_hashing(cheap_password_hashing: None) -> None:
+    """Every control test hashes cheaply (see ``cheap_password_hashing``)."""
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,23 @@ def _fresh_limiters() -> Iterator[None]:
     clear_registry()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(cheap_password_hashing: None) -> None:
+    """Every web test hashes cheaply (see ``cheap_password_hashing``)."""
+
+
 @pytest.fixture
-def web_factory(tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
-    """Start web servers on demand (``web_factory(start_plane=..., **settings)``)."""
+def web_factory(tmp_path: Path, migrated_template: Path) -> Iterator[Callable[..., WebServer]]:
+    """Start web servers on demand (``web_factory(start_plane=..., **settings)``), each on a
+    copy of the migrated template store unless given a ``database_url``."""
     started: list[WebServer] = []
 
     def factory(**kw: Any) -> WebServer:
-        srv = serve(tmp_path / f"store{len(started)}", **kw)
+        data_dir = tmp_path / f"store{len(started)}"
+        if "database_url" not in kw:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copy(migrated_template, data_dir / "control.db")
+        srv = serve(data_dir, **kw)
         started.append(srv)
         return srv
 
