@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -172,10 +174,30 @@ def _sqlite_connect(dbapi_conn: Any, _record: object) -> None:
     # back; switch it off so the "begin" listener decides how each transaction starts.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _use_wal(cur)
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _use_wal(cur: Any) -> None:
+    """Switch the database to WAL (it stays so: the mode is kept in the file).
+
+    Only a new store needs the switch, and it needs the database to itself: when several
+    processes or threads open a new store at once, SQLite may answer "database is locked"
+    at once instead of calling the busy handler (it does so where waiting could deadlock).
+    So the switch is retried for up to the busy timeout, and skipped when already done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # another connection is switching it right now
 
 
 def _sqlite_begin(conn: Connection) -> None:
