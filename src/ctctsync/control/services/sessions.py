@@ -109,17 +109,22 @@ def delete_sessions(db: Session, user: User, *, keep: str | None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def end_other_sessions(
+    db: Session, user: User, *, keep: str | None, address: str, event: audit.AuditEventKind
+) -> int:
+    """End every session of ``user`` but ``keep`` (the caller's own), audit it as
+    ``event`` and commit; returns how many ended. Used by "sign out everywhere else"
+    (``sessions_ended``) and by a password change (``password_changed``)."""
+    ended = delete_sessions(db, user, keep=keep)
+    audit.record(
+        db, event, email=user.email, user=user, address=address,
+        detail=f"{ended} other session(s) ended",
+    )  # fmt: skip
+    db.commit()
+    return ended
+
+
 def revoke_other_sessions(db: Session, user: User, *, keep: str | None, address: str = "") -> int:
     """ "Sign out everywhere else": end every session of ``user`` but ``keep`` (the
     caller's own); returns how many ended."""
-    ended = delete_sessions(db, user, keep=keep)
-    audit.record(
-        db,
-        "sessions_ended",
-        email=user.email,
-        user=user,
-        address=address,
-        detail=f"{ended} other session(s) ended",
-    )
-    db.commit()
-    return ended
+    return end_other_sessions(db, user, keep=keep, address=address, event="sessions_ended")

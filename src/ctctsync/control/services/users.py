@@ -18,8 +18,7 @@ from ctctsync.control.crypto import (
 )
 from ctctsync.control.errors import NotFound, ValidationFailed
 from ctctsync.control.models import ApiToken, User
-from ctctsync.control.services import audit
-from ctctsync.control.services.sessions import delete_sessions
+from ctctsync.control.services.sessions import end_other_sessions
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -82,17 +81,7 @@ def change_password(
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = hash_password(new)
-    ended = delete_sessions(db, user, keep=keep)
-    audit.record(
-        db,
-        "password_changed",
-        email=user.email,
-        user=user,
-        address=address,
-        detail=f"{ended} other session(s) ended",
-    )
-    db.commit()
-    return ended
+    return end_other_sessions(db, user, keep=keep, address=address, event="password_changed")
 
 
 def ensure_first_admin(db: Session, email: str, password: str) -> User | None:
