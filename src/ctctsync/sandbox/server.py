@@ -31,6 +31,9 @@ from ctctsync.sandbox.v2 import errors
 from ctctsync.sandbox.v2.app import GatewayMiddleware, V2Api
 from ctctsync.sandbox.v2.oauth import OAuthServer
 from ctctsync.sandbox.v2.truth import truth
+from ctctsync.sandbox.v3 import common as v3common
+from ctctsync.sandbox.v3.app import v3_routes
+from ctctsync.sandbox.v3.tokens import TokenStore
 
 _DROP_MESSAGES = ("ASGI callable returned without completing response.",)
 
@@ -48,10 +51,15 @@ logging.getLogger("uvicorn.error").addFilter(_DropFilter())
 def build_app(ctx: SandboxContext) -> ASGIApp:
     """The full sandbox ASGI app: v2 API, OAuth server and admin API behind the middleware
     (counters -> faults -> gateway -> routes)."""
-    routes: list[Route] = [*V2Api(ctx).routes(), *OAuthServer(ctx).routes(), *admin_routes(ctx)]
+    routes: list[Route] = [*V2Api(ctx).routes(), *v3_routes(ctx), *OAuthServer(ctx).routes(),
+                          *admin_routes(ctx)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if request.url.path.startswith("/v3"):
+            if status == 404:
+                return v3common.error_array(404, "api.not_found", "Resource not found.")
+            return v3common.error_array(405, "api.method_not_allowed", "Method not allowed.")
         if request.url.path.startswith("/v2"):
             return errors.error_response(
                 errors.NOT_FOUND if status == 404 else errors.METHOD_NOT_ALLOWED)
@@ -151,8 +159,11 @@ class Sandbox:
         """Request counters: ``snapshot()``, ``count(endpoint)``, ``reset()``."""
         for text in faults:
             self.faults.add_spec(text)
+        self.v3_tokens = TokenStore(self.spec.seed, self.auth.credentials.api_key,
+                                    self.auth.credentials.user_name, clock)
+        """v3 OAuth2 tokens: ``issue_access_token(scopes)``, ``revoke_access_token``."""
         self.context = SandboxContext(self.account, self.auth, self.limiter, self.faults,
-                                      self.counters)
+                                      self.counters, self.v3_tokens)
         self.app = build_app(self.context)
         self.host = host
         self._port = port
