@@ -9,7 +9,6 @@ from ctctsync.sandbox.auth import AuthStore
 from ctctsync.sandbox.counters import Counters
 from ctctsync.sandbox.faults import FaultSet
 from ctctsync.sandbox.ratelimit import RateLimiter
-from ctctsync.sandbox.v3.tokens import TokenStore
 
 
 @dataclass
@@ -21,5 +20,3 @@ class SandboxContext:
     limiter: RateLimiter
     faults: FaultSet
     counters: Counters
-    v3_tokens: TokenStore
-    """v3 OAuth2 tokens (JWT access tokens, rotating refresh tokens)."""

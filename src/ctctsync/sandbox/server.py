@@ -48,10 +48,10 @@ class _DropFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DropFilter())
 
 
-def build_app(ctx: SandboxContext) -> ASGIApp:
+def build_app(ctx: SandboxContext, v3_tokens: TokenStore) -> ASGIApp:
     """The full sandbox ASGI app: v2 API, OAuth server and admin API behind the middleware
     (counters -> faults -> gateway -> routes)."""
-    routes: list[Route] = [*V2Api(ctx).routes(), *v3_routes(ctx), *OAuthServer(ctx).routes(),
+    routes: list[Route] = [*V2Api(ctx).routes(), *v3_routes(ctx, v3_tokens), *OAuthServer(ctx).routes(),
                           *admin_routes(ctx)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -163,8 +163,8 @@ class Sandbox:
                                     self.auth.credentials.user_name, clock)
         """v3 OAuth2 tokens: ``issue_access_token(scopes)``, ``revoke_access_token``."""
         self.context = SandboxContext(self.account, self.auth, self.limiter, self.faults,
-                                      self.counters, self.v3_tokens)
-        self.app = build_app(self.context)
+                                      self.counters)
+        self.app = build_app(self.context, self.v3_tokens)
         self.host = host
         self._port = port
         self._server: _Server | None = None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.v3.common import Handler, guard
 from ctctsync.sandbox.v3.ids import V3Ids
+from ctctsync.sandbox.v3.tokens import TokenStore
 
 
 @dataclass
@@ -15,6 +16,7 @@ class V3Face:
     """The v3 API's view of one sandbox."""
 
     ctx: SandboxContext
+    tokens: TokenStore
     ids: V3Ids = field(init=False)
 
     def __post_init__(self) -> None:
@@ -22,4 +24,4 @@ class V3Face:
 
     def guarded(self, scope: str | None, privilege: str | None) -> Callable[[Handler], Handler]:
         """The guard of an endpoint needing ``scope`` and the user ``privilege`` (§1.2)."""
-        return guard(self.ctx.v3_tokens, self.ctx.limiter, scope, privilege)
+        return guard(self.tokens, self.ctx.limiter, scope, privilege)
