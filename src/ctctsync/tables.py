@@ -17,7 +17,7 @@ all generated from ``TABLES``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -101,6 +101,13 @@ class Column:
     aliases: tuple[str, ...] = ()
     """Other names the API uses for this field in some payloads; the value is read from the
     first of them present when the record lacks ``name``."""
+    versions: frozenset[ApiVersion] = frozenset({"v2", "v3"})
+    """The API versions that fill this column; in another version the table has no such
+    column (``docs/tables.md`` shows the versions side by side)."""
+    v3_type: ColumnType | None = None
+    """The warehouse type in v3 where it differs (ids: v3 names records by UUID, §1.1)."""
+    v3_field: str = ""
+    """Where a v3 column's value comes from, when not from a field of the same name (docs)."""
 
     @property
     def in_spec(self) -> bool:
@@ -131,10 +138,36 @@ class Table:
     key-based: for a table whose rows change without their cursor moving, when reading it
     whole costs no more calls than reading the changes (``notes`` says why)."""
     sources: Mapping[ApiVersion, Source] = field(default_factory=lambda: MappingProxyType({}))
-    """Where the rows come from, per API version (only v2 today)."""
+    """Where the rows come from, per API version; a version without a source cannot fill the
+    table (:attr:`unavailable` says why)."""
+    unavailable: Mapping[ApiVersion, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Why a version has no source for this table (shown by discover, the UI and the API:
+    an unavailable table is never silently empty)."""
+    api_version: ApiVersion | None = None
+    """Set on the per-version views of :meth:`for_version`; None on the registry's entries."""
     ignored_fields: frozenset[str] = frozenset()
     """Fields the API sends that are deliberately not loaded (``notes`` says why): known,
     so they are not reported as new fields."""
+
+    def available_in(self, version: ApiVersion) -> bool:
+        """Whether ``version`` has a source for this table."""
+        return version in self.sources
+
+    def unavailable_reason(self, version: ApiVersion) -> str:
+        """Why the table cannot be read in ``version`` ("" when it can)."""
+        if self.available_in(version):
+            return ""
+        return self.unavailable.get(version, f"{self.spec_name} has no {version} source.")
+
+    def for_version(self, version: ApiVersion) -> Table:
+        """The table as ``version`` fills it: only the columns that version has, with that
+        version's warehouse types."""
+        cols = tuple(
+            replace(c, type=c.v3_type) if version == "v3" and c.v3_type else c
+            for c in self.columns
+            if version in c.versions
+        )
+        return replace(self, columns=cols, api_version=version)
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -657,6 +690,11 @@ TABLES: dict[str, Table] = {
     )
 }
 """All replicated tables, by snake-case name, in the spec's order."""
+
+
+def tables_for(version: ApiVersion) -> dict[str, Table]:
+    """The tables ``version`` can fill, as that version fills them, in the registry's order."""
+    return {n: t.for_version(version) for n, t in TABLES.items() if t.available_in(version)}
 
 
 def table(name: str) -> Table:

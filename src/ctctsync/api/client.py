@@ -280,7 +280,13 @@ class ApiClient:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         should_stop: StopCheck | None = None,
         redactor: Redactor | None = None,
+        send_api_key: bool = True,
+        renew_token: Callable[[], str] | None = None,
     ) -> None:
+        """``send_api_key``: v2 sends the key as a query parameter on every call; v3 sends
+        only the Bearer token (v3 reference §1.1). ``renew_token``: called once per request
+        when the API refuses the access token (401), to get a fresh one (v3's 24 h tokens are
+        refreshed with a rotating refresh token); the request is then retried once with it."""
         # This client's secrets, scrubbed while it works (``_request``) and forgotten with
         # it; a run passes its own redactor (its credentials, its warehouse's).
         self.redactor = redactor or Redactor((api_key, access_token), patterns=STANDARD_PATTERNS)
@@ -295,6 +301,8 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._access_token = access_token
+        self._send_api_key = send_api_key
+        self._renew_token = renew_token
         self.limiter = limiter if limiter is not None else limiter_for(fingerprint(api_key))
         self.retry = retry or RetryPolicy()
         self.calls = CallCounter()
@@ -386,8 +394,8 @@ class ApiClient:
         template: str,
         parse: Callable[[Any], T],
     ) -> T:
-        # api_key is required on every call, next-page calls included -- §1.1, §1.3.
-        query = {**params, "api_key": self._api_key}
+        # v2: api_key is required on every call, next-page calls included -- §1.1, §1.3.
+        query = {**params, "api_key": self._api_key} if self._send_api_key else dict(params)
         failures: dict[str, int] = {}
         # in use: httpx's log lines and the error table's messages, written without knowing
         # this client, are scrubbed of its secrets too (on whichever thread calls)
@@ -456,6 +464,11 @@ class ApiClient:
         rule = failure.rule
         count = failures.get(rule.name, 0) + 1
         failures[rule.name] = count
+        if rule.action == "reauthorize" and self._renew_token is not None and count == 1:
+            # an access token expired (or was revoked) mid-run: renew it once and retry; a
+            # refused renewal raises its own reauthorize error
+            self._use_token(self._renew_token())
+            return
         if rule.action == "backoff":
             if count >= self.retry.throttle_attempts:
                 raise self._give_up(failure)
@@ -491,6 +504,12 @@ class ApiClient:
         )
         self.calls.retried(_cause(failure))
         self._pause(delay)
+
+    def _use_token(self, access_token: str) -> None:
+        """Send ``access_token`` from now on (kept secret like the first one)."""
+        self.redactor.add(access_token)
+        self._access_token = access_token
+        self._http.headers["Authorization"] = f"Bearer {access_token}"
 
     def _pause(self, seconds: float) -> None:
         """Wait before the next attempt; a cancel ends the wait (raising ``Cancelled``)."""

@@ -227,6 +227,10 @@ class Redactor:
         """The values this redactor was given (not the shared ones)."""
         return self._secrets
 
+    def add(self, secret: SecretLike) -> None:
+        """Scrub ``secret`` too from now on (a renewed access token, say)."""
+        self._secrets = self._secrets | frozenset(_values((secret,)))
+
     @contextmanager
     def in_use(self) -> Iterator[Redactor]:
         """Within: the process-wide redactor scrubs this one's secrets too (a run's httpx
