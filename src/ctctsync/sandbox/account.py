@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import cast
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox import sending
@@ -24,7 +25,15 @@ from ctctsync.sandbox.activities import ActivityLog
 from ctctsync.sandbox.clock import ANCHOR_MS, SandboxClock
 from ctctsync.sandbox.contacts import ContactStore
 from ctctsync.sandbox.generator import DAY_MS, HISTORY_MS
-from ctctsync.sandbox.records import AccountInfo, AccountSpec, Activity, CursorKey, build_info
+from ctctsync.sandbox.records import (
+    AccountInfo,
+    AccountSpec,
+    AccountV3Info,
+    Activity,
+    CursorKey,
+    build_info,
+    build_v3_info,
+)
 
 __all__ = ["CAMPAIGN_ID_BASE", "Account", "AccountInfo", "AccountSpec", "Activity"]
 
@@ -70,6 +79,15 @@ class Account:
             self.files[fid] = f
         self.events: list[gen.Event] = [gen.build_event(self.seed, i) for i in range(spec.events)]
         self.info: AccountInfo = build_info(self.seed)
+        # v3-only data, each from its own rng stream (v2 data is unchanged)
+        self.tags: dict[int, gen.Tag] = {
+            t: gen.build_tag(self.seed, t) for t in range(1, gen.TAG_COUNT + 1)}
+        self.custom_fields: dict[int, gen.CustomFieldDef] = {
+            n: gen.build_custom_field(self.seed, n) for n in range(1, gen.CUSTOM_FIELD_COUNT + 1)}
+        self.segments: dict[int, gen.Segment] = {s: gen.build_segment(self.seed, s)
+                                                 for s in range(1, 5)}
+        self.v3_info: AccountV3Info = build_v3_info(self.seed, self.info)
+        self._derived: dict[str, tuple[int, object]] = {}
 
     def _seed_campaigns(self) -> None:
         spec = self.spec
@@ -270,3 +288,100 @@ class Account:
                 f.status = "Deleted"
                 f.modified_ms = now
             return [f.id for f in active]
+
+    # ------------------------------------------------------------------ additions for v3
+    # Read by the v3 face (contacts: sandbox.v3.contacts; reports/campaigns may use the
+    # deletion and status accessors). Every method takes the lock itself.
+
+    def contact_status(self, cid: int) -> str:
+        """The contact's version-neutral status: ACTIVE, UNCONFIRMED, OPTOUT or REMOVED."""
+        with self.lock:
+            return gen.CONTACT_STATUSES[self.contacts.status_code(cid)]
+
+    def contact_deleted_ms(self, cid: int) -> int | None:
+        """When contact ``cid`` was deleted (status REMOVED), else None.
+
+        Deleting bumps the contact's modified time too (``set_contact_status``), and a seeded
+        REMOVED contact was deleted at its modified time; a later edit keeps the deletion time.
+        """
+        with self.lock:
+            return self.contacts.deleted_ms(cid)
+
+    def contact_created_ms(self, cid: int) -> int:
+        """The contact's creation time."""
+        return self.contacts.created_ms(cid)
+
+    def contact_version(self, cid: int) -> int:
+        """The contact's edit version (0 until first edited)."""
+        with self.lock:
+            return self.contacts.edit_version(cid)
+
+    def contact_v3_extras(self, cid: int) -> gen.ContactV3Extras:
+        """What v3 shows of contact ``cid`` beyond :meth:`contact` (tags, birthday, opt-out
+        source and reason), redrawn with every edit like the contact's own fields."""
+        return gen.contact_v3_extras(self.seed, cid, self.contact_version(cid))
+
+    def contact_tag_ids(self, cid: int) -> list[int]:
+        """The ids of the tags on contact ``cid``."""
+        return self.contact_v3_extras(cid).tag_ids
+
+    def contact_ids_desc(
+        self, upto: int, limit: int, *, codes: frozenset[int],
+        modified_since_ms: int | None = None, keep: Callable[[int], bool] | None = None,
+    ) -> tuple[list[int], int | None]:
+        """Up to ``limit`` contact ids ``<= upto``, newest first, with a status code in
+        ``codes`` (``gen.STATUS_*``), modified at or after ``modified_since_ms`` and accepted by
+        ``keep``; and the id the next page starts at (None: no more)."""
+        with self.lock:
+            return self.contacts.ids_desc(upto, limit, codes=codes,
+                                          modified_since_ms=modified_since_ms, keep=keep)
+
+    def contact_in_lists(self, cid: int, lids: frozenset[int]) -> bool:
+        """Whether contact ``cid`` belongs to one of the lists ``lids``."""
+        return self.contacts.in_lists(cid, frozenset(lid - 1 for lid in lids))
+
+    def _cached(self, key: str, compute: Callable[[], object]) -> object:
+        # derived whole-account views are recomputed only after a mutation (version bump)
+        with self.lock:
+            hit = self._derived.get(key)
+            if hit is not None and hit[0] == self.version:
+                return hit[1]
+            value = compute()
+            self._derived[key] = (self.version, value)
+            return value
+
+    def contact_status_counts(self) -> dict[str, int]:
+        """Number of contacts per version-neutral status."""
+        with self.lock:
+            counts = self.contacts.status_counts()
+        return dict(zip(gen.CONTACT_STATUSES, counts, strict=True))
+
+    def tag_counts(self) -> dict[int, int]:
+        """Contacts (not deleted) per tag id; cached until the next mutation."""
+        def compute() -> dict[int, int]:
+            counts = dict.fromkeys(self.tags, 0)
+            for cid in range(1, len(self.contacts) + 1):
+                if self.contacts.status_code(cid) == gen.STATUS_REMOVED:
+                    continue
+                for tid in self.contact_v3_extras(cid).tag_ids:
+                    counts[tid] += 1
+            return counts
+        return dict(cast("dict[int, int]", self._cached("tag_counts", compute)))
+
+    def list_active_count(self, lid: int) -> int:
+        """Members of list ``lid`` whose status is ACTIVE; cached until the next mutation."""
+        def compute() -> list[int]:
+            codes = frozenset({gen.STATUS_ACTIVE})
+            return [self.contacts.list_member_count(i, codes)
+                    for i in range(len(self.contacts.list_counts))]
+        counts = cast("list[int]", self._cached("list_active_counts", compute))
+        return counts[lid - 1] if lid - 1 < len(counts) else 0
+
+    def delete_list(self, lid: int) -> None:
+        """Delete list ``lid``: it keeps its record with ``deleted_ms`` = now and loses every
+        member. UNCONFIRMED: the members' modified times are not bumped (CC does not say
+        whether losing a list membership counts as a contact update)."""
+        with self.lock:
+            lst = self.lists[lid]
+            lst.deleted_ms = lst.modified_ms = self._bump()
+            self.contacts.drop_list(lid - 1)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.clock import ANCHOR_MS
@@ -71,6 +72,9 @@ class ContactStore:
         self.list_counts = counts
         """Members per list index (``lid - 1``)."""
         self._edit_version: dict[int, int] = {}
+        self._deleted_ms: dict[int, int] = {}
+        """Deletion time of REMOVED contacts whose ``modified`` no longer is it (deleted live,
+        or edited after deletion); a seeded REMOVED contact was deleted at its ``modified``."""
         self._touched: set[int] = set()
         """Ids modified or added since construction (not in the by-modified-time index)."""
         order = sorted(range(n), key=modified.__getitem__)
@@ -199,6 +203,8 @@ class ContactStore:
                 raise KeyError(f"no contact {cid}")
             i = cid - 1
             self._edit_version[cid] = self._edit_version.get(cid, 0) + 1
+            if self._status[i] == gen.STATUS_REMOVED:
+                self._deleted_ms.setdefault(cid, self._modified[i])  # deleted_at survives edits
             self._modified[i] = now
             self._touched.add(cid)
             if self._status[i] != gen.STATUS_REMOVED and rng.random() < change_lists:
@@ -226,6 +232,13 @@ class ContactStore:
         """Set the status of ``cid`` (REMOVED also leaves every list); ``modified`` = ``now``."""
         self._candidate_cache.clear()
         i = cid - 1
+        if code == gen.STATUS_REMOVED:
+            if self._status[i] == gen.STATUS_REMOVED:
+                self._deleted_ms.setdefault(cid, self._modified[i])  # already deleted: keep
+            else:
+                self._deleted_ms[cid] = now
+        else:
+            self._deleted_ms.pop(cid, None)  # un-deleted (v3: re-adding un-deletes, §1.7)
         self._status[i] = code
         if code == gen.STATUS_REMOVED:
             self._set_lists(i, -1, -1)
@@ -240,3 +253,74 @@ class ContactStore:
         for new in (a, b):
             if new >= 0:
                 self.list_counts[new] += 1
+
+    # ------------------------------------------------------------------ additions for v3
+    def status_code(self, cid: int) -> int:
+        """The contact's status code (``gen.STATUS_*``)."""
+        return self._status[cid - 1]
+
+    def created_ms(self, cid: int) -> int:
+        """The contact's creation time."""
+        return self._created[cid - 1]
+
+    def edit_version(self, cid: int) -> int:
+        """How many times the contact was edited (0: as seeded or created)."""
+        return self._edit_version.get(cid, 0)
+
+    def deleted_ms(self, cid: int) -> int | None:
+        """When the contact was deleted (REMOVED), else None."""
+        if self._status[cid - 1] != gen.STATUS_REMOVED:
+            return None
+        return self._deleted_ms.get(cid, self._modified[cid - 1])
+
+    def status_counts(self) -> list[int]:
+        """Number of contacts per status code."""
+        return [self._status.count(code) for code in range(len(gen.CONTACT_STATUSES))]
+
+    def in_lists(self, cid: int, indexes: frozenset[int]) -> bool:
+        """Whether the contact belongs to one of the lists of ``indexes`` (``lid - 1``)."""
+        return self._list_a[cid - 1] in indexes or self._list_b[cid - 1] in indexes
+
+    def list_member_count(self, index: int, codes: frozenset[int]) -> int:
+        """Members of list ``index`` (``lid - 1``) whose status code is in ``codes``."""
+        st, a, b = self._status, self._list_a, self._list_b
+        return sum(1 for i in range(len(st)) if (a[i] == index or b[i] == index) and st[i] in codes)
+
+    def ids_desc(
+        self, upto: int, limit: int, *, codes: frozenset[int],
+        modified_since_ms: int | None = None, keep: Callable[[int], bool] | None = None,
+    ) -> tuple[list[int], int | None]:
+        """Up to ``limit`` ids ``<= upto``, newest (highest) first, whose status code is in
+        ``codes``, modified at or after ``modified_since_ms`` and accepted by ``keep``; and
+        the id the next page starts at (inclusive; None when no more match)."""
+        n = len(self._modified)
+        upto = min(upto, n)
+        out: list[int] = []
+        if modified_since_ms is not None:
+            cands = self._modified_candidates(modified_since_ms, None)
+            if cands is not None:
+                source: Iterable[int] = reversed(cands[:bisect_right(cands, upto)])
+            else:
+                source = range(upto, 0, -1)
+        else:
+            source = range(upto, 0, -1)
+        mod, st = self._modified, self._status
+        since = modified_since_ms
+        for cid in source:
+            i = cid - 1
+            if st[i] not in codes or (since is not None and mod[i] < since):
+                continue
+            if keep is not None and not keep(cid):
+                continue
+            if len(out) == limit:
+                return out, cid
+            out.append(cid)
+        return out, None
+
+    def drop_list(self, index: int) -> None:
+        """Remove every membership of list ``index`` (the list was deleted)."""
+        self._candidate_cache.clear()
+        a, b = self._list_a, self._list_b
+        for i in range(len(a)):
+            if a[i] == index or b[i] == index:
+                self._set_lists(i, -1 if a[i] == index else a[i], -1 if b[i] == index else b[i])

@@ -301,6 +301,9 @@ class ContactList:
     status: str  # ACTIVE | HIDDEN
     created_ms: int
     modified_ms: int
+    deleted_ms: int | None = None
+    """When the list was deleted (``Account.delete_list``); None while it exists. Seeded lists
+    are never deleted, so the v2 data of every seed is unchanged."""
 
 
 LIST_NAMES = (
@@ -492,3 +495,147 @@ def build_event(seed: int, index: int) -> Event:
         contact_name="Mary Jane Doe", contact_email="events@example.com",
         contact_phone="555-555-1212",
     )
+
+
+# -- additions for the v3 face (each from a NEW rng stream: v2 data never changes) -------------
+
+(KIND_CONTACT_V3, KIND_LIST_V3, KIND_TAG_DEF, KIND_CUSTOM_FIELD_DEF, KIND_SEGMENT,
+ KIND_ACCOUNT_V3, KIND_SUBRECORD_V3) = range(50, 57)
+"""rng kinds of the data only v3 shows (distinct from the kinds above and from the UUID
+kinds, which :func:`stable_uuid` offsets by 100)."""
+
+TAG_NAMES = ("Gold card member", "VIP", "Trade show 2023", "Webinar attendee",
+             "Lapsed customer", "Newsletter signup")
+TAG_SOURCES = ("", "", "Contact", "ESTY", "Shopify")
+TAG_COUNT = len(TAG_NAMES)
+"""The account's contact tags: a fixed handful (ids ``1..TAG_COUNT``)."""
+CUSTOM_FIELD_COUNT = 15
+"""v2's numbered custom fields ``CustomField1..15`` are v3 custom field definitions 1..15."""
+OPT_OUT_REASONS = ("", "", "I am no longer interested in this service.", "Too many emails")
+
+
+@dataclass(slots=True)
+class Tag:
+    """A contact tag (v3 only; v2 has no tags)."""
+
+    id: int
+    name: str
+    source: str
+    created_ms: int
+    modified_ms: int
+
+
+def build_tag(seed: int, tid: int) -> Tag:
+    """Tag ``tid`` (1-based)."""
+    rng = rng_for(seed, KIND_TAG_DEF, tid)
+    created = ANCHOR_MS - HISTORY_MS + int(HISTORY_MS * 0.5 * rng.random())
+    modified = created + int((ANCHOR_MS - created) * rng.random() * 0.5)
+    return Tag(tid, TAG_NAMES[(tid - 1) % TAG_COUNT], TAG_SOURCES[rng.randrange(len(TAG_SOURCES))],
+               created, modified)
+
+
+@dataclass(slots=True)
+class CustomFieldDef:
+    """A custom field definition: v2's ``CustomField<n>`` seen from v3."""
+
+    number: int
+    label: str
+    name: str
+    type: str
+    created_ms: int
+    modified_ms: int
+
+
+def build_custom_field(seed: int, number: int) -> CustomFieldDef:
+    """Custom field ``number`` (1..:data:`CUSTOM_FIELD_COUNT`)."""
+    rng = rng_for(seed, KIND_CUSTOM_FIELD_DEF, number)
+    created = ANCHOR_MS - HISTORY_MS + int(HISTORY_MS * 0.2 * rng.random())
+    modified = created + int((ANCHOR_MS - created) * rng.random() * 0.3)
+    return CustomFieldDef(number, f"Custom Field {number}", f"custom_field_{number}", "string",
+                          created, modified)
+
+
+@dataclass(slots=True)
+class Segment:
+    """A saved segment (v3 only): an integer id and escaped-JSON criteria."""
+
+    id: int
+    name: str
+    criteria: str
+    created_ms: int
+    edited_ms: int
+    deleted: bool
+
+
+_SEGMENTS = (
+    ("Re-engage contacts who did not open the last 5 campaigns", "not_opened", "5"),
+    ("Clicked in the last 30 days", "clicked", "30"),
+    ("Opened any of the last 3 campaigns", "opened", "3"),
+    ("Old test segment", "opened", "1"),
+)
+
+
+def build_segment(seed: int, sid: int) -> Segment:
+    """Segment ``sid`` (1-based); the last of :data:`_SEGMENTS` is deleted."""
+    rng = rng_for(seed, KIND_SEGMENT, sid)
+    name, field_name, param = _SEGMENTS[(sid - 1) % len(_SEGMENTS)]
+    criteria = ('{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking",'
+                f'"field":"{field_name}","op":"contains-any","const_value":"last-n-campaigns",'
+                f'"param":"{param}"}}]}}}}')
+    created = ANCHOR_MS - int(HISTORY_MS * 0.3 * rng.random()) - DAY_MS
+    edited = created + int((ANCHOR_MS - created) * rng.random())
+    return Segment(sid, name, criteria, created, edited, deleted=sid % len(_SEGMENTS) == 0)
+
+
+@dataclass(slots=True)
+class ContactV3Extras:
+    """What v3 shows of a contact beyond the version-neutral record (per contact version)."""
+
+    tag_ids: list[int]
+    birthday_month: int | None
+    birthday_day: int | None
+    anniversary: str | None
+    opt_out_by_contact: bool
+    """An unsubscribe by the contact (else by the account owner)."""
+    opt_out_reason: str
+    updated_by_contact: bool
+
+
+def contact_v3_extras(seed: int, cid: int, version: int) -> ContactV3Extras:
+    """The v3-only data of contact ``cid`` at edit ``version`` (its own rng stream)."""
+    rng = rng_for(seed, KIND_CONTACT_V3, cid, version)
+    tags = sorted(rng.sample(range(1, TAG_COUNT + 1), rng.randrange(1, 3))) \
+        if rng.random() < 0.35 else []
+    birthday = rng.random() < 0.2
+    month, day = rng.randrange(1, 13), rng.randrange(1, 29)
+    anniversary = rng.random() < 0.1
+    year = rng.randrange(1990, 2023)
+    return ContactV3Extras(
+        tag_ids=tags, birthday_month=month if birthday else None,
+        birthday_day=day if birthday else None,
+        anniversary=f"{year}-{month:02d}-{day:02d}" if anniversary else None,
+        opt_out_by_contact=rng.random() < 0.8,
+        opt_out_reason=OPT_OUT_REASONS[rng.randrange(len(OPT_OUT_REASONS))],
+        updated_by_contact=rng.random() < 0.2,
+    )
+
+
+def subrecord_uuid(seed: int, cid: int, slot: int) -> str:
+    """A stable UUID for sub-record ``slot`` of contact ``cid`` (e.g. a phone number)."""
+    return uuid_from(rng_for(seed, KIND_SUBRECORD_V3, cid * 8 + slot))
+
+
+@dataclass(slots=True)
+class ListV3Extras:
+    """What v3 shows of a list beyond the version-neutral record."""
+
+    favorite: bool
+    description: str
+
+
+def list_v3_extras(seed: int, lid: int) -> ListV3Extras:
+    """The v3-only data of list ``lid``."""
+    rng = rng_for(seed, KIND_LIST_V3, lid)
+    favorite = rng.random() < 0.2
+    description = rng.choice(("", "", "Customers who bought twice.", "Signed up at events."))
+    return ListV3Extras(favorite, description)

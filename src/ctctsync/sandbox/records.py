@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ctctsync.sandbox import generator as gen
+from ctctsync.sandbox.clock import ANCHOR_MS
 
 CursorKey = tuple[int, int]
 """``(-ts_ms, -seq)`` of an activity: ascending order is newest first, ties by log position."""
@@ -96,3 +97,46 @@ def build_info(seed: int) -> AccountInfo:
         line1=f"{rng.randrange(1, 999)} Maple Street", line2=f"Suite {rng.randrange(100, 999)}",
         line3=rng.choice(("", "Building B")), postal_code=postal,
     )
+
+
+# -- additions for the v3 face (their own rng stream: build_info's draws are unchanged) --------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEmail:
+    """One email address of the account (v3 ``GET /account/emails``, §3.10)."""
+
+    email_id: int
+    address: str
+    roles: tuple[str, ...]
+    confirmed: bool
+    confirm_ms: int | None
+    confirm_source_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountV3Info:
+    """What v3 shows of the account beyond :class:`AccountInfo`."""
+
+    encoded_account_id: str
+    encoded_partner_id: str
+    organization_phone: str
+    emails: tuple[AccountEmail, ...]
+
+
+def build_v3_info(seed: int, info: AccountInfo) -> AccountV3Info:
+    """The v3-only account data of ``seed``: ids, the organisation phone and the verified
+    addresses (the owner's, the campaigns' sender, and one still unconfirmed)."""
+    rng = gen.rng_for(seed, gen.KIND_ACCOUNT_V3, 0)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    encoded = "a07e" + "".join(rng.choice(alphabet) for _ in range(10))
+    partner = "a01-" + "".join(rng.choice(alphabet) for _ in range(4))
+    confirm = ANCHOR_MS - gen.HISTORY_MS + rng.randrange(gen.DAY_MS)
+    emails = (
+        AccountEmail(1, info.email, ("BILLING", "CONTACT", "REPLY_TO"), True, confirm,
+                     "SITE_OWNER"),
+        AccountEmail(2, "news@example.com", ("OTHER",), True,
+                     confirm + rng.randrange(gen.DAY_MS, 30 * gen.DAY_MS), "SITE_OWNER"),
+        AccountEmail(3, f"events{seed}@example.org", (), False, None, ""),
+    )
+    return AccountV3Info(encoded, partner, gen.phone(rng), emails)
