@@ -1,7 +1,8 @@
-"""Admin endpoints under ``/_sandbox`` (JSON, no api_key): clock, mutations, faults, counters.
+"""Admin endpoints under ``/_sandbox`` (JSON, no api_key): clock, mutations, faults, counters,
+and the v3 authorization server's knobs (``/_sandbox/v3/...``).
 
-``AdminApi`` has one small handler per route; :meth:`AdminApi.routes` registers them from a
-table of (path, {method: handler}).
+``AdminApi`` and ``V3AdminApi`` have one small handler per route; their ``routes`` register
+them from a table of (path, {method: handler}).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from starlette.routing import Route
 
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.v2.truth import truth
+from ctctsync.sandbox.v3.tokens import (
+    ALL_SCOPES,
+    KNOWN_SCOPES,
+    PRIVILEGE_ROLES,
+    REFRESH_TOKEN_MODES,
+    TokenStore,
+)
 
 PREFIX = "/_sandbox"
 
@@ -81,6 +89,17 @@ def _by_method(handlers: Mapping[str, Handler]) -> Handler:
     return endpoint
 
 
+def _table_routes(table: list[tuple[str, dict[str, Handler]]]) -> list[Route]:
+    """One route per path of ``table``, with the methods its handlers serve."""
+    return [
+        Route(PREFIX + path,
+              _answers_400(next(iter(handlers.values())) if len(handlers) == 1
+                           else _by_method(handlers)),
+              methods=list(handlers))
+        for path, handlers in table
+    ]
+
+
 class AdminApi:
     """The handlers of the ``/_sandbox`` routes, over one sandbox's parts."""
 
@@ -110,13 +129,7 @@ class AdminApi:
             ("/limits", {"GET": self.limits, "POST": self.set_limits}),
             ("/truth/{table}", {"GET": self.table_truth}),
         ]
-        return [
-            Route(PREFIX + path,
-                  _answers_400(next(iter(handlers.values())) if len(handlers) == 1
-                               else _by_method(handlers)),
-                  methods=list(handlers))
-            for path, handlers in table
-        ]
+        return _table_routes(table)
 
     # ------------------------------------------------------------------ sandbox and clock
     async def state(self, request: Request) -> Response:
@@ -266,6 +279,116 @@ class AdminApi:
             return _json({"error": str(exc)}, 404)
 
 
-def admin_routes(ctx: SandboxContext) -> list[Route]:
-    """The ``/_sandbox`` routes."""
-    return AdminApi(ctx).routes()
+def _str_list(value: Any, name: str) -> list[str]:
+    """A JSON list of strings, or one space-separated string (as OAuth writes scopes)."""
+    if isinstance(value, str):
+        return value.split()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequestError(f"{name} must be a list of strings or a space-separated string")
+    return list(value)
+
+
+def _optional_limit(value: Any) -> int | None:
+    """A requests/second limit: a positive integer, or null/0 for none."""
+    if value is None:
+        return None
+    limit = _int(value, "token_qps_limit")
+    return limit or None
+
+
+class V3AdminApi:
+    """``/_sandbox/v3/...``: tokens, user privileges and the application's OAuth settings of
+    the v3 authorization server (``sandbox.v3.oauth``). Tokens age with ``/_sandbox/clock``."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        self.tokens = tokens
+
+    def routes(self) -> list[Route]:
+        """The Starlette routes of the v3 admin API."""
+        return _table_routes([
+            ("/v3/tokens/issue", {"POST": self.issue_tokens}),
+            ("/v3/tokens/revoke", {"POST": self.revoke_token}),
+            ("/v3/privileges", {"GET": self.privileges, "POST": self.set_privileges}),
+            ("/v3/application", {"GET": self.application, "POST": self.set_application}),
+            ("/v3/device/decide", {"POST": self.decide_device}),
+        ])
+
+    async def issue_tokens(self, request: Request) -> Response:
+        """Tokens as the token endpoint answers them, without any flow: ``scopes`` (a list or
+        a space-separated string; default every API scope) -- with ``offline_access`` a
+        refresh token too, with ``openid`` an ID token."""
+        body = await _body(request)
+        scopes = _str_list(body.get("scopes", sorted(ALL_SCOPES)), "scopes")
+        unknown = sorted(set(scopes) - KNOWN_SCOPES)
+        if unknown:
+            raise BadRequestError(f"unknown scope {unknown[0]!r}; known: {sorted(KNOWN_SCOPES)}")
+        public = bool(body.get("public", False))
+        return _json(self.tokens.issue_tokens(scopes, public=public).to_json())
+
+    async def revoke_token(self, request: Request) -> Response:
+        """Revoke ``token`` (an access or a refresh token)."""
+        body = await _body(request)
+        return _json({"revoked": self.tokens.revoke(str(body.get("token", "")))})
+
+    async def privileges(self, request: Request) -> Response:
+        """The authorizing user's privileges."""
+        return _json({"privileges": sorted(self.tokens.privileges)})
+
+    async def set_privileges(self, request: Request) -> Response:
+        """Set the user's privileges: ``{"role": "campaign_creator"|"account_owner"}`` or
+        ``{"privileges": [...]}``; applies at once, to tokens already issued too."""
+        body = await _body(request)
+        if "role" in body:
+            role = PRIVILEGE_ROLES.get(str(body["role"]))
+            if role is None:
+                raise BadRequestError(f"role must be one of {sorted(PRIVILEGE_ROLES)}")
+            self.tokens.privileges = role
+        else:
+            self.tokens.privileges = frozenset(_str_list(body.get("privileges"), "privileges"))
+        return await self.privileges(request)
+
+    async def application(self, request: Request) -> Response:
+        """The application's OAuth settings."""
+        settings = self.tokens.settings
+        return _json({
+            "client_id": settings.client_id, "refresh_token_mode": settings.refresh_token_mode,
+            "redirect_uris": sorted(settings.redirect_uris),
+            "allow_loopback_redirects": settings.allow_loopback_redirects,
+            "token_qps_limit": self.tokens.token_limiter.qps_limit})
+
+    async def set_application(self, request: Request) -> Response:
+        """Change any of ``refresh_token_mode`` (``rotating``|``long_lived``), ``redirect_uris``
+        (replaces the registered list), ``allow_loopback_redirects`` and ``token_qps_limit``
+        (the token endpoint's requests/s per client id; null or 0: none)."""
+        body = await _body(request)
+        settings = self.tokens.settings
+        if "refresh_token_mode" in body:
+            mode = body["refresh_token_mode"]
+            if mode not in REFRESH_TOKEN_MODES:
+                raise BadRequestError(f"refresh_token_mode must be one of {REFRESH_TOKEN_MODES}")
+            settings.refresh_token_mode = mode
+        if "redirect_uris" in body:
+            settings.redirect_uris = set(_str_list(body["redirect_uris"], "redirect_uris"))
+        if "allow_loopback_redirects" in body:
+            settings.allow_loopback_redirects = bool(body["allow_loopback_redirects"])
+        if "token_qps_limit" in body:
+            limiter = self.tokens.token_limiter
+            limiter.configure(qps_limit=_optional_limit(body["token_qps_limit"]),
+                              daily_limit=None)
+            limiter.reset()
+        return await self.application(request)
+
+    async def decide_device(self, request: Request) -> Response:
+        """Answer a device authorization as its user would: ``{"user_code", "decision":
+        "allow"|"deny"}``; ``decided`` is false when the code is not pending."""
+        body = await _body(request)
+        decision = body.get("decision", "allow")
+        if decision not in ("allow", "deny"):
+            raise BadRequestError("decision must be 'allow' or 'deny'")
+        decided = self.tokens.decide_device(str(body.get("user_code", "")), decision == "allow")
+        return _json({"decided": decided})
+
+
+def admin_routes(ctx: SandboxContext, v3_tokens: TokenStore) -> list[Route]:
+    """The ``/_sandbox`` routes (``/_sandbox/v3/...`` for the v3 authorization server)."""
+    return [*AdminApi(ctx).routes(), *V3AdminApi(v3_tokens).routes()]

@@ -35,6 +35,9 @@ class Credentials:
     password: str
     user_name: str
     """The owner's user name as tokeninfo reports it."""
+    v3_access_token: str = ""
+    """A v3 access token (a JWT) with every API scope, issued at start-up: valid 24 h on the
+    sandbox clock (``Sandbox.v3_tokens.issue_access_token()`` makes a fresh one)."""
 
 
 @dataclass
@@ -107,6 +110,10 @@ class AuthStore:
         """Whether ``client_id`` is the sandbox application's API key (any text: a
         non-ASCII key is simply unknown, as at CC's gateway)."""
         return _same(client_id, self.credentials.api_key)
+
+    def check_client_secret(self, secret: str) -> bool:
+        """Whether ``secret`` is the application's client secret (constant time)."""
+        return _same(secret, self.credentials.client_secret)
 
     def check_login(self, email: str, password: str) -> bool:
         """Whether the owner's email (case-insensitive) and password match."""

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +34,8 @@ from ctctsync.sandbox.v2.oauth import OAuthServer
 from ctctsync.sandbox.v2.truth import truth
 from ctctsync.sandbox.v3 import common as v3common
 from ctctsync.sandbox.v3.app import v3_routes
-from ctctsync.sandbox.v3.tokens import TokenStore
+from ctctsync.sandbox.v3.oauth import AUTHZ_PATH, V3OAuthServer
+from ctctsync.sandbox.v3.tokens import TOKEN_ENDPOINT_QPS, TokenStore
 
 _DROP_MESSAGES = ("ASGI callable returned without completing response.",)
 
@@ -49,10 +51,11 @@ logging.getLogger("uvicorn.error").addFilter(_DropFilter())
 
 
 def build_app(ctx: SandboxContext, v3_tokens: TokenStore) -> ASGIApp:
-    """The full sandbox ASGI app: v2 API, OAuth server and admin API behind the middleware
-    (counters -> faults -> gateway -> routes)."""
-    routes: list[Route] = [*V2Api(ctx).routes(), *v3_routes(ctx, v3_tokens), *OAuthServer(ctx).routes(),
-                          *admin_routes(ctx)]
+    """The full sandbox ASGI app: v2 and v3 APIs, both OAuth servers and the admin API behind
+    the middleware (counters -> faults -> gateway (``/v2`` only) -> routes)."""
+    routes: list[Route] = [*V2Api(ctx).routes(), *v3_routes(ctx, v3_tokens),
+                          *OAuthServer(ctx).routes(), *V3OAuthServer(ctx, v3_tokens).routes(),
+                          *admin_routes(ctx, v3_tokens)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
@@ -134,6 +137,12 @@ class Sandbox:
         with Sandbox(AccountSpec(seed=7, contacts=2000), qps_limit=None) as sb:
             httpx.get(f"{sb.base_url}/v2/contacts", params={"api_key": sb.credentials.api_key},
                       headers={"Authorization": f"Bearer {sb.credentials.access_token}"})
+            httpx.get(f"{sb.v3_url}/contacts",
+                      headers={"Authorization": f"Bearer {sb.credentials.v3_access_token}"})
+
+    ``qps_limit``/``daily_limit`` are the API limits of both versions (per API key = client
+    id); ``token_qps_limit`` is the v3 token endpoint's own (1/s at CC; None: off);
+    ``redirect_uris`` are registered for the v3 authorize endpoint (loopback ones need not be).
     """
 
     def __init__(
@@ -146,6 +155,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         clock_offset_seconds: float = 0.0,
+        token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
+        redirect_uris: Sequence[str] = (),
     ) -> None:
         self.spec = spec or AccountSpec()
         clock = SandboxClock(clock_offset_seconds)
@@ -160,8 +171,17 @@ class Sandbox:
         for text in faults:
             self.faults.add_spec(text)
         self.v3_tokens = TokenStore(self.spec.seed, self.auth.credentials.api_key,
-                                    self.auth.credentials.user_name, clock)
-        """v3 OAuth2 tokens: ``issue_access_token(scopes)``, ``revoke_access_token``."""
+                                    self.auth.credentials.user_name, clock,
+                                    token_qps_limit=token_qps_limit)
+        """The v3 authorization server's state (``sandbox.v3.tokens.TokenStore``):
+        ``issue_access_token(scopes)`` (a JWT), ``issue_tokens(scopes)`` (with a refresh token
+        under ``offline_access``), ``verify(token)``, ``revoke(token)`` (access or refresh),
+        ``privileges`` (the user's; e.g. ``tokens.CAMPAIGN_CREATOR_PRIVILEGES``),
+        ``settings.refresh_token_mode`` (``rotating``|``long_lived``),
+        ``settings.redirect_uris``, ``token_limiter``, ``decide_device(user_code, allow)``."""
+        self.v3_tokens.settings.redirect_uris.update(redirect_uris)
+        self.auth.credentials = replace(
+            self.auth.credentials, v3_access_token=self.v3_tokens.issue_access_token())
         self.context = SandboxContext(self.account, self.auth, self.limiter, self.faults,
                                       self.counters)
         self.app = build_app(self.context, self.v3_tokens)
@@ -237,13 +257,27 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``, serving ``/v2``, ``/oauth2`` and ``/_sandbox`` paths."""
+        """``http://127.0.0.1:<port>``, serving ``/v2``, ``/v3``, ``/oauth2``, ``/activate``
+        and ``/_sandbox`` paths."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._port}"
 
     @property
+    def v3_url(self) -> str:
+        """``<base_url>/v3``: the v3 API's base URL (CC: ``https://api.cc.email/v3``)."""
+        return f"{self.base_url}/v3"
+
+    @property
+    def authz_url(self) -> str:
+        """``<base_url>/oauth2/default/v1``: the v3 authorization server's base URL (CC:
+        ``https://authz.constantcontact.com/oauth2/default/v1``); ``/authorize``, ``/token``,
+        ``/device/authorize`` and ``/revoke`` are below it."""
+        return f"{self.base_url}{AUTHZ_PATH}"
+
+    @property
     def credentials(self) -> Credentials:
-        """API key, client secret, a valid access token, and the owner's email and password."""
+        """API key (= v3 client id), client secret, a valid v2 access token, a v3 access token
+        with every scope (24 h on the sandbox clock), and the owner's email and password."""
         return self.auth.credentials
 
     def truth(self, table: str) -> list[dict[str, Any]]:
@@ -262,6 +296,11 @@ class Sandbox:
         """Change the rate limits (None disables one) and forget past usage."""
         self.limiter.configure(qps_limit=qps_limit, daily_limit=daily_limit)
         self.limiter.reset()
+
+    def set_token_qps_limit(self, qps_limit: int | None) -> None:
+        """Change the v3 token endpoint's limit per client id (None: off); forget its usage."""
+        self.v3_tokens.token_limiter.configure(qps_limit=qps_limit, daily_limit=None)
+        self.v3_tokens.token_limiter.reset()
 
     def advance(self, seconds: float) -> None:
         """Move the sandbox clock forward."""
