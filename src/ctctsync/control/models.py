@@ -29,6 +29,12 @@ RunStatus = Literal["queued", "running", RunOutcome]
 RunTrigger = Literal["schedule", "manual", "resync", "backfill"]
 IntegrationState = Literal["pending", "active", "paused", "failed", "needs_reauth"]
 AuthMethod = Literal["oauth", "manual"]
+ApiVersion = Literal["v2", "v3"]
+"""The Constant Contact API an integration reads (``ctctsync.tables.ApiVersion``)."""
+API_VERSIONS: Final = cast(tuple[ApiVersion, ...], get_args(ApiVersion))
+DEFAULT_API_VERSION: Final[ApiVersion] = "v3"
+"""What a NEW integration reads: v2 is legacy (no new v2 keys are issued). Rows from before
+the v3 support stay ``v2`` (the column's server default, migration 0006)."""
 
 RUN_STATUSES: Final = cast(tuple[RunStatus, ...], get_args(RunStatus))
 RUN_TRIGGERS: Final = cast(tuple[RunTrigger, ...], get_args(RunTrigger))
@@ -141,9 +147,17 @@ class Integration(Base):
     )
     """Fields the registry does not know: ``ignore`` (reported only) or ``add`` (also loaded
     as new columns); see ``ctctsync.config.SyncConfig.new_columns``."""
+    api_version: Mapped[str] = mapped_column(sa.String(2), server_default="v2")
+    """``v2`` or ``v3`` (:data:`ApiVersion`). Set explicitly for new integrations
+    (default :data:`DEFAULT_API_VERSION`); the server default keeps old rows on v2."""
     auth_method: Mapped[str | None] = mapped_column(sa.String(10))
     credentials_encrypted: Mapped[str | None] = mapped_column(sa.Text())
-    """Fernet ciphertext of ``{"api_key": ..., "access_token": ...}``."""
+    """Fernet ciphertext. v2: ``{"api_key", "access_token"}``. v3: the token set
+    ``{"access_token", "refresh_token", "expires_at", "scope", "refreshed_at"}`` kept by
+    ``ctctsync.control.services.tokens.StoreTokenVault`` (rotated on every refresh)."""
+    access_problems: Mapped[list[str] | None] = mapped_column(sa.JSON())
+    """v3: the scopes and user privileges the authorization lacks for the selected tables,
+    one line each (checked after authorizing); None when not checked, [] when none."""
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -163,6 +177,11 @@ class Integration(Base):
     def has_credentials(self) -> bool:
         """True once OAuth or manual credentials are stored."""
         return bool(self.credentials_encrypted)
+
+    @property
+    def needs_reauth(self) -> bool:
+        """True when Constant Contact refused the stored authorization (re-authorize)."""
+        return self.state == "needs_reauth"
 
     @property
     def schedulable(self) -> bool:
@@ -196,6 +215,30 @@ class OAuthState(Base):
     binding_hash: Mapped[str | None] = mapped_column(sa.String(64), default=None)
     """SHA-256 (hex) of the nonce in the session cookie of the browser that started it;
     None when started through the REST API (then the API user is the binding)."""
+    code_verifier_encrypted: Mapped[str | None] = mapped_column(sa.Text(), default=None)
+    """v3 (PKCE, RFC 7636): Fernet ciphertext of the ``code_verifier`` whose S256 challenge
+    went to the authorize URL; kept server-side until the code exchange. None for v2."""
+
+
+class AppRegistration(Base):
+    """This installation's Constant Contact application (one row, id 1), entered once by an
+    administrator: the client id (the developer portal's "API key"), its secret (encrypted,
+    never shown back) and the redirect URI registered with it. Environment variables, when
+    set, win over this row (``ControlSettings.client_id`` ...)."""
+
+    __tablename__ = "app_registration"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    client_id: Mapped[str] = mapped_column(sa.String(200), default="")
+    client_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text())
+    redirect_uri: Mapped[str | None] = mapped_column(sa.Text())
+    """None: ``<public_base_url>/oauth/callback``."""
+    authz_base_url: Mapped[str | None] = mapped_column(sa.Text())
+    """The v3 authorization server; None: Constant Contact's (or the sandbox's)."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 def new_run_id() -> str:
