@@ -78,13 +78,6 @@ def device_type(seed: int, seq: int) -> str:
     return _DEVICE_BY_PERCENT[(seq * 2_654_435_761 + seed * 40_503) % 100]
 
 
-def _deleted_ms(c: gen.Contact) -> int | None:
-    """When the contact was deleted (v2 REMOVED), or None. Requested from the model as
-    ``Account.contact_deleted_ms`` (/tmp/v3/requests-H2.md); until then: the modified time of
-    a REMOVED contact (the change of status is its last modification)."""
-    return c.modified_ms if c.status == "REMOVED" else None
-
-
 # -- per-campaign-activity tracking (§3.8) -----------------------------------------------------
 
 
@@ -185,7 +178,7 @@ def tracking_row(account: Account, ids: V3Ids, kind: TrackingKind, a: Activity,
     c = contacts.get(a.contact_id)
     if a.contact_id not in contacts:
         c = contacts[a.contact_id] = account.contact(a.contact_id)
-    deleted = _deleted_ms(c) if c is not None else None
+    deleted = account.contact_deleted_ms(a.contact_id) if c is not None else None
     return {
         "contact_id": ids.contact(a.contact_id),
         "campaign_activity_id": ids.activity(a.campaign_id, "primary_email"),
@@ -436,7 +429,7 @@ class ReportRoutes:
             params = query(request)
             limit = parse_limit(params, 500, 500)
             if ref.role != "primary_email":  # only the sent activity has tracking (§3.8)
-                return v3_json(self._tracking_body(name, [], None))
+                return v3_json(self._tracking_body([], None))
             carried, keep = _tracking_filter(request, params, name, self.account,
                                              ref.campaign.id)
             with self.account.lock:
@@ -447,19 +440,17 @@ class ReportRoutes:
                 rows = [tracking_row(self.account, self.ids, kind, a, contacts) for a in acts]
             links = None if nxt is None else links_next(
                 request.url.path, {"limit": str(limit), "next": encode_key(nxt), **carried})
-            return v3_json(self._tracking_body(name, rows, links))
+            return v3_json(self._tracking_body(rows, links))
 
         return handler
 
     @staticmethod
-    def _tracking_body(name: str, rows: list[JSONDict], links: JSONDict | None) -> JSONDict:
+    def _tracking_body(rows: list[JSONDict], links: JSONDict | None) -> JSONDict:
+        # no _links on the last page, nor for a never-sent activity (§1.3, §3.8); the
+        # contract marks _links required on some reports (v3_contract quirks)
         body: JSONDict = {"tracking_activities": rows}
         if links is not None:
             body["_links"] = links
-        elif name == "bounces":
-            # the contract requires _links on the bounces page only; UNCONFIRMED: an empty
-            # object on its last page, the "_links": {} form seen in real contacts (§1.3)
-            body["_links"] = {}
         return body
 
     async def links(self, request: Request) -> Response:
