@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -38,7 +38,7 @@ from pydantic_settings import (
 
 from ctctsync.destinations import capabilities_of
 from ctctsync.errors import ConfigError, ErrorRule
-from ctctsync.tables import TABLES, warehouse_table_name
+from ctctsync.tables import TABLES, ApiVersion, Table, tables_for, warehouse_table_name
 from ctctsync.validation import (
     DatasetName,
     DestinationName,
@@ -52,18 +52,35 @@ from ctctsync.validation import (
 
 DEFAULT_STATE_DIR = Path(".ctctsync")
 
+V2_BASE_URL = "https://api.constantcontact.com"
+V2_AUTH_BASE_URL = "https://oauth2.constantcontact.com"
+V3_BASE_URL = "https://api.cc.email"
+"""v3's origin; its paths start with ``/v3/`` (v3 reference §1.1)."""
+V3_AUTH_PATH = "/oauth2/default/v1"
+V3_AUTH_BASE_URL = f"https://authz.constantcontact.com{V3_AUTH_PATH}"
+"""CC's Okta authorization server (v3 reference §1.2)."""
+
 
 class SourceConfig(BaseModel):
     """Where and how to reach Constant Contact."""
 
     model_config = ConfigDict(extra="forbid")
 
-    api_version: Literal["v2"] = "v2"
-    base_url: str = "https://api.constantcontact.com"
+    api_version: ApiVersion = "v2"
+    """``v3`` for every application registered since 2024 (OAuth2 only); ``v2`` for legacy
+    keys. A config file without it means v2, as before v3 existed; ``ctctsync init``, the
+    demo and the control plane write v3 for new integrations."""
+    base_url: str = V2_BASE_URL
+    """The API origin; when not given, Constant Contact's for the chosen version."""
     auth_base_url: str | None = None
-    """OAuth server; defaults to Constant Contact's, or to ``base_url`` for the sandbox."""
+    """OAuth server; defaults to Constant Contact's for the version, or to the sandbox's
+    pages on ``base_url`` (see :attr:`resolved_auth_base_url`)."""
     api_key: SecretStr = SecretStr("")
+    """v2: the API key. v3: the application's client id (the developer portal's "API key")."""
     access_token: SecretStr = SecretStr("")
+    refresh_token: SecretStr | None = None
+    """v3 only: the rotating refresh token (``CTCTSYNC_REFRESH_TOKEN``, or stored by
+    ``ctctsync auth login``)."""
     client_secret: SecretStr | None = None
     qps_limit: float | None = Field(default=4.0, gt=0)
     """Requests per second for this API key (None = no pacing, e.g. a sandbox with no limit)."""
@@ -79,6 +96,25 @@ class SourceConfig(BaseModel):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must be an http(s) URL such as https://api.constantcontact.com")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _version_defaults(self) -> SourceConfig:
+        # v3 lives on another host: a v3 config without a base_url means CC's v3 host
+        if self.api_version == "v3" and "base_url" not in self.model_fields_set:
+            self.base_url = V3_BASE_URL
+        return self
+
+    @property
+    def resolved_auth_base_url(self) -> str:
+        """Where the OAuth endpoints are: as configured; else Constant Contact's for the
+        version; else (a sandbox) the same host as the API, which serves both versions' pages.
+        v3's is the base of ``/authorize``, ``/token``, ``/device/authorize``, ``/revoke``."""
+        if self.auth_base_url:
+            return self.auth_base_url
+        if self.api_version == "v3":
+            return V3_AUTH_BASE_URL if self.base_url == V3_BASE_URL else (
+                f"{self.base_url}{V3_AUTH_PATH}")
+        return V2_AUTH_BASE_URL if self.base_url == V2_BASE_URL else self.base_url
 
 
 class WarehouseConfig(BaseModel):
@@ -120,8 +156,9 @@ class SyncConfig(BaseModel):
     integration: IntegrationName = "constant_contact"
     source: SourceConfig = Field(default_factory=SourceConfig)
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
-    tables: TableSelection = Field(default_factory=lambda: dict.fromkeys(TABLES))
-    """Selected tables; the value is the selected columns (None = all columns)."""
+    tables: TableSelection = Field(default_factory=lambda: dict.fromkeys(tables_for("v2")))
+    """Selected tables; the value is the selected columns (None = all columns). When not
+    given: every table the API version can fill."""
     history_start: HistoryStart = Field(default_factory=lambda: date(2000, 1, 1))
     """How far back the first run of a key-based table reads."""
     lookback: Lookback = timedelta(minutes=10)
@@ -141,9 +178,36 @@ class SyncConfig(BaseModel):
             return {k: (None if c in ("*", True) else c) for k, c in v.items()}
         return v
 
+    @model_validator(mode="after")
+    def _tables_of_version(self) -> SyncConfig:
+        version = self.source.api_version
+        if "tables" not in self.model_fields_set:
+            self.tables = dict.fromkeys(tables_for(version))
+            return self
+        problems = [
+            f"{name}: {TABLES[name].unavailable_reason(version)}"
+            for name in self.tables
+            if not TABLES[name].available_in(version)
+        ]
+        available = tables_for(version)
+        for name, cols in self.tables.items():
+            if cols and name in available:
+                missing = [c for c in cols if c not in available[name].column_names]
+                if missing:
+                    problems.append(
+                        f"{name}: the {version} API has no column {', '.join(missing)}")
+        if problems:
+            raise ValueError(
+                f"tables not available with api_version {version!r}: " + "; ".join(problems))
+        return self
+
+    def table(self, table_name: str) -> Table:
+        """The table as this config's API version fills it."""
+        return TABLES[table_name].for_version(self.source.api_version)
+
     def selected_columns(self, table_name: str) -> tuple[str, ...]:
         """The columns to extract and load: the selection plus the always-kept ones."""
-        tbl = TABLES[table_name]
+        tbl = self.table(table_name)
         chosen = self.tables.get(table_name)
         if chosen is None:
             return tbl.column_names
@@ -172,6 +236,7 @@ def config_error(message: str) -> ConfigError:
 _ENV_SECRETS: dict[str, tuple[str, str]] = {
     "CTCTSYNC_API_KEY": ("source", "api_key"),
     "CTCTSYNC_ACCESS_TOKEN": ("source", "access_token"),
+    "CTCTSYNC_REFRESH_TOKEN": ("source", "refresh_token"),
     "CTCTSYNC_CLIENT_SECRET": ("source", "client_secret"),
     "CTCTSYNC_BASE_URL": ("source", "base_url"),
     "CTCTSYNC_WAREHOUSE_CREDENTIALS": ("warehouse", "credentials"),

@@ -27,7 +27,7 @@ import pyarrow as pa
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.cancel import Cancelled, StopCheck
 from ctctsync.api.client import RetryStats
-from ctctsync.api.v2 import extract, sent_campaigns
+from ctctsync.api.readers import READERS_BY_VERSION
 from ctctsync.api.v2.extract import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
@@ -54,7 +54,7 @@ from ctctsync.sync.results import (
     TableResult,
 )
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
-from ctctsync.tables import TABLES, Table
+from ctctsync.tables import Table, tables_for
 from ctctsync.warehouse import Loader, WarehouseError
 
 Clock = Callable[[], datetime]
@@ -72,12 +72,17 @@ def _utcnow() -> datetime:
 
 
 def make_client(
-    source: SourceConfig, should_stop: StopCheck | None = None, redactor: Redactor | None = None
+    source: SourceConfig,
+    should_stop: StopCheck | None = None,
+    redactor: Redactor | None = None,
+    renew_token: Callable[[], str] | None = None,
 ) -> ApiClient:
     """An API client for ``source``, sharing the process-wide rate limiter of its API key
-    (every stream and every run of one key paces against the same 4 requests/s);
-    ``should_stop`` cancels its requests and waits (see :mod:`ctctsync.api.cancel`);
-    ``redactor`` is the run's (default: one of the client's own credentials)."""
+    (every stream and every run of one key paces against the same 4 requests/s: CC limits
+    per application, v2 key or v3 client id alike); ``should_stop`` cancels its requests and
+    waits (see :mod:`ctctsync.api.cancel`); ``redactor`` is the run's (default: one of the
+    client's own credentials); ``renew_token`` gets a fresh v3 access token when the API
+    refuses the current one mid-run."""
     api_key = source.api_key.get_secret_value()
     limiter = limiter_for(fingerprint(api_key), source.qps_limit, source.daily_limit)
     return ApiClient(
@@ -89,12 +94,16 @@ def make_client(
         timeout=source.timeout_seconds,
         should_stop=should_stop,
         redactor=redactor,
+        send_api_key=source.api_version == "v2",
+        renew_token=renew_token if source.api_version == "v3" else None,
     )
 
 
 def run_secrets(config: SyncConfig) -> tuple[SecretLike, ...]:
-    """What a run's redactor scrubs: its API key, access token and warehouse credentials."""
-    return (config.source.api_key, config.source.access_token, config.warehouse.credentials)
+    """What a run's redactor scrubs: its API key, tokens and warehouse credentials."""
+    source = config.source
+    return (source.api_key, source.access_token, source.refresh_token, source.client_secret,
+            config.warehouse.credentials)
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ def run_sync(
     clock: Clock | None = None,
     redactor: Redactor | None = None,
     check_first: bool = True,
+    renew_token: Callable[[], str] | None = None,
 ) -> SyncResult:
     """Replicate the selected tables of one Constant Contact account into the warehouse.
 
@@ -233,6 +243,9 @@ def run_sync(
             credentials set, warehouse reachable and writable) before the first API call; a
             failed preflight ends the run ``failed`` (type ``config``) with every table
             failed with its one message and no API call. False when the caller just ran it.
+        renew_token: v3 only: returns a fresh access token when the API refuses the current
+            one mid-run (refreshing it with the stored refresh token, which the caller keeps:
+            ``ctctsync.api.v3.tokens``); the run's clients then go on with it.
 
     Returns:
         A :class:`SyncResult`. Source and warehouse failures are reported in it, not raised;
@@ -258,9 +271,10 @@ def run_sync(
     store = state if state is not None else StateStore(config.state_url)
     redactor = redactor or Redactor(run_secrets(config), patterns=STANDARD_PATTERNS)
     own_client = client is None
-    api = client if client is not None else make_client(config.source, should_stop, redactor)
+    api = client if client is not None else make_client(config.source, should_stop, redactor,
+                                                        renew_token)
     engine = _Engine(config, store, api, run_id, log, progress, should_stop, now,
-                     own_clients=own_client)
+                     own_clients=own_client, renew_token=renew_token)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
     failure: _Failure | None = None
     try:
@@ -302,7 +316,7 @@ def _failed_before_start(
 
 
 def _selected_tables(config: SyncConfig, only: Sequence[str] | None) -> list[str]:
-    configured = [n for n in TABLES if n in config.tables]
+    configured = [n for n in tables_for(config.source.api_version) if n in config.tables]
     if only is None:
         return configured
     wrong = [n for n in only if n not in config.tables]
@@ -343,8 +357,11 @@ class _Engine:
         now: Clock,
         *,
         own_clients: bool,
+        renew_token: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
+        self._renew_token = renew_token
+        self._reader = READERS_BY_VERSION[config.source.api_version]
         self.state = state
         self.client = client
         self.run_id = run_id
@@ -416,7 +433,7 @@ class _Engine:
                 try:
                     run = ahead.pop(name, None) or self._begin(name, name in refresh)
                 except Exception as exc:  # e.g. the state store is unreachable
-                    here = self._failure(TABLES[name], exc)
+                    here = self._failure(self.config.table(name), exc)
                     tr.status, tr.error = "failed", here.message
                 else:
                     here = self.sync_table(run, tr, functools.partial(begin_ahead, i))
@@ -439,7 +456,7 @@ class _Engine:
     def _begin(self, name: str, full_refresh: bool) -> _TableRun:
         """Plan a table's read and start fetching its pages."""
         cfg = self.config
-        table = TABLES[name]
+        table = cfg.table(name)
         columns = cfg.selected_columns(name)
         started_at = self.now()
         bookmark = None
@@ -458,7 +475,7 @@ class _Engine:
             now=started_at,
         )
         client = (
-            make_client(cfg.source, self._should_stop, self.client.redactor)
+            make_client(cfg.source, self._should_stop, self.client.redactor, self._renew_token)
             if self._own_clients
             else self.client
         )
@@ -543,7 +560,7 @@ class _Engine:
         # them once per run
         with self._campaigns_lock:
             if self._campaigns is None:
-                self._campaigns = sent_campaigns(client)
+                self._campaigns = self._reader.sent_campaigns(client)
             return self._campaigns
 
     def _pages(
@@ -553,7 +570,8 @@ class _Engine:
         campaigns = (
             self._shared_campaigns(client) if "email_campaigns" in table.depends_on else None
         )
-        return extract(table, client, since, campaigns=campaigns, now=self.now, notes=notes)
+        return self._reader.extract(table, client, since, campaigns=campaigns, now=self.now,
+                                    notes=notes)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.

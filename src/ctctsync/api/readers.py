@@ -1,0 +1,59 @@
+"""Which package reads a table in each API version.
+
+Both versions' readers have the same two entry points (``extract`` and ``sent_campaigns``,
+see ``ctctsync.api.v2.extract``), so the engine picks a version's module from this table and
+never branches on the version itself. Modules are imported on first use: a v2 run never
+loads the v3 readers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Protocol, cast
+
+from ctctsync.api.client import ApiClient
+from ctctsync.tables import ApiVersion, Table
+
+
+class VersionReader(Protocol):
+    """What the engine needs of a version's readers."""
+
+    def extract(
+        self,
+        table: Table,
+        client: ApiClient,
+        since: datetime | None,
+        *,
+        campaigns: Iterable[Mapping[str, Any]] | None = ...,
+        now: Callable[[], datetime] = ...,
+        notes: Any = ...,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The table's raw records, one list per page or item call."""
+        ...
+
+    def sent_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
+        """The campaigns that were sent (what the per-campaign tables enumerate)."""
+        ...
+
+
+MODULES: Mapping[ApiVersion, str] = MappingProxyType(
+    {"v2": "ctctsync.api.v2.extract", "v3": "ctctsync.api.v3.extract"}
+)
+
+
+class _Lazy(Mapping[ApiVersion, VersionReader]):
+    def __getitem__(self, version: ApiVersion) -> VersionReader:
+        return cast(VersionReader, importlib.import_module(MODULES[version]))
+
+    def __iter__(self) -> Iterator[ApiVersion]:
+        return iter(MODULES)
+
+    def __len__(self) -> int:
+        return len(MODULES)
+
+
+READERS_BY_VERSION: Mapping[ApiVersion, VersionReader] = _Lazy()
+"""The readers of each API version (imported on first use)."""
