@@ -11,8 +11,10 @@ import pytest
 from ctctsync import docs_gen
 from ctctsync.tables import (
     ACTIVITY_DATE_FIELDS,
+    SPEC_TABLES,
     TABLES,
     table,
+    tables_for,
     warehouse_table_name,
 )
 
@@ -31,7 +33,7 @@ def _spec_path() -> Path:
 def _parse_spec() -> dict[str, dict[str, object]]:
     """Each spec table: replication line, replication key and (name, type) fields in order."""
     text = _spec_path().read_text(encoding="utf-8")
-    names = {t.spec_name for t in TABLES.values()}
+    names = {TABLES[n].spec_name for n in SPEC_TABLES}
     tables: dict[str, dict[str, object]] = {}
     current: dict[str, object] | None = None
     in_fields = False
@@ -68,11 +70,12 @@ SPEC = _parse_spec()
 
 def test_all_nine_tables() -> None:
     assert len(SPEC) == 9
-    assert set(SPEC) == {t.spec_name for t in TABLES.values()}
-    assert len(TABLES) == 9
+    assert set(SPEC) == {TABLES[n].spec_name for n in SPEC_TABLES}
+    assert len(SPEC_TABLES) == 9
+    assert list(TABLES)[:9] == list(SPEC_TABLES)  # the spec's nine first, then the extras
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in TABLES])
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in SPEC_TABLES])
 def test_replication_type_and_key(name: str) -> None:
     t = TABLES[name]
     spec = SPEC[t.spec_name]
@@ -85,7 +88,7 @@ def test_replication_type_and_key(name: str) -> None:
         assert spec["key"] == "NA" and t.replication_key is None
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in TABLES])
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in SPEC_TABLES])
 def test_every_spec_field_with_its_type(name: str) -> None:
     t = TABLES[name]
     spec_fields = SPEC[t.spec_name]["fields"]
@@ -111,7 +114,7 @@ def test_keys_and_cursor_are_columns(name: str) -> None:
     t = TABLES[name]
     for key in t.required_columns:
         t.column(key)
-    if t.replication == "incremental":
+    if t.replication == "incremental" and not t.extra:
         assert t.cursor_column is not None
 
 
@@ -142,3 +145,161 @@ def test_docs_tables_md_is_up_to_date() -> None:
     assert path.read_text(encoding="utf-8") == docs_gen.render(), (
         "docs/tables.md is stale: run `python -m ctctsync.docs_gen`"
     )
+
+
+# --- API versions ---------------------------------------------------------------------------
+
+V2_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "contacts": [
+        ("id", "bigint"), ("status", "text"), ("fax", "text"), ("addresses", "json"),
+        ("notes", "text"), ("confirmed", "bool"), ("lists", "json"), ("source", "text"),
+        ("email_addresses", "json"), ("prefix_name", "text"), ("first_name", "text"),
+        ("middle_name", "text"), ("last_name", "text"), ("job_title", "text"),
+        ("company_name", "text"), ("home_phone", "text"), ("work_phone", "text"),
+        ("cell_phone", "text"), ("custom_fields", "text"), ("created_date", "timestamp"),
+        ("modified_date", "timestamp"), ("source_details", "text"), ("department_name", "text"),
+        ("action_by", "text"),
+    ],
+    "email_campaigns": [
+        ("id", "bigint"), ("name", "text"), ("status", "text"), ("modified_date", "timestamp"),
+    ],
+    "my_library_files": [
+        ("name", "text"), ("id", "bigint"), ("description", "text"), ("folder", "text"),
+        ("height", "bigint"), ("width", "bigint"), ("size", "bigint"), ("url", "text"),
+        ("source", "text"), ("status", "text"), ("thumbnail", "json"),
+        ("created_date", "timestamp"), ("modified_date", "timestamp"), ("folder_id", "text"),
+        ("is_image", "bool"), ("file_type", "text"),
+    ],
+    "account_info": [
+        ("website", "text"), ("organization_name", "text"), ("time_zone", "text"),
+        ("first_name", "text"), ("last_name", "text"), ("email", "text"), ("phone", "text"),
+        ("company_logo", "text"), ("country_code", "text"), ("status_code", "text"),
+        ("organization_addresses", "text"), ("state_code", "text"),
+    ],
+    "trash_files": [
+        ("name", "text"), ("id", "text"), ("description", "text"), ("folder", "text"),
+        ("height", "bigint"), ("width", "bigint"), ("size", "bigint"), ("url", "text"),
+        ("source", "text"), ("status", "text"), ("thumbnail", "json"),
+        ("created_date", "timestamp"), ("modified_date", "timestamp"), ("folder_id", "text"),
+        ("is_image", "bool"), ("file_type", "text"),
+    ],
+    "contact_lists": [
+        ("id", "bigint"), ("name", "text"), ("status", "text"), ("created_date", "timestamp"),
+        ("modified_date", "timestamp"), ("contact_count", "bigint"), ("opt_in_default", "bool"),
+    ],
+    "contact_tracking": [
+        ("activity_id", "text"), ("activity_type", "text"), ("campaign_id", "bigint"),
+        ("contact_id", "bigint"), ("email_address", "text"), ("activity_date", "timestamp"),
+        ("send_date", "timestamp"), ("open_date", "timestamp"), ("click_date", "timestamp"),
+        ("forward_date", "timestamp"), ("bounce_date", "timestamp"),
+        ("unsubscribe_date", "timestamp"), ("link_id", "text"), ("link_uri", "text"),
+        ("bounce_code", "text"), ("bounce_description", "text"), ("bounce_message", "text"),
+        ("unsubscribe_source", "text"), ("unsubscribe_reason", "text"),
+    ],
+    "email_campaign_summary": [
+        ("campaign_id", "bigint"), ("start_date", "timestamp"), ("end_date", "timestamp"),
+        ("sends", "bigint"), ("opens", "bigint"), ("clicks", "bigint"), ("forwards", "bigint"),
+        ("unsubscribes", "bigint"), ("bounces", "bigint"), ("spam_count", "bigint"),
+    ],
+    "events": [
+        ("id", "text"), ("name", "text"), ("title", "text"), ("status", "text"),
+        ("location", "text"), ("type", "text"), ("address", "json"), ("description", "text"),
+        ("start_date", "timestamp"), ("end_date", "timestamp"), ("created_date", "timestamp"),
+        ("total_registered_count", "bigint"), ("time_zone_id", "text"),
+        ("active_date", "timestamp"), ("is_checkin_available", "bool"),
+        ("event_detail_url", "text"),
+    ],
+}
+"""The v2 view of every table as it was before v3 existed (frozen: v2 integrations' warehouse
+tables must not change because v3 was added)."""
+
+
+def test_the_v2_view_is_unchanged() -> None:
+    v2 = tables_for("v2")
+    assert {n: [(c.name, c.type) for c in t.columns] for n, t in v2.items()} == V2_COLUMNS
+    for name, t in v2.items():
+        assert t.api_version == "v2"
+        assert t.ignored_fields == TABLES[name].ignored_fields  # no v3 field leaks into v2
+
+
+def test_v3_fills_every_spec_table_but_the_library() -> None:
+    v3 = tables_for("v3")
+    assert [n for n in SPEC_TABLES if n not in v3] == ["my_library_files", "trash_files"]
+    assert {n for n, t in TABLES.items() if t.extra} <= set(v3)
+    for name in ("my_library_files", "trash_files"):
+        reason = TABLES[name].unavailable_reason("v3")
+        assert "no MyLibrary endpoint" in reason and "§3.12" in reason
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "v3_type"),
+    [
+        pytest.param("contacts", "id", "text", id="contact-uuid"),
+        pytest.param("email_campaigns", "id", "text", id="campaign-uuid"),
+        pytest.param("contact_lists", "id", "text", id="list-uuid"),
+        pytest.param("contact_tracking", "campaign_id", "text", id="tracking-campaign"),
+        pytest.param("contact_tracking", "contact_id", "text", id="tracking-contact"),
+        pytest.param("email_campaign_summary", "campaign_id", "text", id="summary-campaign"),
+        pytest.param("contacts", "deleted_at", "timestamp", id="v3-only"),
+        pytest.param("segments", "segment_id", "bigint", id="segment-integer"),
+    ],
+)
+def test_v3_types(name: str, column: str, v3_type: str) -> None:
+    assert tables_for("v3")[name].column(column).type == v3_type
+
+
+@pytest.mark.parametrize(
+    ("name", "v2_only", "v3_only"),
+    [
+        pytest.param(
+            "contacts",
+            {"fax", "prefix_name", "middle_name", "source_details", "department_name",
+             "action_by"},
+            {"deleted_at", "permission_to_send", "taggings", "birthday_month", "birthday_day",
+             "anniversary", "v2_id"},
+            id="contacts",
+        ),
+        pytest.param("email_campaigns", set(), {"created_date", "type", "type_code"},
+                     id="campaigns"),
+        pytest.param("account_info", {"status_code"}, set(), id="account"),
+        pytest.param("contact_lists", {"opt_in_default"}, {"description", "favorite",
+                                                           "deleted_at"}, id="lists"),
+        pytest.param(
+            "contact_tracking",
+            {"bounce_description", "bounce_message", "unsubscribe_source"},
+            {"campaign_activity_id", "device_type"},
+            id="tracking",
+        ),
+        pytest.param("email_campaign_summary", set(), {"not_opened"}, id="summary"),
+        pytest.param("events", {"is_checkin_available"}, set(), id="events"),
+    ],
+)
+def test_columns_per_version(name: str, v2_only: set[str], v3_only: set[str]) -> None:
+    v2 = set(tables_for("v2")[name].column_names)
+    v3 = set(tables_for("v3")[name].column_names)
+    assert v2 - v3 == v2_only
+    assert v3 - v2 == v3_only
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in TABLES])
+def test_every_source_fits_its_version(name: str) -> None:
+    t = TABLES[name]
+    assert t.sources, name
+    for version, source in t.sources.items():
+        assert source.path.startswith(f"/{version}/"), (name, version)
+        assert source.reference
+        if version == "v3" and source.envelope in ("v3_links", "v3_cursor"):
+            assert source.records_key, name
+    for version in ("v2", "v3"):
+        if not t.available_in(version):
+            assert version in t.unavailable, f"{name}: say why {version} cannot fill it"
+    if t.extra:
+        assert all(not c.in_spec for c in t.columns)
+
+
+def test_v3_read_whole_and_keys() -> None:
+    v3 = tables_for("v3")
+    assert v3["contact_lists"].read_whole
+    assert v3["contact_tracking"].primary_key == ("activity_id",)
+    assert v3["email_campaign_activities"].depends_on == ("email_campaigns",)
+    assert v3["event_registrations"].depends_on == ("events",)

@@ -4,9 +4,15 @@ Everything about a table is declared here: *what* it is (its purpose, key, repli
 type, columns and their warehouse types), following the product spec
 (``shared/reference/product-spec.txt``), and *where* its rows come from in each API version
 (:class:`Source`: path, envelope, paging, filter, and the name of the reader strategy that
-walks it). Sources are pure data: the code that reads them lives in ``ctctsync.api.v2``
-(and later ``api.v3``), which picks the reader by name, so a new API version adds
-declarations here and readers there, never branches on table names.
+walks it). Sources are pure data: the code that reads them lives in ``ctctsync.api.v2`` and
+``ctctsync.api.v3``, which pick the reader by name, so a new API version adds declarations
+here and readers there, never branches on table names.
+
+Per version: :meth:`Table.for_version` (or :func:`tables_for`) gives a table as one version
+fills it (its columns, their types); a version without a source cannot fill the table and
+says why (:meth:`Table.unavailable_reason`: MyLibrary has no v3 endpoint). Besides the
+product spec's nine tables (:data:`SPEC_TABLES`), v3 fills a few more (``Table.extra``:
+tags, custom fields, segments, campaign activities, event registrations).
 
 This module imports nothing of ctctsync: every other layer may depend on it.
 
@@ -48,19 +54,36 @@ def warehouse_table_name(integration: str, table_name: str) -> str:
 ApiVersion = Literal["v2", "v3"]
 """A Constant Contact API version a table can be read from."""
 
-Envelope = Literal["v2_results", "v2_array", "v2_object", "v3_links"]
+Envelope = Literal["v2_results", "v2_array", "v2_object", "v3_links", "v3_object", "v3_cursor"]
 """How an endpoint wraps its records (each has a paginator in ``ctctsync.api.paging``).
 
 ``v2_results``: ``{"meta":{"pagination":{"next_link":...}},"results":[...]}`` -- §1.3.
 ``v2_array``: a bare JSON array, never paged (lists) -- §7.
 ``v2_object``: one JSON object, the single record (account info, summaries) -- §5, §9.
-``v3_links``: ``{"<records_key>":[...], "_links":{"next":{"href":...}}}`` -- §11.
 (Sections of ``constant-contact-api.md``.)
+``v3_links``: ``{"<records_key>":[...], "_links":{"next":{"href":...}}}``; the href is
+path-relative and already carries the filters -- constant-contact-v3-api.md §1.3.
+``v3_object``: one JSON object, the single record (account summary, one campaign activity).
+``v3_cursor``: ``{"<records_key>":[...], "next_cursor":...}``, the next page asked for with
+``?next=<cursor>`` (events and registrations) -- constant-contact-v3-api.md §1.3, §3.11.
 """
 
 Reader = Literal["collection", "campaign_activities", "campaign_summaries"]
-"""The strategy that reads a source: ``collection`` walks the path's pages; the others are
+"""The strategy that reads a v2 source: ``collection`` walks the path's pages; the others are
 named functions of the API version's package for tables one collection cannot fill."""
+
+V3Reader = Literal[
+    "collection",
+    "campaign_activities",
+    "campaign_summaries",
+    "event_details",
+    "email_activities",
+    "event_registrations",
+]
+"""The strategy that reads a v3 source (``ctctsync.api.v3.extract.READERS``): the v2 names
+keep their meaning; ``event_details`` lists events and reads each one's detail,
+``email_activities`` reads the activities of campaigns changed since the bookmark,
+``event_registrations`` reads each event's registrations."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +100,14 @@ class Source:
     """The incremental filter parameter (``modified_since``...), None if there is none."""
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Fixed query parameters sent with the first page."""
-    reader: Reader = "collection"
+    reader: Reader | V3Reader = "collection"
     reference: str = ""
     """The section of the API reference this declaration follows."""
+    records_key: str | None = None
+    """v3: the body's key holding the records (``contacts``, ``lists``...); None for v2."""
+    ignored_fields: frozenset[str] = frozenset()
+    """Fields this version sends that are deliberately not loaded (known, so they are not
+    reported as new fields; ``docs/tables.md`` lists them)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +144,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """One replicated table (one of the product spec's 9)."""
+    """One replicated table: one of the product spec's 9, or an addition (``extra``)."""
 
     name: str
     """Snake-case name; the warehouse table is ``<integration>_<name>``."""
@@ -148,6 +176,9 @@ class Table:
     ignored_fields: frozenset[str] = frozenset()
     """Fields the API sends that are deliberately not loaded (``notes`` says why): known,
     so they are not reported as new fields."""
+    extra: bool = False
+    """Not one of the product spec's nine tables: a table only a later API version fills
+    (tags, custom fields, segments...), with no spec names or types."""
 
     def available_in(self, version: ApiVersion) -> bool:
         """Whether ``version`` has a source for this table."""
@@ -167,7 +198,9 @@ class Table:
             for c in self.columns
             if version in c.versions
         )
-        return replace(self, columns=cols, api_version=version)
+        source = self.sources.get(version)
+        ignored = self.ignored_fields | (source.ignored_fields if source else frozenset())
+        return replace(self, columns=cols, api_version=version, ignored_fields=ignored)
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -211,7 +244,7 @@ def _c(
     name: str,
     spec_type: SpecType | None,
     type_: ColumnType | None = None,
-    **kw: str | bool | tuple[str, ...],
+    **kw: str | bool | tuple[str, ...] | frozenset[ApiVersion],
 ) -> Column:
     """Shorthand: a column whose warehouse type follows from its spec type unless given."""
     default: dict[SpecType, ColumnType] = {
@@ -227,6 +260,24 @@ def _c(
             raise ValueError(f"extra column {name} needs an explicit type")
         type_ = default[spec_type]
     return Column(name=name, type=type_, spec_type=spec_type, **kw)  # type: ignore[arg-type]
+
+
+V2_ONLY: frozenset[ApiVersion] = frozenset({"v2"})
+"""A column only API v2 fills (v3 has no such field)."""
+V3_ONLY: frozenset[ApiVersion] = frozenset({"v3"})
+"""A column only API v3 fills."""
+
+_V3_UUID = "v3 ids are UUID strings (constant-contact-v3-api.md §1.1): text in v3."
+
+
+def _v3(**sources: Source) -> Mapping[ApiVersion, Source]:
+    """Shorthand: a table's sources when only v3 is declared."""
+    return MappingProxyType({"v3": sources["v3"]})
+
+
+def _both(v2: Source, v3: Source) -> Mapping[ApiVersion, Source]:
+    """Shorthand: a table's sources in both versions."""
+    return MappingProxyType({"v2": v2, "v3": v3})
 
 
 _PHONE = (
@@ -295,6 +346,223 @@ def _v2(source: Source) -> Mapping[ApiVersion, Source]:
 
 _ALL = MappingProxyType({"status": "ALL"})
 
+
+def _x(name: str, type_: ColumnType, description: str = "", v3_field: str = "") -> Column:
+    """Shorthand: a column of a table the spec does not list (only v3 fills those tables)."""
+    return Column(name=name, type=type_, spec_type=None, extra=True, description=description,
+                  v3_field=v3_field)
+
+
+_FULL_V3 = (
+    "v3 has no date filter for this collection (constant-contact-v3-api.md §1.9): the table "
+    "is replaced on each run."
+)
+
+V3_EXTRA_TABLES: tuple[Table, ...] = (
+    Table(
+        name="contact_tags",
+        spec_name="ContactTags",
+        purpose="The account's contact tags, with how many contacts carry each.",
+        replication="full",
+        primary_key=("tag_id",),
+        extra=True,
+        columns=(
+            _x("tag_id", "text"),
+            _x("name", "text"),
+            _x("contacts_count", "bigint", "Contacts tagged with it (`include_count=true`)."),
+            _x("created_at", "timestamp"),
+            _x("updated_at", "timestamp"),
+            _x("tag_source", "text", "Where the tag came from (an integration's name...)."),
+        ),
+        notes=_FULL_V3,
+        unavailable=MappingProxyType({"v2": "Contact tags exist only in the v3 API."}),
+        sources=_v3(
+            v3=Source(
+                "/v3/contact_tags",
+                "v3_links",
+                page_size=500,  # tags: max 500 -- v3 §1.3
+                params=MappingProxyType({"include_count": "true"}),
+                records_key="tags",
+                reference="constant-contact-v3-api.md §3.3",
+            )
+        ),
+    ),
+    Table(
+        name="contact_custom_fields",
+        spec_name="ContactCustomFields",
+        purpose="The account's contact custom fields (what `contacts.custom_fields` ids name).",
+        replication="full",
+        primary_key=("custom_field_id",),
+        extra=True,
+        columns=(
+            _x("custom_field_id", "text"),
+            _x("label", "text"),
+            _x("name", "text"),
+            _x("type", "text", "string, date, number, single_select, ..."),
+            _x("metadata", "json"),
+            _x("choices", "json", "The choices of a select field."),
+            _x("version", "bigint"),
+            _x("created_at", "timestamp"),
+            _x("updated_at", "timestamp"),
+        ),
+        notes=_FULL_V3,
+        unavailable=MappingProxyType(
+            {"v2": "v2 custom fields are fixed slots on each contact (`contacts.custom_fields`)."}
+        ),
+        sources=_v3(
+            v3=Source(
+                "/v3/contact_custom_fields",
+                "v3_links",
+                page_size=100,  # custom fields: max 100 -- v3 §1.3
+                records_key="custom_fields",
+                reference="constant-contact-v3-api.md §3.4",
+            )
+        ),
+    ),
+    Table(
+        name="segments",
+        spec_name="Segments",
+        purpose="The account's contact segments (names and dates).",
+        replication="full",
+        primary_key=("segment_id",),
+        extra=True,
+        columns=(
+            _x("segment_id", "bigint", "Segments have integer ids in v3 (v3 §1.1)."),
+            _x("name", "text"),
+            _x("created_at", "timestamp"),
+            _x("edited_at", "timestamp"),
+        ),
+        notes=(
+            f"{_FULL_V3} A segment's criteria need one call per segment "
+            "(`GET /segments/{segment_id}`) and are left out; deleted segments are not listed."
+        ),
+        unavailable=MappingProxyType({"v2": "Segments exist only in the v3 API."}),
+        sources=_v3(
+            v3=Source(
+                "/v3/segments",
+                "v3_links",
+                # default "1000", no documented maximum (UNCONFIRMED: 1000 chosen, the
+                # documented default, so a larger value is never refused) -- v3 §1.3, §3.5
+                page_size=1000,
+                records_key="segments",
+                reference="constant-contact-v3-api.md §3.5",
+            )
+        ),
+    ),
+    Table(
+        name="email_campaign_activities",
+        spec_name="EmailCampaignActivities",
+        purpose=(
+            "The emails of each campaign (its primary email and resends): subject, sender, "
+            "lists and segments."
+        ),
+        replication="incremental",
+        replication_key="lastRunDate",
+        primary_key=("campaign_activity_id",),
+        depends_on=("email_campaigns",),
+        extra=True,
+        columns=(
+            _x("campaign_activity_id", "text"),
+            _x("campaign_id", "text"),
+            _x("role", "text", "`primary_email` or `resend`."),
+            _x("current_status", "text", "DRAFT, SCHEDULED, EXECUTING, DONE, ERROR or REMOVED."),
+            _x("subject", "text"),
+            _x("preheader", "text"),
+            _x("from_name", "text"),
+            _x("from_email", "text"),
+            _x("reply_to_email", "text"),
+            _x("contact_list_ids", "json", "The lists it is sent to."),
+            _x("segment_ids", "json", "The segments it is sent to (integers)."),
+            _x("format_type", "bigint", "1 legacy custom code, 2-4 editor generations, 5 custom "
+               "code."),
+        ),
+        notes=(
+            "Read for the campaigns changed since the table's lastRunDate minus the look-back "
+            "(`GET /emails?after_date=`), one detail call per campaign for its activity ids and "
+            "one call per `primary_email`/`resend` activity; merged by `campaign_activity_id`. "
+            "Permalink activities are not emails and are left out; REMOVED activities cannot be "
+            "read (constant-contact-v3-api.md §1.7)."
+        ),
+        unavailable=MappingProxyType(
+            {"v2": "v2 has no campaign activities: a v2 campaign is one email."}
+        ),
+        sources=_v3(
+            v3=Source(
+                "/v3/emails/activities/{campaign_activity_id}",
+                "v3_object",
+                since_param="after_date",  # on the campaign list -- v3 §1.9
+                reader="email_activities",
+                reference="constant-contact-v3-api.md §3.6",
+                # the email's document and the footer/html parts asked for with include
+                ignored_fields=frozenset(
+                    {"document_id", "template_id", "html_content", "permalink_url",
+                     "physical_address_in_footer", "document_properties"}
+                ),
+            )
+        ),
+    ),
+    Table(
+        name="event_registrations",
+        spec_name="EventRegistrations",
+        purpose="Who registered for each event, with tickets, payment and check-in.",
+        replication="full",
+        primary_key=("registration_id",),
+        depends_on=("events",),
+        extra=True,
+        columns=(
+            _x("registration_id", "text"),
+            _x("event_id", "text"),
+            _x("track_id", "text", "The event's track (its `default_track`).",
+               v3_field="the event detail's `default_track.track_id`"),
+            _x("first_name", "text"),
+            _x("last_name", "text"),
+            _x("email_address", "text"),
+            _x("registration_status", "text",
+               "PENDING, REGISTERED, CANCELED, EXPIRED, IN_PROGRESS or FAILED."),
+            _x("payment_status", "text",
+               "PENDING, PAID, REFUNDED, CANCELLED, FAILED or CHARGED_BACK."),
+            _x("registration_time", "timestamp"),
+            _x("tickets", "bigint"),
+            _x("total", "double", "The amount paid."),
+            _x("checked_in_tickets", "bigint", v3_field="`checkedIn_tickets`"),
+            _x("checkin_status", "text"),
+            _x("new_contact", "bool", "Whether registering created the contact."),
+        ),
+        notes=(
+            "Per event: its detail (for the default track's id), then its registrations, "
+            "100 per page (`next_cursor`). No date filter (constant-contact-v3-api.md §1.9): "
+            "replaced on each run."
+        ),
+        unavailable=MappingProxyType(
+            {"v2": "ctctsync reads EventSpot registrations only from the v3 API."}
+        ),
+        sources=_v3(
+            v3=Source(
+                "/v3/events/{event_id}/tracks/{track_id}/registrations",
+                "v3_cursor",  # next_cursor, asked back as ?next= -- v3 §1.3
+                # no documented default or maximum; UNCONFIRMED: 100, the events maximum
+                page_size=100,
+                reader="event_registrations",
+                records_key="records",
+                reference="constant-contact-v3-api.md §3.11",
+                # tickets the registrant could still check in; the track's key (= track_id)
+                ignored_fields=frozenset({"eligible_checkin_tickets", "track_key"}),
+            )
+        ),
+    ),
+)
+"""Tables the product spec does not list, that only the v3 API fills."""
+
+_NO_V3_LIBRARY: Mapping[ApiVersion, str] = MappingProxyType(
+    {
+        "v3": (
+            "Constant Contact's v3 API has no MyLibrary endpoint: the published contract "
+            "(3.0.178) has no path for library files, folders or the trash "
+            "(constant-contact-v3-api.md §3.12). Keep a v2 integration for these files."
+        )
+    }
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -309,33 +577,54 @@ TABLES: dict[str, Table] = {
             cursor_column="modified_date",
             primary_key=("id",),
             columns=(
-                _c("id", "NUMERIC"),
-                _c("status", "STRING"),
-                _c("fax", "STRING"),
-                _c("addresses", "RECORD"),
+                _c("id", "NUMERIC", v3_type="text", v3_field="`contact_id`"),
+                _c(
+                    "status",
+                    "STRING",
+                    v3_field=(
+                        "`email_address.permission_to_send` upper-cased (`EXPLICIT`, "
+                        "`UNSUBSCRIBED`...), or `DELETED` when `deleted_at` is set: v3 has no "
+                        "contact status"
+                    ),
+                ),
+                _c("fax", "STRING", versions=V2_ONLY),
+                _c("addresses", "RECORD", v3_field="`street_addresses`"),
                 _c("notes", "STRING", "text", deviation=_JSON_TEXT),
-                _c("confirmed", "BOOLEAN"),
-                _c("lists", "RECORD"),
-                _c("source", "STRING"),
-                _c("email_addresses", "RECORD"),
-                _c("prefix_name", "STRING"),
+                _c(
+                    "confirmed",
+                    "BOOLEAN",
+                    v3_field="`email_address.confirm_status` (true when `confirmed`)",
+                ),
+                _c("lists", "RECORD", v3_field="`list_memberships` (list ids)"),
+                _c("source", "STRING", v3_field="`create_source`"),
+                _c(
+                    "email_addresses",
+                    "RECORD",
+                    v3_field="`[email_address]` (v3 has one address; a list for continuity)",
+                ),
+                _c("prefix_name", "STRING", versions=V2_ONLY),
                 _c("first_name", "STRING"),
-                _c("middle_name", "STRING"),
+                _c("middle_name", "STRING", versions=V2_ONLY),
                 _c("last_name", "STRING"),
                 _c("job_title", "STRING"),
                 _c("company_name", "STRING"),
-                _c("home_phone", "NUMERIC", "text", deviation=_PHONE),
-                _c("work_phone", "NUMERIC", "text", deviation=_PHONE),
-                _c("cell_phone", "NUMERIC", "text", deviation=_PHONE),
-                _c("custom_fields", "STRING", "text", deviation=_JSON_TEXT),
-                _c("created_date", "TIMESTAMP"),
-                _c("modified_date", "TIMESTAMP"),
-                _c("source_details", "STRING"),
+                _c("home_phone", "NUMERIC", "text", deviation=_PHONE,
+                   v3_field="`phone_numbers[]` of kind `home`"),
+                _c("work_phone", "NUMERIC", "text", deviation=_PHONE,
+                   v3_field="`phone_numbers[]` of kind `work`"),
+                _c("cell_phone", "NUMERIC", "text", deviation=_PHONE,
+                   v3_field="`phone_numbers[]` of kind `mobile`"),
+                _c("custom_fields", "STRING", "text", deviation=_JSON_TEXT,
+                   v3_field="`custom_fields[]` as `{custom_field_id, value}`"),
+                _c("created_date", "TIMESTAMP", v3_field="`created_at`"),
+                _c("modified_date", "TIMESTAMP", v3_field="`updated_at`"),
+                _c("source_details", "STRING", versions=V2_ONLY),
                 _c(
                     "department_name",
                     None,
                     "text",
                     extra=True,
+                    versions=V2_ONLY,
                     description=(
                         "The contact's department, sent by older API versions "
                         "(constant-contact-api.md §2)."
@@ -346,18 +635,63 @@ TABLES: dict[str, Table] = {
                     None,
                     "text",
                     extra=True,
+                    versions=V2_ONLY,
                     description=(
                         "Who last changed the contact (`ACTION_BY_VISITOR` or "
                         "`ACTION_BY_OWNER`), sent by older API versions "
                         "(constant-contact-api.md §2)."
                     ),
                 ),
+                _c(
+                    "deleted_at",
+                    None,
+                    "timestamp",
+                    extra=True,
+                    versions=V3_ONLY,
+                    description=(
+                        "When the contact was deleted (a date, stored as midnight UTC): v3 "
+                        "keeps deleted contacts, so they stay as rows with `status` `DELETED` "
+                        "(constant-contact-v3-api.md §1.7)."
+                    ),
+                ),
+                _c(
+                    "permission_to_send",
+                    None,
+                    "text",
+                    extra=True,
+                    versions=V3_ONLY,
+                    v3_field="`email_address.permission_to_send`",
+                    description="explicit, implicit, not_set, pending_confirmation, temp_hold "
+                    "or unsubscribed (constant-contact-v3-api.md §3.1).",
+                ),
+                _c("taggings", None, "json", extra=True, versions=V3_ONLY,
+                   description="The ids of the contact's tags (`contact_tags`)."),
+                _c("birthday_month", None, "bigint", extra=True, versions=V3_ONLY),
+                _c("birthday_day", None, "bigint", extra=True, versions=V3_ONLY),
+                _c("anniversary", None, "text", extra=True, versions=V3_ONLY,
+                   description="Free text of up to 10 characters, as the contact typed it."),
+                _c(
+                    "v2_id",
+                    None,
+                    "bigint",
+                    extra=True,
+                    versions=V3_ONLY,
+                    description=(
+                        "The contact's v2 id, for integrations switched from v2 to v3 (filled "
+                        "from `/contacts/contact_id_xrefs`); NULL in a plain v3 read."
+                    ),
+                ),
             ),
             notes=(
-                "Read with `modified_since` = the table's lastRunDate minus the look-back, "
-                "`status=ALL`, 500 per page; merged by `id`."
+                "v2: read with `modified_since` = the table's lastRunDate minus the look-back, "
+                "`status=ALL`, 500 per page; merged by `id`. v3: `updated_after` likewise, "
+                "`status=all` (deleted contacts are left out otherwise) and every `include`; "
+                "deleted contacts stay as rows (`status` `DELETED`, `deleted_at` set). Whether "
+                "deleting a contact moves its `updated_at` is UNCONFIRMED "
+                "(constant-contact-v3-api.md §1.7): a deletion may reach the table only with a "
+                "full re-read."
             ),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/contacts",
                     "v2_results",
@@ -366,7 +700,26 @@ TABLES: dict[str, Table] = {
                     # status defaults to ALL; said so that OPTOUT/REMOVED are never dropped -- §2
                     params=_ALL,
                     reference="constant-contact-api.md §2",
-                )
+                ),
+                Source(
+                    "/v3/contacts",
+                    "v3_links",
+                    page_size=500,  # contacts: max 500 -- v3 §1.3
+                    since_param="updated_after",
+                    params=MappingProxyType(
+                        {
+                            # deleted contacts are excluded unless asked for -- v3 §1.7
+                            "status": "all",
+                            # sub-resources come back only when included -- v3 §3.1
+                            "include": "custom_fields,list_memberships,phone_numbers,"
+                            "street_addresses,taggings,notes",
+                        }
+                    ),
+                    records_key="contacts",
+                    reference="constant-contact-v3-api.md §3.1",
+                    # who/what changed the contact last: no column in either version
+                    ignored_fields=frozenset({"update_source", "sms_channel"}),
+                ),
             ),
         ),
         Table(
@@ -378,17 +731,32 @@ TABLES: dict[str, Table] = {
             cursor_column="modified_date",
             primary_key=("id",),
             columns=(
-                _c("id", "NUMERIC"),
+                _c("id", "NUMERIC", v3_type="text", v3_field="`campaign_id`"),
                 _c("name", "STRING"),
-                _c("status", "STRING"),
-                _c("modified_date", "TIMESTAMP"),
+                _c(
+                    "status",
+                    "STRING",
+                    v3_field=(
+                        "`current_status` upper-cased: DRAFT, SCHEDULED, EXECUTING, DONE, "
+                        "ERROR or REMOVED (the list sends `Draft`, the detail `DRAFT`)"
+                    ),
+                ),
+                _c("modified_date", "TIMESTAMP", v3_field="`updated_at`"),
+                _c("created_date", None, "timestamp", extra=True, versions=V3_ONLY,
+                   v3_field="`created_at`"),
+                _c("type", None, "text", extra=True, versions=V3_ONLY,
+                   description="`NEWSLETTER`, `CUSTOM_CODE_EMAIL`, ... (v3 §3.6)."),
+                _c("type_code", None, "bigint", extra=True, versions=V3_ONLY,
+                   description="The number of `type` (10 newsletter, 26 custom code...)."),
             ),
             notes=(
-                "Read with `modified_since`; merged by `id`. The v2 API lists DELETED campaigns "
-                "only when asked with `status=DELETED`, so a campaign deleted after it was "
-                "loaded keeps its last loaded status."
+                "v2: read with `modified_since`; merged by `id`. The v2 API lists DELETED "
+                "campaigns only when asked with `status=DELETED`, so a campaign deleted after "
+                "it was loaded keeps its last loaded status. v3: read with `after_date` (on "
+                "`updated_at`; `updated_after` is silently ignored by `/emails`); v3 lists "
+                "deleted campaigns too, so a deleted campaign arrives with status `REMOVED`."
             ),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/emailmarketing/campaigns",
                     "v2_results",
@@ -397,7 +765,15 @@ TABLES: dict[str, Table] = {
                     # ALL = every status but DELETED (DELETED only when asked for) -- §3
                     params=_ALL,
                     reference="constant-contact-api.md §3",
-                )
+                ),
+                Source(
+                    "/v3/emails",
+                    "v3_links",
+                    page_size=500,  # emails: 1-500 (text only) -- v3 §1.3
+                    since_param="after_date",  # on updated_at -- v3 §1.9
+                    records_key="campaigns",
+                    reference="constant-contact-v3-api.md §3.6",
+                ),
             ),
         ),
         Table(
@@ -408,6 +784,7 @@ TABLES: dict[str, Table] = {
             primary_key=("id",),
             columns=_file_columns(_c("id", "NUMERIC")),
             notes="No date filter exists for library files: the table is replaced on each run.",
+            unavailable=_NO_V3_LIBRARY,
             sources=_v2(
                 Source(
                     "/v2/library/files",
@@ -426,7 +803,7 @@ TABLES: dict[str, Table] = {
             columns=(
                 _c("website", "STRING"),
                 _c("organization_name", "STRING"),
-                _c("time_zone", "STRING"),
+                _c("time_zone", "STRING", v3_field="`time_zone_id`"),
                 _c("first_name", "STRING"),
                 _c("last_name", "STRING"),
                 _c(
@@ -437,12 +814,14 @@ TABLES: dict[str, Table] = {
                         "The spec lists a STRING column with a blank name between last_name and "
                         "phone; the API's field in that place is `email`, so it is named `email`."
                     ),
+                    v3_field="`contact_email`",
                 ),
-                _c("phone", "STRING"),
-                _c("company_logo", "STRING"),
+                _c("phone", "STRING", v3_field="`contact_phone`"),
+                _c("company_logo", "STRING", v3_field="`company_logo.url`"),
                 _c("country_code", "STRING"),
-                _c("status_code", "STRING"),
-                _c("organization_addresses", "STRING", "text", deviation=_JSON_TEXT),
+                _c("status_code", "STRING", versions=V2_ONLY),
+                _c("organization_addresses", "STRING", "text", deviation=_JSON_TEXT,
+                   v3_field="`physical_address` (one object, as its JSON text)"),
                 _c(
                     "state_code",
                     None,
@@ -453,14 +832,26 @@ TABLES: dict[str, Table] = {
             ),
             notes=(
                 "`status_code` is in the spec but the v2 API sends no such field: it stays "
-                "NULL unless the API provides it."
+                "NULL unless the API provides it; v3 has none either (no column). v3 sends "
+                "the address and logo only when asked (`extra_fields`)."
             ),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/account/info",
                     "v2_object",  # one object, not paginated -- §5
                     reference="constant-contact-api.md §5",
-                )
+                ),
+                Source(
+                    "/v3/account/summary",
+                    "v3_object",  # one object -- v3 §3.10
+                    # physical_address and company_logo only when asked for -- v3 §3.10
+                    params=MappingProxyType({"extra_fields": "physical_address,company_logo"}),
+                    reference="constant-contact-v3-api.md §3.10",
+                    # account ids and the organisation's phone: no column in the spec's table
+                    ignored_fields=frozenset(
+                        {"encoded_account_id", "encoded_partner_id", "organization_phone"}
+                    ),
+                ),
             ),
         ),
         Table(
@@ -471,6 +862,7 @@ TABLES: dict[str, Table] = {
             primary_key=("id",),
             columns=_file_columns(_c("id", "STRING")),
             notes="No date filter exists for the trash: the table is replaced on each run.",
+            unavailable=_NO_V3_LIBRARY,
             sources=_v2(
                 Source(
                     "/v2/library/folders/trash/files",
@@ -490,17 +882,22 @@ TABLES: dict[str, Table] = {
             cursor_column="modified_date",
             primary_key=("id",),
             columns=(
-                _c("id", "NUMERIC"),
+                _c("id", "NUMERIC", v3_type="text", v3_field="`list_id`"),
                 _c("name", "STRING"),
-                _c("status", "STRING"),
-                _c("created_date", "TIMESTAMP"),
-                _c("modified_date", "TIMESTAMP"),
-                _c("contact_count", "NUMERIC"),
+                _c("status", "STRING", v3_field="`deleted_at` (`DELETED` when set, else `ACTIVE`)"),
+                _c("created_date", "TIMESTAMP", v3_field="`created_at`"),
+                _c("modified_date", "TIMESTAMP", v3_field="`updated_at`"),
+                _c("contact_count", "NUMERIC", v3_field="`membership_count`"),
+                _c("description", None, "text", extra=True, versions=V3_ONLY),
+                _c("favorite", None, "bool", extra=True, versions=V3_ONLY),
+                _c("deleted_at", None, "timestamp", extra=True, versions=V3_ONLY,
+                   description="When the list was deleted (v3 lists deleted lists too)."),
                 _c(
                     "opt_in_default",
                     None,
                     "bool",
                     extra=True,
+                    versions=V2_ONLY,
                     description=(
                         "Whether sign-up forms tick this list by default, sent by older API "
                         "versions (constant-contact-api.md §7)."
@@ -513,15 +910,29 @@ TABLES: dict[str, Table] = {
                 "`contact_count` changes when contacts join or leave a list while the list's "
                 "`modified_date` stays put, so a `modified_since` read would leave stale counts; "
                 "and the list endpoint is one unpaged call (a bare array, at most 1,000 lists), "
-                "so reading all lists costs the same single call. A bookmark is still recorded."
+                "so reading all lists costs the same single call. A bookmark is still recorded. "
+                "v3 has no date filter for lists at all (constant-contact-v3-api.md §1.9): "
+                "every list, deleted ones included, 1,000 per page."
             ),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/lists",
                     "v2_array",  # lists is a bare array, not paginated -- §7
                     since_param="modified_since",
                     reference="constant-contact-api.md §7",
-                )
+                ),
+                Source(
+                    "/v3/contact_lists",
+                    "v3_links",
+                    # max 1000 in the contract's schema (its text says 500; UNCONFIRMED: 1000
+                    # chosen as the schema is what validates) -- v3 §1.3
+                    page_size=1000,
+                    params=MappingProxyType(
+                        {"status": "all", "include_membership_count": "all"}
+                    ),
+                    records_key="lists",
+                    reference="constant-contact-v3-api.md §3.2",
+                ),
             ),
         ),
         Table(
@@ -547,24 +958,40 @@ TABLES: dict[str, Table] = {
                         "campaign, type, date and link."
                     ),
                 ),
-                _c("activity_type", "STRING"),
-                _c("campaign_id", "NUMERIC"),
-                _c("contact_id", "NUMERIC"),
+                _c(
+                    "activity_type",
+                    "STRING",
+                    v3_field=(
+                        "`tracking_activity_type` as v2 names it: em_sends -> EMAIL_SEND, "
+                        "em_opens -> EMAIL_OPEN, em_clicks -> EMAIL_CLICK, em_forwards -> "
+                        "EMAIL_FORWARD, em_bounces -> EMAIL_BOUNCE, em_optouts -> "
+                        "EMAIL_UNSUBSCRIBE"
+                    ),
+                ),
+                _c("campaign_id", "NUMERIC", v3_type="text",
+                   v3_field="the campaign (UUID) of the row's `campaign_activity_id`"),
+                _c("contact_id", "NUMERIC", v3_type="text"),
                 _c("email_address", None, "text", extra=True),
-                _c("activity_date", None, "timestamp", extra=True, description=_ACTIVITY_DATE_DOC),
-                _c("send_date", None, "timestamp", extra=True),
-                _c("open_date", "TIMESTAMP"),
-                _c("click_date", None, "timestamp", extra=True),
-                _c("forward_date", None, "timestamp", extra=True),
-                _c("bounce_date", None, "timestamp", extra=True),
-                _c("unsubscribe_date", None, "timestamp", extra=True),
-                _c("link_id", None, "text", extra=True),
-                _c("link_uri", None, "text", extra=True),
+                _c("activity_date", None, "timestamp", extra=True, description=_ACTIVITY_DATE_DOC,
+                   v3_field="`created_time`"),
+                _c("send_date", None, "timestamp", extra=True, v3_field="`created_time`"),
+                _c("open_date", "TIMESTAMP", v3_field="`created_time`"),
+                _c("click_date", None, "timestamp", extra=True, v3_field="`created_time`"),
+                _c("forward_date", None, "timestamp", extra=True, v3_field="`created_time`"),
+                _c("bounce_date", None, "timestamp", extra=True, v3_field="`created_time`"),
+                _c("unsubscribe_date", None, "timestamp", extra=True,
+                   v3_field="`created_time`"),
+                _c("link_id", None, "text", extra=True, v3_field="`url_id`"),
+                _c("link_uri", None, "text", extra=True, v3_field="`link_url`"),
                 _c("bounce_code", None, "text", extra=True),
-                _c("bounce_description", None, "text", extra=True),
-                _c("bounce_message", None, "text", extra=True),
-                _c("unsubscribe_source", None, "text", extra=True),
-                _c("unsubscribe_reason", None, "text", extra=True),
+                _c("bounce_description", None, "text", extra=True, versions=V2_ONLY),
+                _c("bounce_message", None, "text", extra=True, versions=V2_ONLY),
+                _c("unsubscribe_source", None, "text", extra=True, versions=V2_ONLY),
+                _c("unsubscribe_reason", None, "text", extra=True, v3_field="`opt_out_reason`"),
+                _c("campaign_activity_id", None, "text", extra=True, versions=V3_ONLY,
+                   description="The campaign activity (the sent email) the row belongs to."),
+                _c("device_type", None, "text", extra=True, versions=V3_ONLY,
+                   description="computer, mobile, tablet or other (opens and clicks)."),
             ),
             notes=(
                 "The spec lists only `open_date`, but the table holds every activity type: each "
@@ -583,9 +1010,17 @@ TABLES: dict[str, Table] = {
                 "deleted during a run is a warning of the run (\"1 campaign deleted during the "
                 "run\"). A campaign whose detail answers 404 while its tracking answers keeps "
                 "its rows (clicks without `link_uri`), and the bookmark stays so that the next "
-                "run fills the URLs in (docs/architecture.md, \"No silent loss\")."
+                "run fills the URLs in (docs/architecture.md, \"No silent loss\"). "
+                "v3: the same per-campaign approach, per sent campaign activity (its "
+                "`primary_email` and `resend` activities) and the six activity reports "
+                "(sends, opens, clicks, forwards, optouts, bounces; `didnotopens` is not an "
+                "activity, so it is not read). The reports have no date filter and are "
+                "newest first (constant-contact-v3-api.md §1.8, §1.9): each is paged until its "
+                "first row older than the bookmark, so calls grow with campaign activities and "
+                "new activities, never with contacts (1 campaign list call + 1 detail call per "
+                "sent campaign + 6 per campaign activity + pages of 500 new activities)."
             ),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/emailmarketing/campaigns/{campaign_id}/tracking/{type}",
                     "v2_results",
@@ -595,7 +1030,21 @@ TABLES: dict[str, Table] = {
                     # with campaigns and activities, never with contacts -- §8 vs §9.1.
                     reader="campaign_activities",
                     reference="constant-contact-api.md §8, §9.1",
-                )
+                ),
+                Source(
+                    "/v3/reports/email_reports/{campaign_activity_id}/tracking/{type}",
+                    "v3_links",
+                    page_size=500,  # tracking reports: default and max 500 -- v3 §3.8
+                    # no created_since in v3: newest first, read until the watermark -- v3 §1.9
+                    reader="campaign_activities",
+                    records_key="tracking_activities",
+                    reference="constant-contact-v3-api.md §3.8",
+                    # the contact's name, its current address and its deletion date: contacts
+                    # columns, not the activity's
+                    ignored_fields=frozenset(
+                        {"first_name", "last_name", "current_email_address", "deleted_at"}
+                    ),
+                ),
             ),
         ),
         Table(
@@ -612,6 +1061,7 @@ TABLES: dict[str, Table] = {
                     "campaign_id",
                     "INTEGER",
                     "bigint",
+                    v3_type="text",
                     spec_name="checkid",
                     deviation=(
                         "The spec's `checkid` (INTEGER) identifies the campaign a summary belongs "
@@ -623,34 +1073,48 @@ TABLES: dict[str, Table] = {
                     "start_date",
                     "TIMESTAMP",
                     description="When the campaign was last sent (its `last_run_date`).",
+                    v3_field="`last_sent_date`",
                 ),
                 _c(
                     "end_date",
                     "TIMESTAMP",
                     description="When the summary was read: the counts are as of this time.",
                 ),
-                _c("sends", "NUMERIC"),
-                _c("opens", "NUMERIC"),
-                _c("clicks", "NUMERIC"),
-                _c("forwards", "NUMERIC"),
-                _c("unsubscribes", "NUMERIC"),
-                _c("bounces", "NUMERIC"),
-                _c("spam_count", "NUMERIC"),
+                _c("sends", "NUMERIC", v3_field="`unique_counts.sends`"),
+                _c("opens", "NUMERIC", v3_field="`unique_counts.opens`"),
+                _c("clicks", "NUMERIC", v3_field="`unique_counts.clicks`"),
+                _c("forwards", "NUMERIC", v3_field="`unique_counts.forwards`"),
+                _c("unsubscribes", "NUMERIC", v3_field="`unique_counts.optouts`"),
+                _c("bounces", "NUMERIC", v3_field="`unique_counts.bounces`"),
+                _c("spam_count", "NUMERIC", v3_field="`unique_counts.abuse`"),
+                _c("not_opened", None, "bigint", extra=True, versions=V3_ONLY,
+                   v3_field="`unique_counts.not_opened`",
+                   description="Sent but not opened (sends - opens - bounces)."),
             ),
             notes=(
-                "One summary call per sent campaign; the v2 summary has no dates, so "
-                "`start_date` and `end_date` are filled as described."
+                "v2: one summary call per sent campaign; the v2 summary has no dates, so "
+                "`start_date` and `end_date` are filled as described. v3: the bulk summary "
+                "report, one call per 500 sent campaigns; v3 counts are unique counts."
             ),
             # the reader stamps the campaign's last_run_date (and id) on each summary; they
             # become start_date and campaign_id (rows.prepare_campaign_summary)
             ignored_fields=frozenset({"last_run_date", "id"}),
-            sources=_v2(
+            sources=_both(
                 Source(
                     "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",
                     "v2_object",  # one summary object per campaign -- §9
                     reader="campaign_summaries",
                     reference="constant-contact-api.md §9",
-                )
+                ),
+                Source(
+                    "/v3/reports/summary_reports/email_campaign_summaries",
+                    "v3_links",
+                    page_size=500,  # bulk summaries: max 500 -- v3 §3.9
+                    reader="campaign_summaries",
+                    records_key="bulk_email_campaign_summaries",
+                    reference="constant-contact-v3-api.md §3.9",
+                    ignored_fields=frozenset({"campaign_type"}),  # email_campaigns.type has it
+                ),
             ),
         ),
         Table(
@@ -660,36 +1124,63 @@ TABLES: dict[str, Table] = {
             replication="full",
             primary_key=("id",),
             columns=(
-                _c("id", "STRING"),
+                _c("id", "STRING", v3_field="`event_id`"),
                 _c("name", "STRING"),
                 _c("title", "STRING"),
                 _c("status", "STRING"),
-                _c("location", "STRING"),
-                _c("type", "STRING"),
+                _c("location", "STRING", v3_field="`address.location_name`"),
+                _c("type", "STRING", v3_field="`event_type`"),
                 _c("address", "RECORD"),
                 _c("description", "STRING"),
-                _c("start_date", "TIMESTAMP"),
-                _c("end_date", "TIMESTAMP"),
-                _c("created_date", "TIMESTAMP"),
-                _c("total_registered_count", "NUMERIC"),
-                _c("time_zone_id", "STRING"),
-                _c("active_date", "TIMESTAMP"),
-                _c("is_checkin_available", "BOOLEAN"),
-                _c("event_detail_url", "STRING"),
+                _c("start_date", "TIMESTAMP", v3_field="`start_time`"),
+                _c("end_date", "TIMESTAMP", v3_field="`end_time`"),
+                _c("created_date", "TIMESTAMP", v3_field="`create_time`"),
+                _c("total_registered_count", "NUMERIC",
+                   v3_field="`event_registration_summary_metrics.registration_count`"),
+                _c("time_zone_id", "STRING", v3_field="`time_zone` (from the event's detail)"),
+                _c("active_date", "TIMESTAMP", v3_field="`active_time` (from the event's detail)"),
+                _c("is_checkin_available", "BOOLEAN", versions=V2_ONLY),
+                _c(
+                    "event_detail_url",
+                    "STRING",
+                    v3_field=(
+                        "`registration_url` (v3 has no event page URL; its registration page "
+                        "is the closest, UNCONFIRMED equivalent -- v3 §3.11)"
+                    ),
+                ),
             ),
-            notes="EventSpot omits properties whose value is null: such columns load as NULL.",
-            sources=_v2(
+            notes=(
+                "EventSpot omits properties whose value is null: such columns load as NULL. "
+                "v3: the event list (100 per page) plus one detail call per event, for "
+                "`time_zone_id` and `active_date` (only the detail has them); v3 has no check-in "
+                "flag, so `is_checkin_available` is v2 only."
+            ),
+            sources=_both(
                 Source(
                     "/v2/eventspot/events",
                     "v2_results",
                     page_size=500,  # events: 1-500 per the .NET SDK (docs unreadable) -- §10
                     reference="constant-contact-api.md §10",
-                )
+                ),
+                Source(
+                    "/v3/events",
+                    "v3_cursor",  # next_cursor, asked back as ?next= -- v3 §1.3
+                    page_size=100,  # events: default and max 100 -- v3 §1.3
+                    reader="event_details",
+                    records_key="records",
+                    reference="constant-contact-v3-api.md §3.11",
+                    ignored_fields=frozenset({"location_type", "time_zone_type"}),
+                ),
             ),
         ),
+        *V3_EXTRA_TABLES,
     )
 }
-"""All replicated tables, by snake-case name, in the spec's order."""
+"""All replicated tables, by snake-case name: the spec's nine in the spec's order, then the
+tables only a later API version fills (``Table.extra``)."""
+
+SPEC_TABLES: tuple[str, ...] = tuple(n for n, t in TABLES.items() if not t.extra)
+"""The names of the product spec's nine tables, in the spec's order."""
 
 
 def tables_for(version: ApiVersion) -> dict[str, Table]:
