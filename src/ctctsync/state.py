@@ -2,8 +2,9 @@
 and the fields runs met that the table registry does not know (``discovered_fields``).
 
 The store is a small SQL database (SQLite by default, PostgreSQL when the control plane
-shares one). Its tables (``bookmarks``, ``bookmark_columns``, ``discovered_fields``) are
-declared in ``ctctsync.db`` and created by Alembic, branch ``state``: ``StateStore`` brings
+shares one). Its tables (``bookmarks``, ``bookmark_columns``, ``discovered_fields`` declared in
+``ctctsync.db``; ``cli_oauth_tokens`` below, read and written by ``ctctsync.token_store``) are
+created by Alembic, branch ``state``: ``StateStore`` brings
 that branch to head when it opens a store by URL (the CLI's ``.ctctsync/state.db``); the
 control plane migrates every branch of its store at start.
 
@@ -28,8 +29,29 @@ from ctctsync.db import (
     create_engine,
     discovered_fields,
     ensure_schema,
+    metadata,
     writer,
 )
+
+cli_oauth_tokens = sa.Table(
+    "cli_oauth_tokens",
+    metadata,
+    sa.Column("integration", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("obtained_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("needs_reauth", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Per integration: the CLI's Constant Contact v3 token set (``ctctsync auth login``), for
+``ctctsync.token_store.SqlTokenVault``. ``obtained_at`` is when the refresh token was last
+used (its 180-day idle clock); ``needs_reauth`` is why a person must re-authorize (NULL: no
+need). Tokens are stored as they are, not encrypted: the CLI's state store is a 0600 file in
+a 0700 folder (``ctctsync.db.create_private_file``), readable only by the user the tokens
+belong to; the control plane keeps its integrations' tokens encrypted in its own tables."""
 
 
 @dataclass(frozen=True)
