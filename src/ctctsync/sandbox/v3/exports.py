@@ -66,35 +66,43 @@ Renderer = Callable[[int], "Row | None"]
 """Contact id -> its v3 body with every sub-resource (``contacts.ContactRenderer``)."""
 
 
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)  # the rendered body still holds Nones
+
+
+def _get(body: Row, key: str) -> str:
+    return _cell(body.get(key))
+
+
 def _first(items: list[Any], key: str) -> str:
-    return str(items[0].get(key, "")) if items else ""
+    return _cell(items[0].get(key)) if items else ""
 
 
 def _email(body: Row, key: str) -> str:
-    return str(body.get("email_address", {}).get(key, ""))
+    return _cell(body["email_address"].get(key))
 
 
 FIELD_VALUES: dict[str, Callable[[Row], str]] = {
     "email_address": lambda b: _email(b, "address"),
-    "first_name": lambda b: str(b.get("first_name", "")),
-    "last_name": lambda b: str(b.get("last_name", "")),
-    "job_title": lambda b: str(b.get("job_title", "")),
-    "company_name": lambda b: str(b.get("company_name", "")),
+    "first_name": lambda b: _get(b, "first_name"),
+    "last_name": lambda b: _get(b, "last_name"),
+    "job_title": lambda b: _get(b, "job_title"),
+    "company_name": lambda b: _get(b, "company_name"),
     "phone_number": lambda b: ";".join(p["phone_number"] for p in b["phone_numbers"]),
     "street": lambda b: _first(b["street_addresses"], "street"),
     "city": lambda b: _first(b["street_addresses"], "city"),
     "state": lambda b: _first(b["street_addresses"], "state"),
     "zip": lambda b: _first(b["street_addresses"], "postal_code"),
     "country": lambda b: _first(b["street_addresses"], "country"),
-    "birthday_month": lambda b: str(b.get("birthday_month", "")),
-    "birthday_day": lambda b: str(b.get("birthday_day", "")),
-    "anniversary": lambda b: str(b.get("anniversary", "")),
+    "birthday_month": lambda b: _get(b, "birthday_month"),
+    "birthday_day": lambda b: _get(b, "birthday_day"),
+    "anniversary": lambda b: _get(b, "anniversary"),
     "email_lists": lambda b: ";".join(b["list_memberships"]),
     "tag": lambda b: ";".join(b["taggings"]),
     "notes": lambda b: ";".join(n["content"] for n in b["notes"]),
-    "source_name": lambda b: str(b.get("create_source", "")),
-    "created_at": lambda b: str(b.get("created_at", "")),
-    "updated_at": lambda b: str(b.get("updated_at", "")),
+    "source_name": lambda b: _get(b, "create_source"),
+    "created_at": lambda b: _get(b, "created_at"),
+    "updated_at": lambda b: _get(b, "updated_at"),
     "email_permission": lambda b: _email(b, "permission_to_send"),
     "email_optin_source": lambda b: _email(b, "opt_in_source"),
     "email_optin_date": lambda b: _email(b, "opt_in_date"),
