@@ -147,9 +147,11 @@ class Integration(Base):
     )
     """Fields the registry does not know: ``ignore`` (reported only) or ``add`` (also loaded
     as new columns); see ``ctctsync.config.SyncConfig.new_columns``."""
-    api_version: Mapped[str] = mapped_column(sa.String(2), server_default="v2")
-    """``v2`` or ``v3`` (:data:`ApiVersion`). Set explicitly for new integrations
-    (default :data:`DEFAULT_API_VERSION`); the server default keeps old rows on v2."""
+    api_version: Mapped[str] = mapped_column(
+        sa.String(2), default=DEFAULT_API_VERSION, server_default="v2"
+    )
+    """``v2`` or ``v3`` (:data:`ApiVersion`): new integrations :data:`DEFAULT_API_VERSION`;
+    the server default (migration 0006) keeps rows from before v3 support on v2."""
     auth_method: Mapped[str | None] = mapped_column(sa.String(10))
     credentials_encrypted: Mapped[str | None] = mapped_column(sa.Text())
     """Fernet ciphertext. v2: ``{"api_key", "access_token"}``. v3: the token set

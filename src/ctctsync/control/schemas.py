@@ -22,8 +22,8 @@ from pydantic import (
 )
 
 from ctctsync.control.errors import ValidationFailed
-from ctctsync.control.models import Integration
-from ctctsync.tables import TABLES, Table
+from ctctsync.control.models import DEFAULT_API_VERSION, ApiVersion, Integration
+from ctctsync.tables import TABLES, Table, tables_for
 from ctctsync.validation import (
     AccessToken,
     ApiKey,
@@ -88,6 +88,13 @@ class IntegrationCreate(BaseModel):
             "(also loaded as new text columns)."
         ),
     )
+    api_version: ApiVersion = Field(
+        default=DEFAULT_API_VERSION,
+        description=(
+            "The Constant Contact API to read: v3 (OAuth2, the default) or v2 (legacy: an "
+            "API key and access token). Tables differ: see GET /tables?api_version=."
+        ),
+    )
 
 
 class IntegrationUpdate(BaseModel):
@@ -121,6 +128,37 @@ class AuthorizeUrl(BaseModel):
     """Where to send the user's browser to authorize."""
 
     authorize_url: str
+
+
+HttpUrl = Annotated[PlainText, Field(max_length=2000, pattern=r"^https?://[^\s/]+")]
+"""An http(s) URL as an administrator types it."""
+
+
+class AppRegistrationIn(BaseModel):
+    """The installation's Constant Contact application, as an administrator enters it.
+
+    ``client_secret`` None (or omitted) keeps the stored secret; "" clears it. Empty
+    ``redirect_uri`` / ``authz_base_url`` mean the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: Annotated[PlainText, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+    client_secret: Annotated[PlainText, Field(max_length=500, pattern=r"^[\x21-\x7e]*$")] | None = (
+        None
+    )
+    redirect_uri: HttpUrl | Literal[""] | None = None
+    authz_base_url: HttpUrl | Literal[""] | None = None
+
+
+class AppRegistrationPublic(BaseModel):
+    """The application as ctctsync will use it (the secret: set or not, never its value);
+    ``from_environment`` names the settings a ``CTCTSYNC_*`` variable pins."""
+
+    client_id: str
+    client_secret: SetOrNot
+    redirect_uri: str
+    authz_base_url: str
+    from_environment: list[str]
 
 
 class AuthorizationCallback(BaseModel):
@@ -283,6 +321,11 @@ class IntegrationPublic(BaseModel):
     tables: dict[str, list[str] | None]
     new_columns: str = "ignore"
     """The new-field policy: ``ignore`` or ``add``."""
+    api_version: str = "v2"
+    """``v3`` (OAuth2) or ``v2`` (legacy)."""
+    access_problems: list[str] | None = None
+    """v3: what the authorization lacks for the selected tables (scopes, user privileges);
+    None until checked."""
     auth_method: str | None = Field(default=None, exclude=True)
     has_credentials: bool = Field(default=False, exclude=True)
     credentials: CredentialsStatus = Field(default_factory=_credentials_of)
@@ -353,6 +396,9 @@ class TableInfo(BaseModel):
         )
 
 
-def table_catalog() -> list[TableInfo]:
-    """Every table the UI can offer, in registry order."""
-    return [TableInfo.of(t) for t in TABLES.values()]
+def table_catalog(api_version: ApiVersion | None = None) -> list[TableInfo]:
+    """Every table the UI can offer, in registry order; with ``api_version``, the tables
+    that version fills, as it fills them (``ctctsync.tables.tables_for``)."""
+    if api_version is None:
+        return [TableInfo.of(t) for t in TABLES.values()]
+    return [TableInfo.of(t) for t in tables_for(api_version).values()]

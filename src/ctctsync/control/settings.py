@@ -39,6 +39,15 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _BASE64 = re.compile(r"[A-Za-z0-9_+/-]+={0,2}")
 KEY_ADVICE = "Generate one with: ctctsync keys generate"
 
+CC_V2_BASE_URL = "https://api.constantcontact.com"
+CC_V3_BASE_URL = "https://api.cc.email"
+"""v3's origin (v3 reference §1.1)."""
+CC_AUTHZ_BASE_URL = "https://authz.constantcontact.com/oauth2/default/v1"
+"""Constant Contact's v3 authorization server (v3 reference §1.2)."""
+SANDBOX_AUTHZ_PATH = "/oauth2/default/v1"
+"""Where a sandbox (any non-CC ``cc_base_url``) serves the v3 authorization server: CC's
+path on the sandbox host."""
+
 
 def generate_secret_key() -> str:
     """A fresh session secret: 48 random bytes, URL-safe base64 (64 characters)."""
@@ -124,12 +133,25 @@ class ControlSettings(BaseSettings):
     """How browsers reach this server; the OAuth callback is built from it."""
 
     # Constant Contact (the sandbox stands in by pointing these at it).
-    cc_base_url: str = "https://api.constantcontact.com"
+    cc_base_url: str = CC_V2_BASE_URL
     cc_auth_base_url: str | None = None
     api_key: SecretStr | None = None
     """This installation's CC application key (client id) for OAuth."""
     client_secret: SecretStr | None = None
     """This installation's CC application secret for OAuth."""
+    client_id: str | None = None
+    """The v3 application's client id (``CTCTSYNC_CLIENT_ID``): the "API key" the developer
+    portal shows (v3 reference §1.2). Unset: ``api_key``, else what an administrator entered
+    on the application page. Set in the environment, it wins over the stored one."""
+    oauth_redirect_url: str | None = None
+    """The redirect URI registered with the application (``CTCTSYNC_OAUTH_REDIRECT_URL``);
+    unset: the stored one, else ``<public_base_url>/oauth/callback``."""
+    cc_authz_base_url: str | None = None
+    """The v3 authorization server (``.../oauth2/default/v1``); unset: Constant Contact's
+    (:data:`CC_AUTHZ_BASE_URL`), or ``<cc_base_url>/oauth2/default/v1`` for a sandbox."""
+    cc_v3_base_url: str | None = None
+    """The v3 API origin; unset: ``https://api.cc.email`` for Constant Contact, else (a
+    sandbox, which serves ``/v3`` beside ``/v2``) ``cc_base_url``."""
     cc_qps_limit: float | None = Field(default=4.0, gt=0)
     """Requests per second to CC, per API key (unset = no pacing); 0 could never send one."""
 
@@ -154,7 +176,9 @@ class ControlSettings(BaseSettings):
     """Runs deleted per transaction when pruning (short transactions never hold up runs)."""
     oauth_state_ttl_seconds: int = Field(default=900, gt=0)
 
-    @field_validator("public_base_url", "cc_base_url", "cc_auth_base_url")
+    @field_validator(
+        "public_base_url", "cc_base_url", "cc_auth_base_url", "cc_authz_base_url", "cc_v3_base_url"
+    )
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
@@ -187,6 +211,23 @@ class ControlSettings(BaseSettings):
     def oauth_redirect_uri(self) -> str:
         """The callback CC redirects to after the user authorizes (served by the web app)."""
         return f"{self.public_base_url}/oauth/callback"
+
+    @property
+    def v3_authz_base_url(self) -> str:
+        """The v3 authorization server's base (``/authorize``, ``/token`` below it)."""
+        if self.cc_authz_base_url:
+            return self.cc_authz_base_url
+        if self.cc_base_url == CC_V2_BASE_URL:
+            return CC_AUTHZ_BASE_URL
+        # The sandbox serves the v3 authorization server on its own host (its AUTHZ_PATH).
+        return f"{self.cc_base_url}{SANDBOX_AUTHZ_PATH}"
+
+    @property
+    def v3_base_url(self) -> str:
+        """The v3 API origin (paths start with ``/v3/``, v3 reference §1.1)."""
+        if self.cc_v3_base_url:
+            return self.cc_v3_base_url
+        return CC_V3_BASE_URL if self.cc_base_url == CC_V2_BASE_URL else self.cc_base_url
 
     @property
     def secret_key_explicit(self) -> bool:

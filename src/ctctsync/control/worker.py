@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
-from ctctsync.control.models import Integration, Run, RunLog, RunStatus
+from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
+from ctctsync.control.services.authorization import NO_V3_APP, application
+from ctctsync.control.services.tokens import token_keeper, vault_record
 from ctctsync.control.services.warehouse import warehouse_config
-from ctctsync.errors import FailureType, RedactingFormatter, Redactor
+from ctctsync.errors import CtctError, FailureType, RedactingFormatter, Redactor
 from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, SyncResult, run_sync
 
@@ -80,6 +83,19 @@ class _Prepared:
     only_tables: list[str] | None
     full_refresh: list[str]
     secrets: tuple[str, ...]
+    renew_token: Callable[[], str] | None = None
+    """v3: the run's way to a new access token when the API answers 401 (the keeper's
+    ``renew``: one refresh across every process, stored before use)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the run's ``SourceConfig`` takes from the integration's credentials."""
+
+    api_key: str
+    access_token: str
+    secrets: tuple[str, ...]
+    keeper: TokenKeeper | None = None
 
 
 class _Setup(Exception):  # noqa: N818 -- internal signal, never escapes this module
@@ -129,6 +145,7 @@ class RunExecutor:
         self._lost = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
+        self._redactor: Redactor | None = None
 
     # ------------------------------------------------------------------ logs
 
@@ -168,6 +185,7 @@ class RunExecutor:
             self._finish_without_sync(exc.message, exc.failure_type)
             return
         redactor = Redactor(prepared.secrets)
+        self._redactor = redactor
         logger = logging.getLogger(f"ctctsync.control.run.{self.worker_id}")
         logger.setLevel(logging.INFO)
         handler = RunLogHandler(self.plane, self.run_id, redactor)
@@ -192,6 +210,7 @@ class RunExecutor:
                     logger=logger,
                     should_stop=lambda: self._cancel.is_set() or self._lost.is_set() or shutdown(),
                     redactor=redactor,
+                    renew_token=prepared.renew_token,
                 )
             except Exception as exc:
                 # run_sync reports source and warehouse failures in its result; anything that
@@ -211,56 +230,121 @@ class RunExecutor:
             if run is None:
                 raise _Setup("The run was deleted before it started.", "system")
             integ = run.integration
-            try:
-                creds = plane.context.box.decrypt_json(integ.credentials_encrypted)
-            except ValueError as exc:
-                raise _Setup(str(exc), "config") from None
-            if not creds.get("api_key") or not creds.get("access_token"):
-                raise _Setup(
-                    f"{integ.name} has no Constant Contact credentials; authorize it first.",
-                    "auth",
-                )
+            version = cast(ApiVersion, integ.api_version)
+            source = (
+                self._v3_source(db, integ) if version == "v3" else self._v2_source(integ)
+            )
             try:
                 wcfg = warehouse_config(db)
             except Exception as exc:
                 raise _Setup(f"The warehouse settings are not usable: {exc}", "config") from None
             settings = plane.settings
             selected = list(integ.tables)
-            try:
-                config = SyncConfig(
-                    integration=integ.name,
-                    source=SourceConfig(
-                        base_url=settings.cc_base_url,
-                        auth_base_url=settings.cc_auth_base_url,
-                        api_key=creds["api_key"],  # type: ignore[arg-type]
-                        access_token=creds["access_token"],  # type: ignore[arg-type]
-                        qps_limit=settings.cc_qps_limit,
-                    ),
-                    warehouse=wcfg,
-                    tables=dict(integ.tables),
-                    history_start=integ.history_start,
-                    state_url=settings.resolved_database_url,
-                    frequency_hours=integ.frequency_hours,
-                    new_columns=integ.new_columns,  # type: ignore[arg-type]
-                )
-            except ValidationError as exc:
-                raise _Setup(
-                    f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
-                    "config",
-                ) from None
+            name, tables = integ.name, dict(integ.tables)
+            history, frequency, policy = (
+                integ.history_start,
+                integ.frequency_hours,
+                integ.new_columns,
+            )
             only = (
                 None
                 if run.tables_requested is None
                 else [t for t in run.tables_requested if t in selected]
             )
             refresh = [t for t in run.full_refresh or [] if t in selected]
-            secrets = (
-                creds["api_key"],
-                creds["access_token"],
-                wcfg.credentials.get_secret_value() if wcfg.credentials else "",
-                settings.client_secret.get_secret_value() if settings.client_secret else "",
+            wsecret = wcfg.credentials.get_secret_value() if wcfg.credentials else ""
+        # v3: a fresh access token (refreshed if it expires within minutes), outside the
+        # session above -- the vault locks the row in a transaction of its own.
+        access_token = self._fresh_token(source)
+        try:
+            config = SyncConfig(
+                integration=name,
+                source=SourceConfig(
+                    api_version=version,
+                    base_url=settings.v3_base_url if version == "v3" else settings.cc_base_url,
+                    auth_base_url=self._auth_base(source, settings),
+                    api_key=source.api_key,  # type: ignore[arg-type]
+                    access_token=access_token,  # type: ignore[arg-type]
+                    qps_limit=settings.cc_qps_limit,
+                ),
+                warehouse=wcfg,
+                tables=tables,
+                history_start=history,
+                state_url=settings.resolved_database_url,
+                frequency_hours=frequency,
+                new_columns=policy,  # type: ignore[arg-type]
             )
-        return _Prepared(config, only, refresh, tuple(s for s in secrets if s))
+        except ValidationError as exc:
+            raise _Setup(
+                f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
+                "config",
+            ) from None
+        secrets = (
+            *source.secrets,
+            access_token,
+            wsecret,
+            settings.client_secret.get_secret_value() if settings.client_secret else "",
+        )
+        renew = self._renewer(source.keeper) if source.keeper is not None else None
+        return _Prepared(config, only, refresh, tuple(s for s in secrets if s), renew)
+
+    def _v2_source(self, integ: Integration) -> _Source:
+        try:
+            creds = self.plane.context.box.decrypt_json(integ.credentials_encrypted)
+        except ValueError as exc:
+            raise _Setup(str(exc), "config") from None
+        if not creds.get("api_key") or not creds.get("access_token"):
+            raise _Setup(
+                f"{integ.name} has no Constant Contact credentials; authorize it first.",
+                "auth",
+            )
+        return _Source(creds["api_key"], creds["access_token"], (creds["api_key"],))
+
+    def _v3_source(self, db: Session, integ: Integration) -> _Source:
+        """The v3 application and the integration's token keeper (no token request yet)."""
+        ctx = self.plane.context
+        try:
+            record = vault_record(ctx, integ)
+        except ValueError as exc:
+            raise _Setup(str(exc), "config") from None
+        if record is None:
+            raise _Setup(
+                f"{integ.name} is not authorized with Constant Contact (API v3) yet; "
+                "authorize it first.",
+                "auth",
+            )
+        app = application(db)
+        if not app.client_id:
+            raise _Setup(NO_V3_APP, "config")
+        known = (record.tokens.access_token, record.tokens.refresh_token or "")
+        return _Source(app.client_id, "", known, token_keeper(ctx, integ.id, app.v3))
+
+    @staticmethod
+    def _fresh_token(source: _Source) -> str:
+        if source.keeper is None:
+            return source.access_token
+        try:
+            return source.keeper.fresh_access_token()
+        except CtctError as exc:
+            # ReauthorizeRequired has marked the integration needs_reauth (committed)
+            raise _Setup(exc.user_message, exc.failure_type) from None
+
+    @staticmethod
+    def _auth_base(source: _Source, settings: ControlSettings) -> str | None:
+        if source.keeper is not None:
+            return source.keeper.app.auth_base_url
+        return settings.cc_auth_base_url
+
+    def _renewer(self, keeper: TokenKeeper) -> Callable[[], str]:
+        """``keeper.renew`` whose new tokens the run's log redacts too (set by ``execute``)."""
+
+        def renew() -> str:
+            token = keeper.renew()
+            if self._redactor is not None:
+                self._redactor.add(token)
+            return token
+
+        return renew
 
     # ------------------------------------------------------------------ progress
 
