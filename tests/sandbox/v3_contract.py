@@ -96,9 +96,11 @@ class Violation:
 
 @dataclass(frozen=True)
 class Quirk:
-    """A place where a real CC body breaks the contract, so a sandbox copying CC must too.
+    """A place where CC's real answers break the contract, so a sandbox copying CC must too.
 
     ``method``/``path_template`` may be ``"*"`` (a cross-cutting quirk), ``status`` None (any).
+    ``proven_by`` names the fixtures-v3 files whose validation needs this quirk (the test checks
+    they still do); a quirk no captured body can prove says why in ``reason``.
     """
 
     method: str
@@ -107,7 +109,7 @@ class Quirk:
     json_path: str
     keyword: str
     reason: str
-    fixture: str
+    proven_by: tuple[str, ...] = ()
 
     def matches(self, method: str, path_template: str, status: int, violation: Violation) -> bool:
         """Whether this quirk explains ``violation`` of that operation and status."""
@@ -118,40 +120,32 @@ class Quirk:
                 and self.keyword == violation.keyword)
 
 
-_ANY_OPERATION = "any operation: every v3 call carries a Bearer token and counts against the limits"
+_ANY_CALL = "every v3 call needs a Bearer token with the operation's scopes and counts against " \
+    "the application's limits (§1.2, §1.5)"
+_429_BODIES = ("ERROR_429_throttled__v3doc.json", "ERROR_429_quota_exceeded__v3doc.json")
 
 QUIRKS: tuple[Quirk, ...] = (
-    # -- refusals every operation can answer, declared or not (§1.2, §1.4, §1.5) --------------
+    # -- refusals every operation can answer, declared or not ----------------------------------
     Quirk("*", "*", 401, "$", "status",
-          f"401 is not declared by every operation (e.g. registrations), yet {_ANY_OPERATION}",
-          "ERROR_401_v3_contact_lists__craft-freeform-issue.json"),
+          f"401 is not declared by every operation (e.g. the registrations list), yet {_ANY_CALL}; "
+          "the real 401 body (ERROR_401_v3_contact_lists__craft-freeform-issue.json) comes from "
+          "an operation that declares it"),
     Quirk("*", "*", 403, "$", "status",
           "403 (missing scope or user privilege) is not declared by every operation (e.g. "
-          "GET /segments/{segment_id}), yet every operation declares the scopes it needs",
-          "none captured: glossary_responses.html and the contract's Standard403ErrorResponse"),
+          f"GET /segments/{{segment_id}}), yet {_ANY_CALL}; no captured 403 body"),
     Quirk("*", "*", 429, "$", "status",
-          f"429 is declared by few operations, yet {_ANY_OPERATION} (§1.5)",
-          "ERROR_429_throttled__v3doc.json, ERROR_429_quota_exceeded__v3doc.json"),
+          f"429 is declared by few operations, yet {_ANY_CALL}; CC's documented bodies are "
+          "not tied to an operation", _429_BODIES),
     Quirk("*", "*", 429, "$", "type",
           "429 bodies are one object {error_key, error_message}, not the APIErrorSchema array "
-          "(§1.4, §1.5)",
-          "ERROR_429_throttled__v3doc.json, ERROR_429_quota_exceeded__v3doc.json"),
-    # -- account emails: a real body (NANGO) ----------------------------------------------------
+          "(§1.4, §1.5)", _429_BODIES),
+    # -- account emails: a real body (NANGO, §3.10) ---------------------------------------------
     Quirk("GET", "/account/emails", 200, "$[*].confirm_time", "format",
           "confirm_time uses a +0000 offset without a colon, not RFC 3339 (§1.6)",
-          "GET_v3_account_emails__nango.json"),
+          ("GET_v3_account_emails__nango.json",)),
     Quirk("GET", "/account/emails", 200, "$[*].confirm_source", "additionalProperties",
           "confirm_source (an IP address) is sent but not declared in AccountEmails (§3.10)",
-          "GET_v3_account_emails__nango.json"),
-    # -- the last page of a tracking report has no _links (§1.3) -------------------------------
-    *(Quirk("GET", f"/reports/email_reports/{{campaign_activity_id}}/tracking/{report}", 200,
-            "$._links", "required",
-            f"{report} pages declare _links required, but a last page has none: real last pages "
-            "omit _links (§1.3), and the sends report of the same service answers a never-sent "
-            "activity with a bare {\"tracking_activities\": []} (its schema makes _links "
-            "optional). UNCONFIRMED for this report: no captured body",
-            "GET_v3_reports_email_reports_ID_tracking_sends__not-sent__v3doc.json")
-      for report in ("bounces", "optouts")),
+          ("GET_v3_account_emails__nango.json",)),
 )
 """Every documented contract quirk (docs/v3-contract-quirks.md); nothing else is tolerated."""
 
