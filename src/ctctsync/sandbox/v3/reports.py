@@ -10,6 +10,7 @@ activity of each type per contact and campaign, so "all" and "unique" counts are
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,10 +157,27 @@ def scan(account: Account, *, campaign_id: int, types: frozenset[int], after: Cu
         cursor = nxt
 
 
-def campaign_contacts(account: Account, campaign_id: int, types: frozenset[int]) -> set[int]:
-    """The contacts with an activity of ``types`` in the campaign."""
-    acts, _ = account.activity_page(campaign_id=campaign_id, types=types, limit=10**9)
-    return {a.contact_id for a in acts}
+class ReachedContacts:
+    """The contacts who opened or bounced each campaign (what ``didnotopens`` leaves out),
+    cached by the log's length: the log only grows, so its length versions the answer."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self._cache: dict[int, tuple[int, frozenset[int]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, campaign_id: int) -> frozenset[int]:
+        size = self.account.activity_count()
+        with self._lock:
+            hit = self._cache.get(campaign_id)
+        if hit is not None and hit[0] == size:
+            return hit[1]
+        acts, _ = self.account.activity_page(campaign_id=campaign_id,
+                                             types=frozenset({OPEN, BOUNCE}), limit=10**9)
+        found = frozenset(a.contact_id for a in acts)
+        with self._lock:
+            self._cache[campaign_id] = (size, found)
+        return found
 
 
 def encode_key(key: CursorKey) -> str:
@@ -196,8 +214,9 @@ def tracking_row(account: Account, ids: V3Ids, kind: TrackingKind, a: Activity,
     }
 
 
-def _tracking_filter(request: Request, params: Mapping[str, str], name: str, account: Account,
-                     campaign_id: int) -> tuple[dict[str, str], Callable[[Activity], bool] | None]:
+def _tracking_filter(request: Request, params: Mapping[str, str], name: str,
+                     reached_contacts: ReachedContacts, campaign_id: int
+                     ) -> tuple[dict[str, str], Callable[[Activity], bool] | None]:
     """The filter of report ``name`` (``url_id``, repeated ``bounce_code``, or the non-openers
     of ``didnotopens``) and the parameters that carry it in the cursor."""
     if name == "clicks" and params.get("url_id"):
@@ -218,7 +237,7 @@ def _tracking_filter(request: Request, params: Mapping[str, str], name: str, acc
             return {"bounce_code": ",".join(sorted(wanted))}, lambda a: a.bounce_code in wanted
     if name == "didnotopens":
         # sent, never opened and not bounced: em_not_opened = sends - opens - bounces (§3.9)
-        reached = campaign_contacts(account, campaign_id, frozenset({OPEN, BOUNCE}))
+        reached = reached_contacts(campaign_id)
         return {}, lambda a: a.contact_id not in reached
     return {}, None
 
@@ -411,6 +430,7 @@ class ReportRoutes:
         self.account = face.ctx.account
         self.ids = face.ids
         self.index = index
+        self.reached = ReachedContacts(self.account)
 
     def _activity(self, request: Request) -> ActivityRef:
         ref = self.index.activity(request.path_params["campaign_activity_id"])
@@ -435,7 +455,7 @@ class ReportRoutes:
             limit = parse_limit(params, 500, 500)
             if ref.role != "primary_email":  # only the sent activity has tracking (§3.8)
                 return v3_json(self._tracking_body(name, [], None))
-            carried, keep = _tracking_filter(request, params, name, self.account,
+            carried, keep = _tracking_filter(request, params, name, self.reached,
                                              ref.campaign.id)
             with self.account.lock:
                 acts, nxt = scan(self.account, campaign_id=ref.campaign.id,
