@@ -9,9 +9,11 @@ link -- resolving it, dropping the old query, guarding against repeats -- is don
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ctctsync.errors import pagination_loop
 
@@ -29,6 +31,7 @@ __all__ = [
     "V2ArrayPaginator",
     "V2ObjectPaginator",
     "V2ResultsPaginator",
+    "V3CursorPaginator",
     "V3LinksPaginator",
     "paginator_for",
     "resolve_next_link",
@@ -105,8 +108,9 @@ class V2ObjectPaginator:
 
 @dataclass(frozen=True)
 class V3LinksPaginator:
-    """v3: records under ``records_key``, next page at ``_links.next.href`` (absent on the
-    last page) -- constant-contact-api.md §11. Ready for the v3 client; unused by v2."""
+    """v3: records under ``records_key``, next page at ``_links.next.href``: path-relative,
+    carrying the first request's filters in its cursor, and absent (or ``_links: {}``, or a
+    null href) on the last page -- constant-contact-v3-api.md §1.3."""
 
     records_key: str
 
@@ -122,16 +126,51 @@ class V3LinksPaginator:
         return Page(records=records, next_link=href or None)
 
 
-def paginator_for(envelope: Envelope, records_key: str | None = None) -> Paginator:
-    """The paginator of an envelope style."""
+@dataclass(frozen=True)
+class V3CursorPaginator:
+    """v3 events and registrations: records under ``records_key``, the next page named by
+    ``next_cursor`` and asked for as ``<path>?next=<cursor>`` (plus ``params``, e.g. the
+    ``limit``, sent again with every page) -- constant-contact-v3-api.md §1.3, §3.11.
+
+    UNCONFIRMED: whether their ``_links.next.href`` is filled in practice; the contract
+    documents ``next_cursor`` and the ``next`` parameter, so those are used. A page without
+    records ends the read even if it names a cursor (nothing more can follow an empty page,
+    and it keeps a server that always names a fresh cursor from looping)."""
+
+    records_key: str
+    path: str
+    params: Mapping[str, str | int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def parse(self, body: Any) -> Page:
+        if not isinstance(body, dict):
+            raise ShapeError(f"body is {type(body).__name__}, not an object")
+        records = _records(body.get(self.records_key, []), self.records_key)
+        cursor = body.get("next_cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise ShapeError("'next_cursor' is not a string")
+        if not cursor or not records:
+            return Page(records=records)
+        query = urlencode({**self.params, "next": cursor})
+        return Page(records=records, next_link=f"{self.path}?{query}")
+
+
+def paginator_for(
+    envelope: Envelope, records_key: str | None = None, path: str | None = None
+) -> Paginator:
+    """The paginator of an envelope style (``v3_links``/``v3_cursor`` need ``records_key``;
+    ``v3_cursor`` also the collection's ``path``)."""
     if envelope == "v2_results":
         return V2ResultsPaginator()
     if envelope == "v2_array":
         return V2ArrayPaginator()
-    if envelope == "v2_object":
+    if envelope in ("v2_object", "v3_object"):
         return V2ObjectPaginator()
     if records_key is None:
-        raise ValueError("the v3_links envelope needs records_key")
+        raise ValueError(f"the {envelope} envelope needs records_key")
+    if envelope == "v3_cursor":
+        if path is None:
+            raise ValueError("the v3_cursor envelope needs the collection's path")
+        return V3CursorPaginator(records_key, path)
     return V3LinksPaginator(records_key)
 
 

@@ -18,7 +18,8 @@ The two per-campaign tables get records already shaped to their table:
 Records may repeat across pages (§1.3 reports N+1 items); merging by key is the caller's job.
 
 Nothing is lost silently (docs/architecture.md, "No silent loss"): what a reader could not
-read is noted in the :class:`ReadNotes` the caller passes, by a kind of :data:`LOSSES` that
+read is noted in the :class:`~ctctsync.api.readnotes.ReadNotes` the caller passes (shared
+with the v3 readers; re-exported here), by a kind of :data:`LOSSES` that
 says whether it is gone for good (a warning; the bookmark may move) or a later read can
 recover it (a warning, and the table's bookmark stays). A missing lookup costs no rows: a
 campaign whose detail answers 404 while its tracking answers keeps its clicks (without
@@ -28,14 +29,13 @@ campaign whose detail answers 404 while its tracking answers keeps its clicks (w
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ctctsync.api.client import ApiClient
+from ctctsync.api.readnotes import LOSSES, LossKind, ReadNotes, Recovery
 from ctctsync.api.v2.endpoints import (
     CAMPAIGN_PATH,
     SENT,
@@ -48,6 +48,19 @@ from ctctsync.errors import NotFound
 from ctctsync.tables import ACTIVITY_DATE_FIELDS, Reader, Source, Table, table
 
 log = logging.getLogger("ctctsync.api.v2")
+
+__all__ = [
+    "LOSSES",
+    "READERS",
+    "LossKind",
+    "ReadNotes",
+    "Recovery",
+    "campaign_activities",
+    "campaign_summaries",
+    "collection",
+    "extract",
+    "sent_campaigns",
+]
 
 Records = list[dict[str, Any]]
 Clock = Callable[[], datetime]
@@ -74,88 +87,6 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-Recovery = Literal["gone", "retry"]
-"""``gone``: nothing a later read could load (the bookmark may move past it); ``retry``: the
-data still exists and a later read can load it (the table's bookmark must stay)."""
-
-
-@dataclass(frozen=True)
-class LossKind:
-    """One way a read can miss data: how it is recovered and how it is told to a user."""
-
-    recovery: Recovery
-    note: str
-    """``{n}``: how many items, ``{s}``: "s" when more than one, ``{items}``: their ids."""
-
-
-LOSSES: Mapping[str, LossKind] = MappingProxyType(
-    {
-        # Deleted campaigns answer 404 to every call (§1.8): their tracking is gone with them.
-        "campaign_deleted": LossKind("gone", "{n} campaign{s} deleted during the run: {items}"),
-        # The detail 404s but the tracking answers: the campaign exists, so the detail is
-        # coming back; the clicks are loaded without link_uri, and re-read to fill it in.
-        "link_lookup_missing": LossKind(
-            "retry",
-            "{n} campaign{s} answered 404 for the detail while the tracking answered: "
-            "clicks loaded without link_uri, read again next run: {items}",
-        ),
-        # A full table: the next run replaces the row, so nothing holds a bookmark.
-        "summary_without_detail": LossKind(
-            "retry",
-            "{n} campaign{s} answered 404 for the detail: summary read without "
-            "last_run_date: {items}",
-        ),
-        # One tracking collection 404s while the campaign's detail answers: the campaign
-        # exists, so these activities are there to be read next time.
-        "tracking_missing": LossKind(
-            "retry",
-            "{n} tracking collection{s} answered 404 while the campaign exists: "
-            "not loaded, read again next run: {items}",
-        ),
-    }
-)
-"""Every kind of data a reader may fail to read without failing the table."""
-
-
-class ReadNotes:
-    """What one table's read could not load, by kind of :data:`LOSSES` (thread-safe: the
-    readers run on a prefetch thread, the engine reads the notes after the last page)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, list[str]] = {}
-
-    def add(self, kind: str, item: str) -> None:
-        """Note that ``item`` (e.g. a campaign id) was missed in the way ``kind`` says."""
-        if kind not in LOSSES:
-            raise ValueError(f"unknown loss kind {kind!r}")
-        with self._lock:
-            items = self._items.setdefault(kind, [])
-            if item not in items:
-                items.append(item)
-
-    def counts(self) -> dict[str, int]:
-        """How many items of each kind were noted."""
-        with self._lock:
-            return {kind: len(items) for kind, items in self._items.items()}
-
-    @property
-    def hold_bookmark(self) -> bool:
-        """True when a later read can recover something this read missed."""
-        with self._lock:
-            return any(LOSSES[kind].recovery == "retry" for kind in self._items)
-
-    def messages(self) -> list[str]:
-        """One line per kind, e.g. ``2 campaigns deleted during the run: 11, 12``."""
-        with self._lock:
-            noted = [(kind, list(items)) for kind, items in self._items.items()]
-        return [
-            LOSSES[kind].note.format(n=len(items), s="" if len(items) == 1 else "s",
-                                     items=", ".join(items))
-            for kind, items in noted
-        ]
 
 
 class SourceReader(Protocol):
@@ -430,7 +361,7 @@ def _summary(
     return _summary_record(campaign_id, detail, summary, read_at)
 
 
-READERS: Mapping[Reader, SourceReader] = MappingProxyType(
+READERS: Mapping[str, SourceReader] = MappingProxyType(
     {
         "collection": collection,
         "campaign_activities": campaign_activities,

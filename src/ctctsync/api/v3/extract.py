@@ -1,0 +1,406 @@
+"""Read a table's rows from API v3, page by page, already shaped to the table's columns.
+
+:func:`extract` is the entry point, with the same signature as
+:func:`ctctsync.api.v2.extract.extract`: it takes the table's v3
+:class:`~ctctsync.tables.Source` from the registry and hands it to the reader the source
+names (:data:`READERS`). It yields lists of records (one list per page or per item call),
+each record holding the columns of ``table.for_version("v3")`` (:mod:`.shape`) plus any v3
+field ctctsync does not know (so new fields are reported). :func:`sent_campaigns` lists the
+campaigns whose activities have tracking, with their activity ids.
+
+Records may repeat across pages; merging by key is the caller's job. What a reader could not
+read goes to the caller's :class:`~ctctsync.api.readnotes.ReadNotes`. Sections cited are of
+``constant-contact-v3-api.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from ctctsync.api.client import ApiClient
+from ctctsync.api.readnotes import ReadNotes
+from ctctsync.api.v3.endpoints import (
+    ACTIVITY_TYPES,
+    CAMPAIGN_PATH,
+    CAMPAIGNS_PATH,
+    EMAIL_ROLES,
+    EVENT_PATH,
+    SENT_STATUSES,
+    TRACKING_TYPES,
+    V3_ENDPOINTS,
+    first_params,
+    format_time,
+    paginator,
+    parse_time,
+)
+from ctctsync.api.v3.shape import Shaper, tracking_row
+from ctctsync.errors import NotFound
+from ctctsync.tables import ACTIVITY_DATE_FIELDS, Source, Table, table
+
+log = logging.getLogger("ctctsync.api.v3")
+
+Records = list[dict[str, Any]]
+Clock = Callable[[], datetime]
+Campaigns = Iterable[Mapping[str, Any]]
+
+__all__ = [
+    "READERS",
+    "TableUnavailable",
+    "extract",
+    "sent_campaigns",
+]
+
+
+class TableUnavailable(ValueError):  # noqa: N818 - named by what the caller meets
+    """The table has no v3 source (MyLibrary files, trash): the message says why."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SourceReader(Protocol):
+    """What every reader of :data:`READERS` accepts (each uses what it needs)."""
+
+    def __call__(
+        self,
+        client: ApiClient,
+        since: datetime | None,
+        *,
+        table: Table,
+        source: Source,
+        campaigns: Campaigns | None,
+        now: Clock,
+        notes: ReadNotes,
+    ) -> Iterator[Records]: ...
+
+
+def extract(
+    table_or_name: Table | str,
+    client: ApiClient,
+    since: datetime | None = None,
+    *,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """Yield pages of a table's rows read from v3 (a registry ``Table`` or its name).
+
+    ``since`` (timezone-aware) makes incremental tables send their filter (``updated_after``,
+    ``after_date``) or, for tracking, stop at it; None reads everything. Full tables ignore
+    it. ``campaigns``: :func:`sent_campaigns`, shared by the tables that enumerate
+    ``email_campaigns`` (read here when not given). ``notes`` receives what could not be read.
+
+    Raises :class:`TableUnavailable` (with the registry's reason) for a table v3 cannot fill.
+    """
+    spec = table(table_or_name) if isinstance(table_or_name, str) else table_or_name
+    source = spec.sources.get("v3")
+    if source is None:
+        raise TableUnavailable(f"{spec.name}: {spec.unavailable_reason('v3')}")
+    view = spec if spec.api_version == "v3" else spec.for_version("v3")
+    yield from READERS[source.reader](
+        client, since, table=view, source=source, campaigns=campaigns, now=now,
+        notes=notes if notes is not None else ReadNotes(),
+    )
+
+
+def collection(
+    client: ApiClient,
+    since: datetime | None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """Walk one collection (or read one object); one list of rows per page."""
+    shape = Shaper(table, source)
+    for page in client.pages(source.path, first_params(source, since), paginator(source)):
+        yield [shape(r) for r in page.records]
+
+
+# --- campaigns and their activities ----------------------------------------------------------
+
+
+def _all_campaigns(client: ApiClient, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Every campaign of ``GET /emails`` (changed since ``since``), once each: pages may
+    repeat a record (§1.3)."""
+    source = V3_ENDPOINTS["email_campaigns"]
+    found: dict[str, dict[str, Any]] = {}
+    for page in client.pages(CAMPAIGNS_PATH, first_params(source, since), paginator(source)):
+        for campaign in page.records:
+            found.setdefault(str(campaign.get("campaign_id")), campaign)
+    return list(found.values())
+
+
+def _email_activity_ids(detail: Any) -> list[str]:
+    """The ids of a campaign's email activities (``primary_email``, ``resend``), in order."""
+    refs = detail.get("campaign_activities") if isinstance(detail, dict) else None
+    return [
+        str(ref["campaign_activity_id"])
+        for ref in (refs if isinstance(refs, list) else [])
+        if isinstance(ref, dict) and ref.get("role") in EMAIL_ROLES
+        and ref.get("campaign_activity_id")
+    ]
+
+
+def _campaign_detail(client: ApiClient, campaign_id: str) -> Any:
+    """``GET /emails/{id}``, None when the campaign is gone (deleted during the run)."""
+    try:
+        return client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
+    except NotFound:
+        log.warning("campaign %s answered 404: deleted during the run", campaign_id)
+        return None
+
+
+def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
+    """Every campaign that was sent (status ``DONE``, or ``EXECUTING`` while it is being
+    sent), each as listed (``campaign_id``, ``name``, ``current_status``, ``updated_at``...)
+    plus ``activity_ids``: its ``primary_email``/``resend`` campaign activities, the ids its
+    tracking reports are read by (§3.6, §3.8).
+
+    Calls: the campaign list (one per 500 campaigns) + one detail per sent campaign (only the
+    detail names the activities). Tracking exists only for sent campaigns; removed ones
+    cannot be read (§1.7).
+    """
+    out: list[dict[str, Any]] = []
+    for campaign in _all_campaigns(client):
+        status = str(campaign.get("current_status") or "").upper()
+        if status not in SENT_STATUSES:
+            continue
+        campaign_id = str(campaign["campaign_id"])
+        detail = _campaign_detail(client, campaign_id)
+        if detail is None:
+            continue
+        out.append({**campaign, "activity_ids": _email_activity_ids(detail)})
+    return out
+
+
+def _campaign_list(client: ApiClient, campaigns: Campaigns | None) -> Sequence[Mapping[str, Any]]:
+    return list(campaigns) if campaigns is not None else sent_campaigns(client)
+
+
+def _until_watermark(
+    records: Sequence[Mapping[str, Any]], since: datetime | None
+) -> tuple[list[Mapping[str, Any]], bool]:
+    """The rows of a newest-first page created at or after ``since``, and whether an older
+    row was met (then the report holds nothing newer further on: stop paging)."""
+    if since is None:
+        return list(records), False
+    kept: list[Mapping[str, Any]] = []
+    for record in records:
+        created = parse_time(record.get("created_time"))
+        if created is not None and created < since:
+            return kept, True
+        kept.append(record)
+    return kept, False
+
+
+def _report_pages(
+    client: ApiClient, source: Source, shape: Shaper, campaign_id: str, activity_id: str,
+    since: datetime | None,
+) -> Iterator[Records]:
+    """One campaign activity's six reports, each read newest first until the watermark.
+
+    Raises NotFound when the activity is gone (the first report answers 404)."""
+    for type_path, activity_type in TRACKING_TYPES:
+        path = source.path.format(campaign_activity_id=activity_id, type=type_path)
+        for page in client.pages(path, first_params(source, None), paginator(source, path)):
+            fresh, older_met = _until_watermark(page.records, since)
+            rows = []
+            for raw in fresh:
+                kind = ACTIVITY_TYPES.get(str(raw.get("tracking_activity_type")), activity_type)
+                rows.append(tracking_row(shape, raw, campaign_id, kind,
+                                         ACTIVITY_DATE_FIELDS.get(kind)))
+            if rows:
+                yield rows
+            if older_met:
+                break  # newest first (§1.8): the rest was read by an earlier run
+
+
+def campaign_activities(
+    client: ApiClient,
+    since: datetime | None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """ContactTracking: every activity of every sent campaign activity, from the six
+    per-activity reports (§3.8).
+
+    The reports have no date filter (§1.9) and list the newest first (§1.8): an incremental
+    read pages each report until its first row older than ``since`` (the bookmark minus the
+    look-back; the merge on ``activity_id`` absorbs the overlap). Calls: 6 per campaign
+    activity + one per further page of new rows, whatever the number of contacts (the
+    per-contact report, §3.7, would need a call chain per contact). A campaign removed during
+    the run answers 404: its activities are gone with it (noted).
+    """
+    notes = notes if notes is not None else ReadNotes()
+    shape = Shaper(table, source)
+    for campaign in _campaign_list(client, campaigns):
+        campaign_id = str(campaign["campaign_id"])
+        for activity_id in campaign.get("activity_ids") or ():
+            try:
+                yield from _report_pages(client, source, shape, campaign_id, str(activity_id),
+                                         since)
+            except NotFound:
+                log.warning("campaign %s: activity %s answered 404 (removed during the run); "
+                            "its tracking is gone", campaign_id, activity_id)
+                notes.add("campaign_deleted", campaign_id)
+
+
+def campaign_summaries(
+    client: ApiClient,
+    since: datetime | None = None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """EmailCampaignSummary: the bulk summary report, 500 sent campaigns per call (§3.9),
+    instead of v2's call per campaign. ``end_date`` is when each page was read (the counts
+    are as of then); ``start_date`` the campaign's ``last_sent_date``. A full table."""
+    shape = Shaper(table, source)
+    for page in client.pages(source.path, first_params(source, None), paginator(source)):
+        read_at = format_time(now())
+        yield [shape(r, {"end_date": read_at}) for r in page.records]
+
+
+def email_activities(
+    client: ApiClient,
+    since: datetime | None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """EmailCampaignActivities: for each campaign changed since ``since`` (``after_date`` on
+    ``GET /emails``, §1.9), its detail, then each of its email activities (§3.6).
+
+    Removed campaigns are skipped: their activities cannot be read (§1.7). An activity that
+    answers 404 is noted (gone)."""
+    notes = notes if notes is not None else ReadNotes()
+    shape = Shaper(table, source)
+    for campaign in _all_campaigns(client, since):
+        if str(campaign.get("current_status") or "").upper() == "REMOVED":
+            continue
+        detail = _campaign_detail(client, str(campaign["campaign_id"]))
+        if detail is None:
+            continue
+        rows = []
+        for activity_id in _email_activity_ids(detail):
+            try:
+                activity = client.get_json(source.path.format(campaign_activity_id=activity_id))
+            except NotFound:
+                notes.add("activity_unreadable", activity_id)
+                continue
+            if isinstance(activity, dict):
+                rows.append(shape(activity))
+        if rows:
+            yield rows
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def _events_with_details(
+    client: ApiClient, notes: ReadNotes
+) -> Iterator[tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]]:
+    """Each page of the event list as (event, its detail) pairs, and the page's size.
+
+    An event whose detail answers 404 was deleted during the run: noted, and left out."""
+    source = V3_ENDPOINTS["events"]
+    for page in client.pages(source.path, first_params(source, None), paginator(source)):
+        pairs = []
+        for event in page.records:
+            event_id = str(event.get("event_id"))
+            try:
+                detail = client.get_json(EVENT_PATH.format(event_id=event_id))
+            except NotFound:
+                log.warning("event %s answered 404: deleted during the run", event_id)
+                notes.add("event_deleted", event_id)
+                continue
+            pairs.append((event, detail if isinstance(detail, dict) else {}))
+        yield pairs, len(page.records)
+
+
+def event_details(
+    client: ApiClient,
+    since: datetime | None = None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """Events: the event list (100 per page, ``next_cursor``) and each event's detail, the
+    only place with ``time_zone`` and ``active_time`` (§3.11). 1 + events/100 + events
+    calls. A full table."""
+    notes = notes if notes is not None else ReadNotes()
+    shape = Shaper(table, source)
+    for pairs, _ in _events_with_details(client, notes):
+        yield [
+            shape(event, {"time_zone_id": detail.get("time_zone"),
+                          "active_date": detail.get("active_time")})
+            for event, detail in pairs
+        ]
+
+
+def event_registrations(
+    client: ApiClient,
+    since: datetime | None = None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Campaigns | None = None,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """EventRegistrations: per event, its detail (for ``default_track.track_id``), then the
+    registrations of that track, 100 per page (``next_cursor``) -- §3.11. An event without a
+    default track has no registrations to read. A full table."""
+    notes = notes if notes is not None else ReadNotes()
+    shape = Shaper(table, source)
+    for pairs, _ in _events_with_details(client, notes):
+        for event, detail in pairs:
+            event_id = str(event.get("event_id"))
+            track = detail.get("default_track")
+            track_id = track.get("track_id") if isinstance(track, dict) else None
+            if not track_id:
+                continue
+            path = source.path.format(event_id=event_id, track_id=track_id)
+            extra = {"event_id": event_id, "track_id": track_id}
+            try:
+                for page in client.pages(path, first_params(source, None),
+                                         paginator(source, path)):
+                    if page.records:
+                        yield [shape(r, extra) for r in page.records]
+            except NotFound:
+                notes.add("event_deleted", event_id)
+
+
+READERS: Mapping[str, SourceReader] = MappingProxyType(
+    {
+        "collection": collection,
+        "campaign_activities": campaign_activities,
+        "campaign_summaries": campaign_summaries,
+        "email_activities": email_activities,
+        "event_details": event_details,
+        "event_registrations": event_registrations,
+    }
+)
+"""The reader of each strategy a v3 :class:`~ctctsync.tables.Source` can name
+(:data:`ctctsync.tables.V3Reader`)."""
