@@ -12,7 +12,10 @@ import duckdb
 import pytest
 
 from ctctsync.sandbox import AccountSpec, Sandbox
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, tables_for
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 CLI = [sys.executable, "-m", "ctctsync"]
 
@@ -67,8 +70,12 @@ def test_discover_json_lists_every_table_and_column(tmp_path: Path) -> None:
     res = run_cli(["discover", "--json"], tmp_path)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert list(out) == list(TABLES)
-    for name, t in TABLES.items():
+    assert [n for n, t in out.items() if t["available"]] == list(V2_TABLES)
+    for name, t in TABLES.items():  # tables only v3 fills: listed, with the reason
+        if name not in V2_TABLES:
+            assert out[name] == {"available": False, "spec_name": t.spec_name,
+                                 "unavailable_reason": t.unavailable_reason("v2")}
+    for name, t in V2_TABLES.items():
         assert list(out[name]["columns"]) == list(t.column_names)
         assert out[name]["replication"] == t.replication
 
@@ -145,7 +152,7 @@ def test_demo_no_serve_syncs_every_table(tmp_path: Path) -> None:
     res = run_cli(["demo", "--no-serve", "--contacts", "500"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     con = duckdb.connect(str(tmp_path / "ctctsync-demo.duckdb"), read_only=True)
-    for name in TABLES:
+    for name in V2_TABLES:
         n = con.execute(f"select count(*) from constant_contact.demo_{name}").fetchone()
         assert n is not None
         assert n[0] > 0, name

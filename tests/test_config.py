@@ -9,13 +9,16 @@ import pytest
 
 from ctctsync.config import SyncConfig, load_config, parse_config
 from ctctsync.errors import ConfigError
-from ctctsync.tables import TABLES
+from ctctsync.tables import tables_for
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 
 def test_defaults_select_every_table_and_column() -> None:
     cfg = SyncConfig()
-    assert list(cfg.tables) == list(TABLES)
-    assert cfg.selected_columns("contacts") == TABLES["contacts"].column_names
+    assert list(cfg.tables) == list(V2_TABLES)
+    assert cfg.selected_columns("contacts") == V2_TABLES["contacts"].column_names
     assert cfg.table_name_in_warehouse("contacts") == "constant_contact_contacts"
 
 

@@ -17,7 +17,7 @@ from ctctsync.control.schemas import (
     WarehouseIn,
     WarehousePublic,
 )
-from ctctsync.tables import TABLES
+from ctctsync.tables import tables_for
 from ctctsync.validation import (
     FREQUENCY_MESSAGE,
     NO_TABLE_MESSAGE,
@@ -25,6 +25,9 @@ from ctctsync.validation import (
     field_errors,
     selection_problems,
 )
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 
 def _errors(model: type[BaseModel], **values: Any) -> dict[str, str]:
@@ -117,7 +120,7 @@ def test_public_models_read_attributes_and_survive_a_round_trip() -> None:
     )  # fmt: skip
     integ = _Obj(
         id=1, name="acme", state="active", state_reason=None, frequency_hours=24,
-        history_start=date(2024, 1, 1), tables=dict.fromkeys(TABLES), auth_method="manual",
+        history_start=date(2024, 1, 1), tables=dict.fromkeys(V2_TABLES), auth_method="manual",
         has_credentials=True, created_by=None, created_at=now, updated_at=now,
         activated_at=now, next_run_at=None, last_run=run,
     )  # fmt: skip

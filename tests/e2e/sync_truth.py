@@ -11,8 +11,11 @@ import orjson
 from ctctsync.config import WarehouseConfig
 from ctctsync.sandbox import Sandbox
 from ctctsync.sync.rows import ACTIVITY_DATE_FIELDS, activity_id
-from ctctsync.tables import TABLES, Column
+from ctctsync.tables import Column, tables_for
 from ctctsync.warehouse import read_table
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 
 def _ts(v: Any) -> datetime | None:
@@ -62,7 +65,7 @@ def _derive(table: str, rec: dict[str, Any]) -> dict[str, Any]:
 
 def expected_rows(sb: Sandbox, table: str, columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
     """The sandbox's truth of ``table`` as warehouse rows, by primary key."""
-    spec = TABLES[table]
+    spec = V2_TABLES[table]
     out: dict[Any, dict[str, Any]] = {}
     for raw in sb.truth(table):
         rec = _derive(table, raw)
@@ -74,7 +77,7 @@ def expected_rows(sb: Sandbox, table: str, columns: tuple[str, ...]) -> dict[Any
 def loaded_rows(wcfg: WarehouseConfig, integration: str, table: str,
                 columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
     """The warehouse table's rows (only ``columns``), by primary key."""
-    spec = TABLES[table]
+    spec = V2_TABLES[table]
     out: dict[Any, dict[str, Any]] = {}
     for rec in read_table(wcfg, integration, table).to_pylist():
         row = {c: _loaded_value(spec.column(c), rec.get(c)) for c in columns}
@@ -88,7 +91,7 @@ def assert_matches_truth(sb: Sandbox, wcfg: WarehouseConfig, table: str, *,
                          integration: str = "cc", columns: tuple[str, ...] | None = None,
                          ignore: tuple[str, ...] = ()) -> int:
     """Assert the loaded table equals the truth (keys and values); returns the row count."""
-    spec = TABLES[table]
+    spec = V2_TABLES[table]
     cols = tuple(c for c in (columns or spec.column_names) if c not in ignore)
     want = expected_rows(sb, table, cols)
     got = loaded_rows(wcfg, integration, table, cols)

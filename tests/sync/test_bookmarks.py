@@ -8,7 +8,10 @@ import pytest
 
 from ctctsync.state import Bookmark, StateStore
 from ctctsync.sync.bookmarks import plan_read
-from ctctsync.tables import TABLES
+from ctctsync.tables import tables_for
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 HISTORY = date(2020, 1, 1)
@@ -22,13 +25,13 @@ def _bm(at: datetime) -> Bookmark:
 def _plan(table: str = "contacts", *, bookmark: Bookmark | None = None,
           loaded: frozenset[str] | None = None, selected: tuple[str, ...] | None = None,
           full_refresh: bool = False):
-    spec = TABLES[table]
+    spec = V2_TABLES[table]
     return plan_read(spec, bookmark=bookmark, loaded_columns=loaded,
                      selected_columns=selected or spec.column_names, full_refresh=full_refresh,
                      history_start=HISTORY, lookback=LOOKBACK, now=NOW)
 
 
-@pytest.mark.parametrize("table", [pytest.param(n, id=n) for n, t in TABLES.items()
+@pytest.mark.parametrize("table", [pytest.param(n, id=n) for n, t in V2_TABLES.items()
                                    if t.replication == "full"])
 def test_full_tables_are_replaced_without_filter(table: str) -> None:
     plan = _plan(table, bookmark=_bm(NOW - timedelta(days=1)))

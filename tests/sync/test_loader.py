@@ -20,7 +20,7 @@ import pytest
 from ctctsync.config import WarehouseConfig
 from ctctsync.destinations import CAPABILITIES, OTHER, capabilities_of
 from ctctsync.sync.rows import MapContext, RowMapper
-from ctctsync.tables import TABLES
+from ctctsync.tables import tables_for
 from ctctsync.warehouse import (
     Loader,
     drop_integration_tables,
@@ -31,7 +31,10 @@ from ctctsync.warehouse import (
 from ctctsync.warehouse.admin import _describe
 from ctctsync.warehouse.destination import REPLACE_STRATEGY, WarehouseError, _explicit_password
 
-EVENTS = TABLES["events"]
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
+
+EVENTS = V2_TABLES["events"]
 PG = os.environ.get("CTCTSYNC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -20,7 +20,10 @@ from ctctsync.sync.rows import (
     convert_value,
     snake_case,
 )
-from ctctsync.tables import LOADED_AT, RUN_ID, TABLES, Column
+from ctctsync.tables import LOADED_AT, RUN_ID, Column, tables_for
+
+V2_TABLES = tables_for("v2")
+"""The tables of the v2 path (a config without api_version reads v2)."""
 
 CTX = MapContext(run_id="r1", loaded_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
 
@@ -105,7 +108,7 @@ def _contact(**over: Any) -> dict[str, Any]:
 
 
 def test_contacts_page_to_arrow() -> None:
-    table = TABLES["contacts"]
+    table = V2_TABLES["contacts"]
     mapper = RowMapper(table, table.column_names)
     batch = mapper.to_arrow([_contact(), _contact(id="2", home_phone=None)], CTX)
     assert batch.schema == arrow_schema(table, table.column_names)
@@ -124,7 +127,7 @@ def test_contacts_page_to_arrow() -> None:
 
 
 def test_column_selection_keeps_only_selected_and_metadata() -> None:
-    table = TABLES["contacts"]
+    table = V2_TABLES["contacts"]
     mapper = RowMapper(table, ("id", "modified_date", "first_name"))
     batch = mapper.to_arrow([_contact()], CTX)
     assert batch.column_names == ["id", "modified_date", "first_name", LOADED_AT, RUN_ID]
@@ -132,11 +135,11 @@ def test_column_selection_keeps_only_selected_and_metadata() -> None:
 
 def test_selection_without_key_is_refused() -> None:
     with pytest.raises(ValueError, match="key"):
-        RowMapper(TABLES["contacts"], ("first_name",))
+        RowMapper(V2_TABLES["contacts"], ("first_name",))
 
 
 def test_malformed_record_names_table_field_and_record() -> None:
-    mapper = RowMapper(TABLES["contacts"], TABLES["contacts"].column_names)
+    mapper = RowMapper(V2_TABLES["contacts"], V2_TABLES["contacts"].column_names)
     with pytest.raises(MalformedRecord) as err:
         mapper.to_arrow([_contact(), _contact(id="7", created_date="not a date")], CTX)
     msg = str(err.value)
@@ -152,13 +155,13 @@ def test_malformed_record_names_table_field_and_record() -> None:
     ],
 )
 def test_malformed_pages_fail(records: list[Any]) -> None:
-    mapper = RowMapper(TABLES["contacts"], TABLES["contacts"].column_names)
+    mapper = RowMapper(V2_TABLES["contacts"], V2_TABLES["contacts"].column_names)
     with pytest.raises(MalformedRecord, match="contacts"):
         mapper.to_arrow(records, CTX)
 
 
 def test_account_info_email_column() -> None:
-    table = TABLES["account_info"]
+    table = V2_TABLES["account_info"]
     rec = {"website": "http://www.example.com", "email": "mjdoe@example.com",
            "organization_addresses": [{"city": "Anytown"}], "state_code": "MA"}
     row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
@@ -168,7 +171,7 @@ def test_account_info_email_column() -> None:
 
 
 def test_library_file_dates_to_utc_and_thumbnail_json() -> None:
-    table = TABLES["my_library_files"]
+    table = V2_TABLES["my_library_files"]
     rec = {"id": "56", "name": "f", "folder_id": None, "height": 100, "is_image": True,
            "thumbnail": {"url": "u", "height": 200, "width": 200},
            "created_date": "2015-02-11T10:43:48.000-05:00"}
@@ -186,7 +189,7 @@ OPEN = {"activity_type": "EMAIL_OPEN", "campaign_id": "1100394165287", "contact_
 
 
 def test_contact_tracking_one_row_per_activity() -> None:
-    table = TABLES["contact_tracking"]
+    table = V2_TABLES["contact_tracking"]
     rows = RowMapper(table, table.column_names).to_arrow([CLICK, OPEN], CTX).to_pylist()
     click, opened = rows
     assert click["activity_date"] == click["click_date"] == datetime(
@@ -199,7 +202,7 @@ def test_contact_tracking_one_row_per_activity() -> None:
 
 
 def test_activity_without_date_is_malformed() -> None:
-    table = TABLES["contact_tracking"]
+    table = V2_TABLES["contact_tracking"]
     bad = {k: v for k, v in OPEN.items() if k != "open_date"}
     with pytest.raises(MalformedRecord, match="activity_date"):
         RowMapper(table, table.column_names).to_arrow([bad], CTX)
@@ -217,7 +220,7 @@ def test_activity_without_date_is_malformed() -> None:
 )
 def test_activity_id_is_stable(variant: dict[str, Any]) -> None:
     """The same activity gets the same id whichever text form its fields arrive in."""
-    table = TABLES["contact_tracking"]
+    table = V2_TABLES["contact_tracking"]
     mapper = RowMapper(table, table.column_names)
     base = mapper.to_arrow([CLICK], CTX).to_pylist()[0]["activity_id"]
     other = mapper.to_arrow([{**CLICK, **variant}], CTX).to_pylist()[0]["activity_id"]
@@ -234,7 +237,7 @@ def test_activity_id_is_stable(variant: dict[str, Any]) -> None:
     ],
 )
 def test_activity_id_differs_per_activity(change: dict[str, Any]) -> None:
-    table = TABLES["contact_tracking"]
+    table = V2_TABLES["contact_tracking"]
     mapper = RowMapper(table, table.column_names)
     base = mapper.to_arrow([CLICK], CTX).to_pylist()[0]["activity_id"]
     assert mapper.to_arrow([{**CLICK, **change}], CTX).to_pylist()[0]["activity_id"] != base
@@ -252,7 +255,7 @@ def test_activity_id_known_value() -> None:
 
 
 def test_campaign_summary_row() -> None:
-    table = TABLES["email_campaign_summary"]
+    table = V2_TABLES["email_campaign_summary"]
     rec = {"campaign_id": "1100394165290", "start_date": "2012-02-10T11:07:43.626Z",
            "end_date": "2026-01-01T00:00:00.000Z", "sends": 15, "opens": 10, "clicks": 10,
            "forwards": 3, "unsubscribes": 2, "bounces": 18, "spam_count": 1}
@@ -264,7 +267,7 @@ def test_campaign_summary_row() -> None:
 
 
 def test_campaign_summary_without_dates_uses_last_run_and_read_time() -> None:
-    table = TABLES["email_campaign_summary"]
+    table = V2_TABLES["email_campaign_summary"]
     rec = {"campaign_id": "5", "last_run_date": "2012-02-10T11:07:43.626Z", "sends": 1}
     row = RowMapper(table, table.column_names).to_arrow([rec], CTX).to_pylist()[0]
     assert row["start_date"] == datetime(2012, 2, 10, 11, 7, 43, 626000, tzinfo=UTC)
@@ -272,7 +275,7 @@ def test_campaign_summary_without_dates_uses_last_run_and_read_time() -> None:
 
 
 def test_key_deduper_drops_repeats_across_pages() -> None:
-    table = TABLES["contact_lists"]
+    table = V2_TABLES["contact_lists"]
     mapper = RowMapper(table, table.column_names)
     dedupe = KeyDeduper(table.primary_key)
     first = dedupe(mapper.to_arrow([{"id": "1"}, {"id": "2"}, {"id": "2"}], CTX))
@@ -282,7 +285,7 @@ def test_key_deduper_drops_repeats_across_pages() -> None:
 
 
 def test_key_deduper_memory_is_a_window() -> None:
-    table = TABLES["contact_lists"]
+    table = V2_TABLES["contact_lists"]
     mapper = RowMapper(table, table.column_names)
     dedupe = KeyDeduper(table.primary_key, window=3)
     dedupe(mapper.to_arrow([{"id": str(i)} for i in range(1, 6)], CTX))
@@ -320,7 +323,7 @@ def _recorded(table: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("table_name", list(_RECORDED))
 def test_recorded_payloads_have_no_unaccounted_field(table_name: str) -> None:
     """Every field of the SDKs' recorded bodies is mapped (a column or an alias) or known."""
-    table = TABLES[table_name]
+    table = V2_TABLES[table_name]
     seen: list[tuple[str, list[str]]] = []
     mapper = RowMapper(table, table.column_names,
                        on_new_fields=lambda t, f, _added: seen.append((t, list(f))))
@@ -330,7 +333,7 @@ def test_recorded_payloads_have_no_unaccounted_field(table_name: str) -> None:
 
 
 def test_ruby_trash_type_is_file_type() -> None:
-    table = TABLES["trash_files"]
+    table = V2_TABLES["trash_files"]
     rows = RowMapper(table, table.column_names).to_arrow(
         [{"id": "9", "name": "menu.pdf", "type": "PDF"},
          {"id": "10", "name": "b.png", "file_type": "PNG", "type": "ignored"}], CTX
@@ -339,12 +342,12 @@ def test_ruby_trash_type_is_file_type() -> None:
 
 
 def test_recorded_contact_and_list_fields_are_columns() -> None:
-    contacts = TABLES["contacts"]
+    contacts = V2_TABLES["contacts"]
     row = RowMapper(contacts, contacts.column_names).to_arrow(
         [_contact(department_name="Sales", action_by="ACTION_BY_VISITOR")], CTX
     ).to_pylist()[0]
     assert (row["department_name"], row["action_by"]) == ("Sales", "ACTION_BY_VISITOR")
-    lists = TABLES["contact_lists"]
+    lists = V2_TABLES["contact_lists"]
     row = RowMapper(lists, lists.column_names).to_arrow(
         [{"id": 1, "name": "General", "contact_count": 17, "opt_in_default": False}], CTX
     ).to_pylist()[0]
@@ -352,7 +355,7 @@ def test_recorded_contact_and_list_fields_are_columns() -> None:
 
 
 def test_new_field_is_reported_once_and_not_loaded_by_default() -> None:
-    table = TABLES["contacts"]
+    table = V2_TABLES["contacts"]
     calls: list[tuple[str, list[str], dict[str, str]]] = []
     mapper = RowMapper(table, table.column_names,
                        on_new_fields=lambda t, f, a: calls.append((t, list(f), dict(a))))
@@ -364,7 +367,7 @@ def test_new_field_is_reported_once_and_not_loaded_by_default() -> None:
 
 
 def test_add_policy_loads_new_fields_as_text_columns() -> None:
-    table = TABLES["contacts"]
+    table = V2_TABLES["contacts"]
     calls: list[dict[str, str]] = []
     mapper = RowMapper(table, ("id", "modified_date"), new_columns="add",
                        on_new_fields=lambda _t, _f, a: calls.append(dict(a)))
@@ -401,7 +404,7 @@ def test_snake_case(field: str, column: str) -> None:
 
 
 def test_add_policy_never_shadows_a_registry_or_metadata_column() -> None:
-    table = TABLES["contacts"]
+    table = V2_TABLES["contacts"]
     mapper = RowMapper(table, ("id", "modified_date"), new_columns="add")
     batch = mapper.to_arrow([{"id": 1, "FirstName": "x", "_ctctsync_run_id": "y"}], CTX)
     assert mapper.new_fields == {"FirstName", "_ctctsync_run_id"}
@@ -410,6 +413,6 @@ def test_add_policy_never_shadows_a_registry_or_metadata_column() -> None:
 
 
 def test_add_policy_leaves_dlt_columns_alone() -> None:
-    mapper = RowMapper(TABLES["contacts"], ("id", "modified_date"), new_columns="add")
+    mapper = RowMapper(V2_TABLES["contacts"], ("id", "modified_date"), new_columns="add")
     mapper.to_arrow([{"id": 1, "_dlt_id": "x", "_private": 1}], CTX)
     assert mapper.added == {"_private": "_private"}

@@ -30,7 +30,7 @@ from ctctsync.cli.output import (
     print_result,
     run_with_progress,
 )
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, tables_for
 
 if TYPE_CHECKING:
     from ctctsync.config import SyncConfig
@@ -100,9 +100,14 @@ def discover(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     cfg = _load(config)
     types = capabilities_of(cfg.warehouse.destination).column_types
     new_fields = _discovered_fields(cfg)
+    version = cfg.source.api_version
+    tables = tables_for(version)
+    unavailable = {n: t.unavailable_reason(version) for n, t in TABLES.items()
+                   if n not in tables}
     if as_json:
-        out = {
+        out: dict[str, Any] = {
             name: {
+                "available": True,
                 "spec_name": t.spec_name,
                 "purpose": t.purpose,
                 "replication": t.replication,
@@ -120,12 +125,16 @@ def discover(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 },
                 "new_fields": new_fields.get(name, []),
             }
-            for name, t in TABLES.items()
+            for name, t in tables.items()
         }
+        for name, reason in unavailable.items():
+            out[name] = {"available": False, "spec_name": TABLES[name].spec_name,
+                         "unavailable_reason": reason}
         console.print_json(json.dumps(out))
         return
-    console.print(f"Warehouse: {cfg.warehouse.destination} (column types as created there)")
-    for t in TABLES.values():
+    console.print(f"API: {version}. Warehouse: {cfg.warehouse.destination} "
+                  "(column types as created there)")
+    for t in tables.values():
         # a line of its own: a table's title would wrap to the (narrow) table's width
         console.print(f"\n{t.name}  ({t.spec_name}, {t.replication_label})",
                       highlight=False, markup=False)
@@ -141,6 +150,9 @@ def discover(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         for field_name in new_fields.get(t.name, []):
             grid.add_row(field_name, "-", "new field available (not in the registry)")
         console.print(grid)
+    for name, reason in unavailable.items():
+        console.print(f"\n{name}  ({TABLES[name].spec_name}): unavailable with API {version}. "
+                      f"{reason}", highlight=False, markup=False)
 
 
 def _discovered_fields(cfg: SyncConfig) -> dict[str, list[str]]:
