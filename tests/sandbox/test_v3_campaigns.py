@@ -158,6 +158,8 @@ def test_send_history(sandbox: Sandbox, v3: V3) -> None:
             v3.get(f"/v3/emails/activities/{primary}/send_history", status=404)
             continue
         history = v3.get(f"/v3/emails/activities/{primary}/send_history")
+        scheduled = v3.get(f"/v3/emails/activities/{primary}/schedules")
+        assert len(scheduled) == (row["current_status"] == "Scheduled")
         assert v3.get(f"/v3/emails/activities/{permalink}/send_history") == []
         camp = next(c for c in account.campaigns.values() if c.name == row["name"])
         if row["current_status"] == "Done":

@@ -1,5 +1,5 @@
 """v3 email campaigns (constant-contact-v3-api.md §3.6): ``GET /v3/emails``, one campaign, its
-activities, their send history, and the v2 -> v3 id cross-references.
+activities, their send history and schedules, and the v2 -> v3 id cross-references.
 
 Every campaign of the account model has two campaign activities, ``primary_email`` and
 ``permalink`` (the roles a real sent campaign has, §3.6); their UUIDs come from
@@ -227,6 +227,15 @@ def send_history(account: Account, ids: V3Ids, ref: ActivityRef) -> list[JSONDic
              "reason_code": 0}]
 
 
+def schedules(ref: ActivityRef) -> list[JSONDict]:
+    """``GET /emails/activities/{id}/schedules``: the scheduled send of a SCHEDULED campaign's
+    primary activity, else ``[]`` (§3.6)."""
+    c = ref.campaign
+    if ref.role != "primary_email" or c.status != "SCHEDULED" or c.next_run_ms is None:
+        return []
+    return [{"scheduled_date": ts_millis(c.next_run_ms)}]
+
+
 # -- the collection ----------------------------------------------------------------------------
 
 
@@ -315,6 +324,9 @@ class CampaignRoutes:
         ref = self._activity(request)
         return v3_json(send_history(self.account, self.ids, ref))
 
+    async def schedules(self, request: Request) -> Response:
+        return v3_json(schedules(self._activity(request)))
+
     async def xrefs(self, request: Request) -> Response:
         raw = request.query_params.get("v2_email_campaign_ids", "")
         wanted = [v.strip() for v in raw.split(",") if v.strip()]
@@ -345,4 +357,5 @@ def routes(face: V3Face) -> list[Route]:
         Route("/v3/emails/activities/{campaign_activity_id}", g(handlers.activity)),
         Route("/v3/emails/activities/{campaign_activity_id}/send_history",
               g(handlers.send_history)),
+        Route("/v3/emails/activities/{campaign_activity_id}/schedules", g(handlers.schedules)),
     ]
