@@ -323,3 +323,21 @@ def test_reports_need_the_metrics_privilege_and_their_scope(sandbox: Sandbox) ->
     owner_scopes.get(REPORT.format(ids.activity(camp.id), "sends"), status=403)
     owner_scopes.get("/v3/reports/summary_reports/email_campaign_summaries", status=403)
     owner_scopes.get("/v3/emails", {"limit": 1})  # campaign:read is enough there
+
+
+def test_tracking_paging_is_stable_while_the_campaign_gets_more_activity(sandbox: Sandbox,
+                                                                        v3: V3) -> None:
+    account = sandbox.context.account
+    ids = V3Ids(sandbox.spec.seed)
+    camp = _sent(account)[0]
+    before = [(ids.contact(a.contact_id), ts_millis(a.ts_ms))
+              for a in _log(account, camp.id, "opens")]
+    first = v3.get(REPORT.format(ids.activity(camp.id), "opens"), {"limit": 4})
+    account.send_campaign(camp.id, activities=12)  # new opens land in front (newest first)
+    rows, body = list(first["tracking_activities"]), first
+    while body.get("_links"):
+        body = v3.get(body["_links"]["next"]["href"])
+        rows.extend(body["tracking_activities"])
+    assert [(r["contact_id"], r["created_time"]) for r in rows] == before  # no dup, no gap
+    after = v3.walk(REPORT.format(ids.activity(camp.id), "opens"), "tracking_activities")[0]
+    assert len(after) == account.campaign_counts(camp.id)["opens"] > len(before)

@@ -494,6 +494,8 @@ class ReportRoutes:
                         "link_click_counts": counts})
 
     async def activity_details(self, request: Request) -> Response:
+        """The contact's activities, newest first, 1-100 a page (§3.7). UNCONFIRMED whether
+        click or bounce rows carry more fields here: the sandbox sends the contract's five."""
         cid = self._contact(request)
         params = query(request)
         names = contact_types(request, params)
