@@ -341,3 +341,21 @@ def test_tracking_paging_is_stable_while_the_campaign_gets_more_activity(sandbox
     assert [(r["contact_id"], r["created_time"]) for r in rows] == before  # no dup, no gap
     after = v3.walk(REPORT.format(ids.activity(camp.id), "opens"), "tracking_activities")[0]
     assert len(after) == account.campaign_counts(camp.id)["opens"] > len(before)
+
+
+def test_tracking_default_and_maximum_page_is_500(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(AccountSpec(seed=9, contacts=1000, lists=1, campaigns=1,
+                                     activities_per_campaign=1000, events=0))
+    account = sb.context.account
+    camp = _sent(account)[0]
+    sends = account.campaign_counts(camp.id)["sends"]
+    assert sends > 500
+    v3 = V3(sb)
+    path = REPORT.format(V3Ids(9).activity(camp.id), "sends")
+    first = v3.get(path)
+    assert len(first["tracking_activities"]) == 500  # default 500 (§3.8)
+    rest = v3.get(first["_links"]["next"]["href"])
+    assert len(rest["tracking_activities"]) == sends - 500 and "_links" not in rest
+    assert len(v3.get(path, {"limit": "500"})["tracking_activities"]) == 500
+    stats = v3.get(f"/v3/reports/stats/email_campaigns/{V3Ids(9).campaign(camp.id)}")
+    assert stats["results"][0]["stats"]["em_sends"] == sends
