@@ -214,11 +214,13 @@ class TokenKeeper:
     def renew(self) -> str:
         """A new access token because the API refused the one we handed out (401): under
         the lock, take the stored token if another process changed it since (and it is
-        valid), else refresh. For ``ApiClient(renew_token=keeper.renew)``."""
+        valid), else refresh (also when this keeper handed out nothing yet). For
+        ``ApiClient(renew_token=keeper.renew)``."""
         refused = self._handed_out
 
         def usable(tokens: TokenSet) -> bool:
-            return (tokens.access_token != refused
+            # a keeper that handed nothing out cannot tell who was refused: it refreshes
+            return (refused is not None and tokens.access_token != refused
                     and tokens.valid_for(RENEWED_MIN_VALID, self._now()))
 
         return self._under_lock(usable, fallback=False)
