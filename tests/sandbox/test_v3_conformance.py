@@ -104,6 +104,7 @@ class Probe:
     sb: Sandbox
     client: httpx.Client
     ids: dict[str, str]
+    samples: dict[str, list[str]]
     method: str = "GET"
     template: str = ""
     log: list[Exchange] = field(default_factory=list)
@@ -124,6 +125,12 @@ class Probe:
             ex.problems.append(f"expected {expect}: {str(parsed)[:300]}")
         if r.status_code >= 500:
             ex.problems.append(f"server error: {str(parsed)[:300]}")
+        media = r.headers.get("content-type", "").split(";", 1)[0].strip()
+        # error bodies are JSON everywhere (the CSV export's 404 too); successes per `produces`
+        allowed = contract.produces(self.method, template or self.template) \
+            if r.status_code < 400 else ["application/json"]
+        if r.content and media not in allowed:
+            ex.problems.append(f"Content-Type {media!r}, the contract produces {allowed}")
         try:
             contract.validate(self.method, template or self.template, r.status_code, parsed)
         except contract.ContractError as exc:
@@ -261,6 +268,33 @@ ID_SOURCES: dict[str, Callable[[Probe], str]] = {
 }
 """How to get a valid value for a path parameter (or filter) of that name."""
 
+def _rows(p: Probe, path: str, key: str, field: str, **params: Any) -> list[str]:
+    body = _get(p, path, **params)
+    return [str(row[field]) for row in (body.get(key) if isinstance(body, dict) else body) or []]
+
+
+def _all_activities(p: Probe) -> list[str]:
+    found = []
+    for campaign in _rows(p, "/v3/emails", "campaigns", "campaign_id", limit=500):
+        detail = _get(p, f"/v3/emails/{campaign}")
+        found += [a["campaign_activity_id"] for a in detail.get("campaign_activities", [])]
+    return found
+
+
+SAMPLE_SOURCES: dict[str, Callable[[Probe], list[str]]] = {
+    # deleted and unsubscribed contacts too (status=all), with their sub-resources
+    "contact_id": lambda p: _rows(p, "/v3/contacts", "contacts", "contact_id", status="all",
+                                  limit=25),
+    "list_id": lambda p: _rows(p, "/v3/contact_lists", "lists", "list_id", status="all"),
+    # every status (Draft ... Removed) and every activity role (primary_email, permalink)
+    "campaign_id": lambda p: _rows(p, "/v3/emails", "campaigns", "campaign_id", limit=500),
+    "campaign_activity_id": _all_activities,
+    "event_id": lambda p: _rows(p, "/v3/events", "records", "event_id", limit=100),
+    "segment_id": lambda p: _rows(p, "/v3/segments", "segments", "segment_id"),
+}
+"""Many ids for the last path parameter of an operation: its detail is fetched for each (records
+in every state answer with the shapes the contract must describe); any declared status goes."""
+
 UNKNOWN_IDS: dict[str, str] = {"segment_id": "999999999", "track_id": "zzzzzz",
                                "file_export_id": UNKNOWN_UUID}
 """Well-formed ids no record has (default: a UUID), for the 404 variants."""
@@ -382,6 +416,19 @@ def _exercise_get(probe: Probe, path: str, query: list[dict[str, Any]],
         probe.send("bad limit", path, {**base, "limit": "0"}, expect=400)
 
 
+def _exercise_samples(probe: Probe, base: dict[str, str]) -> None:
+    names = re.findall(r"\{(\w+)\}", probe.template)
+    if not names or names[-1] not in SAMPLE_SOURCES:
+        return
+    last = names[-1]
+    key = f"samples:{last}"
+    if key not in probe.samples:
+        probe.samples[key] = SAMPLE_SOURCES[last](probe)
+    for value in probe.samples[key]:
+        if value != p_id(probe, last):
+            probe.send(f"{last}={value}", _fill(probe, probe.template, {last: value}), base)
+
+
 def _exercise_refusals(probe: Probe, path: str, base: dict[str, str], body: Any) -> None:
     probe.send("bad token", path, base, token="not-a-token", body=body, expect=401)
     needed = _scopes(probe.method, probe.template)
@@ -420,6 +467,7 @@ def exercise(probe: Probe) -> None:
     body = WRITE_BODIES.get((probe.method, probe.template))
     if probe.method == "GET":
         _exercise_get(probe, path, query, base)
+        _exercise_samples(probe, base)
     elif body is not None:
         probe.send("write", path, base, body=body, expect="2xx")
     _exercise_refusals(probe, path, base, body)
@@ -451,6 +499,13 @@ def v3_client(v3_sandbox: Sandbox) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def known_ids() -> dict[str, str]:
+    """Valid ids found so far (shared by the operations of the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def sample_ids() -> dict[str, list[str]]:
+    """Id samples found so far (shared by the operations of the module)."""
     return {}
 
 
@@ -462,11 +517,12 @@ def test_the_sandbox_serves_v3_operations() -> None:
 @pytest.mark.parametrize(("method", "template"), OPERATIONS,
                          ids=[f"{m} {t}" for m, t in OPERATIONS])
 def test_operation_conforms(v3_sandbox: Sandbox, v3_client: httpx.Client,
-                            known_ids: dict[str, str], method: str, template: str) -> None:
+                            known_ids: dict[str, str], sample_ids: dict[str, list[str]],
+                            method: str, template: str) -> None:
     """Every answer of every variant validates, and at least one variant succeeded (coverage)."""
     if contract.operation_for(template) != template:
         pytest.fail(f"{method} {template}: the sandbox serves a path the contract does not have")
-    probe = Probe(v3_sandbox, v3_client, known_ids, method, template)
+    probe = Probe(v3_sandbox, v3_client, known_ids, sample_ids, method, template)
     try:
         exercise(probe)
     except IdSourceMissingError as exc:

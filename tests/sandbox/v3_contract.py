@@ -25,6 +25,8 @@ What "validates" means here:
   ``APIErrorSchema`` (an array of ``{error_key, error_message}``) for every other status >= 400
   (§1.4). UNCONFIRMED: chose these because they are the only error shapes the contract names
   and §1.4 ties them to these statuses; the alternative (check nothing) lets any body through.
+* Closed value lists the contract states only in prose are checked as ``enum``
+  (:data:`DESCRIBED_VALUES`).
 * A status the operation does not declare (and no ``default``) is a violation. A 2xx status
   declared without a schema checks nothing; a non-empty body there is logged (not failed).
 
@@ -146,6 +148,14 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk("GET", "/account/emails", 200, "$[*].confirm_source", "additionalProperties",
           "confirm_source (an IP address) is sent but not declared in AccountEmails (§3.10)",
           ("GET_v3_account_emails__nango.json",)),
+    Quirk("GET", "/account/emails", 200, "$[*].roles[*]", "enum",
+          "roles holds DEFAULT_FROM, which the contract's role list (CONTACT, BILLING, "
+          "JOURNALING, REPLY_TO, OTHER) lacks (§3.10)", ("GET_v3_account_emails__nango.json",)),
+    # -- campaign status casing: a real body (NANGO, §1.6, §3.6) ---------------------------------
+    Quirk("GET", "/emails/{campaign_id}", 200, "$.current_status", "enum",
+          "the campaign detail spells current_status upper-case (DRAFT) where the contract lists "
+          "Draft, Scheduled, ... as for the list (which does send Draft)",
+          ("GET_v3_emails_ID__nango.json",)),
 )
 """Every documented contract quirk (docs/v3-contract-quirks.md); nothing else is tolerated."""
 
@@ -182,9 +192,66 @@ def _json_schema(node: Any) -> Any:
     return out
 
 
+_SOURCES = ("Contact", "Account")
+_CAMPAIGN_STATUS = ("Draft", "Scheduled", "Executing", "Done", "Error", "Removed")
+_ACTIVITY_STATE = ("initialized", "processing", "completed", "cancelled", "failed", "timed_out")
+_ROLES = ("primary_email", "permalink", "resend")
+_REGISTRATION = ("PENDING", "REGISTERED", "CANCELED", "EXPIRED", "IN_PROGRESS", "FAILED")
+
+DESCRIBED_VALUES: dict[tuple[str, str], tuple[str | int, ...]] = {
+    ("EmailAddress", "permission_to_send"): ("explicit", "implicit", "not_set",
+                                             "pending_confirmation", "temp_hold", "unsubscribed"),
+    ("EmailAddress", "confirm_status"): ("pending", "confirmed", "off"),
+    ("EmailAddress", "opt_in_source"): _SOURCES,
+    ("EmailAddress", "opt_out_source"): _SOURCES,
+    ("ContactResource", "create_source"): _SOURCES,
+    ("ContactResource", "update_source"): _SOURCES,
+    ("PhoneNumber", "kind"): ("home", "work", "mobile", "other"),
+    ("PhoneNumber", "create_source"): _SOURCES,
+    ("PhoneNumber", "update_source"): _SOURCES,
+    ("StreetAddress", "kind"): ("home", "work", "other"),
+    ("EmailCampaigns", "current_status"): _CAMPAIGN_STATUS,
+    ("EmailCampaign", "current_status"): _CAMPAIGN_STATUS,
+    ("EmailCampaigns", "type_code"): (1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                      24, 25, 26, 57),
+    ("EmailCampaign", "type_code"): (1, 2, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                     24, 25, 26, 57),
+    ("ActivityReference", "role"): _ROLES,
+    ("EmailCampaignActivity", "role"): _ROLES,
+    ("EmailCampaignActivity", "current_status"): tuple(v.upper() for v in _CAMPAIGN_STATUS),
+    ("EmailCampaignActivity", "format_type"): (1, 2, 3, 4, 5),
+    ("EmailSendHistory", "send_status"): ("COMPLETED", "ERRORED"),
+    ("EmailSendHistory", "reason_code"): tuple(range(13)),
+    ("Activity", "state"): _ACTIVITY_STATE,
+    ("ActivityExportStatus", "state"): _ACTIVITY_STATE,
+    ("AccountEmails", "roles"): ("CONTACT", "BILLING", "JOURNALING", "REPLY_TO", "OTHER"),
+    ("AccountEmails", "confirm_source_type"): ("SITE_OWNER", "SUPPORT", "FORCEVERIFY", "PARTNER"),
+    ("BouncesTrackingActivity", "bounce_code"): ("B", "D", "F", "S", "V", "X", "Z"),
+    ("RegistrantInformationLiteDto", "registration_status"): _REGISTRATION,
+    ("DetailedRegistrationDto", "registration_status"): _REGISTRATION,
+    ("OrderDetailsDto", "payment_status"): ("PENDING", "PAID", "REFUNDED", "CANCELLED", "FAILED",
+                                            "CHARGED_BACK", "UNKNOWN"),
+}
+"""Closed value lists the contract states in prose ("Valid values are ...", "Possible values:
+...") but not as ``enum`` (it has no ``enum`` in any definition): transcribed per (definition,
+property) and checked as ``enum`` (on the items of an array property)."""
+
+
+def _with_described_values(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    target = schema.get("items", schema) if schema.get("type") == "array" else schema
+    for (definition, prop), values in DESCRIBED_VALUES.items():
+        if definition != name:
+            continue
+        slot = target["properties"][prop]
+        slot = slot["items"] if slot.get("type") == "array" else slot
+        slot["enum"] = list(values)
+    return schema
+
+
 @cache
 def _definitions() -> dict[str, Any]:
-    converted: dict[str, Any] = {name: _json_schema(d) for name, d in spec()["definitions"].items()}
+    converted: dict[str, Any] = {name: _with_described_values(name, _json_schema(d))
+                                 for name, d in spec()["definitions"].items()}
     return converted
 
 
@@ -344,6 +411,13 @@ def operation_for(path: str) -> str | None:
                 s.startswith("{") or s == p for s, p in zip(segments, parts, strict=True)):
             return template
     return None
+
+
+def produces(method: str, path_template: str) -> list[str]:
+    """The media types the operation answers with (its ``produces``, else the contract's)."""
+    op = _operation(method, path_template)
+    found: list[str] = op.get("produces") or spec().get("produces") or ["application/json"]
+    return found
 
 
 def operations() -> list[tuple[str, str]]:
