@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -99,7 +99,23 @@ def _text(value: str) -> str | None:
     return value or None  # v3 omits empty values (§1.6): "" becomes an absent key
 
 
-def _email_address(c: gen.Contact, extras: gen.ContactV3Extras) -> dict[str, Any]:
+Stamp = Callable[[int], str]
+"""Epoch ms -> a contact-style timestamp (memoised per body: a contact repeats its times)."""
+
+
+def _stamper() -> Stamp:
+    memo: dict[int, str] = {}
+
+    def stamp(ms: int) -> str:
+        text = memo.get(ms)
+        if text is None:
+            text = memo[ms] = ts_seconds(ms)
+        return text
+
+    return stamp
+
+
+def _email_address(c: gen.Contact, extras: gen.ContactV3Extras, ts: Stamp) -> dict[str, Any]:
     perm = permission(c)
     opted_out = perm == "unsubscribed" and c.opt_out_ms is not None
     opted_in = perm in ("explicit", "implicit", "unsubscribed")
@@ -107,39 +123,38 @@ def _email_address(c: gen.Contact, extras: gen.ContactV3Extras) -> dict[str, Any
     return {
         "address": c.email,
         "permission_to_send": perm,
-        "created_at": ts_seconds(c.created_ms),
-        "updated_at": ts_seconds(c.opt_out_ms if opted_out and c.opt_out_ms else c.opt_in_ms),
+        "created_at": ts(c.created_ms),
+        "updated_at": ts(c.opt_out_ms if opted_out and c.opt_out_ms else c.opt_in_ms),
         "opt_in_source": ("Contact" if c.opt_in_source == "ACTION_BY_VISITOR" else "Account")
         if opted_in or perm == "pending_confirmation" else None,
-        "opt_in_date": ts_seconds(c.opt_in_ms) if opted_in else None,
+        "opt_in_date": ts(c.opt_in_ms) if opted_in else None,
         # opt_out_* only when unsubscribed (§3.1)
         "opt_out_source": ("Contact" if extras.opt_out_by_contact else "Account")
         if opted_out else None,
-        "opt_out_date": ts_seconds(c.opt_out_ms) if opted_out and c.opt_out_ms else None,
+        "opt_out_date": ts(c.opt_out_ms) if opted_out and c.opt_out_ms else None,
         "opt_out_reason": _text(extras.opt_out_reason) if opted_out else None,
         "confirm_status": confirm,
     }
 
 
-def _phones(seed: int, c: gen.Contact, source: str) -> list[dict[str, Any]]:
+def _phones(seed: int, c: gen.Contact, source: str, ts: Stamp) -> list[dict[str, Any]]:
     out = []
     for slot, (kind, attr) in enumerate(PHONE_KINDS):
         number = getattr(c, attr)
         if number:
             out.append({"phone_number_id": gen.subrecord_uuid(seed, c.id, slot),
                         "phone_number": number, "kind": kind,
-                        "created_at": ts_seconds(c.created_ms),
-                        "updated_at": ts_seconds(c.modified_ms),
+                        "created_at": ts(c.created_ms), "updated_at": ts(c.modified_ms),
                         "update_source": source, "create_source": "Account"})
     return out
 
 
-def _addresses(c: gen.Contact) -> list[dict[str, Any]]:
+def _addresses(c: gen.Contact, ts: Stamp) -> list[dict[str, Any]]:
     return [{"street_address_id": a.id, "kind": ADDRESS_KINDS.get(a.kind, "other"),
              "street": ", ".join(p for p in (a.line1, a.line2) if p), "city": _text(a.city),
              "state": _text(a.state or a.state_code), "postal_code": _text(a.postal_code),
              "country": COUNTRY_NAMES.get(a.country_code, a.country_code.upper() or None),
-             "created_at": ts_seconds(c.created_ms), "updated_at": ts_seconds(c.modified_ms)}
+             "created_at": ts(c.created_ms), "updated_at": ts(c.modified_ms)}
             for a in c.addresses]
 
 
@@ -149,6 +164,15 @@ class ContactRenderer:
 
     account: Account
     ids: V3Ids
+    _uuids: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def _uuid(self, kind: int, ident: int) -> str:
+        # lists, tags and custom fields are few and repeat on every row: derive each UUID once
+        key = (kind, ident)
+        value = self._uuids.get(key)
+        if value is None:
+            value = self._uuids[key] = self.ids.uuid(kind, ident)
+        return value
 
     def body(self, cid: int, includes: frozenset[str]) -> dict[str, Any] | None:
         """Contact ``cid`` with the requested sub-resources (``[]`` when empty), or None."""
@@ -159,29 +183,30 @@ class ContactRenderer:
         extras = acc.contact_v3_extras(cid)
         deleted = acc.contact_deleted_ms(cid)
         source = "Contact" if extras.updated_by_contact else "Account"
+        ts = _stamper()
         out: dict[str, Any] = {
             "contact_id": self.ids.contact(cid),
-            "email_address": _email_address(c, extras),
+            "email_address": _email_address(c, extras, ts),
             "first_name": _text(c.first_name), "last_name": _text(c.last_name),
             "job_title": _text(c.job_title), "company_name": _text(c.company_name),
             "birthday_month": extras.birthday_month, "birthday_day": extras.birthday_day,
             "anniversary": extras.anniversary,
             "update_source": source,
             "create_source": "Contact" if c.source == "Signup Form" else "Account",
-            "created_at": ts_seconds(c.created_ms), "updated_at": ts_seconds(c.modified_ms),
+            "created_at": ts(c.created_ms), "updated_at": ts(c.modified_ms),
             # a date only, unlike every other contact time (§1.6, §1.7)
             "deleted_at": date_only(deleted) if deleted is not None else None,
         }
         parts: dict[str, Callable[[], list[Any]]] = {
             "custom_fields": lambda: [
-                {"custom_field_id": self.ids.uuid(KIND_CUSTOM_FIELD, n), "value": v}
+                {"custom_field_id": self._uuid(KIND_CUSTOM_FIELD, n), "value": v}
                 for n, v in c.custom_fields if v],
-            "phone_numbers": lambda: _phones(acc.seed, c, source),
-            "street_addresses": lambda: _addresses(c),
-            "list_memberships": lambda: [self.ids.list(lid) for lid in c.list_ids],
-            "taggings": lambda: [self.ids.uuid(KIND_TAG, t) for t in extras.tag_ids],
+            "phone_numbers": lambda: _phones(acc.seed, c, source, ts),
+            "street_addresses": lambda: _addresses(c, ts),
+            "list_memberships": lambda: [self._uuid(gen.KIND_LIST, lid) for lid in c.list_ids],
+            "taggings": lambda: [self._uuid(KIND_TAG, t) for t in extras.tag_ids],
             "notes": lambda: [  # most recent first (§1.8)
-                {"note_id": n.id, "created_at": ts_seconds(n.created_ms), "content": n.text}
+                {"note_id": n.id, "created_at": ts(n.created_ms), "content": n.text}
                 for n in sorted(c.notes, key=lambda n: -n.created_ms)],
         }
         for name in RENDER_ORDER:
