@@ -189,10 +189,16 @@ def decode_key(raw: str | None) -> CursorKey | None:
     """The log cursor key of a ``next`` value; a malformed one is a 400."""
     if raw is None:
         return None
-    ts, _, seq = raw.partition(".")
-    if not (ts.isdigit() and seq.isdigit()):
+    ts, seq = int_pair(raw)
+    return -ts, -seq
+
+
+def int_pair(raw: str) -> tuple[int, int]:
+    """``<a>.<b>``, the ``next`` of the sandbox's report cursors (time and id); else a 400."""
+    a, _, b = raw.partition(".")
+    if not (a.isdigit() and b.isdigit()):
         raise V3Error(bad_request("cursor", "is not valid.", SERVICE))
-    return -int(ts), -int(seq)
+    return int(a), int(b)
 
 
 def tracking_row(account: Account, ids: V3Ids, kind: TrackingKind, a: Activity,
@@ -524,10 +530,7 @@ class ReportRoutes:
         start, end = _window(params)
         rows = contact_summaries(self.account, cid, start, end)
         if "next" in params:
-            at, _, camp = params["next"].partition(".")
-            if not (at.isdigit() and camp.isdigit()):
-                raise V3Error(bad_request("cursor", "is not valid.", SERVICE))
-            key = (int(at), int(camp))
+            key = int_pair(params["next"])
             rows = [r for r in rows if (r.start_ms, r.campaign.id) <= key]
         page, rest = rows[:SUMMARY_PAGE], rows[SUMMARY_PAGE:]
         body: JSONDict = {"contact_id": self.ids.contact(cid), "campaign_activities": [
@@ -567,10 +570,7 @@ class ReportRoutes:
                            if c.status == "SENT" and c.last_run_ms is not None),
                           key=lambda c: (c.last_run_ms or 0, c.id), reverse=True)
         if "next" in params:
-            at, _, camp = params["next"].partition(".")
-            if not (at.isdigit() and camp.isdigit()):
-                raise V3Error(bad_request("cursor", "is not valid.", SERVICE))
-            key = (int(at), int(camp))
+            key = int_pair(params["next"])
             sent = [c for c in sent if (c.last_run_ms or 0, c.id) <= key]
         page = sent[:limit]
         counts = [unique_counts(self.account, c) for c in page]
