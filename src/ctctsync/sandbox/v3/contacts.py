@@ -72,6 +72,7 @@ CONFIRM_STATUS = {"pending_confirmation": "pending"}
 """``confirm_status`` (pending, confirmed, off) of a permission awaiting confirmation."""
 _EMAIL_ID = re.compile(r"\.(\d+)@")  # generated addresses are first.last.<id>@domain
 MAX_LIST_FILTER = 25
+MAX_TAG_FILTER = 50
 MAX_XREFS = 500
 
 T = TypeVar("T")
@@ -265,6 +266,7 @@ class ContactFilter:
     permissions: frozenset[str] | None
     """For UNCONFIRMED contacts, the permissions selected (None: both)."""
     list_ids: frozenset[int] | None
+    tag_ids: frozenset[int] | None
     updated_after: int | None
     updated_before: int | None
     created_after: int | None
@@ -292,7 +294,8 @@ class ContactFilter:
         if times["optout_after"] is not None or times["optout_before"] is not None:
             codes = codes & {gen.STATUS_OPTOUT}  # only the unsubscribed have an opt-out date
         return cls(codes=codes, permissions=permissions,
-                   list_ids=_list_filter(params, account, ids), **times)
+                   list_ids=_list_filter(params, account, ids),
+                   tag_ids=_tag_filter(params, ids), **times)
 
     def keep(self, account: Account) -> Callable[[int], bool] | None:
         """The per-contact test beyond status and ``updated_after`` (None: nothing to test)."""
@@ -300,6 +303,9 @@ class ContactFilter:
         if self.list_ids is not None:
             lids = self.list_ids
             tests.append(lambda cid: account.contact_in_lists(cid, lids))
+        if self.tag_ids is not None:
+            tids = self.tag_ids
+            tests.append(lambda cid: not tids.isdisjoint(account.contact_tag_ids(cid)))
         lo, hi = self.created_after, self.created_before
         if lo is not None or hi is not None:
             tests.append(lambda cid: _within(account.contact_created_ms(cid), lo, hi))
@@ -340,6 +346,25 @@ def _list_filter(params: Mapping[str, str], account: Account, ids: V3Ids) -> fro
         raise V3Error(bad_request("lists", f"must not contain more than {MAX_LIST_FILTER} ids."))
     found = {ids.find(gen.KIND_LIST, v, max(account.lists)) for v in values}
     return frozenset(lid for lid in found if lid is not None)  # an unknown list has no members
+
+
+def _tag_filter(params: Mapping[str, str], ids: V3Ids) -> frozenset[int] | None:
+    values = _csv(params, "tags")
+    if not values:
+        return None
+    if len(values) > MAX_TAG_FILTER:  # at most 50 tag ids (§3.1)
+        raise V3Error(bad_request("tags", f"must not contain more than {MAX_TAG_FILTER} ids."))
+    found = {ids.find(KIND_TAG, v, gen.TAG_COUNT) for v in values}
+    return frozenset(t for t in found if t is not None)
+
+
+def _segment_filter(params: Mapping[str, str], account: Account) -> None:
+    """``segment_id``: an unknown segment is a 404. UNCONFIRMED: the sandbox does not evaluate
+    segment criteria, so a known segment selects what the other filters select, and it never
+    answers 202 "processing" (§3.1)."""
+    raw = params.get("segment_id")
+    if raw and not (raw.isdigit() and int(raw) in account.segments):
+        raise V3Error(not_found("Segment"))
 
 
 def _next_key(params: Mapping[str, str]) -> str | None:
@@ -415,6 +440,7 @@ class ContactRoutes:
         includes = parse_include(params)
         include_count = parse_bool(params, "include_count")
         filt = ContactFilter.parse(params, self.account, self.ids)
+        _segment_filter(params, self.account)
         acc = self.account
         keep = filt.keep(acc)
         with acc.lock:
