@@ -16,15 +16,29 @@ reported. Sections cited are of ``constant-contact-v3-api.md``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from ctctsync.tables import Source, Table
 
 Raw = Mapping[str, Any]
-Getter = Callable[[Raw], Any]
-FieldMap = Mapping[str, str | Getter]
-"""column -> the v3 field it is read from, or a function of the whole record."""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column computed from a record: ``fn`` reads the v3 fields named in ``reads``
+    (those are consumed: never reported as new fields)."""
+
+    reads: tuple[str, ...]
+    fn: Callable[[Raw], Any]
+
+    def __call__(self, raw: Raw) -> Any:
+        return self.fn(raw)
+
+
+FieldMap = Mapping[str, str | Derived]
+"""column -> the v3 field it is read from, or how it is derived."""
 
 
 def _obj(raw: Raw, key: str) -> Mapping[str, Any]:
@@ -32,7 +46,7 @@ def _obj(raw: Raw, key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _path(*keys: str) -> Getter:
+def _path(*keys: str) -> Derived:
     """A nested field: ``_path("address", "location_name")``."""
 
     def get(raw: Raw) -> Any:
@@ -43,21 +57,21 @@ def _path(*keys: str) -> Getter:
             value = value.get(key)
         return value
 
-    return get
+    return Derived(keys[:1], get)
 
 
-def _upper(key: str) -> Getter:
+def _upper(key: str) -> Derived:
     """A status upper-cased: the campaign list says ``Draft``, the detail ``DRAFT`` (§1.6)."""
 
     def get(raw: Raw) -> Any:
         value = raw.get(key)
         return value.upper() if isinstance(value, str) else value
 
-    return get
+    return Derived((key,), get)
 
 
-def _const(value: Any) -> Getter:
-    return lambda raw: value
+def _const(value: Any) -> Derived:
+    return Derived((), lambda raw: value)
 
 
 # --- contacts (§3.1, mapping §4) ---------------------------------------------------------------
@@ -85,7 +99,7 @@ def _email_addresses(raw: Raw) -> list[Any] | None:
     return [address] if isinstance(address, Mapping) else None
 
 
-def _phone(kind: str) -> Getter:
+def _phone(kind: str) -> Derived:
     """The first phone number of ``kind`` (home, work, mobile -- §3.1)."""
 
     def get(raw: Raw) -> Any:
@@ -95,7 +109,7 @@ def _phone(kind: str) -> Getter:
                 return phone.get("phone_number")
         return None
 
-    return get
+    return Derived(("phone_numbers",), get)
 
 
 def _custom_fields(raw: Raw) -> list[dict[str, Any]] | None:
@@ -113,16 +127,16 @@ def _custom_fields(raw: Raw) -> list[dict[str, Any]] | None:
 CONTACTS: FieldMap = MappingProxyType(
     {
         "id": "contact_id",
-        "status": _contact_status,
+        "status": Derived(("deleted_at", "email_address"), _contact_status),
         "addresses": "street_addresses",
-        "confirmed": _confirmed,
+        "confirmed": Derived(("email_address",), _confirmed),
         "lists": "list_memberships",
         "source": "create_source",
-        "email_addresses": _email_addresses,
+        "email_addresses": Derived(("email_address",), _email_addresses),
         "home_phone": _phone("home"),
         "work_phone": _phone("work"),
         "cell_phone": _phone("mobile"),
-        "custom_fields": _custom_fields,
+        "custom_fields": Derived(("custom_fields",), _custom_fields),
         "created_date": "created_at",
         "modified_date": "updated_at",
         "permission_to_send": _path("email_address", "permission_to_send"),
@@ -153,7 +167,7 @@ ACCOUNT_INFO: FieldMap = MappingProxyType(
         "time_zone": "time_zone_id",
         "email": "contact_email",
         "phone": "contact_phone",
-        "company_logo": _logo_url,
+        "company_logo": Derived(("company_logo",), _logo_url),
         "organization_addresses": "physical_address",
     }
 )
@@ -167,7 +181,7 @@ def _list_status(raw: Raw) -> str:
 CONTACT_LISTS: FieldMap = MappingProxyType(
     {
         "id": "list_id",
-        "status": _list_status,
+        "status": Derived(("deleted_at",), _list_status),
         "created_date": "created_at",
         "modified_date": "updated_at",
         "contact_count": "membership_count",
@@ -187,7 +201,7 @@ CONTACT_TRACKING: FieldMap = MappingProxyType(
 the type's date column (:func:`tracking_row`)."""
 
 
-def _count(name: str) -> Getter:
+def _count(name: str) -> Derived:
     return _path("unique_counts", name)
 
 
@@ -242,15 +256,11 @@ field of the same name (tags, custom fields, segments, campaign activities)."""
 
 CONSUMED: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        # read by the getters above, so known (never reported as new fields)
-        "contacts": frozenset({"email_address", "phone_numbers"}),
-        "account_info": frozenset({"company_logo"}),
+        # read by the reader (tracking_row), so known (never reported as new fields)
         "contact_tracking": frozenset({"tracking_activity_type", "created_time"}),
-        "email_campaign_summary": frozenset({"unique_counts", "campaign_id"}),
-        "events": frozenset({"address", "event_registration_summary_metrics"}),
     }
 )
-"""v3 fields a table's getters read besides the plain field names of its map."""
+"""v3 fields a table's reader reads besides those its field map names."""
 
 
 class Shaper:
@@ -259,15 +269,15 @@ class Shaper:
     def __init__(self, table: Table, source: Source) -> None:
         self.table = table
         fields = FIELD_MAPS.get(table.name, {})
-        self._getters: list[tuple[str, str | Getter]] = [
+        self._getters: list[tuple[str, str | Derived]] = [
             (c.name, fields.get(c.name, c.name))
             for c in table.columns
             if c.name != "activity_id"  # the synthetic key: sync.rows.prepare_activity
         ]
-        plain = {src for _, src in self._getters if isinstance(src, str)}
-        self._drop = frozenset(
-            plain | CONSUMED.get(table.name, frozenset()) | source.ignored_fields
-        )
+        read: set[str] = set()
+        for _, src in self._getters:
+            read.update((src,) if isinstance(src, str) else src.reads)
+        self._drop = frozenset(read | CONSUMED.get(table.name, frozenset()) | source.ignored_fields)
 
     def __call__(self, raw: Raw, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One row: every column (None where v3 has nothing), ``extra`` values set over
