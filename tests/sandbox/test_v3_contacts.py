@@ -17,6 +17,7 @@ from v3_contract import operation_for, validate
 
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox import generator as gen
+from ctctsync.sandbox.v3.contacts import contacts_truth
 from ctctsync.sandbox.v3.ids import KIND_CUSTOM_FIELD, KIND_TAG, V3Ids
 
 ALL_INCLUDES = "custom_fields,list_memberships,phone_numbers,street_addresses,taggings,notes"
@@ -91,6 +92,17 @@ def test_walk_every_contact_exactly_once_newest_first(sandbox: Sandbox, v3: V3) 
     # the cursor is base64("limit=N&next=<key>&<filters>") (§1.3)
     q = cursor_query(hrefs[0])
     assert q["limit"] == ["37"] and q["status"] == ["all"] and q["next"][0].isdigit()
+
+
+def test_walk_equals_the_truth_helper(sandbox: Sandbox, v3: V3) -> None:
+    sandbox.account.update_contacts(5)
+    sandbox.account.set_contact_status(9, "REMOVED")
+    rows, _ = v3.walk("/v3/contacts", "contacts", {"status": "all", "include": ALL_INCLUDES,
+                                                   "limit": 99})
+    assert rows == contacts_truth(sandbox.account)
+    default, _ = v3.walk("/v3/contacts", "contacts", {"include": ALL_INCLUDES, "limit": 99,
+                                                      "status": "active,unsubscribed"})
+    assert default == contacts_truth(sandbox.account, status="active,unsubscribed")
 
 
 def test_default_walk_leaves_out_deleted_contacts(sandbox: Sandbox, v3: V3) -> None:
