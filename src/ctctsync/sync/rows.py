@@ -160,6 +160,9 @@ def _to_timestamp(v: Any) -> datetime | None:
         if not v.strip():
             return None  # "" stands for "no date" in v2 (opt_out_date, ...: §1.5)
         try:
+            # also every v3 style: "Z", ".000Z", "-04:00", "+0000" and date-only values
+            # (constant-contact-v3-api.md §1.6; Python >= 3.11 reads them all); a date is
+            # midnight UTC (a deleted contact's deleted_at)
             dt = datetime.fromisoformat(v.strip())
         except ValueError:
             raise _Unconvertible("expected an ISO-8601 timestamp") from None
@@ -295,7 +298,12 @@ PREPARE: dict[str, Prepare] = {
     "contact_tracking": prepare_activity,
     "email_campaign_summary": prepare_campaign_summary,
 }
-"""The tables whose rows need derived fields; every other table maps records as they are."""
+"""The tables whose rows need derived fields; every other table maps records as they are.
+
+Both API versions: the v3 readers hand over rows already shaped to the table's v3 columns
+(``ctctsync.api.v3.shape``), with the v2 ``activity_type`` names and each activity's date in
+its type's column, so the same functions derive ``activity_id``/``activity_date`` and the
+summaries' dates; the table a mapper gets is the version's view (``Table.for_version``)."""
 
 
 # --- the mapper -------------------------------------------------------------------------------
