@@ -399,6 +399,17 @@ def _values(probe: Probe, param: dict[str, Any]) -> list[str]:
     return []
 
 
+def _bad_value(param: dict[str, Any]) -> str | None:
+    """A value the parameter's declaration rules out (None: nothing is ruled out)."""
+    if param.get("enum") or (param.get("items") or {}).get("enum"):
+        return "not_a_value"
+    if param.get("type") == "boolean":
+        return "maybe"
+    if param.get("format") == "date-time" or param["name"].endswith(("_after", "_before")):
+        return "yesterday"
+    return None
+
+
 def _exercise_get(probe: Probe, path: str, query: list[dict[str, Any]],
                   base: dict[str, str]) -> None:
     names = {q["name"] for q in query}
@@ -414,6 +425,12 @@ def _exercise_get(probe: Probe, path: str, query: list[dict[str, Any]],
             probe.send(f"{name}={value}", path, {**others, name: value}, expect="2xx")
     if "limit" in names:
         probe.send("bad limit", path, {**base, "limit": "0"}, expect=400)
+        probe.send("limit not a number", path, {**base, "limit": "ten"}, expect=400)
+    for param in query:
+        bad = _bad_value(param)
+        if bad is not None and param["name"] not in SKIPPED_PARAMS:
+            # refused (a declared 4xx, the error array) or ignored: either must validate
+            probe.send(f"bad {param['name']}", path, {**base, param["name"]: bad})
 
 
 def _exercise_samples(probe: Probe, base: dict[str, str]) -> None:
