@@ -134,10 +134,12 @@ class StoreTokenVault:
         return f"StoreTokenVault(integration_id={self.integration_id})"
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _session(self, *, write: bool = True) -> Iterator[Session]:
         # writer(): BEGIN IMMEDIATE on SQLite, so the transaction holds the write lock from
-        # its first statement (no-op on PostgreSQL, where FOR UPDATE locks the row).
-        db = attach(Session(writer(self._ctx.engine), expire_on_commit=False), self._ctx)
+        # its first statement (no-op on PostgreSQL, where FOR UPDATE locks the row). A read
+        # takes no lock at all.
+        engine = writer(self._ctx.engine) if write else self._ctx.engine
+        db = attach(Session(engine, expire_on_commit=False), self._ctx)
         try:
             yield db
         finally:
@@ -146,7 +148,7 @@ class StoreTokenVault:
     def load(self) -> VaultRecord | None:
         """The stored record, without locking (may be stale: the keeper reloads under the
         lock before refreshing)."""
-        with self._session() as db:
+        with self._session(write=False) as db:
             integ = db.get(Integration, self.integration_id)
             record = None if integ is None else vault_record(self._ctx, integ)
             db.rollback()
