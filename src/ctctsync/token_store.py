@@ -18,15 +18,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ctctsync.api.v3.oauth import TokenSet
-from ctctsync.api.v3.tokens import LockedVault, VaultRecord
+from ctctsync.api.v3.oauth import OAuthApp, TokenSet
+from ctctsync.api.v3.tokens import LockedVault, TokenKeeper, VaultRecord, seed_tokens
 from ctctsync.db import create_engine, ensure_schema, writer
 from ctctsync.state import cli_oauth_tokens
+
+if TYPE_CHECKING:
+    from ctctsync.config import SourceConfig, SyncConfig
 
 _T = cli_oauth_tokens
 
@@ -149,4 +153,40 @@ class _SqlSession:
         )
 
 
-__all__ = ["SqlTokenVault"]
+def oauth_app(source: SourceConfig) -> OAuthApp:
+    """The application of a v3 source: its authorization server, client id (the API key,
+    ``CTCTSYNC_API_KEY``) and client secret (``CTCTSYNC_CLIENT_SECRET``, if any)."""
+    secret = source.client_secret.get_secret_value() if source.client_secret else None
+    return OAuthApp(source.resolved_auth_base_url, source.api_key.get_secret_value(),
+                    secret or None)
+
+
+def cli_vault(config: SyncConfig) -> SqlTokenVault:
+    """The CLI's vault of ``config``'s integration, in its state store (created if new).
+
+    Seeded from ``CTCTSYNC_REFRESH_TOKEN`` (and ``CTCTSYNC_ACCESS_TOKEN``) when it holds no
+    tokens yet, or when its tokens need re-authorizing and the variable holds another refresh
+    token (a new authorization made elsewhere). Otherwise the stored tokens win: the
+    variable's refresh token has most likely been rotated away by an earlier run (§1.2).
+    """
+    source = config.source
+    vault = SqlTokenVault(config.state_url, config.integration,
+                          client_id=source.api_key.get_secret_value())
+    given = source.refresh_token.get_secret_value() if source.refresh_token else ""
+    if given:
+        with vault.locked() as locked:
+            record = locked.load()
+            if record is None or (record.needs_reauth is not None
+                                  and record.tokens.refresh_token != given):
+                access = source.access_token.get_secret_value() or None
+                locked.save(seed_tokens(given, access))
+    return vault
+
+
+def cli_keeper(config: SyncConfig, *, http: httpx.Client | None = None) -> TokenKeeper:
+    """The token keeper of a CLI run of ``config`` (v3): :func:`cli_vault` and
+    :func:`oauth_app`. Close ``keeper.vault`` (a :class:`SqlTokenVault`) when done."""
+    return TokenKeeper(cli_vault(config), oauth_app(config.source), http=http)
+
+
+__all__ = ["SqlTokenVault", "cli_keeper", "cli_vault", "oauth_app"]

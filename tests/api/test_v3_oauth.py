@@ -30,6 +30,7 @@ from ctctsync.errors import ConfigError, ReauthorizeRequired, RetriesExhausted
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.testing import HtmlForm, SandboxFactory
 from ctctsync.sandbox.v3.tokens import CAMPAIGN_CREATOR_PRIVILEGES
+from ctctsync.tables import tables_for
 from ctctsync.token_store import SqlTokenVault
 
 CALLBACK = "http://127.0.0.1:8123/oauth/callback"
@@ -270,20 +271,28 @@ def test_missing_access_names_scopes_and_privileges(sandbox: Sandbox) -> None:
                    send_api_key=False) as client:
         problems = oauth.missing_access(client, oauth.token_scopes(token) or ())
     assert problems == [
-        "missing scope contact_data: Contacts, ContactLists cannot be read; re-authorize the "
-        "integration granting contact_data",
+        "missing scope contact_data: Contacts, ContactLists, ContactTags, ContactCustomFields, "
+        "Segments cannot be read; re-authorize the integration granting contact_data",
         "the authorizing user lacks the privilege ui:campaign:metrics: ContactTracking, "
         "EmailCampaignSummary cannot be read; re-authorize as a user who has it (e.g. the "
         "account owner)",
         "missing scope offline_access: no refresh token, so access ends when the access token "
         "expires (24 h); re-authorize granting it",
     ]
+    with ApiClient(sandbox.base_url, sandbox.credentials.api_key, token,
+                   send_api_key=False) as client:  # only the selected tables count
+        assert oauth.missing_access(client, [*(oauth.token_scopes(token) or ()), "offline_access"],
+                                    tables=["account_info", "email_campaigns"]) == []
     sandbox.v3_tokens.privileges = frozenset(sandbox.v3_tokens.privileges | {
         "contacts:read", "contacts:lists:read", "ui:campaign:metrics"})
     full = sandbox.v3_tokens.issue_access_token(oauth.SCOPES)
     with ApiClient(sandbox.base_url, sandbox.credentials.api_key, full,
                    send_api_key=False) as client:
         assert oauth.missing_access(client, oauth.SCOPES) == []
+
+
+def test_every_v3_table_has_its_access_declared() -> None:
+    assert set(tables_for("v3")) <= set(oauth.TABLE_ACCESS)
 
 
 # ---------------------------------------------------------------------------- the keeper

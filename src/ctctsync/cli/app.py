@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ctctsync import __version__
+from ctctsync.cli.auth import register as register_auth
 from ctctsync.cli.control import register as register_control
 from ctctsync.cli.extras import require_server_extra
 from ctctsync.cli.output import (
@@ -182,7 +183,13 @@ def check(config: ConfigOpt = None) -> None:
     from ctctsync.warehouse import WarehouseError, check_warehouse
 
     cfg = _load(config)
-    _exit_if(check_credentials(cfg.source))  # before any request: no empty key or token
+    v3 = cfg.source.api_version == "v3"
+    if v3:  # the v3 token comes from the state store (ctctsync auth login)
+        from ctctsync.cli.auth import check_v3, v3_credentials_problem
+
+        _exit_if(v3_credentials_problem(cfg))
+    else:
+        _exit_if(check_credentials(cfg.source))  # before any request: no empty key or token
     codes: list[int] = []
     try:
         console.print(f"[green]OK[/green] warehouse: {check_warehouse(cfg.warehouse)}",
@@ -190,17 +197,20 @@ def check(config: ConfigOpt = None) -> None:
     except WarehouseError as exc:
         _say_failed("Warehouse check failed", str(exc))
         codes.append(EXIT_CONFIG)
-    client = make_client(cfg.source)
-    try:
-        info = api_check(client)
-    except CtctError as exc:
-        _say_failed("Check failed", exc.user_message)
-        codes.append(FAILURES[exc.failure_type].exit_code)
+    if v3:
+        codes.extend(code for code in [check_v3(cfg)] if code)
     else:
-        console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}",
-                      soft_wrap=True)
-    finally:
-        client.close()
+        client = make_client(cfg.source)
+        try:
+            info = api_check(client)
+        except CtctError as exc:
+            _say_failed("Check failed", exc.user_message)
+            codes.append(FAILURES[exc.failure_type].exit_code)
+        else:
+            console.print(f"[green]OK[/green] {cfg.source.base_url} answers; account: {info}",
+                          soft_wrap=True)
+        finally:
+            client.close()
     if codes:
         raise typer.Exit(codes[0])
 
@@ -409,6 +419,7 @@ def main() -> None:
 
 
 register_control(app)
+register_auth(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -711,8 +711,15 @@ TABLE_ACCESS: Final[Mapping[str, Access]] = MappingProxyType({
     "email_campaign_summary": Access("campaign_data", "ui:campaign:metrics"),
     "account_info": Access("account_read", "account:read"),
     "events": Access("campaign_data", "campaign:read"),
+    "contact_tags": Access("contact_data", "contacts:read"),
+    "contact_custom_fields": Access("contact_data", "contacts:read"),
+    "segments": Access("contact_data", "contacts:lists:read"),
+    "email_campaign_activities": Access("campaign_data", "campaign:read"),
+    "event_registrations": Access("campaign_data", "campaign:read"),
 })
-"""The v3 tables and what reading each takes. Every report needs ``ui:campaign:metrics``."""
+"""The v3 tables and what reading each takes (the contract's ``security`` scope and
+``x-authorization-privileges`` of each table's endpoint). Every report needs
+``ui:campaign:metrics``."""
 
 PRIVILEGES_PATH: Final = "/v3/account/user/privileges"
 """The authorizing user's privileges: a bare array of ``{privilege_id, privilege_name}``,
