@@ -166,7 +166,9 @@ def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
 
     Calls: the campaign list (one per 500 campaigns) + one detail per sent campaign (only the
     detail names the activities). Tracking exists only for sent campaigns; removed ones
-    cannot be read (§1.7).
+    cannot be read (§1.7). A campaign whose detail answers 404 (deleted since it was listed)
+    is returned with ``deleted: True`` and no activities, so the reader that enumerates it
+    notes the loss (this function has no notes of its own: v2's signature).
     """
     out: list[dict[str, Any]] = []
     for campaign in _all_campaigns(client):
@@ -176,6 +178,7 @@ def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
         campaign_id = str(campaign["campaign_id"])
         detail = _campaign_detail(client, campaign_id)
         if detail is None:
+            out.append({**campaign, "activity_ids": [], "deleted": True})
             continue
         out.append({**campaign, "activity_ids": _email_activity_ids(detail)})
     return out
@@ -201,26 +204,45 @@ def _until_watermark(
     return kept, False
 
 
+def _report(
+    client: ApiClient, source: Source, shape: Shaper, campaign_id: str, path: str,
+    activity_type: str, since: datetime | None,
+) -> Iterator[Records]:
+    """One report of one campaign activity, read newest first until the watermark."""
+    for page in client.pages(path, first_params(source, None), paginator(source, path)):
+        fresh, older_met = _until_watermark(page.records, since)
+        rows = []
+        for raw in fresh:
+            kind = ACTIVITY_TYPES.get(str(raw.get("tracking_activity_type")), activity_type)
+            rows.append(tracking_row(shape, raw, campaign_id, kind,
+                                     ACTIVITY_DATE_FIELDS.get(kind)))
+        if rows:
+            yield rows
+        if older_met:
+            return  # newest first (§1.8): the rest was read by an earlier run
+
+
 def _report_pages(
     client: ApiClient, source: Source, shape: Shaper, campaign_id: str, activity_id: str,
-    since: datetime | None,
+    since: datetime | None, notes: ReadNotes,
 ) -> Iterator[Records]:
-    """One campaign activity's six reports, each read newest first until the watermark.
+    """One campaign activity's six reports.
 
-    Raises NotFound when the activity is gone (the first report answers 404)."""
+    A report answering 404 means the campaign was deleted during the run when its detail
+    404s too (gone for good: the activity's other reports are skipped); otherwise the
+    campaign exists, the report is noted as missing (read again next run: the bookmark
+    stays) and the others are read -- as v2 does (constant-contact-api.md §1.8)."""
     for type_path, activity_type in TRACKING_TYPES:
         path = source.path.format(campaign_activity_id=activity_id, type=type_path)
-        for page in client.pages(path, first_params(source, None), paginator(source, path)):
-            fresh, older_met = _until_watermark(page.records, since)
-            rows = []
-            for raw in fresh:
-                kind = ACTIVITY_TYPES.get(str(raw.get("tracking_activity_type")), activity_type)
-                rows.append(tracking_row(shape, raw, campaign_id, kind,
-                                         ACTIVITY_DATE_FIELDS.get(kind)))
-            if rows:
-                yield rows
-            if older_met:
-                break  # newest first (§1.8): the rest was read by an earlier run
+        try:
+            yield from _report(client, source, shape, campaign_id, path, activity_type, since)
+        except NotFound:
+            if _campaign_detail(client, campaign_id) is None:
+                notes.add("campaign_deleted", campaign_id)
+                return
+            log.warning("campaign %s: %s answered 404 while the campaign exists; read again "
+                        "next run", campaign_id, path)
+            notes.add("tracking_missing", f"{activity_id}/{type_path}")
 
 
 def campaign_activities(
@@ -241,20 +263,18 @@ def campaign_activities(
     look-back; the merge on ``activity_id`` absorbs the overlap). Calls: 6 per campaign
     activity + one per further page of new rows, whatever the number of contacts (the
     per-contact report, §3.7, would need a call chain per contact). A campaign removed during
-    the run answers 404: its activities are gone with it (noted).
+    the run answers 404: its activities are gone with it (noted, :func:`_report_pages`).
     """
     notes = notes if notes is not None else ReadNotes()
     shape = Shaper(table, source)
     for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["campaign_id"])
+        if campaign.get("deleted"):  # its detail 404ed in sent_campaigns
+            notes.add("campaign_deleted", campaign_id)
+            continue
         for activity_id in campaign.get("activity_ids") or ():
-            try:
-                yield from _report_pages(client, source, shape, campaign_id, str(activity_id),
-                                         since)
-            except NotFound:
-                log.warning("campaign %s: activity %s answered 404 (removed during the run); "
-                            "its tracking is gone", campaign_id, activity_id)
-                notes.add("campaign_deleted", campaign_id)
+            yield from _report_pages(client, source, shape, campaign_id, str(activity_id),
+                                     since, notes)
 
 
 def campaign_summaries(
