@@ -44,7 +44,8 @@ LISTS_READ = "contacts:lists:read"
 
 INCLUDES = ("custom_fields", "list_memberships", "phone_numbers", "street_addresses",
             "taggings", "notes")
-"""``include`` values of ``GET /contacts`` (§3.1); ``sms_channel`` left the newest contract."""
+"""``include`` values of ``GET /contacts`` (§3.1). UNCONFIRMED (§7.6): ``sms_channel`` is
+refused (a 400 like any unknown value) because the newest contract's enum no longer has it."""
 RENDER_ORDER = ("custom_fields", "phone_numbers", "street_addresses", "list_memberships",
                 "taggings", "notes")
 """The order sub-resources come in, whatever the request's order (the real capture)."""
@@ -560,9 +561,10 @@ class ContactRoutes:
     async def lists(self, request: Request) -> Response:
         """``GET /v3/contact_lists`` (§3.2): newest first, key-based cursor.
 
-        UNCONFIRMED: without ``status`` only lists not deleted come back (§7.4); ``limit``
-        defaults to 50 (the contract's value, not the guide's 1000); v2's HIDDEN lists are
-        ordinary v3 lists; ``channel_type=sms`` finds none (the sandbox has no SMS lists).
+        UNCONFIRMED: no documented order (§1.8), so newest first like contacts; without
+        ``status`` only lists not deleted come back (§7.4); ``limit`` defaults to 50 (the
+        contract's value, not the guide's 1000); v2's HIDDEN lists are ordinary v3 lists;
+        ``channel_type=sms`` finds none (the sandbox has no SMS lists).
         """
         params = query(request)
         limit = parse_limit(params, 50, 1000)
