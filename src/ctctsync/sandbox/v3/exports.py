@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +132,8 @@ class ExportJob:
     number: int
     activity_id: str
     created_ms: int
-    contact_ids: list[int]
+    contact_ids: array[int]
+    """The selected contacts, newest first (compact: an export may hold millions)."""
     fields: tuple[str, ...]
     completed_ms: int | None = None
 
@@ -216,7 +218,7 @@ class ExportStore:
     def create(self, body: dict[str, Any]) -> ExportJob:
         """A new export activity, ``processing``."""
         with self.account.lock:
-            ids = self._selection(body)
+            ids = array("i", self._selection(body))
         fields = self._fields(body)
         with self._lock:
             number = len(self._jobs) + 1
