@@ -1,4 +1,8 @@
-"""``ctctsync sandbox`` / ``python -m ctctsync.sandbox``: serve a demo account until Ctrl-C."""
+"""``ctctsync sandbox`` / ``python -m ctctsync.sandbox``: serve a demo account until Ctrl-C.
+
+The banner gives what a client needs for either API version: the v2 lines first (unchanged),
+then the v3 block (API base, authorization server base, client id and secret, the owner's
+sign-in, and a ready v3 access token with every API scope)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from collections.abc import Sequence
 from ctctsync.sandbox.account import AccountSpec
 from ctctsync.sandbox.faults import parse_fault
 from ctctsync.sandbox.server import Sandbox
+from ctctsync.sandbox.v3.oauth import AUTHZ_PATH
+from ctctsync.sandbox.v3.tokens import TOKEN_ENDPOINT_QPS
 
 DEFAULTS = AccountSpec(seed=1, contacts=2000, lists=8, campaigns=12, activities_per_campaign=200,
                        library_files=30, trash_files=5, events=4)
@@ -29,9 +35,11 @@ def run_sandbox_command(
     qps_limit: int | None = 4,
     daily_limit: int | None = 10_000,
     faults: Sequence[str] = (),
+    token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
 ) -> None:
-    """Serve a sandbox account until interrupted; prints the base URL and credentials.
-    ``qps_limit``/``daily_limit`` of None or 0 disable the limit; ``faults`` use the syntax of
+    """Serve a sandbox account until interrupted; prints the base URLs and credentials.
+    ``qps_limit``/``daily_limit`` (the API's) and ``token_qps_limit`` (the v3 token
+    endpoint's) of None or 0 disable the limit; ``faults`` use the syntax of
     ``ctctsync.sandbox.faults``."""
     for text in faults:
         parse_fault(text)  # fail fast on bad syntax
@@ -39,7 +47,8 @@ def run_sandbox_command(
                        activities_per_campaign=activities_per_campaign,
                        library_files=library_files, trash_files=trash_files, events=events)
     sb = Sandbox(spec, host=host, port=port, qps_limit=qps_limit or None,
-                 daily_limit=daily_limit or None, faults=faults)
+                 daily_limit=daily_limit or None, faults=faults,
+                 token_qps_limit=token_qps_limit or None)
     c = sb.credentials
     host_shown = f"[{host}]" if ":" in host else host
 
@@ -54,7 +63,21 @@ def run_sandbox_command(
             f"  login password:      {c.password}",
             f"  authorize page:      {base}/oauth2/oauth/siteowner/authorize"
             f"?response_type=code&client_id={c.api_key}&redirect_uri=<your callback>",
-            f"  limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day; "
+            f"Constant Contact v3 API on {base}/v3",
+            f"  authz base:          {base}{AUTHZ_PATH}",
+            f"  client id:           {c.api_key}",
+            f"  client secret:       {c.client_secret}",
+            f"  sign-in email:       {c.email}",
+            f"  sign-in password:    {c.password}",
+            f"  v3 access token:     {c.v3_access_token}",
+            f"  (every API scope, 24 h on the sandbox clock; more: POST {base}"
+            "/_sandbox/v3/tokens/issue)",
+            f"  authorize page:      {base}{AUTHZ_PATH}/authorize?response_type=code"
+            f"&client_id={c.api_key}&redirect_uri=<your callback>&scope=contact_data"
+            "%20offline_access&state=<state>&code_challenge=<S256 challenge>"
+            "&code_challenge_method=S256",
+            f"limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day (v2 and v3); "
+            f"v3 token endpoint {token_qps_limit or 'no'} req/s; "
             f"faults: {', '.join(faults) or 'none'}",
             "Press Ctrl-C to stop.",
         ]
@@ -67,7 +90,8 @@ def run_sandbox_command(
 def main(argv: Sequence[str] | None = None) -> int:
     """argparse front end for :func:`run_sandbox_command`."""
     p = argparse.ArgumentParser(prog="python -m ctctsync.sandbox",
-                                description="Serve a simulated Constant Contact v2 account.")
+                                description="Serve a simulated Constant Contact account "
+                                            "(API v2 and v3).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     for name in ("seed", "contacts", "lists", "campaigns", "activities_per_campaign",
@@ -76,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        default=getattr(DEFAULTS, name))
     p.add_argument("--qps-limit", type=int, default=4, help="0 disables")
     p.add_argument("--daily-limit", type=int, default=10_000, help="0 disables")
+    p.add_argument("--token-qps-limit", type=int, default=TOKEN_ENDPOINT_QPS,
+                   help="requests/s per client id at the v3 token endpoint; 0 disables")
     p.add_argument("--fault", dest="faults", action="append", default=[],
                    help="KIND[:PATH_GLOB][:n=COUNT][:p=PROB][:ms=MS][:k=RECORDS] (repeatable)")
     args = p.parse_args(argv)
