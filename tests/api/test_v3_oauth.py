@@ -7,12 +7,14 @@ check -- and several processes racing to refresh one shared refresh token."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -419,6 +421,51 @@ def test_renewal_through_the_api_client_after_a_401(
                    renew_token=keeper.renew) as client:
         body = client.get_json("/v3/account/summary")
     assert isinstance(body, dict) and keeper.refreshes == 1
+
+
+def test_threads_with_their_own_keepers_refresh_once(
+    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
+) -> None:
+    first = _login(sandbox, http)
+    vault.store(replace(first, expires_at=datetime.now(UTC) + timedelta(minutes=2)))
+    keepers = [TokenKeeper(vault, _app(sandbox), pacer=None) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        handed = set(pool.map(lambda k: k.fresh_access_token(), keepers))
+    assert sum(k.refreshes for k in keepers) == 1
+    assert handed == {vault.load().tokens.access_token}  # type: ignore[union-attr]
+
+
+def test_a_passing_refresh_failure_keeps_a_still_valid_token(http: httpx.Client) -> None:
+    now = datetime.now(UTC)
+    soon = TokenSet("still-valid-access", "some-refresh", now + timedelta(minutes=5),
+                    oauth.SCOPES, now)
+    down = OAuthApp("http://127.0.0.1:9/oauth2/default/v1", "cid")  # nothing listens
+    keeper = TokenKeeper(MemoryVault(soon), down, http=http, pacer=None)
+    # due for a refresh (< 10 min left), which fails: the token is good for 5 more minutes
+    assert keeper.fresh_access_token() == "still-valid-access"
+    with pytest.raises(RetriesExhausted):  # but the API refused it: no way around
+        keeper.renew()
+    assert keeper.vault.load().needs_reauth is None  # type: ignore[union-attr]
+
+
+def test_refreshing_logs_no_token(
+    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = _login(sandbox, http)
+    vault.store(first)
+    keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
+    with caplog.at_level(logging.DEBUG):
+        keeper.renew()
+        oauth.revoke(http, sandbox.authz_url, sandbox.credentials.api_key, None,
+                     vault.load().tokens.refresh_token or "", "refresh_token")  # type: ignore[union-attr]
+        with pytest.raises(ReauthorizeRequired):
+            keeper.renew()
+    stored = vault.load()
+    assert stored is not None and caplog.records
+    secrets = {first.access_token, first.refresh_token, stored.tokens.access_token,
+               stored.tokens.refresh_token}
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert not any(s and s in text for s in secrets)
 
 
 # ---------------------------------------------------------------------------- the race
