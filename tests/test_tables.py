@@ -13,6 +13,7 @@ from ctctsync.tables import (
     ACTIVITY_DATE_FIELDS,
     SPEC_TABLES,
     TABLES,
+    ApiVersion,
     table,
     tables_for,
     warehouse_table_name,
@@ -303,3 +304,14 @@ def test_v3_read_whole_and_keys() -> None:
     assert v3["contact_tracking"].primary_key == ("activity_id",)
     assert v3["email_campaign_activities"].depends_on == ("email_campaigns",)
     assert v3["event_registrations"].depends_on == ("events",)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_every_version_view_keeps_its_keys(version: ApiVersion) -> None:
+    for name, t in tables_for(version).items():
+        for key in t.required_columns:
+            t.column(key)  # raises when a version lacks the key or cursor column
+        if t.replication == "incremental" and not t.read_whole:
+            # a filter, or (v3 tracking reports) newest first, read until the bookmark
+            assert t.sources[version].since_param or (version, name) == (
+                "v3", "contact_tracking"), (version, name)

@@ -39,7 +39,7 @@ from ctctsync.api.v3.endpoints import (
 )
 from ctctsync.api.v3.shape import Shaper, tracking_row
 from ctctsync.errors import NotFound
-from ctctsync.tables import ACTIVITY_DATE_FIELDS, Source, Table, table
+from ctctsync.tables import ACTIVITY_DATE_FIELDS, TABLES, Source, Table, table
 
 log = logging.getLogger("ctctsync.api.v3")
 
@@ -92,7 +92,9 @@ def extract(
 
     ``since`` (timezone-aware) makes incremental tables send their filter (``updated_after``,
     ``after_date``) or, for tracking, stop at it; None reads everything. Full tables ignore
-    it. ``campaigns``: :func:`sent_campaigns`, shared by the tables that enumerate
+    it. UNCONFIRMED whether v3's ``*_after`` filters are inclusive (§1.9): either way is
+    safe, since callers pass the bookmark minus a look-back and merge by key.
+    ``campaigns``: :func:`sent_campaigns`, shared by the tables that enumerate
     ``email_campaigns`` (read here when not given). ``notes`` receives what could not be read.
 
     Raises :class:`TableUnavailable` (with the registry's reason) for a table v3 cannot fill.
@@ -101,11 +103,21 @@ def extract(
     source = spec.sources.get("v3")
     if source is None:
         raise TableUnavailable(f"{spec.name}: {spec.unavailable_reason('v3')}")
-    view = spec if spec.api_version == "v3" else spec.for_version("v3")
+    view = _v3_view(spec)
     yield from READERS[source.reader](
         client, since, table=view, source=source, campaigns=campaigns, now=now,
         notes=notes if notes is not None else ReadNotes(),
     )
+
+
+def _v3_view(spec: Table) -> Table:
+    """The table as v3 fills it: as given if it is the v3 view already, else built from the
+    given declaration (or, for another version's view, from the registry's)."""
+    if spec.api_version == "v3":
+        return spec
+    if spec.api_version is None:
+        return spec.for_version("v3")
+    return TABLES[spec.name].for_version("v3")  # another version's columns: start over
 
 
 def collection(
