@@ -370,9 +370,12 @@ class TokenStore:
                    code_challenge: str | None = None, nonce: str | None = None) -> str:
         """A single-use authorization code for a consented authorize request."""
         code = secrets.token_urlsafe(32)
-        record = _Code(client_id, redirect_uri, tuple(scopes), code_challenge, nonce,
-                       self.clock.now_ms())
+        now = self.clock.now_ms()
+        record = _Code(client_id, redirect_uri, tuple(scopes), code_challenge, nonce, now)
         with self._lock:
+            # forget codes nobody exchanged in time: a long-running sandbox must not grow
+            self._codes = {k: c for k, c in self._codes.items()
+                           if now - c.issued_ms <= CODE_LIFETIME_S * 1000}
             self._codes[code] = record
         return code
 
@@ -443,12 +446,16 @@ class TokenStore:
     # ------------------------------------------------------------------ device flow
     def start_device(self, client_id: str, scopes: Iterable[str]) -> DeviceAuthorization:
         """A new device authorization (RFC 8628 §3.2) waiting for the user's decision."""
+        now = self.clock.now_ms()
         with self._lock:
+            # forget devices expired a day ago (until then a poll still says expired_token)
+            for old in [d for d in self._devices.values() if d.expired(now - 86_400_000)]:
+                del self._devices[old.device_code], self._user_codes[old.user_code]
             user_code = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(8))
             while user_code in self._user_codes:
                 user_code = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(8))
             device = DeviceAuthorization(str(uuid.uuid4()), user_code, client_id,
-                                         tuple(scopes), self.clock.now_ms())
+                                         tuple(scopes), now)
             self._devices[device.device_code] = device
             self._user_codes[user_code] = device.device_code
         return device
