@@ -351,3 +351,46 @@ def test_notes_are_shared_with_v2() -> None:
     from ctctsync.api.v2.extract import ReadNotes as V2ReadNotes
 
     assert V2ReadNotes is ReadNotes
+
+
+def test_tracking_increment_finds_new_campaigns_and_new_activities(
+    sandbox: Sandbox, v3_client: ApiClient
+) -> None:
+    first = _rows("contact_tracking", v3_client, campaigns=sent_campaigns(v3_client))
+    sandbox.account.advance(3600)
+    since = datetime.fromtimestamp(sandbox.account.clock.now_ms() / 1000, UTC)
+    old_campaign = next(c for c in sandbox.account.campaigns.values() if c.status == "SENT")
+    sandbox.account.send_campaign(old_campaign.id, activities=12)  # opens, clicks... of an old one
+    new_campaign = sandbox.account.send_campaign(activities=30)  # sent after the bookmark
+    campaigns = sent_campaigns(v3_client)
+    start = v3_client.calls.total
+    rows = _rows("contact_tracking", v3_client, since, campaigns=campaigns)
+    activities = sum(len(c["activity_ids"]) for c in campaigns)
+    assert v3_client.calls.total - start == 6 * activities  # one page each: nothing older read
+    by_campaign: dict[str, int] = {}
+    for row in rows:
+        by_campaign[row["campaign_id"]] = by_campaign.get(row["campaign_id"], 0) + 1
+        assert (parse_time(row["activity_date"]) or since) >= since
+    old_uuid = _campaign_uuid(campaigns, old_campaign.name)
+    new_uuid = _campaign_uuid(campaigns, sandbox.account.campaigns[new_campaign].name)
+    assert set(by_campaign) == {old_uuid, new_uuid}  # no other campaign's old activities
+    assert by_campaign[old_uuid] == 12
+    assert by_campaign[new_uuid] >= 25  # "about 30" (the sandbox's send)
+    assert not {_key(r) for r in rows} & {_key(r) for r in first}
+
+
+def _campaign_uuid(campaigns: list[Raw], name: str) -> str:
+    return str(next(c["campaign_id"] for c in campaigns if c["name"] == name))
+
+
+def test_deleted_campaigns_arrive_as_removed(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(AccountSpec(seed=11, contacts=50, campaigns=10,
+                                     activities_per_campaign=5, events=0))
+    deleted = [c for c in sb.account.campaigns.values() if c.status == "DELETED"]
+    assert deleted  # this account has a deleted campaign (v2 lists it only when asked)
+    with _client(sb) as client:
+        rows = _rows("email_campaigns", client)
+        assert len(rows) == len(sb.account.campaigns)
+        assert sum(r["status"] == "REMOVED" for r in rows) == len(deleted)
+        assert {r["status"] for r in rows} <= {"DRAFT", "SCHEDULED", "EXECUTING", "DONE",
+                                               "ERROR", "REMOVED"}
