@@ -591,9 +591,13 @@ class ContactRoutes:
         return v3_json(body)
 
     async def contact_list(self, request: Request) -> Response:
-        """``GET /v3/contact_lists/{list_id}`` (§3.2); deleted lists too."""
+        """``GET /v3/contact_lists/{list_id}`` (§3.2); deleted lists too.
+
+        UNCONFIRMED: the contract declares no 400 for this operation, so an unknown
+        ``include_membership_count`` value is ignored (no count) instead of refused.
+        """
         params = query(request)
-        membership = parse_choice(params, "include_membership_count", ("all", "active"))
+        membership = params.get("include_membership_count")
         acc = self.account
         with acc.lock:
             lid = self.ids.find(gen.KIND_LIST, request.path_params["list_id"], max(acc.lists))
