@@ -45,7 +45,7 @@ from ctctsync.api.v2.endpoints import (
     format_since,
 )
 from ctctsync.errors import NotFound
-from ctctsync.tables import ACTIVITY_DATE_FIELDS, Reader, Source, Table, table
+from ctctsync.tables import ACTIVITY_DATE_FIELDS, Source, Table, table
 
 log = logging.getLogger("ctctsync.api.v2")
 
