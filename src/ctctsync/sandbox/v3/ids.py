@@ -21,6 +21,8 @@ KIND_TAG = 22
 KIND_CUSTOM_FIELD = 23
 KIND_REGISTRATION = 24
 KIND_EVENT_V3 = 25
+KIND_BULK_ACTIVITY = 40
+"""Bulk activities (contact exports, §3.13)."""
 
 ROLE_KINDS = {"primary_email": KIND_ACTIVITY_PRIMARY, "permalink": KIND_ACTIVITY_PERMALINK}
 """The campaign activities every campaign has, by role (§3.6)."""
