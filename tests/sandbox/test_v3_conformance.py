@@ -563,6 +563,19 @@ def test_operation_conforms(v3_sandbox: Sandbox, v3_client: httpx.Client,
     assert not lines, f"{method} {template}: {len(probe.log)} exchanges\n" + "\n".join(lines)
 
 
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/v3/library/files", 404),  # no public v3 MyLibrary endpoint (§3.12, §5.8)
+    ("GET", "/v3/no_such_resource", 404),
+    ("DELETE", "/v3/account/summary", 405),  # the contract has only GET there
+])
+def test_unknown_v3_paths_answer_the_error_array(v3_client: httpx.Client, method: str,
+                                                 path: str, status: int) -> None:
+    assert contract.operation_for(path) is None or method == "DELETE"
+    r = v3_client.request(method, path)
+    assert r.status_code == status, r.text
+    contract.validate_error(status, r.json())
+
+
 # -- fixtures-v3: real and assembled bodies -----------------------------------------------------
 
 ERROR_FIXTURES: dict[str, tuple[str, str, int]] = {

@@ -383,6 +383,18 @@ def violations(method: str, path_template: str, status: int, body: Any, *,
             if not any(q.matches(method, path_template, status, v) for q in quirks)]
 
 
+def validate_error(status: int, body: Any) -> None:
+    """Check an error answer no operation owns (an unknown /v3 path, a wrong method) against
+    the contract's error definition for ``status`` (see the module docstring)."""
+    schema = _error_schema(status)
+    if schema is None:
+        raise ContractError(f"(no operation) {status}", status,
+                            [Violation("$", "status", "not an error status")])
+    found = _violations(_validator(json.dumps(schema, sort_keys=True)), body)
+    if found:
+        raise ContractError(f"(no operation) {status}", status, found)
+
+
 def validate(method: str, path_template: str, status: int, body: Any) -> None:
     """Raise :class:`ContractError` unless ``body`` is what the contract describes for
     ``method path_template`` answering ``status`` (path_template without ``/v3``)."""
