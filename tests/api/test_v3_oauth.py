@@ -423,6 +423,40 @@ def test_renewal_through_the_api_client_after_a_401(
     assert isinstance(body, dict) and keeper.refreshes == 1
 
 
+def test_clients_of_one_keeper_meeting_a_401_together_refresh_once(
+    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
+) -> None:
+    vault.store(_login(sandbox, http))
+    keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
+    start = keeper.fresh_access_token()
+    sandbox.v3_tokens.revoke_access_token(start)  # every client's token is now refused
+    clients = [ApiClient(sandbox.base_url, sandbox.credentials.api_key, start,
+                         send_api_key=False, renew_token=keeper.renewer(start))
+               for _ in range(3)]
+    try:
+        for client in clients:
+            assert isinstance(client.get_json("/v3/account/summary"), dict)
+    finally:
+        for client in clients:
+            client.close()
+    assert keeper.refreshes == 1  # the second and third client took the first one's token
+
+
+def test_long_lived_refresh_tokens_come_back_unchanged(
+    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
+) -> None:
+    sandbox.v3_tokens.settings.refresh_token_mode = "long_lived"  # §1.2, per application
+    first = _login(sandbox, http)
+    vault.store(first)
+    keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
+    keeper.renew()
+    keeper.renew()
+    stored = vault.load()
+    assert stored is not None and keeper.refreshes == 2
+    assert stored.tokens.refresh_token == first.refresh_token
+    assert stored.tokens.obtained_at > first.obtained_at  # its 180-day clock restarted
+
+
 def test_threads_with_their_own_keepers_refresh_once(
     sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
 ) -> None:

@@ -305,7 +305,7 @@ def check_v3(cfg: SyncConfig, *, quiet_ok: bool = False) -> int:
         record = vault.load()
         scopes = oauth.token_scopes(token) or (record.tokens.scope if record else ())
         source = cfg.source.model_copy(update={"access_token": SecretStr(token)})
-        with make_client(source, renew_token=keeper.renew) as client:
+        with make_client(source, renew_token=keeper.renewer(token)) as client:
             summary = client.get_json("/v3/account/summary")
             problems = oauth.missing_access(client, scopes, tables=list(cfg.tables))
     except CtctError as exc:

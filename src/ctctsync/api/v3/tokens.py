@@ -50,6 +50,12 @@ FALLBACK_MIN_VALID: Final = timedelta(minutes=1)
 """When a refresh fails for a passing reason (network, 5xx), a stored token still valid this
 long is used meanwhile instead of failing the caller."""
 
+TOKEN_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
+"""Timeouts of the keeper's own token requests. A refresh runs under the vault's lock --
+on SQLite the state store's write lock, which other writers wait for at most 30 s
+(``ctctsync.db.BUSY_TIMEOUT_MS``) -- so even a refresh that meets a 429, waits 1 s and
+times out twice stays well within that."""
+
 NOT_AUTHORIZED_RULE: Final = ErrorRule(
     name="v3_not_authorized",
     action="reauthorize",
@@ -161,7 +167,7 @@ class TokenKeeper:
     """Hands out valid access tokens for one integration, refreshing them when needed
     (exclusively, stored before use -- see the module docstring).
 
-    ``fresh_access_token()`` before work starts; ``renew`` as the
+    ``fresh_access_token()`` when a client is made, and ``renewer(that token)`` as the
     :class:`~ctctsync.api.client.ApiClient`'s ``renew_token`` hook (called when the API
     answers 401). Thread-safe; processes coordinate through the vault's lock.
     """
@@ -177,8 +183,9 @@ class TokenKeeper:
         pacer: TokenPacer | None = oauth.PACER,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``http``: the client for token requests (a short-lived one per refresh when
-        None: refreshes are rare). ``now``, ``pacer``, ``sleep``: injectable for tests."""
+        """``http``: the client for token requests (when None, a short-lived one per refresh
+        with :data:`TOKEN_TIMEOUT`: refreshes are rare). ``now``, ``pacer``, ``sleep``:
+        injectable for tests."""
         self.vault = vault
         self.app = app
         self.min_valid = min_valid
@@ -211,19 +218,35 @@ class TokenKeeper:
             return self._hand_out(record.tokens)
         return self._under_lock(lambda t: t.valid_for(margin, self._now()), fallback=True)
 
-    def renew(self) -> str:
-        """A new access token because the API refused the one we handed out (401): under
-        the lock, take the stored token if another process changed it since (and it is
-        valid), else refresh (also when this keeper handed out nothing yet). For
-        ``ApiClient(renew_token=keeper.renew)``."""
-        refused = self._handed_out
+    def renew(self, refused: str | None = None) -> str:
+        """A new access token because the API refused ``refused`` (401; default: the last
+        token this keeper handed out). Under the lock: take the stored token if it differs
+        from the refused one (another client, thread or process renewed it meanwhile) and
+        is valid; else refresh (also when nothing is known to have been refused).
+
+        For ``ApiClient(renew_token=...)`` prefer :meth:`renewer`: several clients sharing a
+        keeper each know their own token, the keeper only the last one it handed out.
+        """
+        refused = refused if refused is not None else self._handed_out
 
         def usable(tokens: TokenSet) -> bool:
-            # a keeper that handed nothing out cannot tell who was refused: it refreshes
             return (refused is not None and tokens.access_token != refused
                     and tokens.valid_for(RENEWED_MIN_VALID, self._now()))
 
         return self._under_lock(usable, fallback=False)
+
+    def renewer(self, current: str) -> Callable[[], str]:
+        """The ``renew_token`` hook of one :class:`~ctctsync.api.client.ApiClient` that
+        starts with the access token ``current``: it renews the token *that client* holds,
+        so when the clients of a run meet the same expiry together, one refreshes and the
+        others take its token (no second refresh)."""
+        holding = [current]
+
+        def renew() -> str:
+            holding[0] = self.renew(refused=holding[0])
+            return holding[0]
+
+        return renew
 
     # ------------------------------------------------------------------ internals
 
@@ -312,7 +335,7 @@ class TokenKeeper:
         if self._http is not None:
             yield self._http
             return
-        with httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+        with httpx.Client(timeout=TOKEN_TIMEOUT) as http:
             yield http
 
 
