@@ -48,14 +48,11 @@ from ctctsync.sandbox.v3.common import (
     v3_json,
 )
 from ctctsync.sandbox.v3.face import V3Face
-from ctctsync.sandbox.v3.ids import KIND_CUSTOM_FIELD, KIND_TAG
+from ctctsync.sandbox.v3.ids import KIND_BULK_ACTIVITY, KIND_CUSTOM_FIELD, KIND_TAG
 
 SCOPE = "contact_data"
 WRITE = "contacts:write"
 """Bulk activities need ``contacts:write``, even to read (contract x-authorization-privileges)."""
-KIND_BULK_ACTIVITY = 40
-"""UUID kind of bulk activities (beyond the kinds of ``v3.ids``; :func:`gen.stable_uuid`
-offsets it by 100)."""
 STATES = ("processing", "completed", "cancelled", "failed", "timed_out")
 MAX_CONTACT_IDS = 500
 MAX_LIST_IDS = 50
