@@ -6,7 +6,7 @@ import random
 import secrets
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctctsync.sandbox.clock import SandboxClock
 
@@ -35,9 +35,10 @@ class Credentials:
     password: str
     user_name: str
     """The owner's user name as tokeninfo reports it."""
-    v3_access_token: str = ""
+    v3_access_token: str = field(default="", compare=False)
     """A v3 access token (a JWT) with every API scope, issued at start-up: valid 24 h on the
-    sandbox clock (``Sandbox.v3_tokens.issue_access_token()`` makes a fresh one)."""
+    sandbox clock (``Sandbox.v3_tokens.issue_access_token()`` makes a fresh one). Left out of
+    equality: two sandboxes of one seed have the same credentials but distinct tokens."""
 
 
 @dataclass
