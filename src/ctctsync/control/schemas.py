@@ -105,6 +105,11 @@ class IntegrationUpdate(BaseModel):
     frequency_hours: FrequencyHours | None = None
     tables: NormalisedSelection | None = None
     new_columns: NewColumnsPolicy | None = None
+    api_version: ApiVersion | None = Field(
+        default=None,
+        description="Switch the API version: only before the integration's first run; its "
+        "credentials are forgotten (authorize again).",
+    )
 
 
 class ManualCredentials(BaseModel):

@@ -33,9 +33,11 @@ from ctctsync.control.errors import (
     ServiceError,
     ValidationFailed,
 )
-from ctctsync.control.models import Integration, Run
+from ctctsync.control.models import ApiVersion, Integration, Run
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import (
+    AppRegistrationIn,
+    AppRegistrationPublic,
     AuthorizationCallback,
     AuthorizeRequest,
     AuthorizeUrl,
@@ -54,6 +56,7 @@ from ctctsync.control.schemas import (
     WarehouseIn,
     WarehousePublic,
 )
+from ctctsync.control.services import authorization as auth
 from ctctsync.web.deps import ApiAdmin, ApiUser, Db, IntegrationId, LogSeq, RunId, TokenId
 from ctctsync.web.errors import (
     Unauthenticated,
@@ -155,9 +158,12 @@ def openapi_document() -> dict[str, Any]:
 
 
 @router.get("/tables", tags=["catalog"])
-def tables(_user: ApiUser) -> list[TableInfo]:
-    """Every table and column an integration can replicate."""
-    return svc.table_catalog()
+def tables(
+    _user: ApiUser, api_version: Annotated[ApiVersion | None, Query()] = None
+) -> list[TableInfo]:
+    """Every table and column an integration can replicate; with ``api_version``, the
+    tables that API version fills, with its columns."""
+    return svc.table_catalog(api_version)
 
 
 # ----------------------------------------------------------------------------- integrations
@@ -171,8 +177,16 @@ def list_integrations(db: Db, user: ApiUser) -> list[IntegrationPublic]:
 
 @router.post("/integrations", status_code=status.HTTP_201_CREATED, tags=["integrations"])
 def create_integration(db: Db, user: ApiUser, data: IntegrationCreate) -> IntegrationPublic:
-    """Create an integration (state ``pending`` until its first successful run)."""
-    return IntegrationPublic.model_validate(svc.create_integration(db, user, data))
+    """Create an integration (state ``pending`` until its first successful run). New
+    integrations read API v3 unless ``api_version`` says ``v2``; without ``tables``, every
+    table of that version is selected."""
+    if data.tables is not None and (
+        problems := auth.selection_problems_for(data.api_version, data.tables)
+    ):
+        raise ValidationFailed(problems)
+    integ = svc.create_integration(db, user, data)
+    auth.settle_new_integration(db, integ, data.api_version, tables_given=data.tables is not None)
+    return IntegrationPublic.model_validate(integ)
 
 
 @router.get("/integrations/{integration_id}", tags=["integrations"], responses=FOUND)
@@ -183,7 +197,16 @@ def show_integration(integ: IntegrationDep) -> IntegrationPublic:
 
 @router.patch("/integrations/{integration_id}", tags=["integrations"], responses=CHANGES)
 def update_integration(db: Db, integ: IntegrationDep, data: IntegrationUpdate) -> IntegrationPublic:
-    """Change frequency and/or tables and columns (additions are backfilled)."""
+    """Change frequency and/or tables and columns (additions are backfilled), or the API
+    version of an integration that has not run yet (its credentials are then forgotten:
+    authorize again)."""
+    if data.api_version is not None:
+        if data.tables is not None and (
+            problems := auth.selection_problems_for(data.api_version, data.tables)
+        ):
+            raise ValidationFailed(problems)
+        auth.set_api_version(db, integ, data.api_version)
+    auth.check_selection(integ, data.tables)
     return IntegrationPublic.model_validate(svc.update_integration(db, integ, data))
 
 
@@ -263,6 +286,20 @@ def set_credentials(db: Db, integ: IntegrationDep, data: ManualCredentials) -> I
     return IntegrationPublic.model_validate(
         svc.set_manual_credentials(db, integ, data.api_key, data.access_token)
     )
+
+
+@router.get("/oauth/application", tags=["authorization"])
+def get_application(db: Db, _user: ApiUser) -> AppRegistrationPublic:
+    """The Constant Contact application integrations authorize with (never its secret)."""
+    return auth.app_registration(db)
+
+
+@router.put("/oauth/application", tags=["authorization"], responses=ADMINS)
+def save_application(db: Db, admin: ApiAdmin, data: AppRegistrationIn) -> AppRegistrationPublic:
+    """Enter the application once (admins): client id (the developer portal's API key),
+    secret (stored encrypted; omit to keep, "" to clear), redirect URI, authorization
+    server. ``CTCTSYNC_*`` variables, when set, still win."""
+    return auth.save_app_registration(db, admin, data)
 
 
 # ----------------------------------------------------------------------------- runs

@@ -248,7 +248,7 @@ def start_authorization(
 NO_V3_APP = (
     "This server has no Constant Contact application configured: an administrator enters "
     "its client id (the developer portal's API key) under Admin > Constant Contact "
-    "application, or sets CTCTSYNC_CLIENT_ID."
+    "application, or sets CTCTSYNC_CLIENT_ID (or CTCTSYNC_API_KEY)."
 )
 
 

@@ -1,4 +1,5 @@
-"""Administrators' pages: users and their sign-in lockouts, and the security audit log."""
+"""Administrators' pages: users and their sign-in lockouts, the security audit log, and the
+Constant Contact application (client id, secret, redirect URI) entered once."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
+from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.schemas import AppRegistrationIn, validated
+from ctctsync.control.services.authorization import app_registration, save_app_registration
 from ctctsync.web.deps import CurrentAdmin, Db
-from ctctsync.web.forms import Form, form_str
+from ctctsync.web.forms import Form, field_messages, form_str
 from ctctsync.web.security import client_address, verify_csrf
 from ctctsync.web.templating import flash, render
 
@@ -59,3 +63,63 @@ def audit_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
             "labels": svc.AUDIT_LABELS,
         },
     )
+
+
+def _application_page(
+    request: Request, db: Db, values: dict[str, str], errors: dict[str, str], code: int = 200
+) -> Response:
+    shown = app_registration(db)
+    return render(
+        request,
+        "admin/application.html",
+        {
+            "section": "admin",
+            "tab": "application",
+            "app": shown,
+            "values": values,
+            "errors": errors,
+            "default_redirect": svc.context(db).settings.oauth_redirect_uri,
+        },
+        status_code=code,
+    )
+
+
+@router.get("/application")
+def application_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
+    """The Constant Contact application: client id, secret (never shown), redirect URI."""
+    shown = app_registration(db)
+    settings = svc.context(db).settings
+    # defaults stay empty fields, so that they follow the server's settings
+    values = {
+        "client_id": shown.client_id,
+        "redirect_uri": ""
+        if shown.redirect_uri == settings.oauth_redirect_uri
+        else shown.redirect_uri,
+        "authz_base_url": ""
+        if shown.authz_base_url == settings.v3_authz_base_url
+        else shown.authz_base_url,
+    }
+    return _application_page(request, db, values, {})
+
+
+@router.post("/application")
+def save_application(request: Request, db: Db, admin: CurrentAdmin, form: Form) -> Response:
+    """Store the application (the secret encrypted; an empty secret field keeps it)."""
+    values = {
+        "client_id": form_str(form, "client_id"),
+        "redirect_uri": form_str(form, "redirect_uri"),
+        "authz_base_url": form_str(form, "authz_base_url"),
+    }
+    secret = form_str(form, "client_secret")
+    clear = form_str(form, "clear_secret") == "1"
+    try:
+        data = validated(
+            AppRegistrationIn,
+            **values,
+            client_secret="" if clear else (secret or None),
+        )
+        save_app_registration(db, admin, data)
+    except ValidationFailed as exc:
+        return _application_page(request, db, values, field_messages(exc.errors), 422)
+    flash(request, "The Constant Contact application is saved.")
+    return RedirectResponse("/admin/application", status_code=303)

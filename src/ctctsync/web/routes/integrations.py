@@ -7,8 +7,9 @@ Adding an integration follows the product spec's steps, one page each:
    creates the integration **paused** (so the scheduler cannot run it with a half-made
    selection) and remembers it in the session as the setup in progress;
 3. ``/integrations/{id}/setup/authorize`` — "Authorize" sends the browser to Constant
-   Contact's authorize page (``/oauth/callback`` brings it back), or enter an API key and
-   access token instead;
+   Contact's authorize page (``/oauth/callback`` brings it back; a v3 integration uses the
+   authorization-code flow with PKCE, and a "Deny" there comes back here with "Try
+   again"), or (v2, legacy) enter an API key and access token instead;
 4. ``/integrations/{id}/setup/tables`` — which tables;
 5. ``/integrations/{id}/setup/fields`` — which fields of each; "Submit" saves the selection
    and re-activates the integration, which makes it Pending until its first job loads data.
@@ -24,25 +25,34 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError, ValidationFailed
-from ctctsync.control.models import ACTIVE_RUN_STATUSES, Integration
+from ctctsync.control.models import (
+    ACTIVE_RUN_STATUSES,
+    API_VERSIONS,
+    DEFAULT_API_VERSION,
+    ApiVersion,
+    Integration,
+)
 from ctctsync.control.schemas import (
     IntegrationCreate,
     IntegrationUpdate,
     ManualCredentials,
     validated,
 )
+from ctctsync.control.services import authorization as auth
 from ctctsync.control.services.authorization import new_binding
 from ctctsync.control.services.integrations import new_fields
-from ctctsync.tables import TABLES
+from ctctsync.control.services.tokens import token_status
+from ctctsync.tables import TABLES, Table, tables_for
 from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.web.deps import CurrentUser, Db, IntegrationId
 from ctctsync.web.forms import (
+    FieldChoice,
     Form,
+    TableChoice,
     chosen_selection,
     chosen_tables,
     field_messages,
     form_str,
-    picker,
 )
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
@@ -53,6 +63,8 @@ OAUTH_BINDING_KEY = "oauth_binding"
 """Session key of the nonce that binds OAuth authorizations to this browser session."""
 SETUP_KEY = "setup"
 """Session key of the add-integration draft: ``{"id": int, "tables": [names]}``."""
+CC_ERROR_KEY = "oauth_error"
+"""Session key of the error Constant Contact sent back to the callback (shown once)."""
 
 STEPS = ("Source", "Name & schedule", "Authorize", "Tables", "Fields")
 
@@ -82,6 +94,59 @@ def _go(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def version_of(integ: Integration) -> ApiVersion:
+    """The integration's API version (``v2`` for anything unexpected: the old behaviour)."""
+    return "v3" if integ.api_version == "v3" else "v2"
+
+
+def _fields(table: Table, cols: list[str] | None) -> list[FieldChoice]:
+    fields = []
+    for col in table.columns:
+        locked = col.name in table.required_columns
+        why = "key" if col.name in table.primary_key else ("change cursor" if locked else "")
+        checked = locked or cols is None or col.name in cols
+        fields.append(FieldChoice(column=col, checked=checked, locked=locked, why_locked=why))
+    return fields
+
+
+def picker(
+    selection: dict[str, list[str] | None] | None,
+    version: ApiVersion,
+    *,
+    default_all: bool = False,
+) -> list[TableChoice]:
+    """The table/field picker of an integration reading ``version``: each table it can
+    read, as that version fills it (its columns, its types), in registry order."""
+    choices = []
+    for name, table in tables_for(version).items():
+        chosen = (selection is None and default_all) or (
+            selection is not None and name in selection
+        )
+        cols = None if selection is None else selection.get(name)
+        choices.append(TableChoice(table=table, checked=chosen, fields=_fields(table, cols)))
+    return choices
+
+
+def unavailable_tables(version: ApiVersion) -> list[tuple[Table, str]]:
+    """The tables ``version`` cannot read, each with why (shown, never selectable)."""
+    return [
+        (t, t.unavailable_reason(version)) for t in TABLES.values() if not t.available_in(version)
+    ]
+
+
+def selection_for(
+    form_selection: dict[str, list[str] | None], version: ApiVersion
+) -> dict[str, list[str] | None]:
+    """A submitted selection with "every column the version has" stored as None (all)."""
+    available = tables_for(version)
+    out: dict[str, list[str] | None] = {}
+    for name, cols in form_selection.items():
+        table = available.get(name)
+        every = table is not None and cols is not None and set(cols) >= set(table.column_names)
+        out[name] = None if every else cols
+    return out
+
+
 # --------------------------------------------------------------------------- list
 
 
@@ -107,7 +172,13 @@ def _name_form(
     return render(
         request,
         "integrations/new_details.html",
-        _ctx(1, values=values, errors=errors, frequencies=REPLICATION_FREQUENCIES_HOURS),
+        _ctx(
+            1,
+            values=values,
+            errors=errors,
+            frequencies=REPLICATION_FREQUENCIES_HOURS,
+            versions=API_VERSIONS,
+        ),
         status_code=status_code,
     )
 
@@ -116,7 +187,12 @@ def _name_form(
 def details_page(request: Request, user: CurrentUser) -> Response:
     """Step 2: name, frequency (24 h suggested) and history."""
     a_year_ago = datetime.now(UTC).date() - timedelta(days=365)
-    values = {"name": "", "frequency_hours": 24, "history_start": a_year_ago.isoformat()}
+    values = {
+        "name": "",
+        "frequency_hours": 24,
+        "history_start": a_year_ago.isoformat(),
+        "api_version": DEFAULT_API_VERSION,
+    }
     return _name_form(request, values, {})
 
 
@@ -127,14 +203,17 @@ def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
         "name": form_str(form, "name"),
         "frequency_hours": form_str(form, "frequency_hours"),
         "history_start": form_str(form, "history_start"),
+        "api_version": form_str(form, "api_version") or DEFAULT_API_VERSION,
     }
     try:
-        integ = svc.create_integration(db, user, validated(IntegrationCreate, **values))
+        data = validated(IntegrationCreate, **values)
+        integ = svc.create_integration(db, user, data)
     except ValidationFailed as exc:
         errors = field_messages(exc.errors) or {"form": exc.message}
         return _name_form(request, values, errors, status_code=422)
+    auth.settle_new_integration(db, integ, data.api_version, tables_given=False)
     svc.pause(db, integ)
-    request.session[SETUP_KEY] = {"id": integ.id, "tables": list(TABLES)}
+    request.session[SETUP_KEY] = {"id": integ.id, "tables": list(tables_for(data.api_version))}
     return _go(f"/integrations/{integ.id}/setup/authorize")
 
 
@@ -160,6 +239,7 @@ def authorize_page(
 ) -> Response:
     """Step 3: authorize ctctsync on Constant Contact (or enter credentials by hand)."""
     integ = svc.get_integration(db, user, integration_id)
+    outcome = request.query_params.get("outcome", "")
     return render(
         request,
         "integrations/setup_authorize.html",
@@ -168,6 +248,10 @@ def authorize_page(
             integ=integ,
             creds=svc.credentials_status(integ),
             in_setup=in_setup(request, integ.id),
+            scopes=auth.V3_SCOPES,
+            denied=outcome == "denied",
+            cc_error=request.session.pop(CC_ERROR_KEY, None) if outcome == "error" else None,
+            token=token_status(svc.context(db), integ),
         ),
     )
 
@@ -224,6 +308,9 @@ def save_credentials(
             _ctx(2, integ=integ, errors=errors, in_setup=in_setup(request, integ.id)),
             status_code=422,
         )
+    if in_setup(request, integ.id):
+        # a key and token made it a v2 integration: its tables are v2's now
+        request.session[SETUP_KEY] = {"id": integ.id, "tables": list(integ.tables)}
     return after_authorization(request, integ)
 
 
@@ -238,9 +325,18 @@ def oauth_binding(request: Request) -> str:
 
 def after_authorization(request: Request, integ: Integration) -> Response:
     """Where to go once credentials are stored: the next setup step, or the details page."""
+    if integ.access_problems:
+        flash(
+            request,
+            "Constant Contact is authorized, but not for everything: "
+            + "; ".join(integ.access_problems)
+            + ".",
+            "error",
+        )
     if in_setup(request, integ.id):
         return _go(f"/integrations/{integ.id}/setup/tables")
-    flash(request, "Constant Contact is authorized again.")
+    if not integ.access_problems:
+        flash(request, "Constant Contact is authorized again.")
     return _go(f"/integrations/{integ.id}")
 
 
@@ -248,10 +344,17 @@ def _tables_form(
     request: Request, integ: Integration, chosen: list[str], errors: dict[str, str], code: int = 200
 ) -> Response:
     selection: dict[str, list[str] | None] = dict.fromkeys(chosen)
+    version = version_of(integ)
     return render(
         request,
         "integrations/setup_tables.html",
-        _ctx(3, integ=integ, choices=picker(selection, default_all=False), errors=errors),
+        _ctx(
+            3,
+            integ=integ,
+            choices=picker(selection, version),
+            unavailable=unavailable_tables(version),
+            errors=errors,
+        ),
         status_code=code,
     )
 
@@ -267,7 +370,8 @@ def tables_page(
         return _go(f"/integrations/{integ.id}/edit")
     if not integ.has_credentials:
         return _go(f"/integrations/{integ.id}/setup/authorize")
-    return _tables_form(request, integ, list(draft.get("tables") or TABLES), {})
+    default = list(tables_for(version_of(integ)))
+    return _tables_form(request, integ, list(draft.get("tables") or default), {})
 
 
 @router.post("/{integration_id}/setup/tables")
@@ -282,6 +386,7 @@ def choose_tables(
     tables = chosen_tables(form)
     try:
         validated(IntegrationUpdate, tables=dict.fromkeys(tables))
+        auth.check_selection(integ, dict.fromkeys(tables))
     except ValidationFailed as exc:
         return _tables_form(request, integ, [], field_messages(exc.errors), 422)
     request.session[SETUP_KEY] = {"id": integ.id, "tables": tables}
@@ -297,8 +402,11 @@ def fields_page(
     draft = _setup(request, integ.id)
     if draft is None:
         return _go(f"/integrations/{integ.id}/edit")
-    selection: dict[str, list[str] | None] = dict.fromkeys(draft.get("tables") or TABLES)
-    choices = [c for c in picker(selection, default_all=False) if c.checked]
+    version = version_of(integ)
+    selection: dict[str, list[str] | None] = dict.fromkeys(
+        draft.get("tables") or tables_for(version)
+    )
+    choices = [c for c in picker(selection, version) if c.checked]
     return render(
         request,
         "integrations/setup_fields.html",
@@ -315,12 +423,14 @@ def submit(
     draft = _setup(request, integ.id)
     if draft is None:
         return _go(f"/integrations/{integ.id}")
+    version = version_of(integ)
     tables = [t for t in (draft.get("tables") or []) if t in TABLES]
-    selection = chosen_selection(form, tables)
+    selection = selection_for(chosen_selection(form, tables), version)
     try:
+        auth.check_selection(integ, selection)
         integ = svc.update_integration(db, integ, validated(IntegrationUpdate, tables=selection))
     except ValidationFailed as exc:
-        choices = [c for c in picker(selection, default_all=False) if c.checked]
+        choices = [c for c in picker(selection, version) if c.checked]
         return render(
             request,
             "integrations/setup_fields.html",
@@ -354,7 +464,8 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
         "integ": integ,
         "runs": runs,
         "creds": svc.credentials_status(integ),
-        "choices": picker(integ.tables, default_all=False),
+        "choices": picker(integ.tables, version_of(integ)),
+        "token": token_status(svc.context(db), integ),
         "new_fields": new_fields(db, integ),
         "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
@@ -402,7 +513,8 @@ def _edit_form(
             "frequency": frequency,
             "frequencies": REPLICATION_FREQUENCIES_HOURS,
             "new_columns": new_columns,
-            "choices": picker(selection, default_all=False),
+            "choices": picker(selection, version_of(integ)),
+            "unavailable": unavailable_tables(version_of(integ)),
             "errors": errors,
         },
         status_code=code,
@@ -417,7 +529,11 @@ def edit_page(
     are fixed)."""
     integ = svc.get_integration(db, user, integration_id)
     return _edit_form(
-        request, integ, frequency=integ.frequency_hours, selection=dict(integ.tables), errors={},
+        request,
+        integ,
+        frequency=integ.frequency_hours,
+        selection=dict(integ.tables),
+        errors={},
         new_columns=integ.new_columns,
     )
 
@@ -430,19 +546,27 @@ def edit(
     integ = svc.get_integration(db, user, integration_id)
     raw_frequency = form_str(form, "frequency_hours")
     raw_policy = form_str(form, "new_columns") or integ.new_columns
-    selection = chosen_selection(form, chosen_tables(form))
+    selection = selection_for(chosen_selection(form, chosen_tables(form)), version_of(integ))
     before = dict(integ.tables)
     try:
+        auth.check_selection(integ, selection)
         changes = validated(
-            IntegrationUpdate, frequency_hours=raw_frequency, tables=selection,
+            IntegrationUpdate,
+            frequency_hours=raw_frequency,
+            tables=selection,
             new_columns=raw_policy,
         )
         svc.update_integration(db, integ, changes)
     except ValidationFailed as exc:
         errors = field_messages(exc.errors) or {"tables": exc.message}
         return _edit_form(
-            request, integ, frequency=raw_frequency, selection=selection, errors=errors,
-            new_columns=raw_policy, code=422,
+            request,
+            integ,
+            frequency=raw_frequency,
+            selection=selection,
+            errors=errors,
+            new_columns=raw_policy,
+            code=422,
         )
     backfill = svc.tables_to_backfill(before, integ.tables)
     message = "Changes saved. They apply from the next job."

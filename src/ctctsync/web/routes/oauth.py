@@ -9,14 +9,20 @@ account to that someone's integration.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError
-from ctctsync.control.services.authorization import AuthorizationNotBound
+from ctctsync.control.services.authorization import AuthorizationNotBound, abandon_authorization
 from ctctsync.web.deps import Db
-from ctctsync.web.routes.integrations import OAUTH_BINDING_KEY, after_authorization
+from ctctsync.web.routes.integrations import (
+    CC_ERROR_KEY,
+    OAUTH_BINDING_KEY,
+    after_authorization,
+)
 from ctctsync.web.security import session_user_id
 from ctctsync.web.templating import render
 
@@ -35,7 +41,17 @@ def oauth_callback(
     error: str = "",
     error_description: str = "",
 ) -> Response:
-    """Store the token for the integration ``state`` names, then continue its setup."""
+    """Store the token for the integration ``state`` names, then continue its setup.
+
+    When Constant Contact sends an error back instead of a code (``access_denied``: the
+    person chose Deny), the browser that started the authorization returns to the
+    integration's authorize step, which explains it and offers "Try again"."""
+    nonce = request.session.get(OAUTH_BINDING_KEY)
+    binding = nonce if isinstance(nonce, str) else ""
+    if error and state:
+        integ = abandon_authorization(db, state, binding=binding)
+        if integ is not None:
+            return _back_to_authorize(request, integ.id, error, error_description)
     if error or not code or not state:
         reason = error_description or error or "Constant Contact sent no authorization code."
         return render(
@@ -47,11 +63,8 @@ def oauth_callback(
             },
             status_code=400,
         )
-    nonce = request.session.get(OAUTH_BINDING_KEY)
     try:
-        integ = svc.complete_authorization(
-            db, state, code, binding=nonce if isinstance(nonce, str) else ""
-        )
+        integ = svc.complete_authorization(db, state, code, binding=binding)
     except AuthorizationNotBound as exc:
         return render(
             request,
@@ -74,3 +87,19 @@ def oauth_callback(
     if session_user_id(request) is None:
         return RedirectResponse(f"/login?next=/integrations/{integ.id}", status_code=303)
     return after_authorization(request, integ)
+
+
+def _back_to_authorize(
+    request: Request, integration_id: int, error: str, description: str
+) -> Response:
+    """To the authorize step of the integration, with what Constant Contact answered."""
+    target = f"/integrations/{integration_id}/setup/authorize"
+    if error == "access_denied":
+        target += "?outcome=denied"
+    else:
+        # e.g. invalid_scope, server_error: shown once on the authorize page
+        request.session[CC_ERROR_KEY] = f"{error}: {description}" if description else error
+        target += "?outcome=error"
+    if session_user_id(request) is None:
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+    return RedirectResponse(target, status_code=303)
