@@ -147,3 +147,12 @@ def test_counters_count_v3_by_route_template(sandbox: Sandbox) -> None:
     assert sandbox.counters.count("POST /oauth2/default/v1/revoke", "4xx") == 1
     snapshot = httpx.get(f"{sandbox.base_url}/_sandbox/counters", timeout=10).json()
     assert snapshot["total"] == 4
+
+
+def test_admin_deletes_a_list(sandbox: Sandbox) -> None:
+    lid = min(sandbox.account.lists)
+    r = httpx.post(f"{sandbox.base_url}/_sandbox/lists/{lid}/delete", timeout=10)
+    assert r.json() == {"id": str(lid)}
+    assert sandbox.account.lists[lid].deleted_ms is not None
+    r = httpx.post(f"{sandbox.base_url}/_sandbox/lists/99999/delete", timeout=10)
+    assert r.status_code == 404

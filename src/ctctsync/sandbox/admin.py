@@ -118,6 +118,7 @@ class AdminApi:
             ("/contacts/status", {"POST": self.contact_status}),
             ("/lists/add", {"POST": self.add_list}),
             ("/lists/{id:int}/modify", {"POST": self.modify_list}),
+            ("/lists/{id:int}/delete", {"POST": self.delete_list}),
             ("/campaigns/send", {"POST": self.send_campaign}),
             ("/library/trash", {"POST": self.trash_files}),
             ("/tokens/issue", {"POST": self.issue_token}),
@@ -197,6 +198,14 @@ class AdminApi:
         if lid not in self.account.lists:
             return _json({"error": f"no list {lid}"}, 404)
         self.account.modify_list(lid, body.get("name"))
+        return _json({"id": str(lid)})
+
+    async def delete_list(self, request: Request) -> Response:
+        """Delete the list of the path (v3 shows it with ``deleted_at``; its members leave)."""
+        lid = int(request.path_params["id"])
+        if lid not in self.account.lists:
+            return _json({"error": f"no list {lid}"}, 404)
+        self.account.delete_list(lid)
         return _json({"id": str(lid)})
 
     async def send_campaign(self, request: Request) -> Response:

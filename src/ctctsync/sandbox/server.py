@@ -83,6 +83,14 @@ def build_app(ctx: SandboxContext, v3_tokens: TokenStore) -> ASGIApp:
         ctx.counters, namer)
 
 
+def _listening_socket(family: socket.AddressFamily) -> socket.socket:
+    """A TCP socket created with an explicit ``IPPROTO_TCP``: asyncio sets TCP_NODELAY on
+    accepted connections only when ``sock.proto`` says TCP, and without it every keep-alive
+    request after the first waits ~40 ms (Nagle against the client's delayed ACK) for the
+    body that uvicorn sends after the head."""
+    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
         super().__init__(config)
@@ -197,7 +205,7 @@ class Sandbox:
         if self._thread is not None:
             raise RuntimeError("the sandbox is already running")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = _listening_socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
         sock.listen(128)
@@ -238,7 +246,7 @@ class Sandbox:
         """Run in the calling thread until interrupted (Ctrl-C). ``announce`` is called once
         the socket listens (connections made from then on are queued, never refused)."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = _listening_socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
         sock.listen(128)
