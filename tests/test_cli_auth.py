@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 
 from ctctsync.api.v3 import oauth
 from ctctsync.cli.app import app
+from ctctsync.config import load_config
 from ctctsync.errors import ReauthorizeRequired
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.testing import HtmlForm, v3_tokens_by_pkce
 from ctctsync.sandbox.v3.tokens import CAMPAIGN_CREATOR_PRIVILEGES
-from ctctsync.token_store import SqlTokenVault
+from ctctsync.token_store import SqlTokenVault, cli_authorization_problem, cli_keeper
 
 COMPLETE_URL = re.compile(r"\(or open (\S+)\)")
 
@@ -166,3 +167,40 @@ def test_auth_needs_a_v3_config_with_a_client_id(sandbox: Sandbox, tmp_path: Pat
     cfg.write_text(cfg.read_text().replace('api_version = "v3"', 'api_version = "v2"'))
     code, out = _cli(["auth", "status", "--config", str(cfg)], sandbox)
     assert code == 2 and "for Constant Contact API v3" in out
+
+
+def test_refresh_token_from_the_environment_seeds_the_store_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = _config(tmp_path, sandbox)
+    env = {"CTCTSYNC_API_KEY": sandbox.credentials.api_key}
+    assert "run ctctsync auth login" in str(cli_authorization_problem(load_config(path, env)))
+    given = oauth.token_set_from(v3_tokens_by_pkce(sandbox)).refresh_token
+    assert given is not None
+    cfg = load_config(path, {**env, "CTCTSYNC_REFRESH_TOKEN": given})
+    assert cli_authorization_problem(cfg) is None
+    keeper = cli_keeper(cfg)
+    try:
+        first = keeper.fresh_access_token()  # seeded without an access token: refreshes
+    finally:
+        keeper.vault.close()  # type: ignore[attr-defined]
+    assert keeper.refreshes == 1
+    # the variable's token is spent now; the next run keeps the stored (rotated) one
+    again = cli_keeper(cfg)
+    try:
+        assert again.fresh_access_token() == first and again.refreshes == 0
+        with again.vault.locked() as vault:
+            vault.mark_needs_reauth("signed out elsewhere")
+    finally:
+        again.vault.close()  # type: ignore[attr-defined]
+    assert cli_authorization_problem(cfg) == "signed out elsewhere"
+    # a new authorization given by the variable replaces a store that needs one
+    fresh = oauth.token_set_from(v3_tokens_by_pkce(sandbox)).refresh_token
+    assert fresh is not None
+    renewed = load_config(path, {**env, "CTCTSYNC_REFRESH_TOKEN": fresh})
+    assert cli_authorization_problem(renewed) is None
+    third = cli_keeper(renewed)
+    try:
+        assert third.fresh_access_token() != first and third.refreshes == 1
+    finally:
+        third.vault.close()  # type: ignore[attr-defined]

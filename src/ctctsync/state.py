@@ -44,14 +44,17 @@ cli_oauth_tokens = sa.Table(
     sa.Column("scope", sa.Text, nullable=False),
     sa.Column("obtained_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("needs_reauth", sa.Text, nullable=True),
+    sa.Column("seeded_from", sa.String(64), nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 """Per integration: the CLI's Constant Contact v3 token set (``ctctsync auth login``), for
 ``ctctsync.token_store.SqlTokenVault``. ``obtained_at`` is when the refresh token was last
 used (its 180-day idle clock); ``needs_reauth`` is why a person must re-authorize (NULL: no
-need). Tokens are stored as they are, not encrypted: the CLI's state store is a 0600 file in
-a 0700 folder (``ctctsync.db.create_private_file``), readable only by the user the tokens
-belong to; the control plane keeps its integrations' tokens encrypted in its own tables."""
+need); ``seeded_from`` is the SHA-256 of the ``CTCTSYNC_REFRESH_TOKEN`` the row was seeded
+from (so a spent one is not seeded again). Tokens are stored as they are, not encrypted:
+the CLI's state store is a 0600 file in a 0700 folder (``ctctsync.db.create_private_file``),
+readable only by the user the tokens belong to; the control plane keeps its integrations'
+tokens encrypted in its own tables."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Tokens are stored unencrypted: see ``ctctsync.state.cli_oauth_tokens`` (a 0600 f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ctctsync.api.v3.oauth import OAuthApp, TokenSet
-from ctctsync.api.v3.tokens import LockedVault, TokenKeeper, VaultRecord, seed_tokens
+from ctctsync.api.v3.tokens import TokenKeeper, VaultRecord, seed_tokens
 from ctctsync.db import create_engine, ensure_schema, writer
 from ctctsync.state import cli_oauth_tokens
 
@@ -96,7 +97,7 @@ class SqlTokenVault:
             ).scalar_one_or_none()
 
     @contextmanager
-    def locked(self) -> Iterator[LockedVault]:
+    def locked(self) -> Iterator[_SqlSession]:
         """Exclusive access to the integration's tokens (see the module docstring)."""
         with writer(self.engine).begin() as conn:  # SQLite: BEGIN IMMEDIATE
             session = _SqlSession(conn, self.integration, self.client_id)
@@ -129,9 +130,17 @@ class _SqlSession:
         row = self._conn.execute(query).first()
         return None if row is None else _record(row)
 
-    def save(self, tokens: TokenSet) -> None:
+    def seeded_from(self) -> str | None:
+        """The SHA-256 of the environment refresh token the row was seeded from, if any."""
+        return self._conn.execute(
+            sa.select(_T.c.seeded_from).where(_T.c.integration == self._integration)
+        ).scalar_one_or_none()
+
+    def save(self, tokens: TokenSet, *, seeded_from: str | None = None) -> None:
+        """Replace the token set (clearing ``needs_reauth``); ``seeded_from`` is recorded
+        when given and otherwise kept (a refresh continues the seeded chain)."""
         now = datetime.now(UTC)
-        values = {
+        values: dict[str, Any] = {
             "client_id": self._client_id,
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
@@ -141,6 +150,8 @@ class _SqlSession:
             "needs_reauth": None,
             "updated_at": now,
         }
+        if seeded_from is not None:
+            values["seeded_from"] = seeded_from
         where = _T.c.integration == self._integration
         if not self._conn.execute(sa.update(_T).where(where).values(**values)).rowcount:
             self._conn.execute(sa.insert(_T).values(integration=self._integration, **values))
@@ -165,21 +176,23 @@ def cli_vault(config: SyncConfig) -> SqlTokenVault:
     """The CLI's vault of ``config``'s integration, in its state store (created if new).
 
     Seeded from ``CTCTSYNC_REFRESH_TOKEN`` (and ``CTCTSYNC_ACCESS_TOKEN``) when it holds no
-    tokens yet, or when its tokens need re-authorizing and the variable holds another refresh
-    token (a new authorization made elsewhere). Otherwise the stored tokens win: the
-    variable's refresh token has most likely been rotated away by an earlier run (§1.2).
+    tokens yet, or when its tokens need re-authorizing and the variable holds a refresh token
+    it was not seeded from before (a new authorization made elsewhere). Otherwise the stored
+    tokens win: the variable's refresh token has most likely been rotated away by an earlier
+    run (§1.2).
     """
     source = config.source
     vault = SqlTokenVault(config.state_url, config.integration,
                           client_id=source.api_key.get_secret_value())
     given = source.refresh_token.get_secret_value() if source.refresh_token else ""
     if given:
+        digest = hashlib.sha256(given.encode()).hexdigest()
         with vault.locked() as locked:
             record = locked.load()
             if record is None or (record.needs_reauth is not None
-                                  and record.tokens.refresh_token != given):
+                                  and locked.seeded_from() != digest):
                 access = source.access_token.get_secret_value() or None
-                locked.save(seed_tokens(given, access))
+                locked.save(seed_tokens(given, access), seeded_from=digest)
     return vault
 
 
@@ -189,4 +202,28 @@ def cli_keeper(config: SyncConfig, *, http: httpx.Client | None = None) -> Token
     return TokenKeeper(cli_vault(config), oauth_app(config.source), http=http)
 
 
-__all__ = ["SqlTokenVault", "cli_keeper", "cli_vault", "oauth_app"]
+def cli_authorization_problem(config: SyncConfig) -> str | None:
+    """None when a CLI run of ``config`` (v3) has something to authenticate with: tokens in
+    the state store (or ``CTCTSYNC_REFRESH_TOKEN``) not marked for re-authorization; else
+    the one line that says what to do. No request is made (a preflight check)."""
+    if not config.source.api_key.get_secret_value().strip():
+        return ("Constant Contact credentials are missing: set CTCTSYNC_API_KEY (the "
+                "application's client id)")
+    vault = cli_vault(config)
+    try:
+        record = vault.load()
+    finally:
+        vault.close()
+    if record is None:
+        return ("not signed in to Constant Contact (API v3): run ctctsync auth login, or set "
+                "CTCTSYNC_REFRESH_TOKEN")
+    return record.needs_reauth
+
+
+__all__ = [
+    "SqlTokenVault",
+    "cli_authorization_problem",
+    "cli_keeper",
+    "cli_vault",
+    "oauth_app",
+]

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.Text(), nullable=False),
         sa.Column("obtained_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("needs_reauth", sa.Text(), nullable=True),
+        sa.Column("seeded_from", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("integration", name=op.f("pk_cli_oauth_tokens")),
     )
