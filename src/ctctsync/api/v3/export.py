@@ -1,0 +1,402 @@
+"""The bulk contact export as a reader of the contacts table, and the rule choosing it.
+
+A full read of the contacts table pages ``GET /v3/contacts`` at 500 per call (§3.1, §1.3):
+``ceil(n / 500)`` calls. The bulk export (§3.13) costs a fixed number of calls whatever the
+account size: ``POST /activities/contact_exports``, one ``GET /activities/{id}`` poll,
+``GET /contact_exports/{file_export_id}`` (a CSV file). :func:`read_export` runs it and turns
+each CSV line back into the raw v3 contact dict the paging read yields, so
+:class:`~ctctsync.api.v3.shape.Shaper` maps both alike.
+
+What the CSV cannot say, field by field (checked against the paging read of the same account
+in ``tests/api/test_v3_export.py``):
+
+* **Delivered as paging does** (:data:`EXPORT_COLUMNS`): ``contact_id``; names, job title,
+  company; birthday and anniversary; ``create_source``; ``created_at``/``updated_at``;
+  ``email_address.permission_to_send`` (so ``status``); list memberships and taggings (ids,
+  ``;``-joined); custom fields (the CSV heads them by *name*: one
+  ``GET /contact_custom_fields`` call maps names to ids).
+* **Deleted contacts** are not in the default export, and the CSV has no ``deleted_at``:
+  filled another way, by paging ``GET /contacts?status=deleted`` with every ``include``
+  (``ceil(deleted / 500)`` calls, at least one), which yields them exactly as the paging read.
+* **Not deliverable** (:data:`EXPORT_GAPS`): phone kinds (numbers are ``;``-joined without
+  their kind, so ``home_phone``/``work_phone``/``cell_phone`` cannot be told apart), street
+  addresses past the first and every address's id, kind and times (``addresses``), notes' ids
+  and dates (and notes containing ``;`` cannot be split: ``notes``), the email address's
+  ``confirm_status`` and times (``confirmed``, ``email_addresses``). No cheap call fills them
+  (only a call per contact), so **a read that needs any of these columns keeps paging**:
+  :func:`first_load_strategy` picks the export only for a read whose columns are all in
+  :data:`EXPORT_COLUMNS`.
+
+UNCONFIRMED (CC documents neither): the CSV's column names and ``;`` joins are the sandbox's
+reading of the export guide (``ctctsync.sandbox.v3.exports``); the export activity needs the
+``contacts:write`` privilege even to read (contract ``x-authorization-privileges``), so a
+user without it gets 403 on the POST: :func:`read_contacts` then keeps paging.
+Sections cited are of ``constant-contact-v3-api.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol
+
+import httpx
+import orjson
+
+from ctctsync.api.client import ApiClient, endpoint_template
+from ctctsync.api.paging import Page, Paginator
+from ctctsync.api.v3.endpoints import first_params, paginator, parse_time
+from ctctsync.api.v3.shape import Shaper
+from ctctsync.errors import CtctError, Failure, classify_response, classify_transport
+from ctctsync.tables import Source, Table
+
+log = logging.getLogger("ctctsync.api.v3.export")
+
+Strategy = Literal["paging", "export"]
+Raw = dict[str, Any]
+Records = list[dict[str, Any]]
+
+PAGE_SIZE: Final = 500
+"""Contacts per ``GET /contacts`` call (the maximum, §1.3)."""
+EXPORT_CALLS: Final = 3
+"""POST the export, poll it once, download the file (§3.13; the sandbox completes an export
+on its first poll -- UNCONFIRMED for CC, where a large export may need more polls)."""
+FIELD_NAMES_CALLS: Final = 1
+"""``GET /contact_custom_fields`` (≤100 per page, §3.4; CC allows 100 fields per account)."""
+DELETED_CALLS: Final = 1
+"""``GET /contacts?status=deleted``: one page while the account has ≤500 deleted contacts."""
+COUNT_CALLS: Final = 1
+"""The first paging page, read with ``include_count=true`` to learn the count: free when the
+read keeps paging (it is that read's first page), one call wasted when it exports."""
+
+EXPORT_PATH: Final = "/v3/activities/contact_exports"
+ACTIVITY_PATH: Final = "/v3/activities/{activity_id}"
+FILE_PATH: Final = "/v3/contact_exports/{file_export_id}"
+CUSTOM_FIELDS_PATH: Final = "/v3/contact_custom_fields"
+
+EXPORT_COLUMNS: Final = frozenset({
+    "id", "status", "lists", "source", "first_name", "last_name", "job_title",
+    "company_name", "custom_fields", "created_date", "modified_date", "deleted_at",
+    "permission_to_send", "taggings", "birthday_month", "birthday_day", "anniversary", "v2_id",
+})
+"""The contacts columns (v3 view) an export fills exactly as paging does."""
+EXPORT_GAPS: Final = frozenset({
+    "addresses", "notes", "confirmed", "email_addresses", "home_phone", "work_phone",
+    "cell_phone",
+})
+"""The contacts columns the CSV cannot fill as paging does (the module docstring says why)."""
+
+
+def paging_calls(contact_count: int) -> int:
+    """Calls of a full paging read: one per 500 contacts, at least one."""
+    return max(1, math.ceil(contact_count / PAGE_SIZE))
+
+
+def export_calls(deleted_count: int = 0) -> int:
+    """Calls of an export read, the count included: the first page that counted, the export,
+    the custom field names, and the deleted contacts' pages."""
+    deleted_pages = max(DELETED_CALLS, math.ceil(deleted_count / PAGE_SIZE))
+    return COUNT_CALLS + EXPORT_CALLS + FIELD_NAMES_CALLS + deleted_pages
+
+
+EXPORT_THRESHOLD: Final = export_calls() * PAGE_SIZE
+"""3,000 contacts: above it paging costs more calls (``ceil(n/500) > 6``) than the export.
+Time agrees: at 3,000 contacts on the sandbox, both take well under a second (measured in
+``bench/bench_v3.py``; ``docs/performance.md`` "v3")."""
+
+
+def first_load_strategy(contact_count: int,
+                        columns: Collection[str] = EXPORT_COLUMNS) -> Strategy:
+    """``"export"`` when it costs fewer calls than paging ``contact_count`` contacts and
+    ``columns`` (the read's contacts columns) are all ones the export fills; else
+    ``"paging"``. Equal costs keep paging (the richer read)."""
+    if not set(columns) <= EXPORT_COLUMNS:
+        return "paging"
+    return "export" if paging_calls(contact_count) > export_calls() else "paging"
+
+
+# --- calls the JSON client does not make -------------------------------------------------------
+
+
+class Sender(Protocol):
+    """What the export needs beyond ``get_json``: a JSON POST and a text GET."""
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any: ...
+
+    def get_text(self, path: str) -> str: ...
+
+
+class ClientSender:
+    """POST and text GET through an :class:`ApiClient`'s limiter, call counter and retry
+    policy (the client only GETs JSON). Stopgap until the client offers both (requested in
+    /tmp/v3/requests-H10.md): it reaches the client's HTTP session and retry handler."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        text = self._send("POST", path, orjson.dumps(dict(body)))
+        return orjson.loads(text) if text else None
+
+    def get_text(self, path: str) -> str:
+        return self._send("GET", path, None)
+
+    def _send(self, method: str, path: str, content: bytes | None) -> str:
+        client = self.client
+        template = endpoint_template(method, path)
+        failures: dict[str, int] = {}
+        while True:
+            client.limiter.acquire(client.should_stop)
+            client.calls.add(template)
+            failure = self._attempt(method, path, content, template)
+            if isinstance(failure, str):
+                return failure
+            client._handle(failure, failures)  # private: see the class docstring
+
+    def _attempt(self, method: str, path: str, content: bytes | None,
+                 template: str) -> str | Failure:
+        http = self.client._http  # private: see the class docstring
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if method == "GET":
+            headers["Accept"] = "text/csv"  # the file is CSV (contract getContactsExport)
+        try:
+            response = http.request(method, self.client.base_url + path, content=content,
+                                    headers=headers)
+        except httpx.TransportError as exc:  # retried like the client's own
+            return classify_transport("connection", template, f"{type(exc).__name__}: {exc}")
+        if not response.is_success:
+            return classify_response(response.status_code, response.content, template)
+        return response.text
+
+
+# --- the export read -----------------------------------------------------------------------------
+
+
+def _split(cell: str) -> list[str]:
+    return cell.split(";") if cell else []
+
+
+def _int(cell: str) -> int | None:
+    return int(cell) if cell else None
+
+
+EMAIL_CELLS: Final[Mapping[str, str]] = {
+    "email_address": "address",
+    "email_permission": "permission_to_send",
+    "email_optin_source": "opt_in_source",
+    "email_optin_date": "opt_in_date",
+    "email_optout_source": "opt_out_source",
+    "email_optout_date": "opt_out_date",
+    "email_optout_reason": "opt_out_reason",
+}
+"""CSV column -> its field of the contact's ``email_address`` object."""
+
+TOP_CELLS: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = {
+    "contact_id": ("contact_id", str),
+    "first_name": ("first_name", str),
+    "last_name": ("last_name", str),
+    "job_title": ("job_title", str),
+    "company_name": ("company_name", str),
+    "birthday_month": ("birthday_month", _int),
+    "birthday_day": ("birthday_day", _int),
+    "anniversary": ("anniversary", str),
+    "source_name": ("create_source", str),
+    "created_at": ("created_at", str),
+    "updated_at": ("updated_at", str),
+    "email_lists": ("list_memberships", _split),
+    "tag": ("taggings", _split),
+}
+"""CSV column -> the v3 contact field it fills, and how the cell reads."""
+
+ADDRESS_CELLS: Final[Mapping[str, str]] = {
+    "street": "street", "city": "city", "state": "state", "zip": "postal_code",
+    "country": "country",
+}
+"""The first street address's cells (partial: no id, kind or times -- :data:`EXPORT_GAPS`)."""
+
+LIST_FIELDS: Final = ("list_memberships", "taggings")
+"""Sub-resources paging includes as ``[]`` when empty: the export yields them alike."""
+DROPPED_CELLS: Final = frozenset({"phone_number", "notes"})
+"""Cells left out: phone kinds and note boundaries are lost (:data:`EXPORT_GAPS`); a partial
+value would load as if it were the contact's."""
+
+
+def contact_from_cells(row: Mapping[str, str], field_ids: Mapping[str, str]) -> Raw:
+    """One CSV line as the raw v3 contact the paging read yields (as far as the CSV holds
+    it). ``field_ids``: custom field name -> id. Empty cells are absent keys, as v3 omits
+    empty values (§1.6); an unknown column is kept under its name (reported as drift)."""
+    raw: Raw = {}
+    email: dict[str, str] = {}
+    address: dict[str, str] = {}
+    custom: list[dict[str, str]] = []
+    for name, cell in row.items():
+        if name in TOP_CELLS:
+            key, read = TOP_CELLS[name]
+            if cell or key in LIST_FIELDS:
+                raw[key] = read(cell)
+        elif name in EMAIL_CELLS:
+            if cell:
+                email[EMAIL_CELLS[name]] = cell
+        elif name in ADDRESS_CELLS:
+            if cell:
+                address[ADDRESS_CELLS[name]] = cell
+        elif name in field_ids:
+            if cell:
+                custom.append({"custom_field_id": field_ids[name], "value": cell})
+        elif name not in DROPPED_CELLS and cell:
+            raw[name] = cell
+    if email:
+        raw["email_address"] = email
+    raw["street_addresses"] = [address] if address else []
+    raw["custom_fields"] = custom
+    return raw
+
+
+def _field_ids(client: ApiClient) -> dict[str, str]:
+    """Custom field name -> id (the CSV heads custom fields by name, contacts carry ids)."""
+    out: dict[str, str] = {}
+    for page in client.pages(CUSTOM_FIELDS_PATH, {"limit": 100}, "v3_links",
+                             records_key="custom_fields"):
+        for field in page.records:
+            out[str(field["name"])] = str(field["custom_field_id"])
+    return out
+
+
+def _results_path(activity: Any) -> str:
+    """The file's path from a completed activity (``_links.results.href``), or the
+    activity id under ``/contact_exports/`` when the link is missing."""
+    links = activity.get("_links") if isinstance(activity, dict) else None
+    results = links.get("results") if isinstance(links, dict) else None
+    href = results.get("href") if isinstance(results, dict) else None
+    if isinstance(href, str) and href:
+        return href if href.startswith("/v3/") else "/v3" + href
+    return FILE_PATH.format(file_export_id=activity["activity_id"])
+
+
+def run_export(client: ApiClient, sender: Sender | None = None) -> str:
+    """The export's CSV text: POST, poll until completed, download (3 calls on the
+    sandbox). UNCONFIRMED polling: CC gives no interval; the sandbox completes on the first
+    poll, a real account may need several (each one a call)."""
+    sender = sender or ClientSender(client)
+    activity = sender.post_json(EXPORT_PATH, {})
+    activity_id = str(activity["activity_id"])
+    while True:
+        activity = client.get_json(ACTIVITY_PATH.format(activity_id=activity_id))
+        state = activity.get("state")
+        if state == "completed":
+            break
+        if state in ("cancelled", "failed", "timed_out"):
+            raise RuntimeError(f"contact export {activity_id} ended {state}: "
+                               f"{activity.get('activity_errors')}")
+        client.limiter.acquire(client.should_stop)  # the next poll waits its turn
+    return sender.get_text(_results_path(activity))
+
+
+def deleted_contacts(client: ApiClient, source: Source,
+                     since: datetime | None) -> Iterator[list[Raw]]:
+    """The deleted contacts (changed since ``since``), paged as the paging read pages them
+    (the export leaves them out and has no ``deleted_at``)."""
+    params = {**first_params(source, since), "status": "deleted"}
+    for page in client.pages(source.path, params, paginator(source)):
+        yield page.records
+
+
+def _changed_since(raw: Raw, since: datetime | None) -> bool:
+    # the export has no date filter: keep what paging's updated_after would (§3.1)
+    if since is None:
+        return True
+    updated = parse_time(raw.get("updated_at"))
+    return updated is None or updated >= since
+
+
+def read_export(client: ApiClient, since: datetime | None = None, *, table: Table,
+                source: Source, sender: Sender | None = None,
+                chunk: int = PAGE_SIZE) -> Iterator[Records]:
+    """Every contact changed since ``since`` (all when None), shaped: the export's rows in
+    lists of ``chunk``, then the deleted contacts' pages. Calls: :func:`export_calls` minus
+    the count."""
+    shape = Shaper(table, source)
+    field_ids = _field_ids(client)
+    text = run_export(client, sender)
+    batch: Records = []
+    for row in csv.DictReader(io.StringIO(text)):
+        raw = contact_from_cells(row, field_ids)
+        if _changed_since(raw, since):
+            batch.append(shape(raw))
+        if len(batch) >= chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    for page in deleted_contacts(client, source, since):
+        if page:
+            yield [shape(r) for r in page]
+
+
+# --- the hook: how the contacts table is read ----------------------------------------------------
+
+
+@dataclass
+class _CountingPaginator:
+    """The contacts paginator, remembering the ``contacts_count`` of the first page read
+    with ``include_count=true`` (§3.1)."""
+
+    inner: Paginator
+    count: int | None = None
+
+    def parse(self, body: Any) -> Page:
+        if self.count is None and isinstance(body, dict):
+            count = body.get("contacts_count")
+            self.count = count if isinstance(count, int) else None
+        return self.inner.parse(body)
+
+
+def read_contacts(
+    client: ApiClient,
+    since: datetime | None,
+    *,
+    table: Table,
+    source: Source,
+    campaigns: Any = None,
+    now: Any = None,
+    notes: Any = None,
+    sender: Sender | None = None,
+) -> Iterator[Records]:
+    """The contacts table, by the cheaper way (:func:`first_load_strategy`); a
+    :data:`~ctctsync.api.v3.extract.READERS` reader.
+
+    A read whose columns the export cannot all fill pages exactly as the ``collection``
+    reader does. Otherwise the first page is read with ``include_count=true``: the count of
+    the contacts this read covers (changed since ``since``, deleted ones included). Paging
+    goes on from it (the count cost no call); when the export costs fewer calls, it replaces
+    paging (the first page is dropped: its rows come again from the export). In practice
+    that is a first load or full refresh of an account over 3,000 contacts: an incremental
+    read rarely has that many changes. A 403 on the export's POST (no ``contacts:write``
+    privilege) pages instead."""
+    shape = Shaper(table, source)
+    counting = _CountingPaginator(paginator(source))
+    params = dict(first_params(source, since))
+    may_export = first_load_strategy(EXPORT_THRESHOLD + 1, table.column_names) == "export"
+    if may_export:
+        params["include_count"] = "true"
+    pages = client.pages(source.path, params, counting)
+    first = next(pages)
+    if may_export and first_load_strategy(counting.count or 0, table.column_names) == "export":
+        log.info("contacts: %s contacts to read: bulk export", counting.count)
+        try:
+            yield from read_export(client, since, table=table, source=source, sender=sender)
+            return
+        except CtctError as exc:
+            if exc.status != 403 or exc.endpoint != endpoint_template("POST", EXPORT_PATH):
+                raise
+            log.warning("contacts: the export was refused (%s); paging instead", exc)
+        pages = client.pages(source.path, params, counting)
+        first = next(pages)
+    yield [shape(r) for r in first.records]
+    for page in pages:
+        yield [shape(r) for r in page.records]
