@@ -235,7 +235,12 @@ def test_token_endpoint_429_waits_a_second_and_retries_once(
 
     app = _app(sb)
     assert tokens.refresh_token is not None
-    # right after the exchange: the endpoint answers 429, we wait >= 1 s and succeed
+    # right after the exchange, twice in the same second: 429, 429 -> a passing failure
+    with pytest.raises(RetriesExhausted) as twice:
+        oauth.refresh(http, app.auth_base_url, app.client_id, None, tokens.refresh_token,
+                      pacer=None, sleep=lambda s: None)
+    assert twice.value.failure_type == "transient" and twice.value.status == 429
+    # a 429 changed nothing: the same refresh token is still good; this time we wait 1 s
     again = oauth.refresh(http, app.auth_base_url, app.client_id, None, tokens.refresh_token,
                           pacer=None, sleep=sleep)
     assert slept == [1.0]

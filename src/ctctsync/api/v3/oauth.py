@@ -75,6 +75,8 @@ DEVICE_GRANT_TYPE: Final = "urn:ietf:params:oauth:grant-type:device_code"
 
 TOKEN_REQUEST_INTERVAL: Final = 1.0
 """Seconds between two token requests of one client id: the endpoint allows 1/s -- §1.2."""
+MAX_RETRY_WAIT: Final = 10.0
+"""The longest wait before the one retry of a 429 from the token endpoint."""
 ACCESS_TOKEN_LIFETIME: Final = timedelta(seconds=86_400)
 """Assumed when an answer says neither ``expires_in`` nor a readable JWT ``exp``: "a static
 24 hours" -- §1.2."""
@@ -400,7 +402,12 @@ class _Call:
 
     def post(self, form: Mapping[str, str], secret_values: Iterable[str]) -> httpx.Response:
         """Send ``form`` (client auth added); a 429 waits at least 1 s and is sent once more
-        (the endpoint allows 1 request/s -- §1.2)."""
+        (the endpoint allows 1 request/s -- §1.2). A refused request changed nothing at the
+        server, so sending it again is safe even for a rotating refresh token.
+
+        UNCONFIRMED (§1.2, §7.8): CC documents the limit, not its answer; any 429 is taken as
+        "too soon", waiting its ``Retry-After`` if sent (capped: the caller may hold the token
+        lock) and at least 1 s."""
         body = dict(form)
         basic = None
         if self.client_secret:
@@ -412,7 +419,7 @@ class _Call:
         url = self.auth_base.rstrip("/") + self.path
         response = self._paced(url, body, basic, hidden)
         if response.status_code == 429:
-            wait = max(TOKEN_REQUEST_INTERVAL, _retry_after(response))
+            wait = min(max(TOKEN_REQUEST_INTERVAL, _retry_after(response)), MAX_RETRY_WAIT)
             log.info("%s: 429 from the authorization server; retrying once in %.1f s",
                      self.endpoint, wait)
             self.sleep(wait)
