@@ -5,16 +5,21 @@ run killed with SIGKILL resumes to the truth without duplicates."""
 from __future__ import annotations
 
 import operator
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from v3_helpers import delete_campaign, make_v3_config
+from v3_helpers import config_json, delete_campaign, make_v3_config
 from v3_truth import V3_TABLES, V3Truth, assert_all_v3, assert_v3_matches, read_warehouse
 
 from ctctsync.config import parse_config
 from ctctsync.errors import ConfigError
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sandbox.v3.ids import V3Ids
+from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, run_sync
 from ctctsync.tables import SPEC_TABLES
 from ctctsync.warehouse import warehouse_tables
@@ -166,3 +171,67 @@ def test_deletes_are_soft_in_v3(sandbox: Sandbox, warehouse, make_config) -> Non
     # UNCONFIRMED choice, Account.delete_list): an incremental read cannot see that, so the
     # members' ``lists`` keep the deleted list until they change (e2e-findings.md F2)
     assert_v3_matches(V3Truth(sandbox), warehouse, "contacts", ignore=("lists",))
+
+
+CHILD = Path(__file__).with_name("sync_child.py")
+KILL_SPEC = AccountSpec(seed=5, contacts=600, lists=3, campaigns=4, activities_per_campaign=120,
+                        library_files=1, trash_files=1, events=2)
+"""Contacts span two pages of 500 (and the killed incremental run's 740 changes too): a kill
+lands mid-table."""
+
+
+def _run_and_kill(config: str, table: str, phase: str) -> list[str]:
+    """Start a sync in a child process, SIGKILL it as soon as it reports ``table phase``."""
+    proc = subprocess.Popen([sys.executable, str(CHILD), config], stdout=subprocess.PIPE,
+                            text=True)
+    seen: list[str] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            seen.append(line.strip())
+            if line.startswith(f"{table} {phase} "):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=120)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, f"the child was not killed: {seen[-3:]}"
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("table", "phase"),
+    [
+        pytest.param("contacts", "page", id="mid-contacts"),
+        pytest.param("contacts", "loaded", id="after-commit-before-bookmark"),
+        pytest.param("contact_tracking", "page", id="mid-tracking", marks=pytest.mark.slow),
+    ],
+)
+def test_v3_sigkill_then_rerun_equals_truth(sandbox_factory, duckdb_warehouse, make_config,
+                                            table: str, phase: str) -> None:
+    sb = sandbox_factory(KILL_SPEC)
+    cfg = make_v3_config(make_config, sb, duckdb_warehouse)
+    assert run_sync(cfg).status == "succeeded"  # the killed run is an incremental one
+    sb.account.update_contacts(40)
+    sb.account.add_contacts(700)
+    sb.account.send_campaign(activities=300)
+
+    lines = _run_and_kill(config_json(cfg), table, phase)
+    assert not any(line.startswith("END") for line in lines)
+
+    again = run_sync(cfg)
+    assert again.status == "succeeded", again.error
+    assert again.tables["contacts"].mode == "incremental"
+    assert_all_v3(sb, duckdb_warehouse)  # keys loaded twice fail it too
+    assert StateStore(cfg.state_url).get("cc", "contacts") is not None
+
+
+def test_v3_sigkill_during_first_run(sandbox_factory, warehouse, make_config) -> None:
+    sb = sandbox_factory(KILL_SPEC)
+    cfg = make_v3_config(make_config, sb, warehouse)
+    _run_and_kill(config_json(cfg), "contacts", "page")
+    assert StateStore(cfg.state_url).get("cc", "contacts") is None
+    again = run_sync(cfg, only_tables=["contacts", "contact_lists"])
+    assert again.status == "succeeded", again.error
+    assert again.tables["contacts"].mode == "full"
+    assert_all_v3(sb, warehouse, ("contacts", "contact_lists"))

@@ -3,8 +3,11 @@ vault, and the sandbox mutations the account model has no method for."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
+from ctctsync.api import ApiClient, RateLimiter, RetryPolicy
 from ctctsync.config import SyncConfig, WarehouseConfig
 from ctctsync.sandbox import Sandbox
 
@@ -33,3 +36,31 @@ def delete_campaign(sb: Sandbox, campaign_id: int) -> None:
         camp.status = "DELETED"
         acct.version += 1  # the account's cache key for derived views
         camp.modified_ms = acct.clock.now_ms()
+
+
+def config_json(cfg: SyncConfig) -> str:
+    """The config as JSON for a child process, with its secrets in clear (a dump masks
+    them): the child's ``SyncConfig.model_validate`` reads it back."""
+    raw = cfg.model_dump(mode="json")
+    source = cfg.source
+    raw["source"]["api_key"] = source.api_key.get_secret_value()
+    raw["source"]["access_token"] = source.access_token.get_secret_value()
+    for name in ("refresh_token", "client_secret"):
+        secret = getattr(source, name)
+        raw["source"][name] = secret.get_secret_value() if secret is not None else None
+    creds = cfg.warehouse.credentials
+    raw["warehouse"]["credentials"] = creds.get_secret_value() if creds else None
+    return json.dumps(raw)
+
+
+def fast_v3_client(sb: Sandbox, *, qps: float | None = None, daily: int | None = None,
+                   retry: RetryPolicy | None = None, token: str | None = None,
+                   renew_token: Callable[[], str] | None = None) -> ApiClient:
+    """A v3 client with its own limiter and short retry waits (the policy, not the clock, is
+    what fault tests check): bearer token only, no ``api_key`` parameter."""
+    return ApiClient(
+        sb.base_url, sb.credentials.api_key, token or sb.credentials.v3_access_token,
+        limiter=RateLimiter(qps, daily),
+        retry=retry or RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05),
+        send_api_key=False, renew_token=renew_token,
+    )
