@@ -223,7 +223,7 @@ class _Switch:
                           full_refresh=True, clock=self.clock, logger=self.log)
         self.report.read_calls = result.api_calls
         if result.status != "succeeded":
-            raise SwitchFailed(f"the v3 read failed, nothing was switched: {result.error}")
+            raise SwitchError(f"the v3 read failed, nothing was switched: {result.error}")
         return side_store
 
     def swap(self, wh: SwitchWarehouse, name: str, maps: dict[str, dict[int, str]],
@@ -235,15 +235,16 @@ class _Switch:
         self.report.tables[name] = ts
         bookmark = side_store.get(self.side, name)
         if bookmark is not None:  # data committed first, then the bookmark (as a sync does)
+            columns = side_store.columns(self.side, name)
             self.store.set(self.config.integration, name, bookmark.last_run_date,
-                           bookmark.run_id, columns=side_store.columns(self.side, name))
+                           bookmark.run_id, columns=sorted(columns) if columns else None)
         self.log.info("switch %s: %s %s (%s -> %s rows)", self.report.switch_id, name,
                       ts.action, before, ts.rows_after)
         if self.on_table is not None:
             self.on_table(name)
 
 
-class SwitchFailed(Exception):
+class SwitchError(Exception):
     """The switch could not complete; the message says why. Tables switched before stay v3,
     the others stay v2; running the switch again completes it."""
 
@@ -263,7 +264,7 @@ def switch_to_v3(
     v3 shape are left alone, so a switch that failed half-way is completed by running it
     again. ``on_table`` is called with each table's name once it is switched (progress).
 
-    Raises :class:`SwitchFailed` (API or warehouse failure) or ``ConfigError``.
+    Raises :class:`SwitchError` (API or warehouse failure) or ``ConfigError``.
     """
     if config.source.api_version != "v3":
         raise config_error("switch-api v3 needs the v3 configuration: set "

@@ -266,7 +266,7 @@ class SwitchWarehouse:
         with self._gate(), self._client() as c, c.begin_transaction():
             q = c.make_qualified_table_name(self.name(table))
             q_map = c.make_qualified_table_name(self.name(MAP_TABLE))
-            where = (f"WHERE {q}.v2_id IS NULL AND EXISTS (SELECT 1 FROM {q_map} m "
+            where = (f"WHERE {q}.v2_id IS NULL AND EXISTS (SELECT 1 FROM {q_map} m "  # noqa: S608
                      f"WHERE m.table_name = %s AND m.id = {q}.id)")
             n = self._count_where(c, q, where, table)
             if n:
@@ -293,7 +293,9 @@ class SwitchWarehouse:
             yield
 
 
-def restore_v2_ids(wcfg: WarehouseConfig, integration: str, tables: Sequence[str]) -> dict[str, int]:
+def restore_v2_ids(
+    wcfg: WarehouseConfig, integration: str, tables: Sequence[str]
+) -> dict[str, int]:
     """:meth:`SwitchWarehouse.restore_v2_ids` for each of ``tables`` (for the sync engine to
     call after a v3 run's loads): ``{table: rows filled}``."""
     with SwitchWarehouse(wcfg, integration) as wh:
