@@ -321,8 +321,8 @@ def read_export(client: ApiClient, since: datetime | None = None, *, table: Tabl
     lists of ``chunk``, then the deleted contacts' pages. Calls: :func:`export_calls` minus
     the count."""
     shape = Shaper(table, source)
+    text = run_export(client, sender)  # first: a refused export costs one call
     field_ids = _field_ids(client)
-    text = run_export(client, sender)
     batch: Records = []
     for row in csv.DictReader(io.StringIO(text)):
         raw = contact_from_cells(row, field_ids)
