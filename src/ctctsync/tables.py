@@ -481,7 +481,9 @@ V3_EXTRA_TABLES: tuple[Table, ...] = (
             "(`GET /emails?after_date=`), one detail call per campaign for its activity ids and "
             "one call per `primary_email`/`resend` activity; merged by `campaign_activity_id`. "
             "Permalink activities are not emails and are left out; REMOVED activities cannot be "
-            "read (constant-contact-v3-api.md §1.7)."
+            "read (constant-contact-v3-api.md §1.7). UNCONFIRMED: that editing an activity "
+            "(subject, lists) moves its campaign's `updated_at`; chosen because `/emails` is "
+            "the only list with a date filter (activities have none)."
         ),
         unavailable=MappingProxyType(
             {"v2": "v2 has no campaign activities: a v2 campaign is one email."}
