@@ -125,12 +125,16 @@ def test_v3_fault_rule_fires(sandbox: Sandbox) -> None:
     r = httpx.post(f"{sandbox.base_url}/_sandbox/faults", json={"spec": "503:/v3/emails:n=1"},
                    timeout=10)
     assert r.status_code == 201
-    assert _get(sandbox, EMAILS, token).status_code == 503
+    failed = _get(sandbox, EMAILS, token)
+    assert failed.status_code == 503
+    # in v3's own error shape, not v2's
+    assert [e["error_key"] for e in failed.json()] == ["server_error"]
     assert _get(sandbox, EMAILS, token).status_code == 200
     sandbox.faults.add("500", "/oauth2/default/v1/token", count=1)
     r = httpx.post(f"{sandbox.authz_url}/token", data={"grant_type": "refresh_token"},
                    timeout=10)
     assert r.status_code == 500
+    assert r.json()["error"] == "server_error"  # the OAuth error shape
 
 
 def test_counters_count_v3_by_route_template(sandbox: Sandbox) -> None:
@@ -147,6 +151,9 @@ def test_counters_count_v3_by_route_template(sandbox: Sandbox) -> None:
     assert sandbox.counters.count("POST /oauth2/default/v1/revoke", "4xx") == 1
     snapshot = httpx.get(f"{sandbox.base_url}/_sandbox/counters", timeout=10).json()
     assert snapshot["total"] == 4
+    # v3 calls count against the application (the JWT's client id), as CC's limits do
+    client_id = sandbox.credentials.api_key
+    assert snapshot["api_keys"][client_id]["total"] == 2
 
 
 def test_admin_deletes_a_list(sandbox: Sandbox) -> None:

@@ -31,6 +31,7 @@ from ctctsync.cli.output import (
     print_result,
     run_with_progress,
 )
+from ctctsync.cli.switch import register as register_switch
 from ctctsync.tables import TABLES, tables_for
 
 if TYPE_CHECKING:
@@ -358,8 +359,12 @@ def sandbox(
         list[str] | None,
         typer.Option("--fault", help="Fault rule, e.g. '500:/v2/contacts*:p=0.1' (repeatable)."),
     ] = None,
+    token_qps_limit: Annotated[
+        int, typer.Option(help="Requests/s per client id at the v3 token endpoint (0 = off).")
+    ] = 1,
 ) -> None:
-    """Serve a simulated Constant Contact v2 account (see docs/sandbox.md)."""
+    """Serve a simulated Constant Contact account, API v2 and v3 with its OAuth2 server
+    (see docs/sandbox.md)."""
     require_server_extra("sandbox")
     from ctctsync.sandbox.cli import run_sandbox_command
 
@@ -377,6 +382,7 @@ def sandbox(
         qps_limit=qps_limit or None,
         daily_limit=daily_limit or None,
         faults=fault or [],
+        token_qps_limit=token_qps_limit or None,
     )
 
 
@@ -420,6 +426,7 @@ def main() -> None:
 
 register_control(app)
 register_auth(app)
+register_switch(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """A local simulator of the Constant Contact account API (the "sandbox").
 
 ``Sandbox`` serves a deterministic synthetic account (``AccountSpec``) over HTTP on loopback,
-today as the v2 API (``sandbox.v2``); the account model itself is version-neutral.
+as API v2 (``sandbox.v2``) and v3 (``sandbox.v3``, with its OAuth2 server) over one
+version-neutral account model.
 See docs/sandbox.md.
 """
 

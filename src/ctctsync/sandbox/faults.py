@@ -161,7 +161,9 @@ class FaultMiddleware:
     """Applies the fault rules to every request outside ``/_sandbox``."""
 
     def __init__(self, app: ASGIApp, faults: FaultSet,
-                 error_body: Callable[[int], bytes]) -> None:
+                 error_body: Callable[[int, str], bytes]) -> None:
+        """``error_body(status, path)``: the body of an injected 5xx, in the shape of the
+        face the path belongs to (v2, v3 or OAuth)."""
         self.app = app
         self.faults = faults
         self.error_body = error_body
@@ -181,7 +183,7 @@ class FaultMiddleware:
     async def _fire(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request as the response fault ``fault`` says."""
         if fault.kind in _ERROR_KINDS:
-            await _send_body(send, int(fault.kind), self.error_body(int(fault.kind)),
+            await _send_body(send, int(fault.kind), self.error_body(int(fault.kind), scope["path"]),
                              b"application/json")
         elif fault.kind == "malformed":
             await _send_body(send, 200, MALFORMED_BODY, b"text/html;charset=UTF-8")

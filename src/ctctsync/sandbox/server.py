@@ -12,6 +12,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -50,6 +51,18 @@ class _DropFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DropFilter())
 
 
+def _fault_body(status: int, path: str) -> bytes:
+    """An injected 5xx answers in the shape of the face it hits: v3's array, the OAuth
+    server's ``{error, error_description}``, else v2's array."""
+    if path.startswith("/v3"):
+        return bytes(v3common.error_array(
+            status, "server_error", "An unexpected error occurred; retry later.").body)
+    if path.startswith(AUTHZ_PATH):
+        return orjson.dumps({"error": "server_error",
+                             "error_description": "An unexpected error occurred."})
+    return errors.server_error_body(status)
+
+
 def build_app(ctx: SandboxContext, v3_tokens: TokenStore) -> ASGIApp:
     """The full sandbox ASGI app: v2 and v3 APIs, both OAuth servers and the admin API behind
     the middleware (counters -> faults -> gateway (``/v2`` only) -> routes)."""
@@ -79,7 +92,7 @@ def build_app(ctx: SandboxContext, v3_tokens: TokenStore) -> ASGIApp:
         return f"{method} (unmatched)"
 
     return CountersMiddleware(
-        FaultMiddleware(GatewayMiddleware(app, ctx), ctx.faults, errors.server_error_body),
+        FaultMiddleware(GatewayMiddleware(app, ctx), ctx.faults, _fault_body),
         ctx.counters, namer)
 
 
