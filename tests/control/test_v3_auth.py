@@ -29,7 +29,7 @@ from ctctsync.api.v3 import oauth
 from ctctsync.control import services as svc
 from ctctsync.control.clock import ManualClock
 from ctctsync.control.database import create_store_engine, downgrade_database, upgrade_database
-from ctctsync.control.models import Integration, OAuthState, User
+from ctctsync.control.models import Integration, OAuthState, Run, RunLog, User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.control.services import authorization as auth
@@ -375,3 +375,24 @@ def test_manual_key_and_token_make_a_fresh_integration_v2(vdb: Session, owner: U
     svc.set_manual_credentials(vdb, integ, "key-1", "token-1", check_access=False)
     assert integ.api_version == "v2" and "my_library_files" in integ.tables
     assert "contact_tags" not in integ.tables
+
+
+def test_a_v3_run_through_the_worker(
+    v3_plane: ControlPlane, vdb: Session, owner: User, v3_sandbox: Sandbox
+) -> None:
+    integ = authorized(vdb, owner, v3_sandbox)
+    integ.tables = {"contact_lists": None, "contact_tags": None}
+    vdb.commit()
+    tokens = stored(v3_plane, integ.id)
+    run = svc.run_now(vdb, integ)
+    run_id = run.id
+    vdb.rollback()
+    assert v3_plane.work_once("w1", run_id) == run_id
+    with v3_plane.session() as db:
+        done = db.get(Run, run_id)
+        assert done is not None
+        assert done.status == "succeeded", done.error
+        assert done.rows == {"contact_lists": 5, "contact_tags": 6}
+        log = "\n".join(db.scalars(sa.select(RunLog.message).where(RunLog.run_id == run_id)))
+    assert "contact_tags: 6 rows" in log
+    assert tokens.access_token not in log and (tokens.refresh_token or "-") not in log
