@@ -10,7 +10,12 @@ that fails half-way leaves each table wholly v2 or wholly v3 and completes when 
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +198,51 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
     assert again.status == "succeeded", again.error
     assert again.tables["contacts"].mode == "incremental"
     assert again.tables["contacts"].rows == 0
+
+
+def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
+    full.update(env, COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "ctctsync", *args], check=False, cwd=cwd,
+                          env=full, capture_output=True, text=True, timeout=240)
+
+
+def test_switch_api_command(sandbox_factory: Any, tmp_path: Path) -> None:
+    """``ctctsync switch-api v3 -c <config>`` run as a user runs it: refused while the config
+    still says v2, then the switch, then a v3 sync that reads only changes."""
+    sb = sandbox_factory(SPEC)
+    cfg = tmp_path / "ctctsync.toml"
+    body = f"""integration = "cc"
+history_start = 2001-01-01
+state_url = "sqlite:///{tmp_path / 'state.db'}"
+[source]
+base_url = "{sb.base_url}"
+{{version}}
+[warehouse]
+destination = "duckdb"
+path = "{tmp_path / 'wh.duckdb'}"
+dataset = "cc"
+[tables]
+contacts = "*"
+contact_lists = "*"
+"""
+    cfg.write_text(body.format(version=""), encoding="utf-8")
+    env = {"CTCTSYNC_API_KEY": sb.credentials.api_key,
+           "CTCTSYNC_ACCESS_TOKEN": sb.credentials.access_token}
+    assert _cli(["sync", "-c", str(cfg)], tmp_path, env).returncode == 0
+    refused = _cli(["switch-api", "v3", "-c", str(cfg)], tmp_path, env)
+    assert refused.returncode == 2 and "api_version" in refused.stderr
+
+    cfg.write_text(body.format(version='api_version = "v3"'), encoding="utf-8")
+    env["CTCTSYNC_ACCESS_TOKEN"] = sb.credentials.v3_access_token
+    done = _cli(["switch-api", "v3", "-c", str(cfg), "--json"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["done"] is True
+    assert out["xref_calls"] == {"GET /v3/contacts/contact_id_xrefs": 1,
+                                 "GET /v3/contact_lists/list_id_xrefs": 1}
+    assert out["tables"]["contacts"]["action"] == "remapped"
+    assert out["tables"]["contacts"]["mapped"] == out["tables"]["contacts"]["rows_before"]
+    synced = _cli(["sync", "-c", str(cfg), "--json"], tmp_path, env)
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["tables"]["contacts"]["rows"] == 0
