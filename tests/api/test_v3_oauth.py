@@ -454,12 +454,29 @@ def test_long_lived_refresh_tokens_come_back_unchanged(
     first = _login(sandbox, http)
     vault.store(first)
     keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
-    keeper.renew()
-    keeper.renew()
+    keeper.renew(refused=keeper.renew(refused=first.access_token))
     stored = vault.load()
     assert stored is not None and keeper.refreshes == 2
     assert stored.tokens.refresh_token == first.refresh_token
     assert stored.tokens.obtained_at > first.obtained_at  # its 180-day clock restarted
+
+
+def test_clients_sharing_one_renew_hook_refresh_once(
+    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
+) -> None:
+    vault.store(_login(sandbox, http))
+    keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
+    start = keeper.fresh_access_token()
+    sandbox.v3_tokens.revoke_access_token(start)
+    clients = [ApiClient(sandbox.base_url, sandbox.credentials.api_key, start,
+                         send_api_key=False, renew_token=keeper.renew) for _ in range(3)]
+    try:
+        for client in clients:  # the hook cannot say which token each client held
+            assert isinstance(client.get_json("/v3/account/summary"), dict)
+    finally:
+        for client in clients:
+            client.close()
+    assert keeper.refreshes == 1  # the wave of 401s after one refresh takes its token
 
 
 def test_threads_with_their_own_keepers_refresh_once(
@@ -494,11 +511,11 @@ def test_refreshing_logs_no_token(
     vault.store(first)
     keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
     with caplog.at_level(logging.DEBUG):
-        keeper.renew()
+        renewed = keeper.renew()
         oauth.revoke(http, sandbox.authz_url, sandbox.credentials.api_key, None,
                      vault.load().tokens.refresh_token or "", "refresh_token")  # type: ignore[union-attr]
         with pytest.raises(ReauthorizeRequired):
-            keeper.renew()
+            keeper.renew(refused=renewed)
     stored = vault.load()
     assert stored is not None and caplog.records
     secrets = {first.access_token, first.refresh_token, stored.tokens.access_token,
