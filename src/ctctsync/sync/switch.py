@@ -168,6 +168,15 @@ def _is_v2_shaped(types: dict[str, str], table: str) -> bool:
     return "int" in types.get(key, "")
 
 
+def pending_tables(config: SyncConfig) -> list[str]:
+    """The integration's warehouse tables still in v2 shape that a v3 run cannot load into
+    (a v3 sync must not start before :func:`switch_to_v3`: its UUIDs do not fit the v2
+    BIGINT ids). Empty for an integration never loaded by v2, or already switched."""
+    with SwitchWarehouse(config.warehouse, config.integration) as wh:
+        return [n for n in ORDER
+                if n in config.tables and _is_v2_shaped(wh.column_types(wh.name(n)), n)]
+
+
 class _Switch:
     """One switch: the collaborators, so each step is a short method."""
 
