@@ -467,10 +467,28 @@ def _exercise_refusals(probe: Probe, path: str, base: dict[str, str], body: Any)
         token = probe.sb.v3_tokens.issue_access_token(scopes=sorted(ALL_SCOPES - needed))
         probe.send(f"without {'/'.join(sorted(needed))}", path, base, token=token, body=body,
                    expect=403)
+    _exercise_privileges(probe, path, base, body)
     for name in re.findall(r"\{(\w+)\}", probe.template):
         unknown = _fill(probe, probe.template, {name: UNKNOWN_IDS.get(name, UNKNOWN_UUID)})
         probe.send(f"unknown {name}", unknown, base, body=body, expect=404)
     _exercise_limits(probe, path, base, body)
+
+
+def _exercise_privileges(probe: Probe, path: str, base: dict[str, str], body: Any) -> None:
+    """403 when the authorizing user lacks the operation's privilege (e.g. a Campaign Creator
+    without ui:campaign:metrics, §1.2): the contract's x-authorization-privileges."""
+    op = contract.spec()["paths"][probe.template][probe.method.lower()]
+    needed = set(op.get("x-authorization-privileges", []))
+    tokens = probe.sb.v3_tokens
+    if not needed or not needed <= tokens.privileges:
+        return
+    held = tokens.privileges
+    try:
+        tokens.privileges = held - needed
+        probe.send(f"user without {'/'.join(sorted(needed))}", path, base, body=body,
+                   expect=403)
+    finally:
+        tokens.privileges = held
 
 
 def _exercise_limits(probe: Probe, path: str, base: dict[str, str], body: Any) -> None:
