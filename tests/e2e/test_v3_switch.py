@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import psycopg
 import pytest
 from v3_helpers import make_v3_config
 from v3_truth import V3Truth, assert_v3_matches, read_warehouse
@@ -27,7 +29,7 @@ from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sandbox.v3.ids import V3Ids
 from ctctsync.state import StateStore
 from ctctsync.sync import run_sync
-from ctctsync.sync.switch import SWITCH_MARKER, SwitchReport, switch_to_v3
+from ctctsync.sync.switch import SWITCH_MARKER, SwitchReport, pending_tables, switch_to_v3
 from ctctsync.tables import SPEC_TABLES
 from ctctsync.warehouse.switch import restore_v2_ids
 
@@ -69,6 +71,29 @@ def _by_key(rows: list[dict[str, Any]], key: str = "id") -> dict[Any, dict[str, 
     return out
 
 
+UNKNOWN_V2_ID = 987654321
+"""A contact id CC's cross-reference does not know (a row v2 loaded of a contact purged since)."""
+
+
+def _execute(wcfg: WarehouseConfig, *statements: str) -> None:
+    """Run SQL on the warehouse behind the sync's back (to set up a case)."""
+    if wcfg.destination == "duckdb":
+        with duckdb.connect(str(wcfg.path)) as con:
+            for sql in statements:
+                con.execute(sql)
+        return
+    assert wcfg.credentials is not None
+    with psycopg.connect(wcfg.credentials.get_secret_value(), autocommit=True) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+def _add_unknown_contact(wcfg: WarehouseConfig) -> None:
+    table = f'"{wcfg.dataset}"."cc_contacts"'
+    _execute(wcfg, f"CREATE TEMP TABLE one AS SELECT * FROM {table} LIMIT 1",
+             f"UPDATE one SET id = {UNKNOWN_V2_ID}", f"INSERT INTO {table} SELECT * FROM one")
+
+
 def _assert_remapped(sb: Sandbox, wcfg: WarehouseConfig, v2_ids: dict[str, set[int]]) -> None:
     """Every row v2 loaded is there once, under its UUID, with its v2 id in ``v2_id``."""
     ids = V3Ids(sb.account.seed)
@@ -103,8 +128,11 @@ def test_switch_then_v3_sync_keeps_the_warehouse_continuous(
     assert len(v2_ids["contacts"]) >= 200
 
     v3cfg = _v3_config(sb, warehouse, make_config, v2cfg)
+    assert pending_tables(v3cfg) == ["contact_lists", "contacts", "email_campaigns",
+                                     "contact_tracking", "email_campaign_summary"]
     sb.counters.reset()
     report = switch_to_v3(v3cfg, clock=clock)
+    assert pending_tables(v3cfg) == []
 
     assert report.done
     xrefs = _assert_xref_calls(sb, v2_ids, report)
@@ -173,6 +201,7 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
     tables = tuple(REMAPPED)
     v2cfg = _v2_sync(sb, warehouse, make_config, tables)
     v2_ids = {t: {r["id"] for r in read_warehouse(warehouse, "cc", t)} for t in REMAPPED}
+    _add_unknown_contact(warehouse)
     v3cfg = _v3_config(sb, warehouse, make_config, v2cfg, tables=dict.fromkeys(tables))
 
     with pytest.raises(SimulatedCrashError):
@@ -190,6 +219,15 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
     assert report.tables["contact_lists"].action == "already v3"
     assert report.tables["contacts"].action == "remapped"
     _assert_xref_calls(sb, v2_ids, report, ("contacts", "email_campaigns"))
+    # the row CC does not know is kept, under a recognisable id, and reported
+    assert report.tables["contacts"].unmapped == 1
+    assert report.tables["contacts"].kept_v2_rows == 1
+    kept = [r for r in read_warehouse(warehouse, "cc", "contacts")
+            if r["v2_id"] == UNKNOWN_V2_ID]
+    assert [r["id"] for r in kept] == [f"v2:{UNKNOWN_V2_ID}"]
+    assert kept[0]["email_addresses"] is not None  # its values kept where both shapes agree
+    _execute(warehouse, f"DELETE FROM \"{warehouse.dataset}\".\"cc_contacts\" "
+             f"WHERE v2_id = {UNKNOWN_V2_ID}")
     _assert_remapped(sb, warehouse, v2_ids)
     truth = V3Truth(sb)
     for t in tables:
