@@ -45,10 +45,6 @@ DEFAULT_MIN_VALID: Final = timedelta(minutes=10)
 """:meth:`TokenKeeper.fresh_access_token` refreshes a token expiring sooner than this: a
 request started with it must not meet its expiry (§6: refresh "about to expire")."""
 RENEWED_MIN_VALID: Final = timedelta(minutes=1)
-RENEW_WAVE: Final = timedelta(seconds=60)
-"""How long after its own refresh a keeper answers a :meth:`TokenKeeper.renew` that does not
-say which token was refused with that refresh's token: the run's other requests, sent with
-the old token before the refresh, come back refused within their read timeout (30 s)."""
 """A token another process renewed is taken as it is if it stays valid this long."""
 FALLBACK_MIN_VALID: Final = timedelta(minutes=1)
 """When a refresh fails for a passing reason (network, 5xx), a stored token still valid this
@@ -199,9 +195,6 @@ class TokenKeeper:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._handed_out: str | None = None
-        self._own_refresh: tuple[str, float] | None = None
-        """The access token of this keeper's last refresh and when (monotonic)."""
-        self._monotonic = time.monotonic
         self.refreshes = 0
         """How many refreshes this keeper made (for tests and run statistics)."""
 
@@ -226,28 +219,21 @@ class TokenKeeper:
         return self._under_lock(lambda t: t.valid_for(margin, self._now()), fallback=True)
 
     def renew(self, refused: str | None = None) -> str:
-        """A new access token because the API refused ``refused`` (401). Under the lock:
-        take the stored token if it differs from the refused one (another client, thread or
-        process renewed it meanwhile) and is valid; else refresh.
+        """A new access token because the API refused ``refused`` (401; default: the last
+        token this keeper handed out). Under the lock: take the stored token if it differs
+        from the refused one (another client, thread or process renewed it meanwhile) and
+        is valid; else refresh (also when nothing was handed out yet).
 
-        Without ``refused`` (a hook shared by several clients cannot say which token it
-        held): a token this keeper itself refreshed within :data:`RENEW_WAVE` is taken as the
-        answer to the same wave of 401s (the run's other clients, holding the old token, meet
-        the expiry too); otherwise the refused token is taken to be the last one this keeper
-        handed out (nothing handed out yet: refresh). :meth:`renewer` knows each client's
-        token and needs no such guess.
+        For the :class:`~ctctsync.api.client.ApiClient` hook prefer :meth:`renewer`: with
+        one ``keeper.renew`` shared by several clients, the second client refused for the
+        old token would take the first one's fresh token for the refused one and refresh
+        again (harmless, the chain stays intact, but one more token request per client).
         """
-        handed_out = self._handed_out
-        wave = self._own_refresh if refused is None else None
-        refused = refused if refused is not None else handed_out
+        refused = refused if refused is not None else self._handed_out
 
         def usable(tokens: TokenSet) -> bool:
-            if not tokens.valid_for(RENEWED_MIN_VALID, self._now()):
-                return False
-            if wave is not None and tokens.access_token == wave[0] \
-                    and self._monotonic() - wave[1] < RENEW_WAVE.total_seconds():
-                return True
-            return refused is not None and tokens.access_token != refused
+            return (refused is not None and tokens.access_token != refused
+                    and tokens.valid_for(RENEWED_MIN_VALID, self._now()))
 
         return self._under_lock(usable, fallback=False)
 
@@ -328,7 +314,6 @@ class TokenKeeper:
             raise
         vault.save(renewed)
         self.refreshes += 1
-        self._own_refresh = (renewed.access_token, self._monotonic())
         return renewed, None
 
     def _refusal_before_trying(self, tokens: TokenSet) -> ReauthorizeRequired | None:
