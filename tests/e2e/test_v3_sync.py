@@ -82,8 +82,9 @@ def _email_activities(sb: Sandbox) -> int:
                 for c in truth.records("email_campaigns")))
 
 
-def test_incremental_v3_run_brings_exactly_the_changes(sandbox_factory, warehouse,
+def test_incremental_v3_run_brings_exactly_the_changes(sandbox_factory, any_warehouse,
                                                        make_config) -> None:
+    warehouse = any_warehouse
     sb = sandbox_factory(BIG_REPORTS)
     cfg = make_v3_config(make_config, sb, warehouse)
     clock = sb.account.clock.now
@@ -137,7 +138,8 @@ def test_second_v3_run_without_changes_merges_nothing(sandbox: Sandbox, duckdb_w
     assert sorted(after, key=key) == sorted(before, key=key)  # not even re-stamped
 
 
-def test_deletes_are_soft_in_v3(sandbox: Sandbox, warehouse, make_config) -> None:
+def test_deletes_are_soft_in_v3(sandbox: Sandbox, any_warehouse, make_config) -> None:
+    warehouse = any_warehouse
     cfg = make_v3_config(make_config, sandbox, warehouse)
     clock = sandbox.account.clock.now
     assert run_sync(cfg, clock=clock).status == "succeeded"
@@ -226,7 +228,8 @@ def test_v3_sigkill_then_rerun_equals_truth(sandbox_factory, duckdb_warehouse, m
     assert StateStore(cfg.state_url).get("cc", "contacts") is not None
 
 
-def test_v3_sigkill_during_first_run(sandbox_factory, warehouse, make_config) -> None:
+def test_v3_sigkill_during_first_run(sandbox_factory, any_warehouse, make_config) -> None:
+    warehouse = any_warehouse
     sb = sandbox_factory(KILL_SPEC)
     cfg = make_v3_config(make_config, sb, warehouse)
     _run_and_kill(config_json(cfg), "contacts", "page")

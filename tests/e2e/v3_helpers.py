@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from ctctsync.api import ApiClient, RateLimiter, RetryPolicy
@@ -55,12 +56,15 @@ def config_json(cfg: SyncConfig) -> str:
 
 def fast_v3_client(sb: Sandbox, *, qps: float | None = None, daily: int | None = None,
                    retry: RetryPolicy | None = None, token: str | None = None,
-                   renew_token: Callable[[], str] | None = None) -> ApiClient:
+                   renew_token: Callable[[], str] | None = None,
+                   wall_clock: Callable[[], datetime] | None = None) -> ApiClient:
     """A v3 client with its own limiter and short retry waits (the policy, not the clock, is
-    what fault tests check): bearer token only, no ``api_key`` parameter."""
+    what fault tests check): bearer token only, no ``api_key`` parameter. ``wall_clock``:
+    the sandbox's clock, so a spent quota's ``resume_at`` is its next 00:00 UTC."""
     return ApiClient(
         sb.base_url, sb.credentials.api_key, token or sb.credentials.v3_access_token,
         limiter=RateLimiter(qps, daily),
         retry=retry or RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05),
         send_api_key=False, renew_token=renew_token,
+        **({"wall_clock": wall_clock} if wall_clock is not None else {}),
     )
