@@ -181,3 +181,13 @@ def test_count_source(sandbox: Sandbox, new_client: Any) -> None:
                   if r["status"] == "DELETED")
     assert first["contacts_count"] == 260 == total + deleted
     assert deleted > 0
+
+
+def test_extract_takes_the_export_for_export_columns(over: Sandbox, new_client: Any) -> None:
+    """Through ``extract`` (the hook): the export-columns view goes by export, the registry's
+    contacts table (every column) pages as before."""
+    narrow, full = new_client(over), new_client(over)
+    assert len(_by_id(extract(EXPORTABLE, narrow))) == OVER.contacts
+    assert narrow.calls.snapshot() == {**EXPORT_CALLS, "GET /v3/contacts": 2}
+    assert len(_by_id(extract("contacts", full))) == OVER.contacts
+    assert full.calls.snapshot() == {"GET /v3/contacts": 7}

@@ -37,6 +37,7 @@ from ctctsync.api.v3.endpoints import (
     paginator,
     parse_time,
 )
+from ctctsync.api.v3.export import read_contacts
 from ctctsync.api.v3.shape import Shaper, tracking_row
 from ctctsync.errors import NotFound
 from ctctsync.tables import ACTIVITY_DATE_FIELDS, TABLES, Source, Table, table
@@ -104,7 +105,9 @@ def extract(
     if source is None:
         raise TableUnavailable(f"{spec.name}: {spec.unavailable_reason('v3')}")
     view = _v3_view(spec)
-    yield from READERS[source.reader](
+    # contacts: the bulk export replaces paging when it costs fewer calls (export.py)
+    reader = read_contacts if view.name == "contacts" else READERS[source.reader]
+    yield from reader(
         client, since, table=view, source=source, campaigns=campaigns, now=now,
         notes=notes if notes is not None else ReadNotes(),
     )
