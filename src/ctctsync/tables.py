@@ -103,6 +103,9 @@ class Source:
     reader: Reader | V3Reader = "collection"
     reference: str = ""
     """The section of the API reference this declaration follows."""
+    walks_sent_campaigns: bool = False
+    """Whether the reader enumerates the run's sent campaigns (listed once per run and shared
+    by every table that needs them): a source that does not, is not charged for the list."""
     records_key: str | None = None
     """v3: the body's key holding the records (``contacts``, ``lists``...); None for v2."""
     ignored_fields: frozenset[str] = frozenset()
@@ -1031,6 +1034,7 @@ TABLES: dict[str, Table] = {
                     # Per sent campaign x the six tracking collections, not per contact: calls grow
                     # with campaigns and activities, never with contacts -- §8 vs §9.1.
                     reader="campaign_activities",
+                    walks_sent_campaigns=True,
                     reference="constant-contact-api.md §8, §9.1",
                 ),
                 Source(
@@ -1039,6 +1043,7 @@ TABLES: dict[str, Table] = {
                     page_size=500,  # tracking reports: default and max 500 -- v3 §3.8
                     # no created_since in v3: newest first, read until the watermark -- v3 §1.9
                     reader="campaign_activities",
+                    walks_sent_campaigns=True,
                     records_key="tracking_activities",
                     reference="constant-contact-v3-api.md §3.8",
                     # the contact's name, its current address and its deletion date: contacts
@@ -1106,6 +1111,7 @@ TABLES: dict[str, Table] = {
                     "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",
                     "v2_object",  # one summary object per campaign -- §9
                     reader="campaign_summaries",
+                    walks_sent_campaigns=True,  # one summary call per sent campaign
                     reference="constant-contact-api.md §9",
                 ),
                 Source(

@@ -1,8 +1,8 @@
 """The API layer: everything that talks HTTP to Constant Contact.
 
 ``ApiClient`` (HTTP, auth, retries, call counts), ``RateLimiter`` (shared per API key),
-paginators per envelope style, and per-version declarations in ``api.v2`` (``api.v3``:
-data only, for later).
+paginators per envelope style, and per-version readers in ``api.v2`` and ``api.v3`` (picked
+by ``api.readers``; v3's OAuth2 token lifecycle in ``api.v3.oauth`` and ``api.v3.tokens``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.cancel import Cancelled, StopCheck
 from ctctsync.api.client import RetryStats
 from ctctsync.api.readers import READERS_BY_VERSION
-from ctctsync.api.v2.extract import ReadNotes
+from ctctsync.api.readnotes import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
     FAILURES,
@@ -566,10 +566,10 @@ class _Engine:
     def _pages(
         self, table: Table, since: datetime | None, client: ApiClient, notes: ReadNotes
     ) -> Iterator[list[dict[str, Any]]]:
-        # a table that enumerates email_campaigns walks the run's one SENT campaign list
-        campaigns = (
-            self._shared_campaigns(client) if "email_campaigns" in table.depends_on else None
-        )
+        # a reader that enumerates the sent campaigns walks the run's one list of them (v3's
+        # bulk summaries and campaign activities list what they need themselves)
+        source = table.sources[self.config.source.api_version]
+        campaigns = self._shared_campaigns(client) if source.walks_sent_campaigns else None
         return self._reader.extract(table, client, since, campaigns=campaigns, now=self.now,
                                     notes=notes)
 

@@ -12,7 +12,7 @@ from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndef
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.destinations import capabilities_of
-from ctctsync.tables import TABLES, warehouse_table_name
+from ctctsync.tables import TABLES, ApiVersion, warehouse_table_name
 from ctctsync.warehouse.destination import scratch_pipeline
 from ctctsync.warehouse.preflight import check_warehouse, connect
 from ctctsync.warehouse.preflight import describe as _describe  # noqa: F401 -- its old home
@@ -39,6 +39,8 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 
 
 def _warehouse_names(integration: str) -> list[str]:
+    # every table either API version loads: an integration switched from v2 to v3 keeps its
+    # v2-only tables (MyLibrary, trash) as they were last loaded
     return [warehouse_table_name(integration, name) for name in TABLES]
 
 
@@ -65,6 +67,7 @@ def read_table(
     table: str,
     *,
     limit: int | None = None,
+    api_version: ApiVersion = "v2",
 ) -> pa.Table:
     """A loaded table back as Arrow, ordered by its key (tests, previews).
 
@@ -72,7 +75,7 @@ def read_table(
     destination's driver returns for them); other columns keep the driver's values.
     Raises KeyError if the table was never loaded.
     """
-    spec = TABLES[table]
+    spec = TABLES[table].for_version(api_version)  # v3 ids are text, v2's numbers
     name = warehouse_table_name(integration, table)
     with scratch_pipeline(wcfg, _ADMIN_PIPELINE) as pipeline, pipeline.sql_client() as c:
         qualified = c.make_qualified_table_name(name)
