@@ -6,11 +6,9 @@ check -- and several processes racing to refresh one shared refresh token."""
 
 from __future__ import annotations
 
-import json
 import logging
+import multiprocessing
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
+import v3_token_worker  # tests/api is on sys.path (pytest's rootdir-relative import)
 
 from ctctsync.api.client import ApiClient
 from ctctsync.api.v3 import oauth
@@ -36,7 +35,6 @@ from ctctsync.tables import tables_for
 from ctctsync.token_store import SqlTokenVault
 
 CALLBACK = "http://127.0.0.1:8123/oauth/callback"
-WORKER = Path(__file__).with_name("v3_token_worker.py")
 PG_URL = os.environ.get("CTCTSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -553,36 +551,31 @@ def pg_schema_url() -> Iterator[str]:
 
 
 def _race(sb: Sandbox, url: str, methods: list[str]) -> list[dict[str, object]]:
-    """Start one worker process per method, let them all load the vault, then release them
-    at once; returns each worker's answer (its access token and refresh count)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    """One worker process per method, forked from a fork server with the token code
+    imported; all wait at one barrier (with us) and go at once. Returns their answers."""
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["ctctsync.token_store", "v3_token_worker"])
+    barrier, results = mp.Barrier(len(methods) + 1), mp.Queue()
     workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), url, sb.authz_url, sb.credentials.api_key, method],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env)
+        mp.Process(target=v3_token_worker.race_worker, daemon=True,
+                   args=(url, sb.authz_url, sb.credentials.api_key, method, barrier, results))
         for method in methods
     ]
+    for w in workers:
+        w.start()
     try:
-        for w in workers:  # each has loaded the vault and handed out the stored token
-            assert w.stdout is not None and w.stdout.readline().strip() == "ready", (
-                w.stderr.read() if w.stderr else "")
+        barrier.wait(timeout=60)  # everyone is ready: go
         go = time.monotonic()
-        for w in workers:
-            assert w.stdin is not None
-            w.stdin.write("go\n")
-            w.stdin.flush()
-        answers = []
-        for w in workers:
-            out, err = w.communicate(timeout=60)
-            assert w.returncode == 0, err
-            answers.append(json.loads(out.strip().splitlines()[-1]))
+        answers = [results.get(timeout=60) for _ in workers]
         print(f"{len(workers)} workers released at once, all answered in "
               f"{time.monotonic() - go:.2f} s")
+        for w in workers:
+            w.join(timeout=30)
+            assert w.exitcode == 0
         return answers
     finally:
         for w in workers:
-            if w.poll() is None:
+            if w.is_alive():
                 w.kill()
 
 
@@ -601,6 +594,7 @@ def _run_race(sb: Sandbox, url: str, http: httpx.Client) -> None:
     finally:
         vault.close()
     print(f"race of {len(methods)} processes on {url.split(':', maxsplit=1)[0]}: {elapsed:.2f} s")
+    assert not [a for a in answers if "error" in a], answers
     assert final is not None and final.needs_reauth is None
     refreshes = sum(int(str(a["refreshes"])) for a in answers)
     handed = {str(a["token"]) for a in answers}

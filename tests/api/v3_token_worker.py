@@ -1,35 +1,39 @@
-"""One worker process of the refresh race in ``test_v3_oauth.py``.
+"""One worker process of the refresh race in ``test_v3_oauth.py``, forked from a
+multiprocessing fork server that has imported this module (and so ctctsync's token code)
+already: a worker costs no interpreter start-up, so the race is between refreshes, not
+between imports.
 
-``python v3_token_worker.py <state url> <authz base> <client id> renew|fresh``: opens the
-shared vault (integration ``acme``), prints ``ready``, waits for a line on stdin (all workers
-are released at once), then calls ``TokenKeeper.renew()`` (having handed out the stored token
-first, like a run that got a 401 for it) or ``fresh_access_token()``, and prints
-``{"token": ..., "refreshes": n}``.
+:func:`race_worker` opens the shared vault (integration ``acme``), hands out the stored token
+when it plays ``renew`` (like a run that then got a 401 for it), waits at the barrier with
+every other worker and the parent, then calls ``TokenKeeper.renew()`` or
+``fresh_access_token()`` and puts ``{"token", "refreshes"}`` (or ``{"error"}``) on the queue.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import timedelta
+from typing import Any
 
 from ctctsync.api.v3.oauth import OAuthApp
 from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.token_store import SqlTokenVault
 
 
-def main() -> None:
-    url, authz, client_id, method = sys.argv[1:5]
+def race_worker(url: str, authz: str, client_id: str, method: str, barrier: Any,
+                results: Any) -> None:
+    """One racer (see the module docstring)."""
     vault = SqlTokenVault(url, "acme", client_id=client_id, create=False)
-    keeper = TokenKeeper(vault, OAuthApp(authz, client_id))
-    if method == "renew":
-        keeper.fresh_access_token(min_valid=timedelta(0))
-    print("ready", flush=True)
-    sys.stdin.readline()
-    token = keeper.renew() if method == "renew" else keeper.fresh_access_token()
-    print(json.dumps({"token": token, "refreshes": keeper.refreshes}), flush=True)
-    vault.close()
-
-
-if __name__ == "__main__":
-    main()
+    try:
+        keeper = TokenKeeper(vault, OAuthApp(authz, client_id))
+        if method == "renew":
+            keeper.fresh_access_token(min_valid=timedelta(0))
+        vault.load()  # connected before the start, like the renew workers
+        barrier.wait(timeout=60)
+        try:
+            token = keeper.renew() if method == "renew" else keeper.fresh_access_token()
+        except Exception as exc:  # reported to the parent, which fails the test
+            results.put({"error": f"{type(exc).__name__}: {exc}"})
+            return
+        results.put({"token": token, "refreshes": keeper.refreshes})
+    finally:
+        vault.close()
