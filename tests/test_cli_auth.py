@@ -141,6 +141,8 @@ def test_status_of_a_refused_grant_and_not_signed_in(sandbox: Sandbox, tmp_path:
     code, out = _cli(["auth", "status", "--config", str(cfg)], sandbox)
     assert code == 4 and "Not signed in" in out
     assert not (tmp_path / "state").exists()  # status creates no store
+    code, out = _cli(["check", "--config", str(cfg)], sandbox)
+    assert code == 4 and "ctctsync auth login" in out
     body = v3_tokens_by_pkce(sandbox)
     tokens = oauth.token_set_from(body)
     # expired, and its refresh token revoked: check tries to refresh, which is refused
