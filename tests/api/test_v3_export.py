@@ -19,6 +19,7 @@ from ctctsync.api.v3.endpoints import first_params
 from ctctsync.api.v3.extract import extract
 from ctctsync.sandbox.records import AccountSpec
 from ctctsync.sandbox.server import Sandbox
+from ctctsync.sandbox.testing import SandboxFactory
 from ctctsync.sandbox.v3.tokens import OWNER_PRIVILEGES
 from ctctsync.tables import TABLES, Table
 
@@ -116,11 +117,41 @@ def test_first_load_strategy(count: int, columns: frozenset[str], expected: str)
     assert export.first_load_strategy(count, columns) == expected
 
 
+@pytest.mark.parametrize(
+    ("count", "deleted", "expected"),
+    [
+        pytest.param(3001, 500, "export", id="7-vs-6"),
+        pytest.param(3001, 501, "paging", id="7-vs-7"),
+        pytest.param(3600, 600, "export", id="8-vs-7"),
+        pytest.param(100_000, 3_400, "export", id="100k-200-vs-12"),
+    ],
+)
+def test_deleted_contacts_move_the_threshold(count: int, deleted: int, expected: str) -> None:
+    """The export pages the deleted contacts (it leaves them out): each 500 of them is a call
+    on its side too."""
+    assert export.first_load_strategy(count, export.EXPORT_COLUMNS, deleted) == expected
+
+
+def test_many_deleted_contacts_keep_paging(sandbox_factory: SandboxFactory,
+                                           new_client: Any) -> None:
+    """3,100 contacts of which over 500 deleted: 7 pages against 5 + 2 export calls, so the
+    read pages on after counting the deleted ones (one call lost), rows all there."""
+    sb = sandbox_factory(OVER)
+    for cid in range(1, 601):
+        sb.account.set_contact_status(cid, "REMOVED")
+    client = new_client(sb)
+    rows = _read(client, EXPORTABLE)
+    assert len(rows) == OVER.contacts
+    assert sum(r["status"] == "DELETED" for r in rows.values()) > 500
+    assert client.calls.snapshot() == {"GET /v3/contacts": 1 + 1 + 6}
+
+
 def test_calls_of_each_way() -> None:
     assert export.EXPORT_THRESHOLD == 3000
     assert export.paging_calls(3000) == 6 and export.paging_calls(3001) == 7
     assert export.paging_calls(100_000) == 200
     assert export.export_calls() == 6 and export.export_calls(deleted_count=1200) == 8
+    assert export.export_calls(deleted_count=3_400) == 1 + 3 + 1 + 7 == 12
 
 
 def _read(client: ApiClient, table: Table) -> dict[str, Row]:
@@ -163,7 +194,8 @@ def test_export_refused_pages_instead(over: Sandbox, new_client: Any) -> None:
     finally:
         over.v3_tokens.privileges = OWNER_PRIVILEGES
     assert len(rows) == OVER.contacts
-    assert client.calls.snapshot() == {"GET /v3/contacts": 1 + 7,
+    # the counting page, the deleted contacts' first page (lost), the 6 further pages
+    assert client.calls.snapshot() == {"GET /v3/contacts": 1 + 1 + 6,
                                        "POST /v3/activities/contact_exports": 1}
 
 

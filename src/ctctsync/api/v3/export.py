@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol
@@ -105,19 +106,29 @@ def export_calls(deleted_count: int = 0) -> int:
 
 
 EXPORT_THRESHOLD: Final = export_calls() * PAGE_SIZE
-"""3,000 contacts: above it paging costs more calls (``ceil(n/500) > 6``) than the export.
-Time agrees: at 3,000 contacts on the sandbox, both take well under a second (measured in
-``bench/bench_v3.py``; ``docs/performance.md`` "v3")."""
+"""3,000 contacts (deleted ones included): above it paging costs more calls
+(``ceil(n/500) > 6``) than the export of an account with at most 500 deleted contacts. Each
+further 500 deleted contacts moves it up by 500 (they are paged either way).
+
+Time, measured (``bench/bench_v3.py``, ``docs/performance.md`` "v3"): calls are the budget
+(4 per second, 10,000 per day), and at 4 requests/s a paging read takes at least
+``ceil(n/500) / 4`` s. Near the threshold the export is not faster -- 3,100 contacts paced at
+4 requests/s: paging 7 calls in 3.5 s, export 6 calls in 4.0 s (it renders every contact
+server-side) -- but it saves calls, and at 100k contacts it is faster too (see the doc)."""
 
 
 def first_load_strategy(contact_count: int,
-                        columns: Collection[str] = EXPORT_COLUMNS) -> Strategy:
-    """``"export"`` when it costs fewer calls than paging ``contact_count`` contacts and
-    ``columns`` (the read's contacts columns) are all ones the export fills; else
-    ``"paging"``. Equal costs keep paging (the richer read)."""
+                        columns: Collection[str] = EXPORT_COLUMNS,
+                        deleted_count: int = 0) -> Strategy:
+    """``"export"`` when it costs fewer calls than paging ``contact_count`` contacts (the
+    count ``include_count`` gives: deleted ones included) and ``columns`` (the read's
+    contacts columns) are all ones the export fills; else ``"paging"``. ``deleted_count``:
+    the deleted contacts among them (the export pages those: :func:`export_calls`). Equal
+    costs keep paging (the richer read)."""
     if not set(columns) <= EXPORT_COLUMNS:
         return "paging"
-    return "export" if paging_calls(contact_count) > export_calls() else "paging"
+    cheaper = paging_calls(contact_count) > export_calls(deleted_count)
+    return "export" if cheaper else "paging"
 
 
 # --- calls the JSON client does not make -------------------------------------------------------
@@ -297,13 +308,15 @@ def run_export(client: ApiClient, sender: Sender | None = None) -> str:
     return sender.get_text(_results_path(activity))
 
 
-def deleted_contacts(client: ApiClient, source: Source,
-                     since: datetime | None) -> Iterator[list[Raw]]:
+def deleted_pages(client: ApiClient, source: Source, since: datetime | None,
+                  counting: Paginator | None = None) -> Iterator[Page]:
     """The deleted contacts (changed since ``since``), paged as the paging read pages them
-    (the export leaves them out and has no ``deleted_at``)."""
+    (the export leaves them out and has no ``deleted_at``), counted when ``counting`` is a
+    :class:`_CountingPaginator`."""
     params = {**first_params(source, since), "status": "deleted"}
-    for page in client.pages(source.path, params, paginator(source)):
-        yield page.records
+    if counting is not None:
+        params["include_count"] = "true"
+    return client.pages(source.path, params, counting or paginator(source))
 
 
 def _changed_since(raw: Raw, since: datetime | None) -> bool:
@@ -315,11 +328,11 @@ def _changed_since(raw: Raw, since: datetime | None) -> bool:
 
 
 def read_export(client: ApiClient, since: datetime | None = None, *, table: Table,
-                source: Source, sender: Sender | None = None,
-                chunk: int = PAGE_SIZE) -> Iterator[Records]:
+                source: Source, sender: Sender | None = None, chunk: int = PAGE_SIZE,
+                deleted: Iterator[Page] | None = None) -> Iterator[Records]:
     """Every contact changed since ``since`` (all when None), shaped: the export's rows in
-    lists of ``chunk``, then the deleted contacts' pages. Calls: :func:`export_calls` minus
-    the count."""
+    lists of ``chunk``, then the deleted contacts' pages (``deleted``, when the caller began
+    reading them). Calls: :func:`export_calls` minus the count."""
     shape = Shaper(table, source)
     text = run_export(client, sender)  # first: a refused export costs one call
     field_ids = _field_ids(client)
@@ -333,9 +346,9 @@ def read_export(client: ApiClient, since: datetime | None = None, *, table: Tabl
             batch = []
     if batch:
         yield batch
-    for page in deleted_contacts(client, source, since):
-        if page:
-            yield [shape(r) for r in page]
+    for page in deleted if deleted is not None else deleted_pages(client, source, since):
+        if page.records:
+            yield [shape(r) for r in page.records]
 
 
 # --- the hook: how the contacts table is read ----------------------------------------------------
@@ -373,8 +386,10 @@ def read_contacts(
     A read whose columns the export cannot all fill pages exactly as the ``collection``
     reader does. Otherwise the first page is read with ``include_count=true``: the count of
     the contacts this read covers (changed since ``since``, deleted ones included). Paging
-    goes on from it (the count cost no call); when the export costs fewer calls, it replaces
-    paging (the first page is dropped: its rows come again from the export). In practice
+    goes on from it (the count cost no call). Over :data:`EXPORT_THRESHOLD`, the deleted
+    contacts' first page is read with its count too (the export needs those pages anyway);
+    when the export then costs fewer calls, it replaces paging (the first page is dropped:
+    its rows come again from the export), else paging goes on (that one call lost). In practice
     that is a first load or full refresh of an account over 3,000 contacts: an incremental
     read rarely has that many changes. A 403 on the export's POST (no ``contacts:write``
     privilege) pages instead."""
@@ -386,17 +401,35 @@ def read_contacts(
         params["include_count"] = "true"
     pages = client.pages(source.path, params, counting)
     first = next(pages)
-    if may_export and first_load_strategy(counting.count or 0, table.column_names) == "export":
-        log.info("contacts: %s contacts to read: bulk export", counting.count)
-        try:
-            yield from read_export(client, since, table=table, source=source, sender=sender)
-            return
-        except CtctError as exc:
-            if exc.status != 403 or exc.endpoint != endpoint_template("POST", EXPORT_PATH):
-                raise
-            log.warning("contacts: the export was refused (%s); paging instead", exc)
-        pages = client.pages(source.path, params, counting)
-        first = next(pages)
+    count = counting.count or 0
+    if may_export and first_load_strategy(count, table.column_names) == "export":
+        deleted_count = _CountingPaginator(paginator(source))
+        deleted = deleted_pages(client, source, since, deleted_count)
+        deleted = itertools.chain([next(deleted)], deleted)
+        strategy = first_load_strategy(count, table.column_names, deleted_count.count or 0)
+        log.info("contacts: %s contacts to read, %s deleted: %s", count, deleted_count.count,
+                 strategy)
+        if strategy == "export":
+            exported = yield from _export_unless_refused(
+                client, since, table=table, source=source, sender=sender, deleted=deleted)
+            if exported:
+                return
     yield [shape(r) for r in first.records]
-    for page in pages:
+    for page in pages:  # paging goes on after the first page
         yield [shape(r) for r in page.records]
+
+
+def _export_unless_refused(
+    client: ApiClient, since: datetime | None, *, table: Table, source: Source,
+    sender: Sender | None, deleted: Iterator[Page],
+) -> Generator[Records, None, bool]:
+    """The export's rows; False (nothing yielded) when its POST answers 403."""
+    try:
+        yield from read_export(client, since, table=table, source=source, sender=sender,
+                               deleted=deleted)
+    except CtctError as exc:
+        if exc.status != 403 or exc.endpoint != endpoint_template("POST", EXPORT_PATH):
+            raise
+        log.warning("contacts: the export was refused (%s); paging instead", exc)
+        return False
+    return True
