@@ -303,9 +303,14 @@ def test_every_v3_table_has_its_access_declared() -> None:
 # ---------------------------------------------------------------------------- the keeper
 
 
-@pytest.fixture
-def vault(tmp_path: Path) -> Iterator[SqlTokenVault]:
-    v = SqlTokenVault(f"sqlite:///{tmp_path / 'state.db'}", "acme", client_id="cid")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTokenVault]:
+    """The CLI's vault on a SQLite file, or in a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_schema_url"))
+    v = SqlTokenVault(url, "acme", client_id="cid")
     yield v
     v.close()
 
