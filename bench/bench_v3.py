@@ -17,7 +17,8 @@ Four figures (docs/performance.md, section "v3"):
    and, v3 only, campaign activities (email_campaign_activities), with the sent-campaign
    listing they share.
 4. the share of the 4 requests/s budget a paced run uses: sandbox limited to 4 requests/s,
-   client pacing on, ``run_sync`` stopped after ``--paced-seconds``: calls / (4 x elapsed).
+   client pacing on, ``run_sync`` stopped after ``--paced-seconds``: calls / (4 x elapsed);
+   then a paced contacts first load by paging and by export (the time a real account sees).
 
 The load average is printed with the figures (1-minute, psutil).
 """
@@ -234,9 +235,34 @@ def paced_share(spec: Any, seconds: float) -> None:
             print(f"  {version}: {r['api_calls']} calls in {r['seconds']:.1f} s = "
                   f"{r['api_calls'] / (4 * r['seconds']):.1%} of 4 requests/s; status "
                   f"{r['status']}; throttling answers {throttled}")
+        paced_contacts(sb)
         print(f"  ({_load()} after)")
     finally:
         sb.stop()
+
+
+def paced_contacts(sb: Any) -> None:
+    """A contacts first load at 4 requests/s, by paging and by export: the time a real
+    account would see (calls cost at least 0.25 s each)."""
+    from ctctsync.api.client import ApiClient
+    from ctctsync.api.ratelimit import RateLimiter
+    from ctctsync.api.v3 import export
+    from ctctsync.tables import TABLES
+
+    t = TABLES["contacts"].for_version("v3")
+    src = t.sources["v3"]
+    exportable = replace(t, columns=tuple(c for c in t.columns
+                                          if c.name in export.EXPORT_COLUMNS))
+    creds = sb.credentials
+    for label, table in (("paging", t), ("export", exportable)):
+        with ApiClient(sb.base_url, creds.api_key, creds.v3_access_token, send_api_key=False,
+                       limiter=RateLimiter(qps=4, daily=None)) as client:
+            t0 = time.monotonic()
+            rows = sum(len(p) for p in export.read_contacts(client, None, table=table,
+                                                            source=src))
+            secs = time.monotonic() - t0
+        print(f"  v3 contacts first load by {label}, paced: {rows:,} rows, "
+              f"{client.calls.total} calls in {secs:.1f} s")
 
 
 def main() -> None:
