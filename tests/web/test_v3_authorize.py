@@ -27,6 +27,7 @@ from ctctsync.sandbox import Sandbox
 from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebClient, WebServer, create_admin
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots-v3"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -291,6 +292,12 @@ def page(v3_web: WebServer, browser: Browser) -> Iterator[Page]:
     assert problems == [], problems
 
 
+def shot(pg: Page, name: str) -> None:
+    """A full-page screenshot of the step in ``test-artifacts/screenshots-v3/``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 def _add_and_authorize(pg: Page, web: WebServer, sandbox: Sandbox, name: str) -> None:
     """New integration (v3 by default) -> Authorize -> the sandbox's sign-in page."""
     pg.goto(web.base_url + "/integrations/new/constant-contact")
@@ -299,12 +306,14 @@ def _add_and_authorize(pg: Page, web: WebServer, sandbox: Sandbox, name: str) ->
     pg.click("main button[type=submit]")
     expect(pg.locator("h1")).to_have_text("Authorize ctctsync")
     expect(pg.locator("#v3-scopes")).to_contain_text("offline_access")
+    shot(pg, "01-authorize")
     pg.click("#authorize")
     expect(pg).to_have_url(re.compile(re.escape(sandbox.authz_url) + r"/authorize\?"))
     pg.fill("#email", sandbox.credentials.email)
     pg.fill("#password", sandbox.credentials.password)
     pg.click("#sign-in")
     expect(pg.locator("#scopes")).to_contain_text("contact_data")
+    shot(pg, "02-consent")
 
 
 @pytest.mark.browser
@@ -317,6 +326,7 @@ def test_browser_v3_authorize_allow(page: Page, v3_web: WebServer, sandbox: Sand
     expect(page.locator("#t-my_library_files")).to_be_disabled()
     expect(page.locator("#t-trash_files")).to_be_disabled()
     expect(page.locator("#table-picker")).to_contain_text("no MyLibrary endpoint")
+    shot(page, "03-tables")
     integ = _integration(v3_web)
     assert integ.has_credentials and integ.auth_method == "oauth" and integ.api_version == "v3"
     page.click("text=Continue to fields")
@@ -324,6 +334,10 @@ def test_browser_v3_authorize_allow(page: Page, v3_web: WebServer, sandbox: Sand
     page.click("#submit-integration")
     expect(page.locator("#api-version")).to_have_text("v3 (OAuth2)")
     expect(page.locator("#token-status")).to_contain_text("valid until")
+    shot(page, "04-details")
+    page.goto(v3_web.base_url + "/admin/application")
+    expect(page.locator("#client_id")).to_have_value(sandbox.credentials.api_key)
+    shot(page, "05-admin-application")
 
 
 @pytest.mark.browser
@@ -334,6 +348,7 @@ def test_browser_v3_authorize_deny_then_try_again(
     page.click("#deny")
     expect(page.locator("h1")).to_have_text("Authorize ctctsync")
     expect(page.locator("#authorize-denied")).to_contain_text("You chose Deny")
+    shot(page, "06-denied")
     assert not _integration(v3_web).has_credentials
     page.click("#try-again")
     expect(page).to_have_url(re.compile(re.escape(sandbox.authz_url) + r"/authorize\?"))

@@ -516,6 +516,8 @@ def set_api_version(db: Session, integ: Integration, version: ApiVersion) -> Int
             selection = dict.fromkeys(selection) or _default_selection(version)
     integ.api_version = version
     integ.tables = selection
+    # an authorization begun for the old version must not complete onto the new one
+    db.execute(sa.delete(OAuthState).where(OAuthState.integration_id == integ.id))
     integ.credentials_encrypted = None
     integ.auth_method = None
     integ.access_problems = None

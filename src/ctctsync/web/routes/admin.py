@@ -79,6 +79,7 @@ def _application_page(
             "values": values,
             "errors": errors,
             "default_redirect": svc.context(db).settings.oauth_redirect_uri,
+            "default_authz": svc.context(db).settings.v3_authz_base_url,
         },
         status_code=code,
     )
