@@ -34,6 +34,7 @@ loaded it or wholly v3; running the switch again completes the tables still in v
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import tempfile
@@ -48,7 +49,7 @@ from ctctsync.api import ApiClient
 from ctctsync.config import SyncConfig, config_error
 from ctctsync.state import StateStore
 from ctctsync.sync.engine import make_client, run_sync
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.warehouse.switch import SwitchWarehouse
 
 Action = Literal["remapped", "re-read", "kept", "already v3", "not loaded"]
@@ -57,8 +58,10 @@ SWITCH_MARKER: Final = "_api_switch_v3"
 """The state store's record of a done switch: a bookmark row of this pseudo table (when, and
 the switch's id as its run id). ``state show`` lists it with the tables."""
 
-SIDE_SUFFIX: Final = "_v3switch"
-"""The side integration the v3 reads load into: ``<integration>_v3switch_<table>``."""
+SIDE_PREFIX: Final = "v3switch_"
+"""The side integration the v3 reads load into: ``v3switch_<hash>_<table>``. A hash of the
+integration's name rather than the name itself: a 40-character name plus the longest table
+name already fills PostgreSQL's 63 characters (``validation.INTEGRATION_NAME_MAX``)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,8 @@ class _Switch:
         self.log = log
         self.clock = clock
         self.on_table = on_table
-        self.side = f"{config.integration}{SIDE_SUFFIX}"
+        digest = hashlib.blake2b(config.integration.encode(), digest_size=4).hexdigest()
+        self.side = f"{SIDE_PREFIX}{digest}"
 
     def pending(self, wh: SwitchWarehouse) -> list[str]:
         """The tables still in v2 shape (reported as such, or as already done)."""
@@ -239,7 +243,7 @@ class _Switch:
              side_store: StateStore) -> None:
         before = wh.count(wh.name(name))
         ts = self.report.tables.get(name) or TableSwitch("re-read")
-        kept = wh.swap(name, f"{SIDE_SUFFIX.lstrip('_')}_{name}", maps.get(name))
+        kept = wh.swap(name, warehouse_table_name(self.side, name), maps.get(name))
         ts.rows_before, ts.rows_after, ts.kept_v2_rows = before, wh.count(wh.name(name)), kept
         self.report.tables[name] = ts
         bookmark = side_store.get(self.side, name)

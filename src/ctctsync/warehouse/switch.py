@@ -116,7 +116,8 @@ class SwitchWarehouse:
         side: str,
         id_map: Mapping[int, str] | None,
     ) -> int:
-        """Replace ``table`` (v2 shape) by ``side`` (v3 shape) in one transaction.
+        """Replace ``table`` (v2 shape) by the warehouse table ``side`` (v3 shape, its full
+        name) in one transaction.
 
         ``id_map`` (v2 id -> v3 UUID) is given for tables whose rows v2 and v3 share
         (contacts, lists, campaigns): ``v2_id`` is filled and the v2 rows the side table
@@ -124,7 +125,7 @@ class SwitchWarehouse:
         does not know the v2 id). None for a table re-read whole (tracking, summaries).
         Returns how many v2 rows were copied in.
         """
-        live, side_name = self.name(table), self.name(side)
+        live, side_name = self.name(table), side
         side_types = self.column_types(side_name)
         live_types = self.column_types(live)
         with self._gate(), self._client() as c, c.begin_transaction():
@@ -229,17 +230,6 @@ class SwitchWarehouse:
         if has_staging:
             for q in qualified:
                 c.execute_sql(f"DROP TABLE IF EXISTS {q}")
-
-    def drop_side(self, side: str) -> None:
-        """Drop a side table left by an attempt that failed before its swap."""
-        with self._gate(), self._client() as c:
-            c.execute_sql(f"DROP TABLE IF EXISTS {c.make_qualified_table_name(self.name(side))}")
-        with (
-            self._client() as c,
-            c.with_staging_dataset(),
-            contextlib.suppress(DatabaseUndefinedRelation, DatabaseTerminalException),
-        ):
-            c.execute_sql(f"DROP TABLE IF EXISTS {c.make_qualified_table_name(self.name(side))}")
 
     def forget_schema(self, pipeline_name: str) -> None:
         """Delete dlt's records of a pipeline's schema (the side run's) in both datasets."""
