@@ -29,7 +29,14 @@ from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sandbox.v3.ids import V3Ids
 from ctctsync.state import StateStore
 from ctctsync.sync import run_sync
-from ctctsync.sync.switch import SWITCH_MARKER, SwitchReport, pending_tables, switch_to_v3
+from ctctsync.sync.engine import make_client
+from ctctsync.sync.switch import (
+    SWITCH_MARKER,
+    SwitchReport,
+    map_v2_ids,
+    pending_tables,
+    switch_to_v3,
+)
 from ctctsync.tables import SPEC_TABLES
 from ctctsync.warehouse.switch import restore_v2_ids
 
@@ -284,3 +291,26 @@ contact_lists = "*"
     synced = _cli(["sync", "-c", str(cfg), "--json"], tmp_path, env)
     assert synced.returncode == 0, synced.stderr
     assert json.loads(synced.stdout)["tables"]["contacts"]["rows"] == 0
+
+
+def test_xrefs_are_asked_in_batches_of_the_most_a_call_accepts(
+    sandbox: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any
+) -> None:
+    """1,201 contact ids: 3 calls of at most 500 (§3.1); 101 campaign ids: 3 calls of at most
+    50 (§3.6); ids CC does not know are left out of the map, the others map to their UUID."""
+    cfg = make_v3_config(make_config, sandbox, duckdb_warehouse)
+    acc = sandbox.account
+    ids = V3Ids(acc.seed)
+    contact_ids = list(range(1, 1202))
+    campaign_ids = sorted(acc.campaigns)
+    campaign_ids += list(range(campaign_ids[-1] + 1, campaign_ids[-1] + 102 - len(campaign_ids)))
+    assert len(campaign_ids) == 101
+    sandbox.counters.reset()
+    with make_client(cfg.source) as client:
+        contacts = map_v2_ids(client, "contacts", contact_ids)
+        campaigns = map_v2_ids(client, "email_campaigns", campaign_ids)
+    assert sandbox.counters.count("GET /v3/contacts/contact_id_xrefs") == 3
+    assert sandbox.counters.count("GET /v3/emails/campaign_id_xrefs") == 3
+    assert contacts == {n: ids.contact(n) for n in contact_ids if acc.contact_exists(n)}
+    assert len(contacts) == acc.contact_count
+    assert campaigns == {n: ids.campaign(n) for n in acc.campaigns}
