@@ -102,6 +102,14 @@ def test_export_rows_equal_paging_rows(sandbox: Sandbox, new_client: Any) -> Non
     assert set(CONTACTS.column_names) == export.EXPORT_COLUMNS | export.EXPORT_GAPS
 
 
+def test_export_file_spooled_to_disk(sandbox: Sandbox, new_client: Any) -> None:
+    """A file over ``spool_bytes`` goes to disk: the same rows as held in memory."""
+    in_memory = _by_id(export.read_export(new_client(), table=CONTACTS, source=SOURCE))
+    on_disk = _by_id(export.read_export(new_client(), table=CONTACTS, source=SOURCE,
+                                        spool_bytes=1024, chunk=7))
+    assert on_disk == in_memory and len(on_disk) == 260
+
+
 @pytest.mark.parametrize(
     ("count", "columns", "expected"),
     [

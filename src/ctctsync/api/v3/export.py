@@ -41,10 +41,11 @@ import io
 import itertools
 import logging
 import math
+import tempfile
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import IO, Any, Final, Literal, Protocol
 
 import httpx
 import orjson
@@ -135,15 +136,22 @@ def first_load_strategy(contact_count: int,
 
 
 class Sender(Protocol):
-    """What the export needs beyond ``get_json``: a JSON POST and a text GET."""
+    """What the export needs beyond ``get_json``: a JSON POST and a file download."""
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> Any: ...
 
-    def get_text(self, path: str) -> str: ...
+    def download(self, path: str, sink: IO[bytes]) -> None:
+        """Write the body of ``GET path`` into ``sink`` (from its start)."""
+        ...
+
+
+SPOOL_BYTES: Final = 8 * 2**20
+"""The export file is held in memory up to this size, then on disk: a 1M-contact file is
+hundreds of MB, and a run's memory must not grow with the account."""
 
 
 class ClientSender:
-    """POST and text GET through an :class:`ApiClient`'s limiter, call counter and retry
+    """POST and streamed GET through an :class:`ApiClient`'s limiter, call counter and retry
     policy (the client only GETs JSON). Stopgap until the client offers both (requested in
     /tmp/v3/requests-H10.md): it reaches the client's HTTP session and retry handler."""
 
@@ -151,38 +159,45 @@ class ClientSender:
         self.client = client
 
     def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
-        text = self._send("POST", path, orjson.dumps(dict(body)))
-        return orjson.loads(text) if text else None
+        data = self._send("POST", path, orjson.dumps(dict(body)), None)
+        return orjson.loads(data) if data else None
 
-    def get_text(self, path: str) -> str:
-        return self._send("GET", path, None)
+    def download(self, path: str, sink: IO[bytes]) -> None:
+        self._send("GET", path, None, sink)
 
-    def _send(self, method: str, path: str, content: bytes | None) -> str:
+    def _send(self, method: str, path: str, content: bytes | None,
+              sink: IO[bytes] | None) -> bytes:
         client = self.client
         template = endpoint_template(method, path)
         failures: dict[str, int] = {}
         while True:
             client.limiter.acquire(client.should_stop)
             client.calls.add(template)
-            failure = self._attempt(method, path, content, template)
-            if isinstance(failure, str):
-                return failure
-            client._handle(failure, failures)  # private: see the class docstring
+            result = self._attempt(method, path, content, template, sink)
+            if isinstance(result, bytes):
+                return result
+            client._handle(result, failures)  # private: see the class docstring
 
-    def _attempt(self, method: str, path: str, content: bytes | None,
-                 template: str) -> str | Failure:
+    def _attempt(self, method: str, path: str, content: bytes | None, template: str,
+                 sink: IO[bytes] | None) -> bytes | Failure:
         http = self.client._http  # private: see the class docstring
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        if method == "GET":
+        if sink is not None:
             headers["Accept"] = "text/csv"  # the file is CSV (contract getContactsExport)
         try:
-            response = http.request(method, self.client.base_url + path, content=content,
-                                    headers=headers)
+            with http.stream(method, self.client.base_url + path, content=content,
+                             headers=headers) as response:
+                if not response.is_success:
+                    return classify_response(response.status_code, response.read(), template)
+                if sink is None:
+                    return response.read()
+                sink.seek(0)
+                sink.truncate()  # a retried download starts over
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                return b""
         except httpx.TransportError as exc:  # retried like the client's own
             return classify_transport("connection", template, f"{type(exc).__name__}: {exc}")
-        if not response.is_success:
-            return classify_response(response.status_code, response.content, template)
-        return response.text
 
 
 # --- the export read -----------------------------------------------------------------------------
@@ -289,9 +304,9 @@ def _results_path(activity: Any) -> str:
     return FILE_PATH.format(file_export_id=activity["activity_id"])
 
 
-def run_export(client: ApiClient, sender: Sender | None = None) -> str:
-    """The export's CSV text: POST, poll until completed, download (3 calls on the
-    sandbox). UNCONFIRMED polling: CC gives no interval; the sandbox completes on the first
+def run_export(client: ApiClient, sink: IO[bytes], sender: Sender | None = None) -> None:
+    """The export's CSV file into ``sink``: POST, poll until completed, download (3 calls
+    on the sandbox). UNCONFIRMED polling: CC gives no interval; the sandbox completes on the first
     poll, a real account may need several (each one a call)."""
     sender = sender or ClientSender(client)
     activity = sender.post_json(EXPORT_PATH, {})
@@ -305,7 +320,8 @@ def run_export(client: ApiClient, sender: Sender | None = None) -> str:
             raise RuntimeError(f"contact export {activity_id} ended {state}: "
                                f"{activity.get('activity_errors')}")
         client.limiter.acquire(client.should_stop)  # the next poll waits its turn
-    return sender.get_text(_results_path(activity))
+    sender.download(_results_path(activity), sink)
+    sink.seek(0)
 
 
 def deleted_pages(client: ApiClient, source: Source, since: datetime | None,
@@ -329,15 +345,28 @@ def _changed_since(raw: Raw, since: datetime | None) -> bool:
 
 def read_export(client: ApiClient, since: datetime | None = None, *, table: Table,
                 source: Source, sender: Sender | None = None, chunk: int = PAGE_SIZE,
-                deleted: Iterator[Page] | None = None) -> Iterator[Records]:
+                deleted: Iterator[Page] | None = None,
+                spool_bytes: int = SPOOL_BYTES) -> Iterator[Records]:
     """Every contact changed since ``since`` (all when None), shaped: the export's rows in
     lists of ``chunk``, then the deleted contacts' pages (``deleted``, when the caller began
-    reading them). Calls: :func:`export_calls` minus the count."""
+    reading them). The file is kept in memory up to ``spool_bytes``, then on disk. Calls:
+    :func:`export_calls` minus the count."""
     shape = Shaper(table, source)
-    text = run_export(client, sender)  # first: a refused export costs one call
-    field_ids = _field_ids(client)
+    with tempfile.SpooledTemporaryFile(spool_bytes) as sink:
+        run_export(client, sink, sender)  # first: a refused export costs one call
+        field_ids = _field_ids(client)
+        yield from _shaped_rows(sink, field_ids, shape, since, chunk)
+    for page in deleted if deleted is not None else deleted_pages(client, source, since):
+        if page.records:
+            yield [shape(r) for r in page.records]
+
+
+def _shaped_rows(sink: IO[bytes], field_ids: Mapping[str, str], shape: Shaper,
+                 since: datetime | None, chunk: int) -> Iterator[Records]:
+    """The file's lines as shaped rows, in lists of ``chunk``."""
+    text = io.TextIOWrapper(sink, encoding="utf-8", newline="")  # newline="": csv's rule
     batch: Records = []
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in csv.DictReader(text):
         raw = contact_from_cells(row, field_ids)
         if _changed_since(raw, since):
             batch.append(shape(raw))
@@ -346,9 +375,7 @@ def read_export(client: ApiClient, since: datetime | None = None, *, table: Tabl
             batch = []
     if batch:
         yield batch
-    for page in deleted if deleted is not None else deleted_pages(client, source, since):
-        if page.records:
-            yield [shape(r) for r in page.records]
+    text.detach()  # the sink is closed by its owner
 
 
 # --- the hook: how the contacts table is read ----------------------------------------------------
