@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -247,7 +250,6 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one sync: extract the selected tables and load them into the warehouse."""
-    from ctctsync.sync import run_sync
     from ctctsync.sync.preflight import preflight
 
     cfg = _load(config)
@@ -255,12 +257,48 @@ def sync(
     if unknown:
         err_console.print(f"[red]Unknown table(s):[/red] {', '.join(unknown)}")
         raise typer.Exit(EXIT_CONFIG)
-    # credentials and warehouse before any request or file: one line and exit 2
-    _exit_if(preflight(cfg))
+    if cfg.source.api_version == "v3":
+        _exit_if(preflight(cfg, source=False))  # the warehouse; the tokens come next
+        with _v3_credentials(cfg) as (cfg3, renew):
+            result = _sync_and_report(cfg3, table, full_refresh, as_json, renew)
+    else:
+        # credentials and warehouse before any request or file: one line and exit 2
+        _exit_if(preflight(cfg))
+        result = _sync_and_report(cfg, table, full_refresh, as_json, None)
+    raise typer.Exit(exit_code(result))
+
+
+@contextmanager
+def _v3_credentials(
+    cfg: SyncConfig,
+) -> Iterator[tuple[SyncConfig, Callable[[], str] | None]]:
+    """A v3 run's fresh access token and renewer (``cli.auth.v3_run``); a refused or
+    missing authorization is one line and exit 4, before any data call."""
+    from ctctsync.cli.auth import v3_run
+    from ctctsync.errors import FAILURES, CtctError
+
+    try:
+        with v3_run(cfg) as pair:
+            yield pair
+    except CtctError as exc:
+        err_console.print(f"[red]{escape(exc.user_message)}[/red]")
+        raise typer.Exit(FAILURES[exc.failure_type].exit_code) from None
+
+
+def _sync_and_report(
+    cfg: SyncConfig,
+    table: list[str] | None,
+    full_refresh: bool,
+    as_json: bool,
+    renew: Callable[[], str] | None,
+) -> SyncResult:
+    from ctctsync.sync import run_sync
+
     kwargs: dict[str, Any] = {
         "only_tables": table or None,
         "full_refresh": full_refresh,
         "check_first": False,  # just done
+        "renew_token": renew,
     }
     if as_json:
         result = run_sync(cfg, **kwargs)
@@ -270,7 +308,7 @@ def sync(
         print_result(result, cfg)
         if result.error:
             err_console.print(f"[red]{result.error}[/red]")
-    raise typer.Exit(exit_code(result))
+    return result
 
 
 def _result_json(result: SyncResult) -> dict[str, Any]:
@@ -386,6 +424,13 @@ def sandbox(
     )
 
 
+class ApiVersionChoice(StrEnum):
+    """The Constant Contact API versions, as a command-line choice."""
+
+    v2 = "v2"
+    v3 = "v3"
+
+
 @app.command()
 def demo(
     contacts: Annotated[int, typer.Option(help="Contacts in the sample account.")] = 5_000,
@@ -401,12 +446,19 @@ def demo(
         ),
     ] = True,
     port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
+    api: Annotated[
+        ApiVersionChoice,
+        typer.Option(help="API version: v3 (OAuth2, every account since 2024) or legacy v2."),
+    ] = ApiVersionChoice.v3,
 ) -> None:
     """Start a sandbox account, sync everything into a local DuckDB file, show the result."""
     require_server_extra("demo")
     from ctctsync.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(contacts=contacts, path=path, seed=seed, serve=serve, port=port))
+    raise typer.Exit(
+        run_demo(contacts=contacts, path=path, seed=seed, serve=serve, port=port,
+                 api_version=api.value)
+    )
 
 
 def main() -> None:

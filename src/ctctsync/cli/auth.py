@@ -16,6 +16,8 @@ are never printed or logged; ``status`` shows dates, scopes and the re-authoriza
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from ctctsync.cli.output import EXIT_CONFIG, EXIT_OK, EXIT_REAUTH, console, err_console
+from ctctsync.errors import ErrorRule, ReauthorizeRequired
 
 if TYPE_CHECKING:
     from ctctsync.api.v3.oauth import DeviceGrant, TokenSet
@@ -321,4 +324,46 @@ def check_v3(cfg: SyncConfig, *, quiet_ok: bool = False) -> int:
     return int(EXIT_REAUTH) if problems else int(EXIT_OK)
 
 
-__all__ = ["auth_app", "check_v3", "register", "v3_credentials_problem"]
+@contextmanager
+def v3_run(cfg: SyncConfig) -> Iterator[tuple[SyncConfig, Callable[[], str] | None]]:
+    """The credentials of a v3 ``ctctsync sync``: the config with a fresh access token and
+    the renewer its clients call on a 401 (refreshing with the stored refresh token, under
+    the vault's lock: a rotated token is saved before it is used, §1.2).
+
+    Without stored tokens or ``CTCTSYNC_REFRESH_TOKEN``, an access token given in
+    ``CTCTSYNC_ACCESS_TOKEN`` is used as it is (24 h; no renewal), e.g. the sandbox's
+    printed one. Raises ``CtctError`` (re-authorize, …) when no usable token can be had.
+    """
+    from pydantic import SecretStr
+
+    from ctctsync.api.v3.tokens import TokenKeeper
+    from ctctsync.token_store import cli_authorization_problem, cli_vault, oauth_app
+
+    given = cfg.source.access_token.get_secret_value()
+    problem = cli_authorization_problem(cfg)
+    if problem is not None and given and cfg.source.refresh_token is None:
+        yield cfg, None  # a bare access token: no refresh token to renew it with
+        return
+    if problem is not None:
+        raise ReauthorizeRequired(problem, rule=NOT_SIGNED_IN_RULE)
+    vault = cli_vault(cfg)
+    try:
+        keeper = TokenKeeper(vault, oauth_app(cfg.source))
+        token = keeper.fresh_access_token()
+        source = cfg.source.model_copy(update={"access_token": SecretStr(token)})
+        yield cfg.model_copy(update={"source": source}), keeper.renewer(token)
+    finally:
+        vault.close()
+
+
+NOT_SIGNED_IN_RULE = ErrorRule(
+    name="v3_not_signed_in",
+    action="reauthorize",
+    failure_type="auth",
+    message="{detail}",
+)
+"""A v3 CLI run with nothing to authenticate with (never signed in, or re-authorization
+needed): the one line says what to do."""
+
+
+__all__ = ["auth_app", "check_v3", "register", "v3_credentials_problem", "v3_run"]
