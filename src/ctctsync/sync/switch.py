@@ -185,8 +185,10 @@ class _Switch:
 
     def __init__(self, config: SyncConfig, store: StateStore, report: SwitchReport,
                  log: logging.Logger, clock: Callable[[], datetime] | None,
-                 on_table: Callable[[str], None] | None) -> None:
+                 on_table: Callable[[str], None] | None,
+                 renew_token: Callable[[], str] | None = None) -> None:
         self.config = config
+        self.renew_token = renew_token
         self.store = store
         self.report = report
         self.log = log
@@ -215,7 +217,7 @@ class _Switch:
 
     def map_ids(self, wh: SwitchWarehouse, todo: Sequence[str]) -> dict[str, dict[int, str]]:
         maps: dict[str, dict[int, str]] = {}
-        with make_client(self.config.source) as client:
+        with make_client(self.config.source, renew_token=self.renew_token) as client:
             for name in todo:
                 if name in XREFS:
                     ids = wh.ids(wh.name(name))
@@ -233,7 +235,8 @@ class _Switch:
         side_store = StateStore(f"sqlite:///{state_dir / 'switch-state.db'}")
         side_cfg = self.config.model_copy(update={"integration": self.side})
         result = run_sync(side_cfg, state=side_store, only_tables=list(todo),
-                          full_refresh=True, clock=self.clock, logger=self.log)
+                          full_refresh=True, clock=self.clock, logger=self.log,
+                          renew_token=self.renew_token)
         self.report.read_calls = result.api_calls
         if result.status != "succeeded":
             raise SwitchError(f"the v3 read failed, nothing was switched: {result.error}")
@@ -269,6 +272,7 @@ def switch_to_v3(
     clock: Callable[[], datetime] | None = None,
     logger: logging.Logger | None = None,
     on_table: Callable[[str], None] | None = None,
+    renew_token: Callable[[], str] | None = None,
 ) -> SwitchReport:
     """Switch ``config``'s integration, loaded so far by API v2, to API v3.
 
@@ -276,6 +280,8 @@ def switch_to_v3(
     v3 credentials, the same warehouse and integration name). Idempotent: tables already in
     v3 shape are left alone, so a switch that failed half-way is completed by running it
     again. ``on_table`` is called with each table's name once it is switched (progress).
+    ``renew_token``: a fresh v3 access token when the API refuses the current one (as for
+    :func:`~ctctsync.sync.engine.run_sync`).
 
     Raises :class:`SwitchError` (API or warehouse failure) or ``ConfigError``.
     """
@@ -286,7 +292,7 @@ def switch_to_v3(
     store = state if state is not None else StateStore(config.state_url)
     now = (clock or (lambda: datetime.now(UTC)))()
     report = SwitchReport(switch_id=uuid.uuid4().hex, started_at=now)
-    job = _Switch(config, store, report, log, clock, on_table)
+    job = _Switch(config, store, report, log, clock, on_table, renew_token)
     with SwitchWarehouse(config.warehouse, config.integration) as wh:
         todo = [n for n in job.pending(wh) if n in config.tables]
         if todo:

@@ -13,6 +13,8 @@ Two steps, because the switch needs the v3 authorization the integration does no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 from ctctsync.config import SyncConfig
@@ -61,10 +63,12 @@ def begin_switch_to_v3(db: Session, integ: Integration) -> Integration:
     return integ
 
 
-def complete_switch(config: SyncConfig) -> SwitchReport | None:
+def complete_switch(
+    config: SyncConfig, renew_token: Callable[[], str] | None = None
+) -> SwitchReport | None:
     """Before a v3 run: migrate the integration's tables still in v2 shape (None when there
-    are none, the usual case). Raises ``ctctsync.sync.switch.SwitchError`` or the API's
+    are none, the usual case); ``renew_token`` is the run's token renewer. Raises ``ctctsync.sync.switch.SwitchError`` or the API's
     ``CtctError``; the run should then fail with that message (re-running completes it)."""
     if config.source.api_version != "v3" or not pending_tables(config):
         return None
-    return switch_to_v3(config)
+    return switch_to_v3(config, renew_token=renew_token)
