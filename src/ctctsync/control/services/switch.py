@@ -67,8 +67,9 @@ def complete_switch(
     config: SyncConfig, renew_token: Callable[[], str] | None = None
 ) -> SwitchReport | None:
     """Before a v3 run: migrate the integration's tables still in v2 shape (None when there
-    are none, the usual case); ``renew_token`` is the run's token renewer. Raises ``ctctsync.sync.switch.SwitchError`` or the API's
-    ``CtctError``; the run should then fail with that message (re-running completes it)."""
+    are none, the usual case); ``renew_token`` is the run's token renewer. Raises
+    ``ctctsync.sync.switch.SwitchError`` or the API's ``CtctError``; the run should then
+    fail with that message (re-running completes it)."""
     if config.source.api_version != "v3" or not pending_tables(config):
         return None
     return switch_to_v3(config, renew_token=renew_token)
