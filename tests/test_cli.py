@@ -148,11 +148,14 @@ def test_sync_state_and_check_against_the_sandbox(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_no_serve_syncs_every_table(tmp_path: Path) -> None:
-    res = run_cli(["demo", "--no-serve", "--contacts", "500"], tmp_path)
+@pytest.mark.parametrize("api", ["v3", "v2"])
+def test_demo_no_serve_syncs_every_table(tmp_path: Path, api: str) -> None:
+    # v3 by default; the legacy v2 path behind --api v2
+    res = run_cli(["demo", "--no-serve", "--contacts", "500", *(["--api", api] * (api == "v2"))],
+                  tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     con = duckdb.connect(str(tmp_path / "ctctsync-demo.duckdb"), read_only=True)
-    for name in V2_TABLES:
+    for name in tables_for(api):  # type: ignore[arg-type]
         n = con.execute(f"select count(*) from constant_contact.demo_{name}").fetchone()
         assert n is not None
         assert n[0] > 0, name

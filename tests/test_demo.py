@@ -17,10 +17,12 @@ from ctctsync.control import services as svc
 from ctctsync.control.models import Integration, Run
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.sync import run_sync
+from ctctsync.tables import ApiVersion, tables_for
 
 
+@pytest.mark.parametrize("api_version", ["v3", "v2"])
 def test_demo_connects_the_sandbox_as_an_active_integration(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_version: ApiVersion
 ) -> None:
     monkeypatch.chdir(tmp_path)
     spec = AccountSpec(seed=5, contacts=150, campaigns=4, activities_per_campaign=20)
@@ -29,8 +31,10 @@ def test_demo_connects_the_sandbox_as_an_active_integration(
         settings = demo_settings(sb, wh, port=8765)
         plane = prepare_control_plane(settings)
         try:
+            creds = sb.credentials
+            token = creds.v3_access_token if api_version == "v3" else creds.access_token
             cfg = demo_config(
-                sb.base_url, sb.credentials.api_key, sb.credentials.access_token, wh, tmp_path
+                sb.base_url, creds.api_key, token, wh, tmp_path, api_version
             ).model_copy(update={"state_url": settings.resolved_database_url})
             first = run_sync(cfg, full_refresh=True)
             assert first.status == "succeeded", first.error
@@ -47,6 +51,8 @@ def test_demo_connects_the_sandbox_as_an_active_integration(
                 integ = db.get(Integration, run.integration_id)
                 assert integ is not None
                 assert integ.state == "active"
+                assert integ.api_version == api_version
+                assert set(run.rows) == set(tables_for(api_version))
                 assert svc.authenticate(db, "admin@example.com", password) is not None
                 # The job continued from the command-line sync's bookmarks: contacts unchanged.
                 assert run.rows.get("contacts", 0) == 0
