@@ -178,6 +178,9 @@ def test_rest_flow_and_api_version(
             shown
         )
         assert shown["from_environment"] == ["client_id", "client_secret"]
+        # a table the integration's version cannot read clashes with its state: 409
+        clash = api.patch(f"/integrations/{made['id']}", json={"tables": {"trash_files": None}})
+        assert clash.status_code == 409 and "tables.trash_files" in clash.json()["errors"]
         # switching versions is for integrations that have not run
         patched = api.patch(f"/integrations/{legacy['id']}", json={"api_version": "v3"})
         assert patched.status_code == 200 and patched.json()["api_version"] == "v3"

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
 )
 
@@ -135,8 +136,14 @@ class AuthorizeUrl(BaseModel):
     authorize_url: str
 
 
-HttpUrl = Annotated[PlainText, Field(max_length=2000, pattern=r"^https?://[^\s/]+")]
-"""An http(s) URL as an administrator types it."""
+OptionalUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=r"^(https?://[^\s/\x7f]+[^\s\x7f]*)?$"),
+]
+"""An http(s) URL as an administrator types it (no spaces or control characters), or ""
+for the default."""
+PrintableAscii = r"^[\x21-\x7e]*$"
+"""Client ids and secrets: printable ASCII, no spaces."""
 
 
 class AppRegistrationIn(BaseModel):
@@ -147,12 +154,14 @@ class AppRegistrationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    client_id: Annotated[PlainText, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-    client_secret: Annotated[PlainText, Field(max_length=500, pattern=r"^[\x21-\x7e]*$")] | None = (
-        None
-    )
-    redirect_uri: HttpUrl | Literal[""] | None = None
-    authz_base_url: HttpUrl | Literal[""] | None = None
+    client_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=200, pattern=PrintableAscii)
+    ]
+    client_secret: (
+        Annotated[str, StringConstraints(max_length=500, pattern=PrintableAscii)] | None
+    ) = None
+    redirect_uri: OptionalUrl | None = None
+    authz_base_url: OptionalUrl | None = None
 
 
 class AppRegistrationPublic(BaseModel):

@@ -200,13 +200,15 @@ def update_integration(db: Db, integ: IntegrationDep, data: IntegrationUpdate) -
     """Change frequency and/or tables and columns (additions are backfilled), or the API
     version of an integration that has not run yet (its credentials are then forgotten:
     authorize again)."""
+    # A selection the integration's API version cannot read is well-formed input that
+    # clashes with the integration's state (its version): 409, like other state clashes.
+    version = data.api_version or integ.api_version
+    if data.tables is not None and (
+        problems := auth.selection_problems_for(version, data.tables)  # type: ignore[arg-type]
+    ):
+        raise Conflict("; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
     if data.api_version is not None:
-        if data.tables is not None and (
-            problems := auth.selection_problems_for(data.api_version, data.tables)
-        ):
-            raise ValidationFailed(problems)
         auth.set_api_version(db, integ, data.api_version)
-    auth.check_selection(integ, data.tables)
     return IntegrationPublic.model_validate(svc.update_integration(db, integ, data))
 
 
