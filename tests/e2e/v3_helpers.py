@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ctctsync.api import ApiClient, RateLimiter, RetryPolicy
@@ -66,5 +66,5 @@ def fast_v3_client(sb: Sandbox, *, qps: float | None = None, daily: int | None =
         limiter=RateLimiter(qps, daily),
         retry=retry or RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05),
         send_api_key=False, renew_token=renew_token,
-        **({"wall_clock": wall_clock} if wall_clock is not None else {}),
+        wall_clock=wall_clock or (lambda: datetime.now(UTC)),
     )
