@@ -47,6 +47,10 @@ def test_first_v3_run_equals_truth(sandbox: Sandbox, warehouse, make_config) -> 
         assert n > 0, f"the sandbox account should have {name} rows"
     assert result.api_calls == sum(t.api_calls for t in result.tables.values()) > 0
     assert warehouse_tables(warehouse, "cc") == {f"cc_{n}": counts[n] for n in V3_TABLES}
+    # a first run loads deleted records too (status=all, §1.7), marked as such
+    statuses = {r["status"] for r in read_warehouse(warehouse, "cc", "contacts")}
+    assert {"DELETED", "EXPLICIT", "UNSUBSCRIBED"} <= statuses
+    assert "REMOVED" in {r["status"] for r in read_warehouse(warehouse, "cc", "email_campaigns")}
     for name in V3_TABLES:
         phases = [e.phase for e in events if e.table == name]
         assert phases[0] == "start" and phases[-2:] == ["loaded", "done"], (name, phases)
