@@ -64,15 +64,17 @@ def test_v3_faults_are_survived(sandbox_factory, duckdb_warehouse, make_config, 
     assert_all_v3(sb, duckdb_warehouse, tables)
 
 
+@pytest.mark.parametrize("pace", [pytest.param(None, id="no-pacing"),
+                                  pytest.param(12.0, id="over-eager-pacing")])
 def test_v3_throttled_answers_are_backed_off(sandbox_factory, duckdb_warehouse,
-                                             make_config) -> None:
-    """The sandbox allows 4 requests/s (§1.5); the client does not pace at all, so it is
-    answered 429 ``throttled`` and must back off and retry."""
+                                             make_config, pace: float | None) -> None:
+    """The sandbox allows 4 requests/s (§1.5); the client does not pace at all, or paces
+    at 12/s, so it is answered 429 ``throttled`` and must back off and retry."""
     sb = sandbox_factory(qps_limit=4)
     # contact_tracking alone makes ~30 calls in a burst (campaign list, details, reports)
     tables = ("contact_tracking", "email_campaign_summary")
     cfg = make_v3_config(make_config, sb, duckdb_warehouse, tables=dict.fromkeys(tables))
-    limiter = RateLimiter(None, None)
+    limiter = RateLimiter(pace, None)
     with ApiClient(sb.base_url, sb.credentials.api_key, sb.credentials.v3_access_token,
                    limiter=limiter, send_api_key=False) as client:
         result = run_sync(cfg, client=client, clock=sb.account.clock.now)
