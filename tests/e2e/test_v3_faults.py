@@ -7,8 +7,14 @@ constant-contact-v3-api.md."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from v3_helpers import fast_v3_client, make_v3_config
@@ -18,7 +24,7 @@ from ctctsync.api import ApiClient, RateLimiter
 from ctctsync.api.v3.oauth import OAuthApp
 from ctctsync.api.v3.tokens import MemoryVault, TokenKeeper, seed_tokens
 from ctctsync.errors import FAILURES
-from ctctsync.errors.taxonomy import exit_code
+from ctctsync.errors.taxonomy import ExitCode, exit_code
 from ctctsync.sandbox import AccountSpec, Sandbox
 from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, run_sync
@@ -235,3 +241,47 @@ def test_v3_refresh_refused_asks_to_reauthorize_and_keeps_the_warehouse(
     for name, rows in before.items():
         assert read_warehouse(duckdb_warehouse, "cc", name) == rows, name
     assert StateStore(cfg.state_url).all("cc") == bookmarks
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def _cli_sync(sb: Sandbox, workdir: Path, token: str) -> tuple[int, dict[str, Any]]:
+    """``ctctsync sync --json`` in a child process on a v3 config file (secrets from the
+    environment, as a user runs it); returns the exit code and the JSON it printed."""
+    config = workdir / "ctctsync.toml"
+    config.write_text(
+        f'integration = "cc"\nstate_url = "sqlite:///{workdir}/state.db"\n'
+        f'[source]\napi_version = "v3"\nbase_url = "{sb.base_url}"\nqps_limit = 50\n'
+        f'[warehouse]\ndestination = "duckdb"\npath = "{workdir}/wh.duckdb"\ndataset = "cc"\n'
+        '[tables]\ncontacts = "*"\nemail_campaigns = "*"\naccount_info = "*"\n'
+        'contact_lists = "*"\ncontact_tracking = "*"\n')
+    env = {**os.environ, "CTCTSYNC_API_KEY": sb.credentials.api_key,
+           "CTCTSYNC_ACCESS_TOKEN": token, "HOME": str(workdir)}
+    for name in ("CTCTSYNC_REFRESH_TOKEN", "CTCTSYNC_CONFIG"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, "-m", "ctctsync", "sync", "-c", str(config),
+                           "--json"], capture_output=True, text=True, env=env, cwd=workdir,
+                          timeout=120, check=False)
+    assert token not in proc.stdout + proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_v3_cli_exit_codes_for_quota_and_revoked_token(sandbox_factory, tmp_path: Path,
+                                                       ) -> None:
+    """As for v2 (errors.FAILURES): a spent quota exits 3 with ``partial`` and when to
+    resume; a token Constant Contact refuses, with no refresh token, exits 4."""
+    sb = sandbox_factory(daily_limit=4)
+    code, out = _cli_sync(sb, tmp_path, sb.credentials.v3_access_token)
+    assert code == ExitCode.STOPPED == FAILURES["quota"].exit_code, out
+    assert out["status"] == "partial" and out["resume_at"]
+    assert datetime.fromisoformat(out["resume_at"]).time() == datetime.min.time()
+    assert out["tables"]["contacts"]["status"] == "succeeded"
+    assert out["tables"]["contact_tracking"]["status"] == "failed"
+
+    sb.set_limits(qps_limit=None, daily_limit=None)
+    token = sb.v3_tokens.issue_access_token()
+    assert sb.v3_tokens.revoke(token)
+    code, out = _cli_sync(sb, tmp_path, token)
+    assert code == ExitCode.REAUTH == FAILURES["auth"].exit_code, out
+    assert out["status"] == "failed" and "re-authorize" in out["error"].lower()
