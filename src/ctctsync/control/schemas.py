@@ -20,7 +20,11 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ctctsync.control.errors import ValidationFailed
 from ctctsync.control.models import DEFAULT_API_VERSION, ApiVersion, Integration
@@ -38,11 +42,33 @@ from ctctsync.validation import (
     OptionalHistoryStart,
     Password,
     PlainText,
+    Selection,
     TokenName,
     field_errors,
 )
 
 SetOrNot = Literal["set", "not set"]
+
+
+def selection_problems_for(version: ApiVersion, tables: Selection) -> dict[str, str]:
+    """Per table (``tables.<name>``), why ``version`` cannot read it as selected (a table
+    without a source in that version, or a column only the other version has); empty when
+    it can (``ctctsync.tables``: ``available_in``, ``unavailable_reason``, ``for_version``)."""
+    available = tables_for(version)
+    problems: dict[str, str] = {}
+    for name, cols in tables.items():
+        if name not in TABLES:
+            continue  # unknown names are the selection type's to refuse
+        if name not in available:
+            problems[f"tables.{name}"] = TABLES[name].unavailable_reason(version)
+            continue
+        missing = [c for c in cols or () if c not in available[name].column_names]
+        if missing:
+            problems[f"tables.{name}"] = (
+                f"the {version} API has no column(s) {', '.join(missing)} in {name}."
+            )
+    return problems
+
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -79,8 +105,17 @@ class IntegrationCreate(BaseModel):
     history_start: OptionalHistoryStart = Field(
         default=None, description="YYYY-MM-DD; how far back the first run reads (default: a year)."
     )
+    # declared before ``tables``: the selection is checked against it
+    api_version: ApiVersion = Field(
+        default=DEFAULT_API_VERSION,
+        description=(
+            "The Constant Contact API to read: v3 (OAuth2, the default) or v2 (legacy: an "
+            "API key and access token). Tables differ: see GET /tables?api_version=."
+        ),
+    )
     tables: NormalisedSelection | None = Field(
-        default=None, description="Selected tables and columns; omitted = everything."
+        default=None,
+        description="Selected tables and columns; omitted = every table of the API version.",
     )
     new_columns: NewColumnsPolicy = Field(
         default="ignore",
@@ -89,13 +124,22 @@ class IntegrationCreate(BaseModel):
             "(also loaded as new text columns)."
         ),
     )
-    api_version: ApiVersion = Field(
-        default=DEFAULT_API_VERSION,
-        description=(
-            "The Constant Contact API to read: v3 (OAuth2, the default) or v2 (legacy: an "
-            "API key and access token). Tables differ: see GET /tables?api_version=."
-        ),
-    )
+
+    @field_validator("tables")
+    @classmethod
+    def _readable(cls, tables: Selection | None, info: ValidationInfo) -> Selection | None:
+        version = info.data.get("api_version", DEFAULT_API_VERSION)
+        if tables is not None and (problems := selection_problems_for(version, tables)):
+            message = "; ".join(f"{k.removeprefix('tables.')}: {v}" for k, v in problems.items())
+            raise PydanticCustomError("table_version", message)
+        return tables
+
+    @model_validator(mode="after")
+    def _every_table_of_the_version(self) -> IntegrationCreate:
+        # "everything" means every table this version can read (v3 has no library tables)
+        if self.tables is None:
+            self.tables = dict.fromkeys(tables_for(self.api_version))
+        return self
 
 
 class IntegrationUpdate(BaseModel):

@@ -42,7 +42,11 @@ from ctctsync.control.models import (
     OAuthState,
     User,
 )
-from ctctsync.control.schemas import AppRegistrationIn, AppRegistrationPublic
+from ctctsync.control.schemas import (
+    AppRegistrationIn,
+    AppRegistrationPublic,
+    selection_problems_for,
+)
 from ctctsync.control.services.tokens import encrypt_token_set
 from ctctsync.errors import FAILURES, CtctError, register_secret
 from ctctsync.tables import TABLES, tables_for
@@ -444,27 +448,6 @@ def abandon_authorization(db: Session, state: str, *, binding: str | None) -> In
 
 def _default_selection(version: ApiVersion) -> dict[str, list[str] | None]:
     return dict.fromkeys(tables_for(version))
-
-
-def selection_problems_for(
-    version: ApiVersion, tables: dict[str, list[str] | None]
-) -> dict[str, str]:
-    """Per table, why ``version`` cannot read it as selected (an unavailable table, or a
-    column only the other version has); empty when it can."""
-    available = tables_for(version)
-    problems: dict[str, str] = {}
-    for name, cols in tables.items():
-        if name not in TABLES:
-            continue  # unknown names are the schema's to refuse
-        if name not in available:
-            problems[f"tables.{name}"] = TABLES[name].unavailable_reason(version)
-            continue
-        missing = [c for c in cols or () if c not in available[name].column_names]
-        if missing:
-            problems[f"tables.{name}"] = (
-                f"the {version} API has no column(s) {', '.join(missing)} in {name}."
-            )
-    return problems
 
 
 def check_selection(integ: Integration, tables: dict[str, list[str] | None] | None) -> None:
