@@ -328,6 +328,8 @@ class RunExecutor:
         except CtctError as exc:
             # ReauthorizeRequired has marked the integration needs_reauth (committed)
             raise _Setup(exc.user_message, exc.failure_type) from None
+        except LookupError:
+            raise _Setup("The integration was deleted before the run started.", "system") from None
 
     @staticmethod
     def _auth_base(source: _Source, settings: ControlSettings) -> str | None:

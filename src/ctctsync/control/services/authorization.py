@@ -95,6 +95,18 @@ def _stored_registration(db: Session) -> AppRegistration | None:
     return db.get(AppRegistration, 1)
 
 
+def _stored_secret(ctx: ControlContext, row: AppRegistration | None) -> str:
+    """The administrator's stored secret; "" (shown "not set", so it is entered again)
+    when there is none or the encryption key changed since it was stored."""
+    if row is None or not row.client_secret_encrypted:
+        return ""
+    try:
+        return ctx.box.decrypt(row.client_secret_encrypted)
+    except ValueError as exc:
+        log.warning("the stored client secret of the application is unusable: %s", exc)
+        return ""
+
+
 def application(db: Session) -> Application:
     """The application to authorize with (see :class:`Application`)."""
     ctx = context(db)
@@ -102,11 +114,7 @@ def application(db: Session) -> Application:
     row = _stored_registration(db)
     env_id = settings.client_id or (settings.api_key.get_secret_value() if settings.api_key else "")
     env_secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
-    stored_secret = (
-        ctx.box.decrypt(row.client_secret_encrypted)
-        if row is not None and row.client_secret_encrypted
-        else ""
-    )
+    stored_secret = _stored_secret(ctx, row)
     pinned = {
         "client_id": bool(env_id),
         "client_secret": bool(env_secret),
