@@ -32,7 +32,8 @@ def test_a_loaded_v2_integration_switches_to_v3(db: Session, alice: User) -> Non
 
 
 def test_a_partial_selection_keeps_the_tables_v3_has(db: Session, alice: User) -> None:
-    integ = connected(db, alice, tables={"contacts": ["id", "fax"], "trash_files": None})
+    integ = connected(db, alice, api_version="v2",
+                      tables={"contacts": ["id", "fax"], "trash_files": None})
     integ.last_run_id = "r1"
     db.commit()
     begin_switch_to_v3(db, integ)

@@ -32,6 +32,7 @@ from ctctsync.sync import run_sync
 from ctctsync.sync.engine import make_client
 from ctctsync.sync.switch import (
     SWITCH_MARKER,
+    SwitchError,
     SwitchReport,
     map_v2_ids,
     pending_tables,
@@ -340,6 +341,38 @@ def test_a_v3_run_before_the_switch_changes_no_v2_table(
     assert report.done
     _assert_remapped(sandbox, warehouse, {t: {r["id"] for r in before[t]}
                                                  for t in tables})
+    # the failed run recorded its v3 schemas with dlt: the next loads must still work
+    sandbox.account.advance(60)
+    changed = set(sandbox.account.update_contacts(2))
+    after = run_sync(v3cfg, clock=clock)
+    assert after.status == "succeeded", after.error
+    assert after.tables["contacts"].rows == len(changed)
     truth = V3Truth(sandbox)
     for t in tables:
         assert_v3_matches(truth, warehouse, t, ignore=("v2_id",))
+
+
+def test_a_failed_v3_read_switches_no_table(
+    sandbox_factory: Any, duckdb_warehouse: WarehouseConfig, make_config: Any
+) -> None:
+    """The v3 read of one table fails: no table is switched, the side tables are dropped, and
+    the switch run again (the fault gone) completes."""
+    sb = sandbox_factory(SPEC)
+    clock = sb.account.clock.now
+    tables = tuple(REMAPPED)
+    v2cfg = _v2_sync(sb, duckdb_warehouse, make_config, tables)
+    before = {t: read_warehouse(duckdb_warehouse, "cc", t) for t in tables}
+    v3cfg = _v3_config(sb, duckdb_warehouse, make_config, v2cfg, tables=dict.fromkeys(tables))
+    fault = sb.faults.add("404", "/v3/emails")
+    with pytest.raises(SwitchError, match="the v3 read failed"):
+        switch_to_v3(v3cfg, clock=clock)
+    for t in tables:
+        assert read_warehouse(duckdb_warehouse, "cc", t) == before[t], t
+    with duckdb.connect(str(duckdb_warehouse.path), read_only=True) as con:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()]
+    assert not [n for n in names if n.startswith("v3switch_")], names
+
+    sb.faults.remove(fault.id)
+    assert switch_to_v3(v3cfg, clock=clock).done
+    _assert_remapped(sb, duckdb_warehouse, {t: {r["id"] for r in before[t]} for t in tables})

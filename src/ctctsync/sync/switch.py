@@ -196,6 +196,7 @@ class _Switch:
         self.on_table = on_table
         digest = hashlib.blake2b(config.integration.encode(), digest_size=4).hexdigest()
         self.side = f"{SIDE_PREFIX}{digest}"
+        self.side_pipeline = f"ctctsync_{self.side}"  # the Loader's pipeline name
 
     def pending(self, wh: SwitchWarehouse) -> list[str]:
         """The tables still in v2 shape (reported as such, or as already done)."""
@@ -229,9 +230,11 @@ class _Switch:
             }
         return maps
 
-    def read_v3(self, todo: Sequence[str], state_dir: Path) -> StateStore:
+    def read_v3(self, wh: SwitchWarehouse, todo: Sequence[str], state_dir: Path) -> StateStore:
         """Read ``todo`` whole from v3 into the side tables; returns the side's state store
-        (its bookmarks become the integration's once a table is swapped)."""
+        (its bookmarks become the integration's once a table is swapped). When a table fails,
+        no table is switched and the side tables are dropped."""
+        self.clean_side(wh, todo)  # what a crashed attempt left
         side_store = StateStore(f"sqlite:///{state_dir / 'switch-state.db'}")
         side_cfg = self.config.model_copy(update={"integration": self.side})
         result = run_sync(side_cfg, state=side_store, only_tables=list(todo),
@@ -239,14 +242,24 @@ class _Switch:
                           renew_token=self.renew_token)
         self.report.read_calls = result.api_calls
         if result.status != "succeeded":
+            self.clean_side(wh, todo)
             raise SwitchError(f"the v3 read failed, nothing was switched: {result.error}")
         return side_store
+
+    def clean_side(self, wh: SwitchWarehouse, todo: Sequence[str]) -> None:
+        """Drop the side tables and dlt's record of their schema: dlt skips creating the
+        tables of a schema it has recorded, so a dropped side table must be forgotten too."""
+        wh.drop_tables([warehouse_table_name(self.side, n) for n in todo])
+        wh.forget_schema(self.side_pipeline)
 
     def swap(self, wh: SwitchWarehouse, name: str, maps: dict[str, dict[int, str]],
              side_store: StateStore) -> None:
         before = wh.count(wh.name(name))
         ts = self.report.tables.get(name) or TableSwitch("re-read")
         kept = wh.swap(name, warehouse_table_name(self.side, name), maps.get(name))
+        # dlt skips creating the tables of a schema whose hash it has recorded: a v3 schema
+        # recorded by a v3 run tried before the switch would skip the dropped staging copy
+        wh.forget_schema(f"ctctsync_{self.config.integration}")
         ts.rows_before, ts.rows_after, ts.kept_v2_rows = before, wh.count(wh.name(name)), kept
         self.report.tables[name] = ts
         bookmark = side_store.get(self.side, name)
@@ -283,7 +296,8 @@ def switch_to_v3(
     ``renew_token``: a fresh v3 access token when the API refuses the current one (as for
     :func:`~ctctsync.sync.engine.run_sync`).
 
-    Raises :class:`SwitchError` (API or warehouse failure) or ``ConfigError``.
+    Raises :class:`SwitchError` (the v3 read failed), the API client's ``CtctError`` (a
+    cross-reference call failed), dlt's database errors (the warehouse) or ``ConfigError``.
     """
     if config.source.api_version != "v3":
         raise config_error("switch-api v3 needs the v3 configuration: set "
@@ -298,11 +312,11 @@ def switch_to_v3(
         if todo:
             maps = job.map_ids(wh, todo)
             with tempfile.TemporaryDirectory(prefix="ctctsync-switch-") as tmp:
-                side_store = job.read_v3(todo, Path(tmp))
+                side_store = job.read_v3(wh, todo, Path(tmp))
                 for name in todo:
                     job.swap(wh, name, maps, side_store)
                 side_store.engine.dispose()
-            wh.forget_schema(f"ctctsync_{job.side}")
+            wh.forget_schema(job.side_pipeline)
     store.set(config.integration, SWITCH_MARKER, now, report.switch_id)
     report.done = True
     return report

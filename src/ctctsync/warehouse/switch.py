@@ -231,6 +231,21 @@ class SwitchWarehouse:
             for q in qualified:
                 c.execute_sql(f"DROP TABLE IF EXISTS {q}")
 
+    def drop_tables(self, names: Sequence[str]) -> None:
+        """Drop warehouse tables and their staging copies if they exist (the side tables of a
+        switch whose v3 read failed)."""
+        with self._gate(), self._client() as c:
+            for name in names:
+                c.execute_sql(f"DROP TABLE IF EXISTS {c.make_qualified_table_name(name)}")
+        with (
+            self._client() as c,
+            contextlib.suppress(DatabaseUndefinedRelation, DatabaseTerminalException),
+            c.with_staging_dataset(),
+        ):
+            if c.has_dataset():
+                for name in names:
+                    c.execute_sql(f"DROP TABLE IF EXISTS {c.make_qualified_table_name(name)}")
+
     def forget_schema(self, pipeline_name: str) -> None:
         """Delete dlt's records of a pipeline's schema (the side run's) in both datasets."""
         for staging in (False, True):
