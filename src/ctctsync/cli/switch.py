@@ -79,7 +79,8 @@ def switch_api(
     Set source.api_version = "v3" and the v3 credentials in the config first, then run
     this once before the first v3 sync. Running it again completes a switch that failed.
     """
-    from ctctsync.errors import CtctError
+    from ctctsync.cli.auth import v3_run
+    from ctctsync.errors import FAILURES, CtctError
     from ctctsync.sync.preflight import preflight
     from ctctsync.sync.switch import SwitchError, switch_to_v3
     from ctctsync.warehouse import WarehouseError
@@ -92,15 +93,20 @@ def switch_api(
         err_console.print('[red]Set source.api_version = "v3"[/red] and the v3 credentials in '
                           "the config first (docs/switching-to-v3.md).")
         raise typer.Exit(EXIT_CONFIG)
-    problem = preflight(cfg)
+    problem = preflight(cfg, source=False)  # the warehouse; the tokens come next, as for sync
     if problem is not None:
         err_console.print(f"[red]Cannot start:[/red] {escape(problem)}")
         raise typer.Exit(EXIT_CONFIG)
+    again = " -- the tables switched so far are v3, the others v2; run it again to complete."
     try:
-        report = switch_to_v3(cfg)
-    except (SwitchError, CtctError, WarehouseError) as exc:
-        err_console.print(f"[red]Switch not completed:[/red] {escape(str(exc))} -- the tables "
-                          "switched so far are v3, the others v2; run it again to complete.")
+        # the v3 access token as ``ctctsync sync`` gets it (stored tokens, renewed on a 401)
+        with v3_run(cfg) as (cfg3, renew):
+            report = switch_to_v3(cfg3, renew_token=renew)
+    except CtctError as exc:
+        err_console.print(f"[red]Switch not completed:[/red] {escape(exc.user_message)}{again}")
+        raise typer.Exit(FAILURES[exc.failure_type].exit_code) from None
+    except (SwitchError, WarehouseError) as exc:
+        err_console.print(f"[red]Switch not completed:[/red] {escape(str(exc))}{again}")
         raise typer.Exit(EXIT_FAILED) from None
     if as_json:
         console.print_json(json.dumps(report_json(report)))
