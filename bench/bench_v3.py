@@ -3,6 +3,7 @@
     python bench/bench_v3.py                                  # 100k contacts
     python bench/bench_v3.py --contacts 20000 --paced-seconds 20 --changes 500
     python bench/bench_v3.py --skip-sync --paced-seconds 0      # calls only (machine-independent)
+    python bench/bench_v3.py --paced-sweep 3100,6000,10000,20000  # paging vs export, paced
 
 Four figures (docs/performance.md, section "v3"):
 
@@ -261,8 +262,10 @@ def paced_contacts(sb: Any) -> None:
             rows = sum(len(p) for p in export.read_contacts(client, None, table=table,
                                                             source=src))
             secs = time.monotonic() - t0
+        throttled = client.calls.retry_stats().throttles
         print(f"  v3 contacts first load by {label}, paced: {rows:,} rows, "
-              f"{client.calls.total} calls in {secs:.1f} s")
+              f"{client.calls.total} calls ({throttled} of them retries after a throttling "
+              f"answer) in {secs:.1f} s")
 
 
 def main() -> None:
@@ -274,6 +277,8 @@ def main() -> None:
     ap.add_argument("--paced-seconds", type=float, default=60.0,
                     help="length of each paced run (0: skip)")
     ap.add_argument("--skip-sync", action="store_true", help="skip figure (i)")
+    ap.add_argument("--paced-sweep", default="",
+                    help="only: paced contacts first loads at these sizes (e.g. 3100,6000)")
     ap.add_argument("--child-sync", help=argparse.SUPPRESS)
     ap.add_argument("--stop-after", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -283,6 +288,15 @@ def main() -> None:
 
     from ctctsync.sandbox import Sandbox
 
+    if args.paced_sweep:
+        for n in (int(x) for x in args.paced_sweep.split(",")):
+            sb = Sandbox(_spec(n), qps_limit=4, daily_limit=None).start()
+            try:
+                print(f"{n:,} contacts, sandbox and client at 4 requests/s ({_load()}):")
+                paced_contacts(sb)
+            finally:
+                sb.stop()
+        return
     spec = _spec(args.contacts)
     t0 = time.monotonic()
     sb = Sandbox(spec, qps_limit=None, daily_limit=None).start()

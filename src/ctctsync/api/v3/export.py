@@ -111,11 +111,12 @@ EXPORT_THRESHOLD: Final = export_calls() * PAGE_SIZE
 (``ceil(n/500) > 6``) than the export of an account with at most 500 deleted contacts. Each
 further 500 deleted contacts moves it up by 500 (they are paged either way).
 
-Time, measured (``bench/bench_v3.py``, ``docs/performance.md`` "v3"): calls are the budget
-(4 per second, 10,000 per day), and at 4 requests/s a paging read takes at least
-``ceil(n/500) / 4`` s. Near the threshold the export is not faster -- 3,100 contacts paced at
-4 requests/s: paging 7 calls in 3.5 s, export 6 calls in 4.0 s (it renders every contact
-server-side) -- but it saves calls, and at 100k contacts it is faster too (see the doc)."""
+Time, measured (``docs/performance.md`` "v3"): calls are the scarce budget (4 per second,
+10,000 per day), so they decide. Time agrees from about 6,000 contacts on: a first load
+paced at 4 requests/s on the sandbox (load average 4-5) took, paging vs export, 1.6 vs 3.7 s
+at 3,100 contacts (7 vs 6 calls + 1 retried throttling answer: the export renders every
+contact before the first row arrives), 3.6 vs 3.6 s at 6,000, 5.4 vs 3.8 s at 10,000,
+10.4 vs 6.8 s at 20,000 and 63.7 vs 36.4 s at 100,000 (200 vs 12 calls)."""
 
 
 def first_load_strategy(contact_count: int,
