@@ -16,9 +16,12 @@ ordinary :class:`~ctctsync.warehouse.loader.Loader`, into a *side table* of the 
 A crash before the commit leaves the v2 table as it was (the side table is re-made by the
 next attempt); after it, the table is wholly v3. Each table switches on its own.
 
-dlt's recorded schemas (``_dlt_version``) need no edit: every ctctsync load hands dlt a fresh
-schema of one table and dlt compares it with the destination's information schema, where the
-renamed table now has its v3 columns.
+dlt then finds the renamed table's v3 columns in the destination's information schema
+(every ctctsync load hands dlt a fresh schema of one table). One catch: dlt skips creating the
+tables of a schema whose hash it has recorded in ``_dlt_version``, so the records of the side
+pipeline and of the integration are deleted (:meth:`SwitchWarehouse.forget_schema`) whenever
+tables they describe are dropped -- otherwise a dropped side table, or the dropped staging copy,
+would not be created again.
 """
 
 from __future__ import annotations
