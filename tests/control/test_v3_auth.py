@@ -396,3 +396,25 @@ def test_a_v3_run_through_the_worker(
         log = "\n".join(db.scalars(sa.select(RunLog.message).where(RunLog.run_id == run_id)))
     assert "contact_tags: 6 rows" in log
     assert tokens.access_token not in log and (tokens.refresh_token or "-") not in log
+
+
+def test_a_401_mid_run_renews_once_and_the_run_succeeds(
+    v3_plane: ControlPlane, vdb: Session, owner: User, v3_sandbox: Sandbox
+) -> None:
+    integ = authorized(vdb, owner, v3_sandbox)
+    integ.tables = {"contact_tags": None}
+    vdb.commit()
+    first = stored(v3_plane, integ.id)
+    # revoked at Constant Contact although not expired: the run starts with it, gets 401
+    assert v3_sandbox.v3_tokens.revoke_access_token(first.access_token)
+    run_id = svc.run_now(vdb, integ).id
+    vdb.rollback()
+    assert v3_plane.work_once("w1", run_id) == run_id
+    with v3_plane.session() as db:
+        done = db.get(Run, run_id)
+        assert done is not None
+        assert done.status == "succeeded", done.error
+        assert done.rows == {"contact_tags": 6}
+    renewed = stored(v3_plane, integ.id)
+    assert renewed.refresh_token != first.refresh_token  # the renewal's pair was stored
+    assert renewed.access_token != first.access_token
