@@ -13,15 +13,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import httpx
 import orjson
-import psycopg
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.sandbox import Sandbox
 from ctctsync.sync.rows import activity_id
-from ctctsync.tables import Column, Table, tables_for, warehouse_table_name
+from ctctsync.tables import Column, Table, tables_for
+from ctctsync.warehouse import read_table
 
 V3_TABLES = tables_for("v3")
 """The tables a v3 config fills (the default selection of a v3 integration)."""
@@ -316,22 +315,8 @@ class V3Truth:
 
 
 def read_warehouse(wcfg: WarehouseConfig, integration: str, table: str) -> list[Raw]:
-    """Every row of a loaded table, as the driver returns it.
-
-    Not ``ctctsync.warehouse.read_table``: that one types columns by the v2 view of the
-    table (a v3 id is text, not bigint) -- /tmp/v3/e2e-findings.md F1."""
-    name = warehouse_table_name(integration, table)
-    if wcfg.destination == "duckdb":
-        with duckdb.connect(str(wcfg.path), read_only=True) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            cur = con.execute(f'SELECT * FROM "{wcfg.dataset}"."{name}"')
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    assert wcfg.credentials is not None
-    with psycopg.connect(wcfg.credentials.get_secret_value()) as conn:
-        cur2 = conn.execute(f'SELECT * FROM "{wcfg.dataset}"."{name}"')
-        names = [d.name for d in cur2.description or ()]
-        return [dict(zip(names, r, strict=True)) for r in cur2.fetchall()]
+    """Every row of a loaded v3 table, typed as v3 fills it (ids are text)."""
+    return list(read_table(wcfg, integration, table, api_version="v3").to_pylist())
 
 
 def loaded_rows(wcfg: WarehouseConfig, table: str, columns: tuple[str, ...],
