@@ -53,13 +53,15 @@ def child_sync(raw_config: str, stop_after: float | None) -> None:
 
     clients: list[ApiClient] = []
 
-    def recording_client(src: SourceConfig, should_stop=None, redactor=None) -> ApiClient:
+    def recording_client(src: SourceConfig, should_stop=None, redactor=None,
+                         renew_token=None) -> ApiClient:
         # what engine.make_client builds (one client per table, sharing the key's limiter),
         # plus the recording transport
         key = src.api_key.get_secret_value()
         client = ApiClient(src.base_url, key, src.access_token.get_secret_value(),
                            limiter=limiter_for(fingerprint(key), src.qps_limit, src.daily_limit),
-                           transport=Recording(), should_stop=should_stop, redactor=redactor)
+                           transport=Recording(), should_stop=should_stop, redactor=redactor,
+                           send_api_key=src.api_version == "v2", renew_token=renew_token)
         clients.append(client)
         return client
 

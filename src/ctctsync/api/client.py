@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import orjson
@@ -384,6 +384,57 @@ class ApiClient:
             except ShapeError as exc:
                 raise classify_transport("malformed", template, str(exc)).to_exception() from None
             query = dict(next_query)
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, endpoint: str | None = None) -> Any:
+        """POST ``body`` as JSON to ``path`` and return the decoded answer (None when empty),
+        paced, counted and retried like a GET (v3 bulk activities, §3.13).
+
+        Only for requests that are safe to repeat: a retried POST may be received twice (a
+        second export activity costs one call, nothing else)."""
+        template = endpoint or endpoint_template("POST", path)
+        data = self._send("POST", path, orjson.dumps(dict(body)), None, template)
+        return orjson.loads(data) if data else None
+
+    def download(self, path: str, sink: IO[bytes], *, accept: str = "text/csv",
+                 endpoint: str | None = None) -> None:
+        """Stream a (non-JSON) file into ``sink`` chunk by chunk, so memory does not grow
+        with its size; a retried download starts ``sink`` over."""
+        template = endpoint or endpoint_template("GET", path)
+        self._send("GET", path, None, sink, template, accept=accept)
+
+    def _send(self, method: str, path: str, content: bytes | None, sink: IO[bytes] | None,
+              template: str, *, accept: str | None = None) -> bytes:
+        failures: dict[str, int] = {}
+        with self.redactor.in_use():
+            while True:
+                self.limiter.acquire(self.should_stop)
+                check_stop(self.should_stop)
+                self.calls.add(template)
+                result = self._send_once(method, path, content, sink, template, accept)
+                if isinstance(result, bytes):
+                    return result
+                self._handle(result, failures)
+
+    def _send_once(self, method: str, path: str, content: bytes | None,
+                   sink: IO[bytes] | None, template: str, accept: str | None) -> bytes | Failure:
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
+        try:
+            with self._http.stream(method, self.base_url + path, content=content,
+                                   headers=headers) as response:
+                if not response.is_success:
+                    return classify_response(response.status_code, response.read(), template)
+                if sink is None:
+                    return response.read()
+                sink.seek(0)
+                sink.truncate()  # a retried download starts over
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                return b""
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            kind = next(k for types, k in TRANSPORT_KINDS if isinstance(exc, types))
+            return self._transport_failure(kind, template, self.base_url + path, exc)
 
     # ------------------------------------------------------------------ the retry loop
 

@@ -46,17 +46,14 @@ import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Final, Literal, Protocol
-
-import httpx
-import orjson
+from typing import IO, Any, Final, Literal
 
 from ctctsync.api.cancel import pause
 from ctctsync.api.client import ApiClient, endpoint_template
 from ctctsync.api.paging import Page, Paginator
 from ctctsync.api.v3.endpoints import first_params, paginator, parse_time
 from ctctsync.api.v3.shape import Shaper
-from ctctsync.errors import CtctError, Failure, classify_response, classify_transport
+from ctctsync.errors import CtctError
 from ctctsync.tables import Source, Table
 
 log = logging.getLogger("ctctsync.api.v3.export")
@@ -142,69 +139,9 @@ def first_load_strategy(contact_count: int,
 # --- calls the JSON client does not make -------------------------------------------------------
 
 
-class Sender(Protocol):
-    """What the export needs beyond ``get_json``: a JSON POST and a file download."""
-
-    def post_json(self, path: str, body: Mapping[str, Any]) -> Any: ...
-
-    def download(self, path: str, sink: IO[bytes]) -> None:
-        """Write the body of ``GET path`` into ``sink`` (from its start)."""
-        ...
-
-
 SPOOL_BYTES: Final = 8 * 2**20
 """The export file is held in memory up to this size, then on disk: a 1M-contact file is
 hundreds of MB, and a run's memory must not grow with the account."""
-
-
-class ClientSender:
-    """POST and streamed GET through an :class:`ApiClient`'s limiter, call counter and retry
-    policy (the client only GETs JSON). Stopgap until the client offers both (requested in
-    /tmp/v3/requests-H10.md): it reaches the client's HTTP session and retry handler."""
-
-    def __init__(self, client: ApiClient) -> None:
-        self.client = client
-
-    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
-        data = self._send("POST", path, orjson.dumps(dict(body)), None)
-        return orjson.loads(data) if data else None
-
-    def download(self, path: str, sink: IO[bytes]) -> None:
-        self._send("GET", path, None, sink)
-
-    def _send(self, method: str, path: str, content: bytes | None,
-              sink: IO[bytes] | None) -> bytes:
-        client = self.client
-        template = endpoint_template(method, path)
-        failures: dict[str, int] = {}
-        while True:
-            client.limiter.acquire(client.should_stop)
-            client.calls.add(template)
-            result = self._attempt(method, path, content, template, sink)
-            if isinstance(result, bytes):
-                return result
-            client._handle(result, failures)  # private: see the class docstring
-
-    def _attempt(self, method: str, path: str, content: bytes | None, template: str,
-                 sink: IO[bytes] | None) -> bytes | Failure:
-        http = self.client._http  # private: see the class docstring
-        headers = {"Content-Type": "application/json"} if content is not None else {}
-        if sink is not None:
-            headers["Accept"] = "text/csv"  # the file is CSV (contract getContactsExport)
-        try:
-            with http.stream(method, self.client.base_url + path, content=content,
-                             headers=headers) as response:
-                if not response.is_success:
-                    return classify_response(response.status_code, response.read(), template)
-                if sink is None:
-                    return response.read()
-                sink.seek(0)
-                sink.truncate()  # a retried download starts over
-                for chunk in response.iter_bytes():
-                    sink.write(chunk)
-                return b""
-        except httpx.TransportError as exc:  # retried like the client's own
-            return classify_transport("connection", template, f"{type(exc).__name__}: {exc}")
 
 
 # --- the export read -----------------------------------------------------------------------------
@@ -315,12 +252,11 @@ class ExportFailed(RuntimeError):  # noqa: N818 - named by what the caller meets
     """The export activity ended ``cancelled``, ``failed`` or ``timed_out`` (§3.13)."""
 
 
-def run_export(client: ApiClient, sink: IO[bytes], sender: Sender | None = None) -> None:
+def run_export(client: ApiClient, sink: IO[bytes]) -> None:
     """The export's CSV file into ``sink``: POST, poll until completed, download (3 calls
     on the sandbox). UNCONFIRMED polling: CC gives no interval; the sandbox completes on the first
     poll, a real account may need several (each one a call)."""
-    sender = sender or ClientSender(client)
-    activity = sender.post_json(EXPORT_PATH, {})
+    activity = client.post_json(EXPORT_PATH, {})
     activity_id = str(activity["activity_id"])
     while True:
         activity = client.get_json(ACTIVITY_PATH.format(activity_id=activity_id))
@@ -332,7 +268,7 @@ def run_export(client: ApiClient, sink: IO[bytes], sender: Sender | None = None)
                                f"{activity.get('activity_errors')}")
         # the limiter paces the poll itself; this wait spares the budget a call per instant
         pause(POLL_SECONDS, time.sleep, client.should_stop)
-    sender.download(_results_path(activity), sink)
+    client.download(_results_path(activity), sink)
     sink.seek(0)
 
 
@@ -356,7 +292,7 @@ def _changed_since(raw: Raw, since: datetime | None) -> bool:
 
 
 def read_export(client: ApiClient, since: datetime | None = None, *, table: Table,
-                source: Source, sender: Sender | None = None, chunk: int = PAGE_SIZE,
+                source: Source, chunk: int = PAGE_SIZE,
                 deleted: Iterator[Page] | None = None,
                 spool_bytes: int = SPOOL_BYTES) -> Iterator[Records]:
     """Every contact changed since ``since`` (all when None), shaped: the export's rows in
@@ -365,7 +301,7 @@ def read_export(client: ApiClient, since: datetime | None = None, *, table: Tabl
     :func:`export_calls` minus the count."""
     shape = Shaper(table, source)
     with tempfile.SpooledTemporaryFile(spool_bytes) as sink:
-        run_export(client, sink, sender)  # first: a refused export costs one call
+        run_export(client, sink)  # first: a refused export costs one call
         field_ids = _field_ids(client)
         yield from _shaped_rows(sink, field_ids, shape, since, chunk)
     for page in deleted if deleted is not None else deleted_pages(client, source, since):
@@ -417,7 +353,6 @@ def read_contacts(
     campaigns: Any = None,
     now: Any = None,
     notes: Any = None,
-    sender: Sender | None = None,
 ) -> Iterator[Records]:
     """The contacts table, by the cheaper way (:func:`first_load_strategy`); a
     :data:`~ctctsync.api.v3.extract.READERS` reader.
@@ -450,7 +385,7 @@ def read_contacts(
                  strategy)
         if strategy == "export":
             exported = yield from _export_unless_refused(
-                client, since, table=table, source=source, sender=sender, deleted=deleted)
+                client, since, table=table, source=source, deleted=deleted)
             if exported:
                 return
     yield [shape(r) for r in first.records]
@@ -460,12 +395,12 @@ def read_contacts(
 
 def _export_unless_refused(
     client: ApiClient, since: datetime | None, *, table: Table, source: Source,
-    sender: Sender | None, deleted: Iterator[Page],
+    deleted: Iterator[Page],
 ) -> Generator[Records, None, bool]:
     """The export's rows; False (nothing yielded: the file is read before the first row)
     when its POST answers 403 or the activity ends without a file."""
     try:
-        yield from read_export(client, since, table=table, source=source, sender=sender,
+        yield from read_export(client, since, table=table, source=source,
                                deleted=deleted)
     except ExportFailed as exc:
         log.warning("contacts: %s; paging instead", exc)  # untested: the sandbox always completes
