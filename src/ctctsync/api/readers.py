@@ -9,7 +9,7 @@ loads the v3 readers.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Protocol, cast
@@ -30,8 +30,10 @@ class VersionReader(Protocol):
         campaigns: Iterable[Mapping[str, Any]] | None = ...,
         now: Callable[[], datetime] = ...,
         notes: Any = ...,
+        columns: Sequence[str] | None = ...,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The table's raw records, one list per page or item call."""
+        """The table's raw records, one list per page or item call; ``columns`` are the
+        ones the run loads (a reader may pick a cheaper way when fewer are needed)."""
         ...
 
     def sent_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:

@@ -483,7 +483,7 @@ class _Engine:
                         client=client, own_client=self._own_clients,
                         calls_at_start=client.calls.total,
                         retries_at_start=client.calls.retry_stats())
-        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes),
+        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes, columns),
                                PREFETCH,
                                self._should_stop)
         return run
@@ -564,14 +564,15 @@ class _Engine:
             return self._campaigns
 
     def _pages(
-        self, table: Table, since: datetime | None, client: ApiClient, notes: ReadNotes
+        self, table: Table, since: datetime | None, client: ApiClient, notes: ReadNotes,
+        columns: Sequence[str],
     ) -> Iterator[list[dict[str, Any]]]:
         # a reader that enumerates the sent campaigns walks the run's one list of them (v3's
         # bulk summaries and campaign activities list what they need themselves)
         source = table.sources[self.config.source.api_version]
         campaigns = self._shared_campaigns(client) if source.walks_sent_campaigns else None
         return self._reader.extract(table, client, since, campaigns=campaigns, now=self.now,
-                                    notes=notes)
+                                    notes=notes, columns=columns)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.

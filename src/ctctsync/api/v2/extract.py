@@ -112,6 +112,7 @@ def extract(
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
     notes: ReadNotes | None = None,
+    columns: Sequence[str] | None = None,  # v2 reads every field anyway
 ) -> Iterator[Records]:
     """Yield pages of raw records of a table (a registry ``Table`` or its name).
 

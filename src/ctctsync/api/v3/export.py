@@ -43,7 +43,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Final, Literal
@@ -353,9 +353,11 @@ def read_contacts(
     campaigns: Any = None,
     now: Any = None,
     notes: Any = None,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[Records]:
     """The contacts table, by the cheaper way (:func:`first_load_strategy`); a
-    :data:`~ctctsync.api.v3.extract.READERS` reader.
+    :data:`~ctctsync.api.v3.extract.READERS` reader. ``columns``: those the caller loads
+    (default: every column of ``table``); they decide whether the export can serve.
 
     A read whose columns the export cannot all fill pages exactly as the ``collection``
     reader does. Otherwise the first page is read with ``include_count=true``: the count of
@@ -370,17 +372,18 @@ def read_contacts(
     shape = Shaper(table, source)
     counting = _CountingPaginator(paginator(source))
     params = dict(first_params(source, since))
-    may_export = first_load_strategy(EXPORT_THRESHOLD + 1, table.column_names) == "export"
+    wanted = tuple(columns) if columns is not None else table.column_names
+    may_export = first_load_strategy(EXPORT_THRESHOLD + 1, wanted) == "export"
     if may_export:
         params["include_count"] = "true"
     pages = client.pages(source.path, params, counting)
     first = next(pages)
     count = counting.count or 0
-    if may_export and first_load_strategy(count, table.column_names) == "export":
+    if may_export and first_load_strategy(count, wanted) == "export":
         deleted_count = _CountingPaginator(paginator(source))
         deleted = deleted_pages(client, source, since, deleted_count)
         deleted = itertools.chain([next(deleted)], deleted)
-        strategy = first_load_strategy(count, table.column_names, deleted_count.count or 0)
+        strategy = first_load_strategy(count, wanted, deleted_count.count or 0)
         log.info("contacts: %s contacts to read, %s deleted: %s", count, deleted_count.count,
                  strategy)
         if strategy == "export":

@@ -88,8 +88,12 @@ def extract(
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
     notes: ReadNotes | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[Records]:
     """Yield pages of a table's rows read from v3 (a registry ``Table`` or its name).
+
+    ``columns``: the columns the caller will load (default: all of the table's); a contacts
+    read that needs none of the columns the bulk export cannot fill may take the export.
 
     ``since`` (timezone-aware) makes incremental tables send their filter (``updated_after``,
     ``after_date``) or, for tracking, stop at it; None reads everything. Full tables ignore
@@ -105,11 +109,14 @@ def extract(
     if source is None:
         raise TableUnavailable(f"{spec.name}: {spec.unavailable_reason('v3')}")
     view = _v3_view(spec)
-    # contacts: the bulk export replaces paging when it costs fewer calls (export.py)
-    reader = read_contacts if view.name == "contacts" else READERS[source.reader]
-    yield from reader(
-        client, since, table=view, source=source, campaigns=campaigns, now=now,
-        notes=notes if notes is not None else ReadNotes(),
+    notes = notes if notes is not None else ReadNotes()
+    if view.name == "contacts":
+        # the bulk export replaces paging when it costs fewer calls (export.py)
+        yield from read_contacts(client, since, table=view, source=source, notes=notes,
+                                 columns=columns)
+        return
+    yield from READERS[source.reader](
+        client, since, table=view, source=source, campaigns=campaigns, now=now, notes=notes,
     )
 
 
