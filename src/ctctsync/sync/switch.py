@@ -317,6 +317,8 @@ def switch_to_v3(
                     job.swap(wh, name, maps, side_store)
                 side_store.engine.dispose()
             wh.forget_schema(job.side_pipeline)
-    store.set(config.integration, SWITCH_MARKER, now, report.switch_id)
+    if any(t.action != "not loaded" for t in report.tables.values()):
+        # an integration v2 never loaded has nothing to switch: no record
+        store.set(config.integration, SWITCH_MARKER, now, report.switch_id)
     report.done = True
     return report
