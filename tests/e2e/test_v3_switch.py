@@ -22,7 +22,7 @@ import duckdb
 import psycopg
 import pytest
 from v3_helpers import make_v3_config
-from v3_truth import V3Truth, assert_v3_matches, read_warehouse
+from v3_truth import V3Truth, assert_v3_matches
 
 from ctctsync.config import SyncConfig, WarehouseConfig
 from ctctsync.sandbox import AccountSpec, Sandbox
@@ -38,7 +38,7 @@ from ctctsync.sync.switch import (
     pending_tables,
     switch_to_v3,
 )
-from ctctsync.tables import SPEC_TABLES
+from ctctsync.tables import SPEC_TABLES, warehouse_table_name
 from ctctsync.warehouse.switch import restore_v2_ids
 
 SPEC = AccountSpec(seed=11, contacts=200, lists=4, campaigns=6, activities_per_campaign=30,
@@ -79,6 +79,23 @@ def _by_key(rows: list[dict[str, Any]], key: str = "id") -> dict[Any, dict[str, 
     return out
 
 
+def _rows(wcfg: WarehouseConfig, integration: str, table: str) -> list[dict[str, Any]]:
+    """Every row of a warehouse table as the driver returns it, whatever its shape (v2 or
+    v3: ``read_table`` types the columns by one version's registry view)."""
+    name = warehouse_table_name(integration, table)
+    if wcfg.destination == "duckdb":
+        with duckdb.connect(str(wcfg.path), read_only=True) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            cur = con.execute(f'SELECT * FROM "{wcfg.dataset}"."{name}"')
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    assert wcfg.credentials is not None
+    with psycopg.connect(wcfg.credentials.get_secret_value()) as conn:
+        cur2 = conn.execute(f'SELECT * FROM "{wcfg.dataset}"."{name}"')
+        names = [d.name for d in cur2.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cur2.fetchall()]
+
+
 UNKNOWN_V2_ID = 987654321
 """A contact id CC's cross-reference does not know (a row v2 loaded of a contact purged since)."""
 
@@ -106,7 +123,7 @@ def _assert_remapped(sb: Sandbox, wcfg: WarehouseConfig, v2_ids: dict[str, set[i
     """Every row v2 loaded is there once, under its UUID, with its v2 id in ``v2_id``."""
     ids = V3Ids(sb.account.seed)
     for table, kind in REMAPPED.items():
-        rows = _by_key(read_warehouse(wcfg, "cc", table))
+        rows = _by_key(_rows(wcfg, "cc", table))
         with_v2 = {r["v2_id"]: r["id"] for r in rows.values() if r["v2_id"] is not None}
         assert set(with_v2) == v2_ids[table], table
         for v2, v3 in with_v2.items():
@@ -131,7 +148,7 @@ def test_switch_then_v3_sync_keeps_the_warehouse_continuous(
     sb = sandbox_factory(SPEC)
     clock = sb.account.clock.now
     v2cfg = _v2_sync(sb, warehouse, make_config)
-    v2_rows = {t: read_warehouse(warehouse, "cc", t) for t in (*REMAPPED, *LIBRARY)}
+    v2_rows = {t: _rows(warehouse, "cc", t) for t in (*REMAPPED, *LIBRARY)}
     v2_ids = {t: {r["id"] for r in v2_rows[t]} for t in REMAPPED}
     assert len(v2_ids["contacts"]) >= 200
 
@@ -155,7 +172,7 @@ def test_switch_then_v3_sync_keeps_the_warehouse_continuous(
         assert report.tables[t].action == "re-read", t
     for t in LIBRARY:
         assert report.tables[t].action == "kept", t
-        assert read_warehouse(warehouse, "cc", t) == v2_rows[t], t  # untouched
+        assert _rows(warehouse, "cc", t) == v2_rows[t], t  # untouched
     _assert_remapped(sb, warehouse, v2_ids)
     truth = V3Truth(sb)
     for t in SWITCHED:
@@ -180,13 +197,13 @@ def test_switch_then_v3_sync_keeps_the_warehouse_continuous(
     # the engine is to call this after a v3 run's loads)
     restore_v2_ids(warehouse, "cc", tuple(REMAPPED))
     _assert_remapped(sb, warehouse, v2_ids)
-    new = [r for r in read_warehouse(warehouse, "cc", "contacts") if r["v2_id"] is None]
+    new = [r for r in _rows(warehouse, "cc", "contacts") if r["v2_id"] is None]
     assert len(new) == 3
     truth = V3Truth(sb)
     for t in SWITCHED:
         assert_v3_matches(truth, warehouse, t, ignore=("v2_id",))
     for t in LIBRARY:
-        assert read_warehouse(warehouse, "cc", t) == v2_rows[t], t
+        assert _rows(warehouse, "cc", t) == v2_rows[t], t
 
 
 class SimulatedCrashError(Exception):
@@ -208,7 +225,7 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
     # the tables mapped id by id (the first test covers the others)
     tables = tuple(REMAPPED)
     v2cfg = _v2_sync(sb, warehouse, make_config, tables)
-    v2_ids = {t: {r["id"] for r in read_warehouse(warehouse, "cc", t)} for t in REMAPPED}
+    v2_ids = {t: {r["id"] for r in _rows(warehouse, "cc", t)} for t in REMAPPED}
     _add_unknown_contact(warehouse)
     v3cfg = _v3_config(sb, warehouse, make_config, v2cfg, tables=dict.fromkeys(tables))
 
@@ -216,7 +233,7 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
         switch_to_v3(v3cfg, clock=clock, on_table=_crash_after("contact_lists"))
 
     for t in tables:
-        kinds = {type(r["id"]) for r in read_warehouse(warehouse, "cc", t)}
+        kinds = {type(r["id"]) for r in _rows(warehouse, "cc", t)}
         # wholly v3 (UUID text) or wholly v2 (numbers), never a mix
         assert kinds == ({str} if t == "contact_lists" else {int}), (t, kinds)
     assert StateStore(v3cfg.state_url).get("cc", SWITCH_MARKER) is None
@@ -230,7 +247,7 @@ def test_a_switch_that_fails_half_way_completes_when_run_again(
     # the row CC does not know is kept, under a recognisable id, and reported
     assert report.tables["contacts"].unmapped == 1
     assert report.tables["contacts"].kept_v2_rows == 1
-    kept = [r for r in read_warehouse(warehouse, "cc", "contacts")
+    kept = [r for r in _rows(warehouse, "cc", "contacts")
             if r["v2_id"] == UNKNOWN_V2_ID]
     assert [r["id"] for r in kept] == [f"v2:{UNKNOWN_V2_ID}"]
     assert kept[0]["email_addresses"] is not None  # its values kept where both shapes agree
@@ -325,7 +342,7 @@ def test_a_v3_run_before_the_switch_changes_no_v2_table(
     clock = sandbox.account.clock.now
     tables = tuple(REMAPPED)
     v2cfg = _v2_sync(sandbox, warehouse, make_config, tables)
-    before = {t: read_warehouse(warehouse, "cc", t) for t in tables}
+    before = {t: _rows(warehouse, "cc", t) for t in tables}
     v3cfg = _v3_config(sandbox, warehouse, make_config, v2cfg,
                        tables=dict.fromkeys(tables))
     result = run_sync(v3cfg, clock=clock)
@@ -333,7 +350,7 @@ def test_a_v3_run_before_the_switch_changes_no_v2_table(
     for t in tables:
         assert result.tables[t].status == "failed", t
         # dlt may have added the v3 columns (empty) before the load failed; rows unchanged
-        after = read_warehouse(warehouse, "cc", t)
+        after = _rows(warehouse, "cc", t)
         assert [{k: r[k] for k in before[t][0]} for r in after] == before[t], t
     assert pending_tables(v3cfg) == ["contact_lists", "contacts", "email_campaigns"]
 
@@ -361,13 +378,13 @@ def test_a_failed_v3_read_switches_no_table(
     clock = sb.account.clock.now
     tables = tuple(REMAPPED)
     v2cfg = _v2_sync(sb, duckdb_warehouse, make_config, tables)
-    before = {t: read_warehouse(duckdb_warehouse, "cc", t) for t in tables}
+    before = {t: _rows(duckdb_warehouse, "cc", t) for t in tables}
     v3cfg = _v3_config(sb, duckdb_warehouse, make_config, v2cfg, tables=dict.fromkeys(tables))
     fault = sb.faults.add("404", "/v3/emails")
     with pytest.raises(SwitchError, match="the v3 read failed"):
         switch_to_v3(v3cfg, clock=clock)
     for t in tables:
-        assert read_warehouse(duckdb_warehouse, "cc", t) == before[t], t
+        assert _rows(duckdb_warehouse, "cc", t) == before[t], t
     with duckdb.connect(str(duckdb_warehouse.path), read_only=True) as con:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()]
