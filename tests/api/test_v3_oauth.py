@@ -439,7 +439,7 @@ def test_clients_of_one_keeper_meeting_a_401_together_refresh_once(
     start = keeper.fresh_access_token()
     sandbox.v3_tokens.revoke_access_token(start)  # every client's token is now refused
     clients = [ApiClient(sandbox.base_url, sandbox.credentials.api_key, start,
-                         send_api_key=False, renew_token=keeper.renewer(start))
+                         send_api_key=False, renew_token=keeper.renew)
                for _ in range(3)]
     try:
         for client in clients:
@@ -462,26 +462,6 @@ def test_long_lived_refresh_tokens_come_back_unchanged(
     assert stored is not None and keeper.refreshes == 2
     assert stored.tokens.refresh_token == first.refresh_token
     assert stored.tokens.obtained_at > first.obtained_at  # its 180-day clock restarted
-
-
-def test_clients_sharing_one_renew_hook_keep_a_working_chain(
-    sandbox: Sandbox, http: httpx.Client, vault: SqlTokenVault
-) -> None:
-    vault.store(_login(sandbox, http))
-    keeper = TokenKeeper(vault, _app(sandbox), http=http, pacer=None)
-    start = keeper.fresh_access_token()
-    sandbox.v3_tokens.revoke_access_token(start)
-    clients = [ApiClient(sandbox.base_url, sandbox.credentials.api_key, start,
-                         send_api_key=False, renew_token=keeper.renew) for _ in range(3)]
-    try:
-        for client in clients:  # the shared hook cannot tell which token each client held
-            assert isinstance(client.get_json("/v3/account/summary"), dict)
-    finally:
-        for client in clients:
-            client.close()
-    # one refresh per client (renewer() would need one): wasteful, never broken
-    assert keeper.refreshes == 3
-    assert vault.load().needs_reauth is None  # type: ignore[union-attr]
 
 
 def test_threads_with_their_own_keepers_refresh_once(

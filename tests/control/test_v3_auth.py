@@ -230,7 +230,7 @@ def test_refresh_before_a_run_stores_the_rotated_pair(
             first.refresh_token or "",
         )
     # a 401 mid-run: the renewer refreshes once more and stores that pair too
-    renewed = prepared.renew_token()
+    renewed = prepared.renew_token(second.access_token)  # the token the API refused
     third = stored(v3_plane, integ.id)
     assert renewed == third.access_token != second.access_token
     assert third.refresh_token != second.refresh_token

@@ -281,12 +281,14 @@ class ApiClient:
         should_stop: StopCheck | None = None,
         redactor: Redactor | None = None,
         send_api_key: bool = True,
-        renew_token: Callable[[], str] | None = None,
+        renew_token: Callable[[str], str] | None = None,
     ) -> None:
         """``send_api_key``: v2 sends the key as a query parameter on every call; v3 sends
         only the Bearer token (v3 reference §1.1). ``renew_token``: called once per request
-        when the API refuses the access token (401), to get a fresh one (v3's 24 h tokens are
-        refreshed with a rotating refresh token); the request is then retried once with it."""
+        with the access token the API refused (401), returns a fresh one (v3's 24 h tokens
+        are refreshed with a rotating refresh token); the request is retried once with it.
+        Given the refused token, one hook shared by a run's clients refreshes once: the
+        others are handed the token the first one got (``TokenKeeper.renew``)."""
         # This client's secrets, scrubbed while it works (``_request``) and forgotten with
         # it; a run passes its own redactor (its credentials, its warehouse's).
         self.redactor = redactor or Redactor((api_key, access_token), patterns=STANDARD_PATTERNS)
@@ -518,7 +520,7 @@ class ApiClient:
         if rule.action == "reauthorize" and self._renew_token is not None and count == 1:
             # an access token expired (or was revoked) mid-run: renew it once and retry; a
             # refused renewal raises its own reauthorize error
-            self._use_token(self._renew_token())
+            self._use_token(self._renew_token(self._access_token))
             return
         if rule.action == "backoff":
             if count >= self.retry.throttle_attempts:

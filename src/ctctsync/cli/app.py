@@ -271,7 +271,7 @@ def sync(
 @contextmanager
 def _v3_credentials(
     cfg: SyncConfig,
-) -> Iterator[tuple[SyncConfig, Callable[[], str] | None]]:
+) -> Iterator[tuple[SyncConfig, Callable[[str], str] | None]]:
     """A v3 run's fresh access token and renewer (``cli.auth.v3_run``); a refused or
     missing authorization is one line and exit 4, before any data call."""
     from ctctsync.cli.auth import v3_run
@@ -290,7 +290,7 @@ def _sync_and_report(
     table: list[str] | None,
     full_refresh: bool,
     as_json: bool,
-    renew: Callable[[], str] | None,
+    renew: Callable[[str], str] | None,
 ) -> SyncResult:
     from ctctsync.sync import run_sync
 

@@ -308,7 +308,7 @@ def check_v3(cfg: SyncConfig, *, quiet_ok: bool = False) -> int:
         record = vault.load()
         scopes = oauth.token_scopes(token) or (record.tokens.scope if record else ())
         source = cfg.source.model_copy(update={"access_token": SecretStr(token)})
-        with make_client(source, renew_token=keeper.renewer(token)) as client:
+        with make_client(source, renew_token=keeper.renew) as client:
             summary = client.get_json("/v3/account/summary")
             problems = oauth.missing_access(client, scopes, tables=list(cfg.tables))
     except CtctError as exc:
@@ -325,7 +325,7 @@ def check_v3(cfg: SyncConfig, *, quiet_ok: bool = False) -> int:
 
 
 @contextmanager
-def v3_run(cfg: SyncConfig) -> Iterator[tuple[SyncConfig, Callable[[], str] | None]]:
+def v3_run(cfg: SyncConfig) -> Iterator[tuple[SyncConfig, Callable[[str], str] | None]]:
     """The credentials of a v3 ``ctctsync sync``: the config with a fresh access token and
     the renewer its clients call on a 401 (refreshing with the stored refresh token, under
     the vault's lock: a rotated token is saved before it is used, §1.2).
@@ -351,7 +351,7 @@ def v3_run(cfg: SyncConfig) -> Iterator[tuple[SyncConfig, Callable[[], str] | No
         keeper = TokenKeeper(vault, oauth_app(cfg.source))
         token = keeper.fresh_access_token()
         source = cfg.source.model_copy(update={"access_token": SecretStr(token)})
-        yield cfg.model_copy(update={"source": source}), keeper.renewer(token)
+        yield cfg.model_copy(update={"source": source}), keeper.renew
     finally:
         vault.close()
 

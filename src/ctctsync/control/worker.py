@@ -83,7 +83,7 @@ class _Prepared:
     only_tables: list[str] | None
     full_refresh: list[str]
     secrets: tuple[str, ...]
-    renew_token: Callable[[], str] | None = None
+    renew_token: Callable[[str], str] | None = None
     """v3: the run's way to a new access token when the API answers 401 (the keeper's
     ``renew``: one refresh across every process, stored before use)."""
 
@@ -337,11 +337,11 @@ class RunExecutor:
             return source.keeper.app.auth_base_url
         return settings.cc_auth_base_url
 
-    def _renewer(self, keeper: TokenKeeper) -> Callable[[], str]:
+    def _renewer(self, keeper: TokenKeeper) -> Callable[[str], str]:
         """``keeper.renew`` whose new tokens the run's log redacts too (set by ``execute``)."""
 
-        def renew() -> str:
-            token = keeper.renew()
+        def renew(refused: str) -> str:
+            token = keeper.renew(refused)
             if self._redactor is not None:
                 self._redactor.add(token)
             return token

@@ -75,7 +75,7 @@ def make_client(
     source: SourceConfig,
     should_stop: StopCheck | None = None,
     redactor: Redactor | None = None,
-    renew_token: Callable[[], str] | None = None,
+    renew_token: Callable[[str], str] | None = None,
 ) -> ApiClient:
     """An API client for ``source``, sharing the process-wide rate limiter of its API key
     (every stream and every run of one key paces against the same 4 requests/s: CC limits
@@ -215,7 +215,7 @@ def run_sync(
     clock: Clock | None = None,
     redactor: Redactor | None = None,
     check_first: bool = True,
-    renew_token: Callable[[], str] | None = None,
+    renew_token: Callable[[str], str] | None = None,
 ) -> SyncResult:
     """Replicate the selected tables of one Constant Contact account into the warehouse.
 
@@ -243,8 +243,8 @@ def run_sync(
             credentials set, warehouse reachable and writable) before the first API call; a
             failed preflight ends the run ``failed`` (type ``config``) with every table
             failed with its one message and no API call. False when the caller just ran it.
-        renew_token: v3 only: returns a fresh access token when the API refuses the current
-            one mid-run (refreshing it with the stored refresh token, which the caller keeps:
+        renew_token: v3 only: given the access token the API refused mid-run, returns a
+            fresh one (refreshing it with the stored refresh token, which the caller keeps:
             ``ctctsync.api.v3.tokens``); the run's clients then go on with it.
 
     Returns:
@@ -357,7 +357,7 @@ class _Engine:
         now: Clock,
         *,
         own_clients: bool,
-        renew_token: Callable[[], str] | None = None,
+        renew_token: Callable[[str], str] | None = None,
     ) -> None:
         self.config = config
         self._renew_token = renew_token

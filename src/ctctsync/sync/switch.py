@@ -186,7 +186,7 @@ class _Switch:
     def __init__(self, config: SyncConfig, store: StateStore, report: SwitchReport,
                  log: logging.Logger, clock: Callable[[], datetime] | None,
                  on_table: Callable[[str], None] | None,
-                 renew_token: Callable[[], str] | None = None) -> None:
+                 renew_token: Callable[[str], str] | None = None) -> None:
         self.config = config
         self.renew_token = renew_token
         self.store = store
@@ -285,7 +285,7 @@ def switch_to_v3(
     clock: Callable[[], datetime] | None = None,
     logger: logging.Logger | None = None,
     on_table: Callable[[str], None] | None = None,
-    renew_token: Callable[[], str] | None = None,
+    renew_token: Callable[[str], str] | None = None,
 ) -> SwitchReport:
     """Switch ``config``'s integration, loaded so far by API v2, to API v3.
 

@@ -167,7 +167,7 @@ class TokenKeeper:
     """Hands out valid access tokens for one integration, refreshing them when needed
     (exclusively, stored before use -- see the module docstring).
 
-    ``fresh_access_token()`` when a client is made, and ``renewer(that token)`` as the
+    ``fresh_access_token()`` when a client is made, and ``renew`` as the
     :class:`~ctctsync.api.client.ApiClient`'s ``renew_token`` hook (called when the API
     answers 401). Thread-safe; processes coordinate through the vault's lock.
     """
@@ -224,10 +224,10 @@ class TokenKeeper:
         from the refused one (another client, thread or process renewed it meanwhile) and
         is valid; else refresh (also when nothing was handed out yet).
 
-        For the :class:`~ctctsync.api.client.ApiClient` hook prefer :meth:`renewer`: with
-        one ``keeper.renew`` shared by several clients, the second client refused for the
-        old token would take the first one's fresh token for the refused one and refresh
-        again (harmless, the chain stays intact, but one more token request per client).
+        This is the :class:`~ctctsync.api.client.ApiClient`'s ``renew_token`` hook: the
+        client passes the token it was refused, so when a run's clients meet the same expiry
+        together, one refreshes and the others take its token (one token request, not one
+        per client).
         """
         refused = refused if refused is not None else self._handed_out
 
@@ -236,19 +236,6 @@ class TokenKeeper:
                     and tokens.valid_for(RENEWED_MIN_VALID, self._now()))
 
         return self._under_lock(usable, fallback=False)
-
-    def renewer(self, current: str) -> Callable[[], str]:
-        """The ``renew_token`` hook of one :class:`~ctctsync.api.client.ApiClient` that
-        starts with the access token ``current``: it renews the token *that client* holds,
-        so when the clients of a run meet the same expiry together, one refreshes and the
-        others take its token (no second refresh)."""
-        holding = [current]
-
-        def renew() -> str:
-            holding[0] = self.renew(refused=holding[0])
-            return holding[0]
-
-        return renew
 
     # ------------------------------------------------------------------ internals
 

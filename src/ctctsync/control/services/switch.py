@@ -64,7 +64,7 @@ def begin_switch_to_v3(db: Session, integ: Integration) -> Integration:
 
 
 def complete_switch(
-    config: SyncConfig, renew_token: Callable[[], str] | None = None
+    config: SyncConfig, renew_token: Callable[[str], str] | None = None
 ) -> SwitchReport | None:
     """Before a v3 run: migrate the integration's tables still in v2 shape (None when there
     are none, the usual case); ``renew_token`` is the run's token renewer. Raises
