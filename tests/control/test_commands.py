@@ -10,6 +10,7 @@ import pytest
 from ctctsync.cli import control_commands as commands
 from ctctsync.control.settings import ControlSettings
 from ctctsync.sandbox import Sandbox
+from ctctsync.tables import tables_for
 
 from .conftest import PASSWORD, make_settings
 
@@ -68,6 +69,64 @@ def test_integration_commands(
     assert "Deleted acme." in capsys.readouterr().out
     assert commands.runs_list(settings=cli_settings, as_json=True) == 0
     assert _json(capsys) == []
+
+
+def test_add_chooses_the_api_version(
+    cli_settings: ControlSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands.users_create_admin("ops@example.com", PASSWORD, cli_settings)
+    capsys.readouterr()
+    assert commands.integrations_add("modern", settings=cli_settings, as_json=True) == 0
+    modern = _json(capsys)
+    assert isinstance(modern, dict)
+    assert modern["api_version"] == "v3" and set(modern["tables"]) == set(tables_for("v3"))
+    code = commands.integrations_add("legacy", api_version="v2", settings=cli_settings)
+    assert code == 0
+    assert "API v2" in capsys.readouterr().out
+    assert commands.integrations_show("legacy", cli_settings, as_json=True) == 0
+    legacy = _json(capsys)
+    assert isinstance(legacy, dict)
+    assert legacy["api_version"] == "v2" and set(legacy["tables"]) == set(tables_for("v2"))
+    # a table the chosen version cannot read is refused, and nothing is created
+    code = commands.integrations_add(
+        "odd", api_version="v2", tables=["segments"], settings=cli_settings
+    )
+    assert code == 2 and "segments" in capsys.readouterr().err
+    # a key and token are a v2 credential: the (default) v3 integration becomes v2
+    code = commands.integrations_add(
+        "keyed", api_key="k", access_token="t", settings=cli_settings, as_json=True
+    )
+    assert code == 0
+    keyed = _json(capsys)
+    assert isinstance(keyed, dict) and keyed["api_version"] == "v2"
+    assert commands.integrations_list(cli_settings, as_json=True) == 0
+    listed = _json(capsys)
+    assert isinstance(listed, list)
+    assert [i["name"] for i in listed] == ["keyed", "legacy", "modern"]
+
+
+def test_add_api_version_option(cli_settings: ControlSettings) -> None:
+    """``--api-version`` on the command line: v2 or v3 (the default), nothing else."""
+    from typer.testing import CliRunner
+
+    from ctctsync.cli.app import app
+
+    commands.users_create_admin("ops@example.com", PASSWORD, cli_settings)
+    # the CLI reads the store of CTCTSYNC_DATA_DIR; no credentials from the environment
+    env = {
+        "CTCTSYNC_DATA_DIR": str(cli_settings.data_dir),
+        "CTCTSYNC_API_KEY": None,
+        "CTCTSYNC_ACCESS_TOKEN": None,
+    }
+    runner = CliRunner()
+    for args in (["legacy", "--api-version", "v2"], ["modern"]):
+        result = runner.invoke(app, ["integrations", "add", *args], env=env)
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["integrations", "add", "odd", "--api-version", "v4"], env=env)
+    assert result.exit_code == 2 and "v4" in result.output
+    result = runner.invoke(app, ["integrations", "list", "--json"], env=env)
+    versions = {i["name"]: i["api_version"] for i in json.loads(result.stdout)}
+    assert versions == {"legacy": "v2", "modern": "v3"}
 
 
 def test_serve_refuses_public_bind_without_secret(

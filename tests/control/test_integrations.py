@@ -19,7 +19,7 @@ from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, validated
 from ctctsync.control.settings import ControlSettings
 from ctctsync.state import StateStore
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, tables_for
 
 from .helpers import connected, counts, finish
 
@@ -29,8 +29,19 @@ def test_create_defaults(db: Session, alice: User, clock: ManualClock) -> None:
     assert integ.state == "pending"
     assert integ.frequency_hours == 24
     assert integ.history_start == clock.now().date() - timedelta(days=365)
-    assert integ.tables == dict.fromkeys(TABLES)
+    # a new integration reads API v3, and "everything" is every table v3 fills
+    assert integ.api_version == "v3"
+    assert integ.tables == dict.fromkeys(tables_for("v3"))
     assert not integ.has_credentials and integ.next_run_at is None
+
+
+def test_create_keeps_the_chosen_version(db: Session, alice: User) -> None:
+    # the service itself stores the version (the CLI has no later step that would set it)
+    integ = svc.create_integration(db, alice, IntegrationCreate(name="legacy", api_version="v2"))
+    db.expire_all()
+    assert integ.api_version == "v2"
+    assert integ.tables == dict.fromkeys(tables_for("v2"))
+    assert "my_library_files" in integ.tables  # a v2-only table
 
 
 def test_selection_keeps_keys(db: Session, alice: User) -> None:
@@ -206,7 +217,20 @@ def test_update_rejects_and_changes_nothing(db: Session, alice: User) -> None:
         )
     assert set(err.value.errors) == {"frequency_hours", "tables.contacts"}
     db.refresh(integ)
-    assert integ.frequency_hours == 12 and integ.tables == dict.fromkeys(TABLES)
+    # the manual key and token made it a v2 integration, with every v2 table
+    assert integ.api_version == "v2"
+    assert integ.frequency_hours == 12 and integ.tables == dict.fromkeys(tables_for("v2"))
+
+
+def test_update_refuses_a_table_the_version_cannot_read(db: Session, alice: User) -> None:
+    integ = connected(db, alice, frequency_hours=12)  # v2 (manual key and token)
+    with pytest.raises(ValidationFailed) as err:
+        svc.update_integration(
+            db, integ, IntegrationUpdate(frequency_hours=6, tables={"segments": None})
+        )
+    assert set(err.value.errors) == {"tables.segments"}
+    db.refresh(integ)
+    assert integ.frequency_hours == 12 and integ.tables == dict.fromkeys(tables_for("v2"))
 
 
 def test_name_and_history_are_immutable() -> None:

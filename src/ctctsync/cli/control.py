@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from ctctsync.tables import ApiVersion
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NameArg = Annotated[str, typer.Argument(help="The integration's name.")]
 
@@ -55,6 +57,14 @@ def integrations_add(
         str | None,
         typer.Option(envvar="CTCTSYNC_ACCESS_TOKEN", help="Access token (env recommended)."),
     ] = None,
+    api_version: Annotated[
+        ApiVersion,
+        typer.Option(
+            "--api-version",
+            help="Constant Contact API: v3 (OAuth2, authorize in the web UI) or legacy v2. "
+            "An --api-key with an --access-token is a v2 credential and makes it v2.",
+        ),
+    ] = "v3",  # control.models.DEFAULT_API_VERSION; not imported: keeps the CLI start light
     as_json: JsonOpt = False,
 ) -> None:
     """Create an integration (its name prefixes its warehouse tables and cannot change)."""
@@ -68,6 +78,7 @@ def integrations_add(
             tables=table or None,
             api_key=api_key,
             access_token=access_token,
+            api_version=api_version,
             as_json=as_json,
         )
     )

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import NotFound, ServiceError
-from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.models import DEFAULT_API_VERSION, ApiVersion, Integration, Run, User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic, validated
 from ctctsync.control.settings import ControlSettings
@@ -140,13 +140,17 @@ def integrations_add(
     tables: list[str] | None = None,
     api_key: str | None = None,
     access_token: str | None = None,
+    api_version: ApiVersion = DEFAULT_API_VERSION,
     settings: ControlSettings | None = None,
     as_json: bool = False,
 ) -> int:
     """``ctctsync integrations add NAME``: create an integration, optionally with credentials.
 
-    ``tables`` entries are ``table`` (all columns) or ``table:col1,col2``. Without
-    credentials, authorize it from the web UI.
+    ``tables`` entries are ``table`` (all columns) or ``table:col1,col2``; without any, every
+    table ``api_version`` reads. Without credentials, authorize it from the web UI. An API
+    key with an access token is a v2 credential: given them, a v3 integration (which has
+    not run yet) becomes v2 (``set_manual_credentials``), as CLI calls from before v3
+    support expect.
     """
 
     def body() -> int:
@@ -165,6 +169,7 @@ def integrations_add(
                     name=name,
                     frequency_hours=frequency_hours,
                     history_start=history_start,
+                    api_version=api_version,
                     tables=selection,
                 ),
             )
@@ -174,7 +179,10 @@ def integrations_add(
         if as_json:
             _print_json(shown.model_dump(mode="json"))
         else:
-            console.print(f"Created integration [bold]{shown.name}[/] ({shown.state}).")
+            console.print(
+                f"Created integration [bold]{shown.name}[/] ({shown.state}, "
+                f"API {shown.api_version})."
+            )
             if shown.credentials.method is None:
                 console.print("Authorize it with Constant Contact from the web UI to start runs.")
         return EXIT_OK

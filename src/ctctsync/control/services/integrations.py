@@ -21,9 +21,10 @@ from ctctsync.control.models import (
     User,
 )
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
+from ctctsync.control.services.authorization import check_selection
 from ctctsync.control.services.warehouse import drop_tables_of
 from ctctsync.state import DiscoveredField, StateStore
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, tables_for
 
 DEFAULT_HISTORY = timedelta(days=365)
 """How far back a new integration reads when no history start is given."""
@@ -104,9 +105,11 @@ def tables_to_backfill(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def create_integration(db: Session, user: User, data: IntegrationCreate) -> Integration:
-    """Create an integration in state ``pending`` (it runs once credentials are set).
+    """Create an integration in state ``pending`` (it runs once credentials are set), on
+    ``data.api_version``.
 
-    ``data`` has passed the input rules; what is left to check needs the store.
+    ``data`` has passed the input rules (its selection is one the version can read, every
+    table of the version when none was given); what is left to check needs the store.
     """
     now = context(db).now()
     name = data.name
@@ -117,7 +120,11 @@ def create_integration(db: Session, user: User, data: IntegrationCreate) -> Inte
         state="pending",
         frequency_hours=data.frequency_hours,
         history_start=data.history_start or now.date() - DEFAULT_HISTORY,
-        tables=data.tables if data.tables is not None else dict.fromkeys(TABLES),
+        api_version=data.api_version,
+        # Validation fills ``tables``; only an unvalidated ``model_construct`` leaves None.
+        tables=data.tables
+        if data.tables is not None
+        else dict.fromkeys(tables_for(data.api_version)),
         new_columns=data.new_columns,
         created_by_id=user.id,
         created_at=now,
@@ -142,7 +149,11 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
     bookmarks are reset and, when the integration can run, a ``backfill`` run is queued.
     A new-field policy applies from the next run on (rows loaded before hold NULL in a newly
     added column until they are read again: "re-sync table" fills them).
+
+    A selection the integration's API version cannot read is refused (``ValidationFailed``)
+    before anything changes; switch the version first (``set_api_version``) to read another.
     """
+    check_selection(integ, data.tables)
     ctx = context(db)
     now = ctx.now()
     new_tables = data.tables
