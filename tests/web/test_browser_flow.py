@@ -1,7 +1,8 @@
 """The whole operator flow in a real browser (Debian's Chromium, headless) against the sandbox.
 
-Set up the first administrator, add a Constant Contact integration (OAuth login on the
-sandbox's authorize page with the account's email and password), choose tables and fields,
+Set up the first administrator, add a Constant Contact API v2 integration (OAuth login on
+the sandbox's v2 authorize page with the account's email and password; the v3 sign-in and
+consent pages have their own browser test in ``test_v3_authorize.py``), choose tables and fields,
 submit, watch it go Pending -> Active as its first job loads data, open the job and its
 log, edit fields, pause, re-activate, run now, re-sync a table, and delete it. Every step
 leaves a screenshot in ``test-artifacts/screenshots/``.
@@ -157,10 +158,11 @@ def test_operator_flow(
     page.click("main button[type=submit]")
     expect(page.locator("h1")).to_have_text("Integrations")
 
-    # ---- add an integration: source, then name / frequency / history
+    # ---- add an integration: source, then name / frequency / history / API version
     page.click("text=Add integration")
     page.click("#choose-constant-contact")
     expect(page.locator("#frequency_hours")).to_have_value("24")
+    expect(page.locator("#api_version")).to_have_value("v3")  # new integrations: v3
     expect(page.locator(".field .hint").first).to_contain_text("cannot be changed later")
     page.fill("#name", "Acme Newsletter")
     page.fill("#history_start", "2099-01-01")
@@ -171,11 +173,13 @@ def test_operator_flow(
     page.fill("#name", "acme")
     page.fill("#history_start", "2020-01-01")
     page.select_option("#frequency_hours", "24")
+    page.select_option("#api_version", "v2")  # this flow is v2's OAuth login
     shot(page, "05-new-integration")
     page.click("main button[type=submit]")
 
-    # ---- authorize on the sandbox's Constant Contact login page
+    # ---- authorize on the sandbox's Constant Contact (v2) login page
     expect(page.locator("h1")).to_have_text("Authorize ctctsync")
+    expect(page.locator("main")).to_contain_text("legacy API v2")
     shot(page, "06-authorize")
     page.click("#authorize")
     expect(page).to_have_url(re.compile(r"/oauth2/oauth/siteowner/authorize"))

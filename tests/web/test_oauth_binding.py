@@ -41,13 +41,14 @@ def _integration(web: WebServer) -> Integration:
 
 
 def _start(web: WebServer, client: WebClient) -> str:
-    """Create an integration in ``client``'s session and start its authorization there;
-    the ``state`` of the authorize URL."""
+    """Create a v2 integration in ``client``'s session and start its (v2 OAuth)
+    authorization there; the ``state`` of the authorize URL."""
     client.post(
         "/integrations/new/constant-contact",
-        {"name": "acme", "frequency_hours": "24", "history_start": ""},
+        {"name": "acme", "frequency_hours": "24", "history_start": "", "api_version": "v2"},
     )
     integ_id = _integration(web).id
+    assert _integration(web).api_version == "v2"
     r = client.post(
         f"/integrations/{integ_id}/authorize",
         form_page=f"/integrations/{integ_id}/setup/authorize",

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ctctsync.control import services as svc
 from ctctsync.control.models import ApiToken, Integration, Run, RunLog, User
 from ctctsync.control.schemas import IntegrationCreate
-from ctctsync.tables import TABLES
+from ctctsync.tables import TABLES, tables_for
 from web.helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -204,7 +204,7 @@ def test_csrf_refused_and_nothing_changes(
     assert admin.get("/integrations").status_code == 200  # still signed in
     [integ] = integrations(web)
     assert (integ.name, integ.state, integ.frequency_hours) == ("keepme", "pending", 24)
-    assert set(integ.tables) == set(TABLES)
+    assert set(integ.tables) == set(tables_for("v3"))  # a new integration's: every v3 table
     with web.plane.session() as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
         assert svc.get_warehouse(db).destination == "duckdb"
@@ -297,7 +297,7 @@ def test_edit_validation_changes_nothing(admin: WebClient, web: WebServer) -> No
     assert r.status_code == 422
     assert "Choose one of" in dict(errors_in(r.text))["frequency_hours"]
     [integ] = integrations(web)
-    assert integ.frequency_hours == 24 and set(integ.tables) == set(TABLES)
+    assert integ.frequency_hours == 24 and set(integ.tables) == set(tables_for("v3"))
 
 
 def test_edit_saves_frequency_tables_and_fields(admin: WebClient, web: WebServer) -> None:
@@ -530,19 +530,37 @@ def test_oauth_callback(cc_web: WebServer, sandbox: Any) -> None:
     create_admin(cc_web.plane)
     client = cc_web.client()
     client.sign_in()
-    client.post(NEW_FORM, {"name": "acme", "frequency_hours": "24", "history_start": ""})
-    integ_id = integrations(cc_web)[0].id
-    r = client.post(
-        f"/integrations/{integ_id}/authorize", form_page=f"/integrations/{integ_id}/setup/authorize"
-    )
-    authorize_url = r.headers["location"]
-    assert authorize_url.startswith(sandbox.base_url + "/oauth2/oauth/siteowner/authorize")
-    state = re.search(r"state=([^&]+)", authorize_url).group(1)  # type: ignore[union-attr]
-    denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
-    assert denied.status_code == 400 and "did not authorize" in denied.text
-    code = authorize_code(sandbox, cc_web.settings.oauth_redirect_uri, state=state)
-    # a different browser cannot complete it (tests/web/test_oauth_binding.py); this one can
+    # the v2 OAuth flow (tests/web/test_v3_authorize.py drives v3's)
+    form = {"name": "acme", "frequency_hours": "24", "history_start": "", "api_version": "v2"}
+    client.post(NEW_FORM, form)
+    [integ] = integrations(cc_web)
+    integ_id = integ.id
+    assert integ.api_version == "v2"
+    setup_page = f"/integrations/{integ_id}/setup/authorize"
+
+    def start() -> str:
+        r = client.post(f"/integrations/{integ_id}/authorize", form_page=setup_page)
+        authorize_url = r.headers["location"]
+        assert authorize_url.startswith(sandbox.base_url + "/oauth2/oauth/siteowner/authorize")
+        return re.search(r"state=([^&]+)", authorize_url).group(1)  # type: ignore[union-attr]
+
+    state = start()
+    # a refusal names no integration to anyone but the session that started it ...
     stranger = cc_web.client()
+    for params in ({"error": "access_denied", "state": state}, {"error": "access_denied"}):
+        denied = stranger.get("/oauth/callback", params=params)
+        assert denied.status_code == 400 and "did not authorize" in denied.text
+    # ... which is sent back to the authorize step, the refused authorization forgotten
+    denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
+    assert denied.headers["location"] == setup_page + "?outcome=denied"
+    assert 'id="try-again"' in client.get(denied.headers["location"]).text
+    code = authorize_code(sandbox, cc_web.settings.oauth_redirect_uri, state=state)
+    gone = client.get("/oauth/callback", params={"state": state, "code": code})
+    assert gone.status_code == 400 and not integrations(cc_web)[0].has_credentials
+    # try again: a different browser cannot complete it (tests/web/test_oauth_binding.py);
+    # this one can
+    state = start()
+    code = authorize_code(sandbox, cc_web.settings.oauth_redirect_uri, state=state)
     r = stranger.get("/oauth/callback", params={"state": state, "code": code})
     assert r.status_code == 403 and "another browser session" in r.text
     r = client.get("/oauth/callback", params={"state": state, "code": code})
