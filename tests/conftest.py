@@ -70,6 +70,7 @@ SLOW_MODULES = (
     "tests/control/test_serve.py",
     "tests/control/test_shutdown.py",
     "tests/sync/test_loader.py",
+    "tests/test_cli_v3_sync.py",
 )
 SLOW_TESTS = (
     "tests/web/test_edge_validation.py::test_zero_qps_limit_refused_at_start",
@@ -83,6 +84,11 @@ SLOW_TESTS = (
     "tests/api/test_api_sandbox.py::test_pacing_at_4_qps_gets_no_throttling_answers",
     "tests/api/test_api_sandbox.py::test_shared_limiter_paces_parallel_clients",
     "tests/api/test_api_sandbox.py::test_retries_survive_injected_faults",
+    "tests/test_cli_auth.py::test_login_status_check_logout",
+    "tests/web/test_v3_authorize.py::test_browser_v3_authorize_allow",
+    "tests/web/test_v3_authorize.py::test_browser_v3_authorize_deny_then_try_again",
+    "tests/api/test_v3_oauth.py::test_processes_racing_on_sqlite_refresh_once",
+    "tests/api/test_v3_oauth.py::test_processes_racing_on_postgresql_refresh_once",
 )
 
 

@@ -57,6 +57,12 @@ readable only by the user the tokens belong to; the control plane keeps its inte
 tokens encrypted in its own tables."""
 
 
+SWITCH_MARKER = "_api_switch_v3"
+"""The record of a done v2 -> v3 switch (``ctctsync.sync.switch``): a bookmark row of this
+pseudo table (when, and the switch's id as its run id). ``state show`` lists it with the
+tables; a v3 run of a switched integration puts the v2 ids back after its loads."""
+
+
 @dataclass(frozen=True)
 class Bookmark:
     """One table's saved position."""

@@ -259,6 +259,7 @@ def sync(
         raise typer.Exit(EXIT_CONFIG)
     if cfg.source.api_version == "v3":
         _exit_if(preflight(cfg, source=False))  # the warehouse; the tokens come next
+        _exit_if(_unswitched(cfg))
         with _v3_credentials(cfg) as (cfg3, renew):
             result = _sync_and_report(cfg3, table, full_refresh, as_json, renew)
     else:
@@ -266,6 +267,18 @@ def sync(
         _exit_if(preflight(cfg))
         result = _sync_and_report(cfg, table, full_refresh, as_json, None)
     raise typer.Exit(exit_code(result))
+
+
+def _unswitched(cfg: SyncConfig) -> str | None:
+    """Why a v3 sync cannot start on this warehouse: tables loaded by v2 and not switched
+    (their ids are numbers; v3's are UUIDs)."""
+    from ctctsync.sync.switch import pending_tables
+
+    pending = pending_tables(cfg)
+    if not pending:
+        return None
+    return (f"the warehouse holds tables loaded by API v2 ({', '.join(pending)}): run "
+            "`ctctsync switch-api v3` first (docs/switching-to-v3.md)")
 
 
 @contextmanager

@@ -22,11 +22,13 @@ from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
 from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
 from ctctsync.control.services.authorization import NO_V3_APP, application
+from ctctsync.control.services.switch import complete_switch
 from ctctsync.control.services.tokens import token_keeper, vault_record
 from ctctsync.control.services.warehouse import warehouse_config
 from ctctsync.errors import CtctError, FailureType, RedactingFormatter, Redactor
 from ctctsync.state import StateStore
 from ctctsync.sync import ProgressEvent, SyncResult, run_sync
+from ctctsync.sync.switch import SwitchError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -200,6 +202,7 @@ class RunExecutor:
         # run lasts, then dropped with the handler; nothing keeps a finished run's secrets.
         with redactor.in_use():
             try:
+                self._finish_switch(prepared, logger)
                 result = run_sync(
                     prepared.config,
                     state=StateStore(self.plane.engine, create=False),
@@ -212,6 +215,11 @@ class RunExecutor:
                     redactor=redactor,
                     renew_token=prepared.renew_token,
                 )
+            except (SwitchError, CtctError) as exc:
+                # the switch to v3 could not finish: nothing of this run was loaded, and the
+                # next run completes the switch (docs/switching-to-v3.md)
+                logger.error("switching to API v3: %s", exc)
+                crash = redactor(f"Switching the warehouse to API v3 stopped: {exc}")
             except Exception as exc:
                 # run_sync reports source and warehouse failures in its result; anything that
                 # escapes is a bug (ours or the engine's). Keep the detail in the logs.
@@ -222,6 +230,17 @@ class RunExecutor:
                 beat.join()
                 logger.removeHandler(handler)
         self._record(result, crash, redactor, shutdown())
+
+    @staticmethod
+    def _finish_switch(prepared: _Prepared, logger: logging.Logger) -> None:
+        """A v3 integration whose warehouse still holds v2-shaped tables (switched from v2
+        in the UI or API) is switched before its run; usually nothing to do."""
+        if prepared.config.source.api_version != "v3":
+            return
+        report = complete_switch(prepared.config, prepared.renew_token)
+        if report is not None:
+            logger.info("switched the warehouse to API v3: %s", ", ".join(
+                f"{name} {t.action}" for name, t in report.tables.items()))
 
     def _prepare(self) -> _Prepared:
         plane = self.plane

@@ -40,7 +40,7 @@ from ctctsync.errors import (
     SecretLike,
     redact,
 )
-from ctctsync.state import StateStore
+from ctctsync.state import SWITCH_MARKER, StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.prefetch import Prefetcher
@@ -56,6 +56,7 @@ from ctctsync.sync.results import (
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
 from ctctsync.tables import Table, tables_for
 from ctctsync.warehouse import Loader, WarehouseError
+from ctctsync.warehouse.switch import restore_v2_ids
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +64,8 @@ PREFETCH = 2
 """Raw pages fetched ahead of the one being mapped (bounds memory: a page is ~0.5 MB)."""
 BATCH_ROWS = 10_000
 """Mapped rows handed to dlt at once."""
+V2_ID_TABLES = ("contacts", "contact_lists", "email_campaigns")
+"""The tables whose v2 ids a switched integration keeps in ``v2_id``."""
 LOOKAHEAD = 8
 """Tables whose reads begin while the previous table loads (each at most PREFETCH pages)."""
 
@@ -362,6 +365,9 @@ class _Engine:
         self.config = config
         self._renew_token = renew_token
         self._reader = READERS_BY_VERSION[config.source.api_version]
+        self._switched = (config.source.api_version == "v3"
+                          and state.get(config.integration, SWITCH_MARKER) is not None)
+        """Whether the integration was switched from v2: its v2 ids are kept."""
         self.state = state
         self.client = client
         self.run_id = run_id
@@ -504,6 +510,10 @@ class _Engine:
         try:
             self.loader.load(table, run.columns, self._batches(run, begin_next),
                              plan.disposition)
+            if self._switched and table.name in V2_ID_TABLES:
+                # v3 rows carry no v2 id: put back the one the switch mapped, in the rows
+                # this load merged or replaced (docs/switching-to-v3.md)
+                restore_v2_ids(cfg.warehouse, cfg.integration, (table.name,))
             tr.rows = run.rows
             self._emit(run, "loaded")
             self._note_losses(run, tr)

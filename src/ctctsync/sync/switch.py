@@ -47,16 +47,13 @@ from typing import Final, Literal
 
 from ctctsync.api import ApiClient
 from ctctsync.config import SyncConfig, config_error
-from ctctsync.state import StateStore
+from ctctsync.state import SWITCH_MARKER, StateStore
 from ctctsync.sync.engine import make_client, run_sync
-from ctctsync.tables import TABLES, warehouse_table_name
-from ctctsync.warehouse.switch import SwitchWarehouse
+from ctctsync.tables import warehouse_table_name
+from ctctsync.warehouse.switch import SwitchWarehouse, is_v2_shaped, v2_shaped_tables
 
 Action = Literal["remapped", "re-read", "kept", "already v3", "not loaded"]
 
-SWITCH_MARKER: Final = "_api_switch_v3"
-"""The state store's record of a done switch: a bookmark row of this pseudo table (when, and
-the switch's id as its run id). ``state show`` lists it with the tables."""
 
 SIDE_PREFIX: Final = "v3switch_"
 """The side integration the v3 reads load into: ``v3switch_<hash>_<table>``. A hash of the
@@ -165,19 +162,12 @@ def map_v2_ids(client: ApiClient, table: str, ids: Sequence[int]) -> dict[int, s
     return found
 
 
-def _is_v2_shaped(types: dict[str, str], table: str) -> bool:
-    """Whether a loaded table still has v2's numeric ids (the first column v3 makes text)."""
-    key = next(c.name for c in TABLES[table].columns if c.v3_type == "text")
-    return "int" in types.get(key, "")
-
-
 def pending_tables(config: SyncConfig) -> list[str]:
     """The integration's warehouse tables still in v2 shape that a v3 run cannot load into
     (a v3 sync must not start before :func:`switch_to_v3`: its UUIDs do not fit the v2
     BIGINT ids). Empty for an integration never loaded by v2, or already switched."""
-    with SwitchWarehouse(config.warehouse, config.integration) as wh:
-        return [n for n in ORDER
-                if n in config.tables and _is_v2_shaped(wh.column_types(wh.name(n)), n)]
+    return v2_shaped_tables(config.warehouse, config.integration,
+                            [n for n in ORDER if n in config.tables])
 
 
 class _Switch:
@@ -205,7 +195,7 @@ class _Switch:
             types = wh.column_types(wh.name(name))
             if not types:
                 self.report.tables[name] = TableSwitch("not loaded")
-            elif _is_v2_shaped(types, name):
+            elif is_v2_shaped(types, name):
                 todo.append(name)
             else:
                 self.report.tables[name] = TableSwitch("already v3")

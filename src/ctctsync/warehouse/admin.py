@@ -16,6 +16,7 @@ from ctctsync.tables import TABLES, ApiVersion, warehouse_table_name
 from ctctsync.warehouse.destination import scratch_pipeline
 from ctctsync.warehouse.preflight import check_warehouse, connect
 from ctctsync.warehouse.preflight import describe as _describe  # noqa: F401 -- its old home
+from ctctsync.warehouse.switch import MAP_TABLE
 from ctctsync.warehouse.types import ARROW_TYPES
 
 _ADMIN_PIPELINE = "ctctsync_admin"
@@ -41,7 +42,8 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 def _warehouse_names(integration: str) -> list[str]:
     # every table either API version loads: an integration switched from v2 to v3 keeps its
     # v2-only tables (MyLibrary, trash) as they were last loaded
-    return [warehouse_table_name(integration, name) for name in TABLES]
+    # and the switch's map of v2 ids to v3 UUIDs (ids only), which goes with them
+    return [warehouse_table_name(integration, name) for name in (*TABLES, MAP_TABLE)]
 
 
 def warehouse_tables(wcfg: WarehouseConfig, integration: str) -> dict[str, int]:

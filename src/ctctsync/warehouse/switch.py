@@ -37,7 +37,7 @@ from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndef
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.destinations import capabilities_of
-from ctctsync.tables import warehouse_table_name
+from ctctsync.tables import TABLES, warehouse_table_name
 from ctctsync.warehouse.destination import scratch_pipeline
 from ctctsync.warehouse.filelock import gate_for
 
@@ -299,6 +299,19 @@ class SwitchWarehouse:
             return
         with gate_for(Path(self.wcfg.path)).loading():
             yield
+
+
+def is_v2_shaped(types: dict[str, str], table: str) -> bool:
+    """Whether a loaded table still has v2's numeric ids (the first column v3 makes text)."""
+    key = next((c.name for c in TABLES[table].columns if c.v3_type == "text"), None)
+    return key is not None and "int" in types.get(key, "")
+
+
+def v2_shaped_tables(wcfg: WarehouseConfig, integration: str, tables: Sequence[str]) -> list[str]:
+    """Those of ``tables`` the warehouse holds in v2 shape (numeric ids): a v3 run cannot
+    load into them before the switch (``ctctsync.sync.switch``)."""
+    with SwitchWarehouse(wcfg, integration) as wh:
+        return [n for n in tables if is_v2_shaped(wh.column_types(wh.name(n)), n)]
 
 
 def restore_v2_ids(
