@@ -260,10 +260,10 @@ def test_v3_types(name: str, column: str, v3_type: str) -> None:
              "anniversary", "v2_id"},
             id="contacts",
         ),
-        pytest.param("email_campaigns", set(), {"created_date", "type", "type_code"},
+        pytest.param("email_campaigns", set(), {"created_date", "type", "type_code", "v2_id"},
                      id="campaigns"),
         pytest.param("account_info", {"status_code"}, set(), id="account"),
-        pytest.param("contact_lists", {"opt_in_default"}, {"description", "favorite",
+        pytest.param("contact_lists", {"opt_in_default"}, {"description", "favorite", "v2_id",
                                                            "deleted_at"}, id="lists"),
         pytest.param(
             "contact_tracking",

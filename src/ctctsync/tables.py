@@ -753,6 +753,11 @@ TABLES: dict[str, Table] = {
                    description="`NEWSLETTER`, `CUSTOM_CODE_EMAIL`, ... (v3 §3.6)."),
                 _c("type_code", None, "bigint", extra=True, versions=V3_ONLY,
                    description="The number of `type` (10 newsletter, 26 custom code...)."),
+                _c("v2_id", None, "bigint", extra=True, versions=V3_ONLY,
+                   description=(
+                       "The campaign's v2 id, for integrations switched from v2 to v3 (filled "
+                       "from `/emails/campaign_id_xrefs`); NULL in a plain v3 read."
+                   )),
             ),
             notes=(
                 "v2: read with `modified_since`; merged by `id`. The v2 API lists DELETED "
@@ -897,6 +902,11 @@ TABLES: dict[str, Table] = {
                 _c("favorite", None, "bool", extra=True, versions=V3_ONLY),
                 _c("deleted_at", None, "timestamp", extra=True, versions=V3_ONLY,
                    description="When the list was deleted (v3 lists deleted lists too)."),
+                _c("v2_id", None, "bigint", extra=True, versions=V3_ONLY,
+                   description=(
+                       "The list's v2 id, for integrations switched from v2 to v3 (filled "
+                       "from `/contact_lists/list_id_xrefs`); NULL in a plain v3 read."
+                   )),
                 _c(
                     "opt_in_default",
                     None,

@@ -154,6 +154,7 @@ EMAIL_CAMPAIGNS: FieldMap = MappingProxyType(
         "status": _upper("current_status"),
         "modified_date": "updated_at",
         "created_date": "created_at",
+        "v2_id": _const(None),  # filled by the switch from v2 (docs/switching-to-v3.md)
     }
 )
 
@@ -185,6 +186,7 @@ CONTACT_LISTS: FieldMap = MappingProxyType(
         "created_date": "created_at",
         "modified_date": "updated_at",
         "contact_count": "membership_count",
+        "v2_id": _const(None),  # filled by the switch from v2 (docs/switching-to-v3.md)
     }
 )
 
