@@ -57,6 +57,7 @@ from ctctsync.control.schemas import (
     WarehousePublic,
 )
 from ctctsync.control.services import authorization as auth
+from ctctsync.control.services.switch import begin_switch_to_v3
 from ctctsync.web.deps import ApiAdmin, ApiUser, Db, IntegrationId, LogSeq, RunId, TokenId
 from ctctsync.web.errors import (
     Unauthenticated,
@@ -234,6 +235,17 @@ def delete_integration(
 def pause(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     """Stop scheduling runs."""
     return IntegrationPublic.model_validate(svc.pause(db, integ))
+
+
+@router.post(
+    "/integrations/{integration_id}/switch-to-v3", tags=["integrations"], responses=CHANGES
+)
+def switch_to_v3(db: Db, integ: IntegrationDep) -> IntegrationPublic:
+    """Make a v2 integration read API v3: it then needs a v3 authorization, and its next run
+    moves the warehouse tables to v3 first (ids mapped through Constant Contact's
+    cross-references, each v2 id kept in ``v2_id``; docs/switching-to-v3.md). 409 for an
+    integration that reads v3 already."""
+    return IntegrationPublic.model_validate(begin_switch_to_v3(db, integ))
 
 
 @router.post("/integrations/{integration_id}/reactivate", tags=["integrations"], responses=CHANGES)

@@ -41,6 +41,7 @@ from ctctsync.control.schemas import (
 from ctctsync.control.services import authorization as auth
 from ctctsync.control.services.authorization import new_binding
 from ctctsync.control.services.integrations import new_fields
+from ctctsync.control.services.switch import begin_switch_to_v3
 from ctctsync.control.services.tokens import token_status
 from ctctsync.tables import TABLES, Table, tables_for
 from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
@@ -588,6 +589,18 @@ def pause(request: Request, db: Db, user: CurrentUser, integration_id: Integrati
     """Stop scheduling jobs."""
     integ = svc.pause(db, svc.get_integration(db, user, integration_id))
     flash(request, f"{integ.name} is paused: no job will start until you re-activate it.")
+    return _go(f"/integrations/{integ.id}")
+
+
+@router.post("/{integration_id}/switch-to-v3")
+def switch_to_v3(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
+    """A v2 integration reads API v3 from now on (docs/switching-to-v3.md)."""
+    integ = begin_switch_to_v3(db, svc.get_integration(db, user, integration_id))
+    flash(request, f"{integ.name} now reads Constant Contact's API v3. Authorize it with v3: "
+                   "its next job first moves the warehouse tables to v3 (each v2 id is kept "
+                   "in a v2_id column), then syncs.")
     return _go(f"/integrations/{integ.id}")
 
 
