@@ -53,6 +53,8 @@ CAMPAIGN_TABLES = ("email_campaigns", "contact_tracking", "email_campaign_summar
                      id="html-instead-of-json"),
         pytest.param("malformed:/v3/reports/summary_reports/*:n=1",
                      ("email_campaign_summary",), id="html-on-summaries"),
+        # records repeated across pages: merged by key, loaded once
+        pytest.param("duplicate:/v3/contacts:k=7:n=2", ("contacts",), id="duplicated-records"),
     ],
 )
 def test_v3_faults_are_survived(sandbox_factory, duckdb_warehouse, make_config, fault: str,

@@ -94,6 +94,15 @@ def test_walk_every_contact_exactly_once_newest_first(sandbox: Sandbox, v3: V3) 
     assert q["limit"] == ["37"] and q["status"] == ["all"] and q["next"][0].isdigit()
 
 
+def test_duplicate_fault_repeats_records_across_pages(sandbox: Sandbox, v3: V3) -> None:
+    sandbox.faults.add("duplicate", "/v3/contacts", count=1, k=3)
+    rows, _ = v3.walk("/v3/contacts", "contacts", {"status": "all", "limit": 37})
+    ids = [r["contact_id"] for r in rows]
+    assert len(ids) == sandbox.account.contact_count + 3  # the last 3 of page 1 came again
+    assert len(set(ids)) == sandbox.account.contact_count  # and nothing was skipped
+    assert ids[34:37] == ids[37:40]
+
+
 def test_walk_equals_the_truth_helper(sandbox: Sandbox, v3: V3) -> None:
     sandbox.account.update_contacts(5)
     sandbox.account.set_contact_status(9, "REMOVED")

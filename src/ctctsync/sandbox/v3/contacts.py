@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.account import Account
+from ctctsync.sandbox.faults import DUPLICATE_SCOPE_KEY
 from ctctsync.sandbox.v3 import exports
 from ctctsync.sandbox.v3.common import (
     V3Error,
@@ -460,6 +461,11 @@ class ContactRoutes:
                                          codes=filt.codes, modified_since_ms=filt.updated_after,
                                          keep=keep)[0])
         if nxt is not None:  # no _links at all on the last page (§1.3)
+            k = int(request.scope.get(DUPLICATE_SCOPE_KEY, 0))
+            if k and page:
+                # the `duplicate` fault: the next page starts k records early, so they come
+                # twice (as real paging does when records move between calls)
+                nxt = page[max(1, len(page) - k)]
             body["_links"] = links_next("/v3/contacts", _cursor_params(params, limit, str(nxt)))
         return v3_json(body)
 
