@@ -80,6 +80,7 @@ SLOW_TESTS = (
     "tests/test_secrets.py::test_worker_runs_scrub_their_own_token_and_keep_none",
     "tests/test_secrets.py::test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing",
     "tests/test_secrets.py::test_control_plane_stores_and_answers_no_secret",
+    "tests/test_secrets.py::test_v3_cli_sync_with_debug_logs_refresh_and_revocation_leaks_no_token",
     "tests/api/test_api_sandbox.py::test_over_qps_answers_slow_the_limiter_and_the_run_completes",
     "tests/api/test_api_sandbox.py::test_pacing_at_4_qps_gets_no_throttling_answers",
     "tests/api/test_api_sandbox.py::test_shared_limiter_paces_parallel_clients",

@@ -107,6 +107,61 @@ def test_cli_sync_with_debug_logs_faults_and_revoked_token_leaks_nothing(tmp_pat
         )
 
 
+def test_v3_cli_sync_with_debug_logs_refresh_and_revocation_leaks_no_token(
+    tmp_path: Path,
+) -> None:
+    """API v3: the client id and secret, the refresh tokens (the one given and every rotated
+    one), the access tokens and the JWTs never reach the output of a debug-logged run that
+    refreshes, meets faults and ends refused; nor the warehouse. (The CLI's state store
+    keeps the token set on purpose, in a 0600 file: not audited here.)"""
+    spec = AccountSpec(seed=13, contacts=300, campaigns=3, activities_per_campaign=20)
+    with Sandbox(spec, qps_limit=None, daily_limit=None) as sb:
+        grant = sb.v3_tokens.issue_tokens(
+            ("account_read", "contact_data", "campaign_data", "offline_access"))
+        assert grant.refresh_token is not None
+        secrets = {"client_id": sb.credentials.api_key,
+                   "client_secret": sb.credentials.client_secret,
+                   "refresh_token": grant.refresh_token, "access_token": grant.access_token,
+                   "password": sb.credentials.password}
+        sb.faults.add("500", path="/v3/contacts*", count=2)
+        sb.faults.add("drop", path="/v3/events*", count=1)
+        cfg = tmp_path / "ctctsync.toml"
+        cfg.write_text(
+            f'integration = "audit"\nstate_url = "sqlite:///{tmp_path / "state.db"}"\n'
+            f'[source]\napi_version = "v3"\nbase_url = "{sb.base_url}"\nqps_limit = 50.0\n'
+            f'[warehouse]\npath = "{tmp_path / "wh.duckdb"}"\n',
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
+        env |= {"CTCTSYNC_API_KEY": secrets["client_id"],
+                "CTCTSYNC_CLIENT_SECRET": secrets["client_secret"],
+                "CTCTSYNC_REFRESH_TOKEN": secrets["refresh_token"]}
+
+        def run() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "ctctsync", "-v", "sync", "-c", str(cfg)],
+                check=False, env=env, capture_output=True, text=True, timeout=240)
+
+        first = run()  # refreshes (no access token yet): a rotated pair is stored
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "/v3/contacts" in first.stderr  # debug logging was on
+        sb.advance(25 * 3600)  # the access token expires: the next run refreshes again
+        second = run()
+        assert second.returncode == 0, second.stdout + second.stderr
+        for chain in list(sb.v3_tokens._chains.values()):  # every refresh token issued
+            secrets[f"refresh {len(secrets)}"] = chain.current
+        sb.v3_tokens.revoke(sb.v3_tokens._chains[grant.refresh_token].current)
+        sb.advance(25 * 3600)
+        refused = run()
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        assert "re-authoriz" in refused.stderr.lower()
+        for i, res in enumerate((first, second, refused)):
+            _assert_clean(res.stdout + res.stderr, secrets, f"CLI output of run {i + 1}")
+            for line in (res.stdout + res.stderr).split():
+                assert not line.startswith("eyJ"), f"a JWT in the output of run {i + 1}"
+        _assert_clean(_warehouse_text(tmp_path / "wh.duckdb"), secrets, "the warehouse")
+
+
 def test_control_plane_stores_and_answers_no_secret(tmp_path: Path) -> None:
     clear_registry()
     spec = AccountSpec(seed=12, contacts=200, campaigns=3, activities_per_campaign=20)
