@@ -88,8 +88,8 @@ SLOW_TESTS = (
     "tests/test_cli_auth.py::test_login_status_check_logout",
     "tests/web/test_v3_authorize.py::test_browser_v3_authorize_allow",
     "tests/web/test_v3_authorize.py::test_browser_v3_authorize_deny_then_try_again",
-    "tests/api/test_v3_oauth.py::test_processes_racing_on_sqlite_refresh_once",
-    "tests/api/test_v3_oauth.py::test_processes_racing_on_postgresql_refresh_once",
+    "tests/api/test_v3_oauth_client.py::test_processes_racing_on_sqlite_refresh_once",
+    "tests/api/test_v3_oauth_client.py::test_processes_racing_on_postgresql_refresh_once",
 )
 
 

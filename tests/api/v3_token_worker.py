@@ -1,4 +1,4 @@
-"""One worker process of the refresh race in ``test_v3_oauth.py``, forked from a
+"""One worker process of the refresh race in ``test_v3_oauth_client.py``, forked from a
 multiprocessing fork server that has imported this module (and so ctctsync's token code)
 already: a worker costs no interpreter start-up, so the race is between refreshes, not
 between imports.
