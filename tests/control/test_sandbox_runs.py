@@ -79,7 +79,10 @@ def _integration(sdb: Session, owner: User, **kw: object) -> Integration:
     return svc.create_integration(
         sdb,
         owner,
-        IntegrationCreate(name="acme", history_start="2000-01-01", tables=SOME_TABLES, **kw),  # type: ignore[arg-type]
+        # v2: these runs drive the v2 OAuth pages and the v2 truth (tests/e2e/test_v3_* do v3)
+        IntegrationCreate(  # type: ignore[arg-type]
+            name="acme", history_start="2000-01-01", tables=SOME_TABLES, api_version="v2", **kw
+        ),
     )
 
 
@@ -337,9 +340,10 @@ def test_oauth_through_the_rest_api(
     as_mallory = {"Authorization": f"Bearer {svc.create_api_token(sdb, mallory, 't')[1]}"}
     sdb.rollback()
     with TestClient(create_api_app(sb_plane)) as client:
-        iid = client.post("/api/v1/integrations", json={"name": "acme"}, headers=as_alice).json()[
-            "id"
-        ]
+        made = client.post(
+            "/api/v1/integrations", json={"name": "acme", "api_version": "v2"}, headers=as_alice
+        )
+        iid = made.json()["id"]
         url = client.post(f"/api/v1/integrations/{iid}/authorize", headers=as_alice).json()[
             "authorize_url"
         ]
