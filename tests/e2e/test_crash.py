@@ -5,12 +5,9 @@ merge by key, replaces are atomic)."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from kill import run_and_kill
 from sync_truth import assert_matches_truth
 
 from ctctsync.sandbox import AccountSpec
@@ -21,7 +18,6 @@ from ctctsync.tables import tables_for
 V2_TABLES = tables_for("v2")
 """The tables of the v2 path (a config without api_version reads v2)."""
 
-CHILD = Path(__file__).with_name("sync_child.py")
 SPEC = AccountSpec(seed=5, contacts=2600, lists=4, campaigns=5, activities_per_campaign=120,
                    library_files=5, trash_files=2, events=2)
 """Contacts span six pages, tracking several: a kill lands mid-table."""
@@ -35,25 +31,6 @@ def _config_json(cfg, sb) -> str:
         cfg.warehouse.credentials.get_secret_value() if cfg.warehouse.credentials else None
     )
     return json.dumps(raw)
-
-
-def _run_and_kill(config_json: str, table: str, phase: str) -> list[str]:
-    """Start the child, SIGKILL it as soon as it reports ``table phase``; returns its lines."""
-    proc = subprocess.Popen([sys.executable, str(CHILD), config_json], stdout=subprocess.PIPE,
-                            text=True)
-    seen: list[str] = []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            seen.append(line.strip())
-            if line.startswith(f"{table} {phase} "):
-                proc.send_signal(signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=120)
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL, f"the child was not killed: {seen[-3:]}"
-    return seen
 
 
 @pytest.mark.parametrize(
@@ -75,7 +52,7 @@ def test_sigkill_then_rerun_equals_truth(sandbox_factory, any_warehouse, make_co
     sb.account.add_contacts(700)
     sb.account.send_campaign(activities=300)
 
-    lines = _run_and_kill(_config_json(cfg, sb), table, phase)
+    lines = run_and_kill(_config_json(cfg, sb), table, phase)
     assert not any(line.startswith("END") for line in lines)
 
     again = run_sync(cfg)
@@ -89,7 +66,7 @@ def test_sigkill_then_rerun_equals_truth(sandbox_factory, any_warehouse, make_co
 def test_sigkill_during_first_run(sandbox_factory, duckdb_warehouse, make_config) -> None:
     sb = sandbox_factory(SPEC)
     cfg = make_config(sb, duckdb_warehouse)
-    _run_and_kill(_config_json(cfg, sb), "contacts", "page")
+    run_and_kill(_config_json(cfg, sb), "contacts", "page")
     assert StateStore(cfg.state_url).get("cc", "contacts") is None
     again = run_sync(cfg)
     assert again.status == "succeeded", again.error

@@ -5,13 +5,10 @@ run killed with SIGKILL resumes to the truth without duplicates."""
 from __future__ import annotations
 
 import operator
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from kill import run_and_kill
 from v3_helpers import config_json, delete_campaign, make_v3_config
 from v3_truth import V3_TABLES, V3Truth, assert_all_v3, assert_v3_matches, read_warehouse
 
@@ -181,30 +178,10 @@ def test_deletes_are_soft_in_v3(sandbox: Sandbox, any_warehouse, make_config) ->
     assert_v3_matches(V3Truth(sandbox), warehouse, "contacts", ignore=("lists",))
 
 
-CHILD = Path(__file__).with_name("sync_child.py")
 KILL_SPEC = AccountSpec(seed=5, contacts=600, lists=3, campaigns=4, activities_per_campaign=120,
                         library_files=1, trash_files=1, events=2)
 """Contacts span two pages of 500 (and the killed incremental run's 740 changes too): a kill
 lands mid-table."""
-
-
-def _run_and_kill(config: str, table: str, phase: str) -> list[str]:
-    """Start a sync in a child process, SIGKILL it as soon as it reports ``table phase``."""
-    proc = subprocess.Popen([sys.executable, str(CHILD), config], stdout=subprocess.PIPE,
-                            text=True)
-    seen: list[str] = []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            seen.append(line.strip())
-            if line.startswith(f"{table} {phase} "):
-                proc.send_signal(signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=120)
-        proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL, f"the child was not killed: {seen[-3:]}"
-    return seen
 
 
 @pytest.mark.parametrize(
@@ -224,7 +201,7 @@ def test_v3_sigkill_then_rerun_equals_truth(sandbox_factory, duckdb_warehouse, m
     sb.account.add_contacts(700)
     sb.account.send_campaign(activities=300)
 
-    lines = _run_and_kill(config_json(cfg), table, phase)
+    lines = run_and_kill(config_json(cfg), table, phase)
     assert not any(line.startswith("END") for line in lines)
 
     again = run_sync(cfg)
@@ -238,7 +215,7 @@ def test_v3_sigkill_during_first_run(sandbox_factory, any_warehouse, make_config
     warehouse = any_warehouse
     sb = sandbox_factory(KILL_SPEC)
     cfg = make_v3_config(make_config, sb, warehouse)
-    _run_and_kill(config_json(cfg), "contacts", "page")
+    run_and_kill(config_json(cfg), "contacts", "page")
     assert StateStore(cfg.state_url).get("cc", "contacts") is None
     again = run_sync(cfg, only_tables=["contacts", "contact_lists"])
     assert again.status == "succeeded", again.error
