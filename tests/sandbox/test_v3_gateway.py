@@ -163,3 +163,11 @@ def test_admin_deletes_a_list(sandbox: Sandbox) -> None:
     assert sandbox.account.lists[lid].deleted_ms is not None
     r = httpx.post(f"{sandbox.base_url}/_sandbox/lists/99999/delete", timeout=10)
     assert r.status_code == 404
+    # gone from v2 (which lists no deleted list), listed as deleted by v3
+    v2 = {"api_key": sandbox.credentials.api_key}
+    auth = {"Authorization": f"Bearer {sandbox.credentials.access_token}"}
+    listed = httpx.get(f"{sandbox.base_url}/v2/lists", params=v2, headers=auth, timeout=10)
+    assert lid not in {int(x["id"]) for x in listed.json()}
+    one = httpx.get(f"{sandbox.base_url}/v2/lists/{lid}", params=v2, headers=auth, timeout=10)
+    assert one.status_code == 404
+    assert lid not in {int(x["id"]) for x in sandbox.truth("contact_lists")}

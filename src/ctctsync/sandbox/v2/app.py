@@ -498,7 +498,9 @@ class V2Api:
             body = [render.contact_list(lst, acc.list_count(lid),
                                         acc.list_uuid(lid) if v3 else None)
                     for lid, lst in sorted(acc.lists.items())
-                    if since is None or lst.modified_ms >= since]
+                    # a deleted list is gone from v2 (only v3 lists deleted ones, §3.2 of v3)
+                    if lst.deleted_ms is None
+                    and (since is None or lst.modified_ms >= since)]
         return json_response(body)
 
     async def contact_list(self, request: Request) -> Response:
@@ -506,7 +508,7 @@ class V2Api:
         raw = request.path_params["id"]
         acc = self.account
         lst = acc.lists.get(int(raw)) if raw.isdigit() else None
-        if lst is None:
+        if lst is None or lst.deleted_ms is not None:
             return errors.error_response(errors.NOT_FOUND)
         return json_response(render.contact_list(lst, acc.list_count(lst.id)))
 

@@ -41,7 +41,7 @@ def _account_info(account: Account) -> list[JSONDict]:
 
 def _contact_lists(account: Account) -> list[JSONDict]:
     return [render.contact_list(lst, account.list_count(lid))
-            for lid, lst in sorted(account.lists.items())]
+            for lid, lst in sorted(account.lists.items()) if lst.deleted_ms is None]
 
 
 def _contact_tracking(account: Account) -> list[JSONDict]:
