@@ -694,7 +694,9 @@ TABLES: dict[str, Table] = {
                 "deleted contacts stay as rows (`status` `DELETED`, `deleted_at` set). Whether "
                 "deleting a contact moves its `updated_at` is UNCONFIRMED "
                 "(constant-contact-v3-api.md §1.7): a deletion may reach the table only with a "
-                "full re-read."
+                "full re-read. Likewise a deleted list leaves its former members' `lists` as "
+                "loaded until they change (whether CC moves their `updated_at` is not "
+                "documented): join `contact_lists` and drop `status = 'DELETED'` lists."
             ),
             sources=_both(
                 Source(
