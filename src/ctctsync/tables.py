@@ -393,7 +393,7 @@ V3_EXTRA_TABLES: tuple[Table, ...] = (
     Table(
         name="contact_custom_fields",
         spec_name="ContactCustomFields",
-        purpose="The account's contact custom fields (the ids in contacts.custom_fields name them).",
+        purpose="The account's contact custom fields (what contacts.custom_fields ids name).",
         replication="full",
         primary_key=("custom_field_id",),
         extra=True,
