@@ -3,12 +3,10 @@ checked against the official contract."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from v3_contract import operation_for, validate
+from v3_client import V3, v3_fixture  # noqa: F401 - the `v3` fixture
 
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.account import AccountSpec
@@ -18,45 +16,6 @@ from ctctsync.sandbox.v3.ids import V3Ids
 from ctctsync.sandbox.v3.tokens import CAMPAIGN_CREATOR_PRIVILEGES
 
 STATUS_LIST = {"DRAFT": "Draft", "SCHEDULED": "Scheduled", "SENT": "Done", "DELETED": "Removed"}
-
-
-class V3:
-    """A v3 client that checks every answer against the contract."""
-
-    def __init__(self, sb: Sandbox, token: str | None = None) -> None:
-        self.sb = sb
-        token = token or sb.v3_tokens.issue_access_token()
-        self.http = httpx.Client(base_url=sb.base_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"})
-
-    def get(self, path: str, params: Any = None, status: int = 200) -> Any:
-        r = self.http.get(path, params=params) if params is not None else self.http.get(path)
-        assert r.status_code == status, (path, r.status_code, r.text[:500])
-        template = operation_for(path)
-        assert template is not None, path
-        validate("GET", template, r.status_code, r.json())
-        return r.json()
-
-    def walk(self, path: str, key: str, params: Any = None) -> tuple[list[Any], int]:
-        """Follow ``_links.next.href`` to the end: every row and the number of pages."""
-        body = self.get(path, params)
-        rows, pages, seen = list(body[key]), 1, set()
-        while "_links" in body:
-            href = body["_links"]["next"]["href"]
-            assert href.startswith("/v3/") and "cursor=" in href  # path-relative (§1.3)
-            assert href not in seen, "a paging loop"
-            seen.add(href)
-            body = self.get(href)  # the cursor carries limit and filters (§1.3)
-            rows.extend(body[key])
-            pages += 1
-        return rows, pages
-
-
-@pytest.fixture
-def v3(sandbox: Sandbox) -> Iterator[V3]:
-    client = V3(sandbox)
-    yield client
-    client.http.close()
 
 
 def _ordered(sb: Sandbox) -> list[Any]:

@@ -4,12 +4,9 @@ what the tracking reports serve. Every body is checked against the official cont
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import pytest
-from v3_contract import operation_for, validate
+from v3_client import V3, v3_fixture  # noqa: F401 - the `v3` fixture
 
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox import generator as gen
@@ -26,43 +23,6 @@ ROW_TYPES = {"sends": "em_sends", "opens": "em_opens", "unique_opens": "em_opens
              "clicks": "em_clicks", "forwards": "em_forwards", "optouts": "em_optouts",
              "bounces": "em_bounces", "didnotopens": "em_didnotopens"}
 REPORT = "/v3/reports/email_reports/{}/tracking/{}"
-
-
-class V3:
-    """A v3 client that checks every answer against the contract."""
-
-    def __init__(self, sb: Sandbox, token: str | None = None) -> None:
-        token = token or sb.v3_tokens.issue_access_token()
-        self.http = httpx.Client(base_url=sb.base_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"})
-
-    def get(self, path: str, params: Any = None, status: int = 200) -> Any:
-        r = self.http.get(path, params=params) if params is not None else self.http.get(path)
-        assert r.status_code == status, (path, r.status_code, r.text[:500])
-        template = operation_for(path)
-        assert template is not None, path
-        validate("GET", template, r.status_code, r.json())
-        return r.json()
-
-    def walk(self, path: str, key: str, params: Any = None) -> tuple[list[Any], int]:
-        """Follow ``_links.next.href`` to the end: every row and the number of pages."""
-        body = self.get(path, params)
-        rows, pages, seen = list(body[key]), 1, set()
-        while body.get("_links"):  # absent, or {} on bounces/optouts, on the last page
-            href = body["_links"]["next"]["href"]
-            assert href.startswith("/v3/") and href not in seen, href
-            seen.add(href)
-            body = self.get(href)
-            rows.extend(body[key])
-            pages += 1
-        return rows, pages
-
-
-@pytest.fixture
-def v3(sandbox: Sandbox) -> Iterator[V3]:
-    client = V3(sandbox)
-    yield client
-    client.http.close()
 
 
 def _log(account: Account, campaign_id: int, kind: str) -> list[Any]:

@@ -2,7 +2,7 @@
 §3.1-§3.5), plus the bulk export routes of :mod:`~ctctsync.sandbox.v3.exports`.
 
 Everything reads the version-neutral account: a contact is the same record v2 serves, seen
-through the v3 mapping of §4 (status -> ``permission_to_send``, home/work/cell phones ->
+through the v3 mapping of §4 (status -> ``permission_to_send``, home, work and cell phones ->
 ``phone_numbers``, numbered custom fields -> custom field UUIDs). Shapes follow the contract's
 ``ContactResource``, ``ContactList``, ``Tag``, ``CustomField`` and ``SegmentDetail``.
 """
