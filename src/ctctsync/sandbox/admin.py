@@ -147,9 +147,11 @@ class AdminApi:
         })
 
     async def clock(self, request: Request) -> Response:
-        """The sandbox time and its offset from real time."""
+        """The sandbox time, its offset from real time (from its start instant when frozen)
+        and whether it is frozen (moves only by ``/clock/advance``)."""
         clock = self.account.clock
-        return _json({"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds})
+        return _json({"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds,
+                      "frozen": clock.frozen})
 
     async def advance_clock(self, request: Request) -> Response:
         """Move the clock forward by ``seconds``."""

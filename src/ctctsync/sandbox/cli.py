@@ -10,8 +10,10 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from ctctsync.sandbox.account import AccountSpec
+from ctctsync.sandbox.clock import ANCHOR_MS
 from ctctsync.sandbox.faults import parse_fault
 from ctctsync.sandbox.server import Sandbox
 from ctctsync.sandbox.v3.oauth import AUTHZ_PATH
@@ -19,6 +21,20 @@ from ctctsync.sandbox.v3.tokens import TOKEN_ENDPOINT_QPS
 
 DEFAULTS = AccountSpec(seed=1, contacts=2000, lists=8, campaigns=12, activities_per_campaign=200,
                        library_files=30, trash_files=5, events=4)
+
+
+def parse_instant(text: str) -> int:
+    """Epoch ms of ``"anchor"`` (the seeded history's end) or of an ISO-8601 instant (UTC
+    when it names no offset); ValueError otherwise."""
+    if text.strip().lower() == "anchor":
+        return ANCHOR_MS
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 instant nor 'anchor': {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
 
 
 def run_sandbox_command(
@@ -36,11 +52,15 @@ def run_sandbox_command(
     daily_limit: int | None = 10_000,
     faults: Sequence[str] = (),
     token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
+    frozen_at: str | None = None,
 ) -> None:
     """Serve a sandbox account until interrupted; prints the base URLs and credentials.
     ``qps_limit``/``daily_limit`` (the API's) and ``token_qps_limit`` (the v3 token
     endpoint's) of None or 0 disable the limit; ``faults`` use the syntax of
-    ``ctctsync.sandbox.faults``."""
+    ``ctctsync.sandbox.faults``. ``frozen_at`` freezes the clock at an ISO-8601 instant, or at
+    the seeded history's anchor with ``"anchor"``: it then moves only by
+    ``POST /_sandbox/clock/advance``."""
+    frozen_ms = parse_instant(frozen_at) if frozen_at else None
     for text in faults:
         parse_fault(text)  # fail fast on bad syntax
     spec = AccountSpec(seed=seed, contacts=contacts, lists=lists, campaigns=campaigns,
@@ -48,7 +68,7 @@ def run_sandbox_command(
                        library_files=library_files, trash_files=trash_files, events=events)
     sb = Sandbox(spec, host=host, port=port, qps_limit=qps_limit or None,
                  daily_limit=daily_limit or None, faults=faults,
-                 token_qps_limit=token_qps_limit or None)
+                 token_qps_limit=token_qps_limit or None, frozen_at_ms=frozen_ms)
     c = sb.credentials
     host_shown = f"[{host}]" if ":" in host else host
 
@@ -78,7 +98,8 @@ def run_sandbox_command(
             "&code_challenge_method=S256",
             f"limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day (v2 and v3); "
             f"v3 token endpoint {token_qps_limit or 'no'} req/s; "
-            f"faults: {', '.join(faults) or 'none'}",
+            f"faults: {', '.join(faults) or 'none'}; clock: "
+            f"{'frozen at ' + sb.account.clock.now().isoformat() if frozen_ms else 'real time'}",
             "Press Ctrl-C to stop.",
         ]
         print("\n".join(lines), flush=True)
@@ -104,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="requests/s per client id at the v3 token endpoint; 0 disables")
     p.add_argument("--fault", dest="faults", action="append", default=[],
                    help="KIND[:PATH_GLOB][:n=COUNT][:p=PROB][:ms=MS][:k=RECORDS] (repeatable)")
+    p.add_argument("--frozen-at", default=None,
+                   help="freeze the clock at an ISO-8601 instant, or 'anchor' (2024-06-01)")
     args = p.parse_args(argv)
     try:
         run_sandbox_command(**vars(args))

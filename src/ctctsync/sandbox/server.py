@@ -164,6 +164,8 @@ class Sandbox:
     ``qps_limit``/``daily_limit`` are the API limits of both versions (per API key = client
     id); ``token_qps_limit`` is the v3 token endpoint's own (1/s at CC; None: off);
     ``redirect_uris`` are registered for the v3 authorize endpoint (loopback ones need not be).
+    ``frozen_at_ms`` freezes the sandbox clock at that instant (e.g. ``clock.ANCHOR_MS``): it
+    then moves only by :meth:`advance` (``clock_offset_seconds`` is added to it).
     """
 
     def __init__(
@@ -176,11 +178,12 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         clock_offset_seconds: float = 0.0,
+        frozen_at_ms: int | None = None,
         token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
         redirect_uris: Sequence[str] = (),
     ) -> None:
         self.spec = spec or AccountSpec()
-        clock = SandboxClock(clock_offset_seconds)
+        clock = SandboxClock(clock_offset_seconds, frozen_at_ms=frozen_at_ms)
         self.account = Account(self.spec, clock)
         """The account model: mutations (``update_contacts``, ``send_campaign``...) and queries."""
         self.auth = AuthStore(self.spec.seed, self.account.info.email, clock)
