@@ -148,6 +148,72 @@ class WarehouseConfig(BaseModel):
         return self
 
 
+class TrackingTier(BaseModel):
+    """One tier of campaign checks: campaigns sent at least ``older_than_days`` ago are
+    checked at most every ``every_hours`` (0: on every run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: int = Field(ge=0, le=3650)
+    every_hours: int = Field(ge=0, le=24 * 366)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, v: Any) -> Any:
+        # the file's short form: [older_than_days, every_hours]
+        if isinstance(v, list | tuple):
+            if len(v) != 2:
+                raise ValueError(
+                    "a tier is [older_than_days, every_hours], e.g. [30, 24]")
+            return {"older_than_days": v[0], "every_hours": v[1]}
+        return v
+
+
+DEFAULT_TIERS: tuple[TrackingTier, ...] = (
+    TrackingTier(older_than_days=0, every_hours=0),
+    TrackingTier(older_than_days=30, every_hours=24),
+    TrackingTier(older_than_days=90, every_hours=168),
+)
+"""Sent less than 30 days ago: every run; 30-90 days: daily; older: weekly."""
+
+
+class TrackingPolicy(BaseModel):
+    """How often each sent campaign's tracking is checked (``[tracking]``; the campaign
+    planner, ``ctctsync.sync.campaigns``; the tiers are applied by ``ctctsync.sync.tiers``).
+
+    A campaign's activity decays within weeks of its send, so older campaigns are checked
+    less often; their activity is not lost meanwhile, only loaded at their next check.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tiers: tuple[TrackingTier, ...] = DEFAULT_TIERS
+    """By age since the send; the first tier must start at 0 days, ages strictly rise."""
+    recheck_days: int = Field(default=30, ge=1, le=3650)
+    """Every campaign's tracking is read whole once per this many days (staggered by
+    campaign, so campaigns loaded together do not all come due the same day), to catch what
+    counts cannot show (an activity retracted while another arrived)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrackingPolicy:
+        if not self.tiers:
+            raise ValueError("tiers: at least one tier, e.g. [[0, 0]]")
+        if self.tiers[0].older_than_days != 0:
+            raise ValueError(
+                "tiers: the first tier must start at 0 days, so every campaign "
+                f"has a tier (it starts at {self.tiers[0].older_than_days})")
+        for before, after in zip(self.tiers, self.tiers[1:], strict=False):
+            if after.older_than_days <= before.older_than_days:
+                raise ValueError(
+                    "tiers: older_than_days must rise from tier to tier "
+                    f"({before.older_than_days} then {after.older_than_days})")
+            if after.every_hours < before.every_hours:
+                raise ValueError(
+                    "tiers: an older tier cannot be checked more often than a "
+                    f"younger one ({before.every_hours} h, then {after.every_hours} h)")
+        return self
+
+
 class SyncConfig(BaseModel):
     """Everything one integration's sync needs."""
 
@@ -165,6 +231,8 @@ class SyncConfig(BaseModel):
     """Re-read this much before the bookmark, to absorb clock skew and late writes."""
     state_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'state.db'}"
     frequency_hours: FrequencyHours = 24
+    tracking: TrackingPolicy = Field(default_factory=TrackingPolicy)
+    """How often sent campaigns' tracking is checked (tiers by age, the full re-check)."""
     new_columns: NewColumnsPolicy = "ignore"
     """Fields the table registry does not know: ``ignore`` reports them (run log,
     ``discover``, the UI) without loading them; ``add`` also loads each as a new text column
