@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -56,6 +57,23 @@ the CLI's state store is a 0600 file in a 0700 folder (``ctctsync.db.create_priv
 readable only by the user the tokens belong to; the control plane keeps its integrations'
 tokens encrypted in its own tables."""
 
+
+campaign_ledger = sa.Table(
+    "campaign_ledger",
+    metadata,
+    sa.Column("integration", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("campaign_id", sa.String(64), primary_key=True),
+    sa.Column("entry", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Per integration, table and sent campaign: the campaign planner's JSON entry
+(``ctctsync.sync.campaigns``: counts per tracking kind, the instant each kind was read up to,
+last check, last whole read, summary row). Written with the table's bookmark, in one
+transaction, after the warehouse commit; ``reset`` clears it with the bookmark."""
+
+LedgerEntries = Mapping[str, Mapping[str, Any]]
+"""``{campaign_id: entry}``: a table's ledger (entries are JSON-ready mappings)."""
 
 SWITCH_MARKER = "_api_switch_v3"
 """The record of a done v2 -> v3 switch (``ctctsync.sync.switch``): a bookmark row of this
@@ -155,11 +173,13 @@ class StateStore:
         run_id: str | None,
         *,
         columns: Sequence[str] | None = None,
+        ledger: LedgerEntries | None = None,
     ) -> None:
         """Save a bookmark (call only after the table's data is committed).
 
         ``columns``: the columns loaded up to this bookmark, saved in the same transaction
-        (see :meth:`columns`)."""
+        (see :meth:`columns`); ``ledger``: the table's campaign ledger, which replaces the
+        saved one in the same transaction (see :meth:`ledger`)."""
         now = datetime.now(UTC)
         values = {
             "last_run_date": _utc(last_run_date),
@@ -176,6 +196,23 @@ class StateStore:
                     table,
                     {"columns": json.dumps(sorted(columns)), "updated_at": now},
                 )
+            if ledger is not None:
+                _replace_ledger(conn, integration, table, ledger, now)
+
+    def ledger(self, integration: str, table: str) -> dict[str, dict[str, Any]]:
+        """The table's campaign ledger, ``{campaign_id: entry}`` ({} when none was saved)."""
+        tbl = campaign_ledger
+        query = sa.select(tbl.c.campaign_id, tbl.c.entry).where(
+            tbl.c.integration == integration, tbl.c.table_name == table)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {str(r.campaign_id): json.loads(r.entry) for r in rows}
+
+    def save_ledger(self, integration: str, table: str, ledger: LedgerEntries) -> None:
+        """Replace a table's campaign ledger (a full table's: it has no bookmark to save it
+        with). Call only after the table's data is committed."""
+        with self._writer.begin() as conn:
+            _replace_ledger(conn, integration, table, ledger, datetime.now(UTC))
 
     def columns(self, integration: str, table: str) -> frozenset[str] | None:
         """The columns loaded up to the table's bookmark (None if never recorded)."""
@@ -191,16 +228,19 @@ class StateStore:
         return frozenset(json.loads(row[0]))
 
     def reset(self, integration: str, table: str | None = None) -> int:
-        """Forget bookmarks (one table, or all of an integration): the next run re-reads
-        from the history start. Returns how many were removed. Resetting a whole
-        integration also forgets its discovered fields."""
+        """Forget bookmarks and campaign ledgers (one table, or all of an integration): the
+        next run re-reads from the history start. Returns how many bookmarks were removed.
+        Resetting a whole integration also forgets its discovered fields."""
         stmt = sa.delete(bookmarks).where(bookmarks.c.integration == integration)
         cols = sa.delete(bookmark_columns).where(bookmark_columns.c.integration == integration)
+        entries = sa.delete(campaign_ledger).where(campaign_ledger.c.integration == integration)
         if table is not None:
             stmt = stmt.where(bookmarks.c.table_name == table)
             cols = cols.where(bookmark_columns.c.table_name == table)
+            entries = entries.where(campaign_ledger.c.table_name == table)
         with self._writer.begin() as conn:
             conn.execute(cols)
+            conn.execute(entries)
             if table is None:
                 conn.execute(
                     sa.delete(discovered_fields).where(
@@ -264,3 +304,18 @@ def _upsert(
     ).rowcount
     if not updated:
         conn.execute(sa.insert(tbl).values(integration=integration, table_name=table, **values))
+
+
+def _replace_ledger(
+    conn: Connection, integration: str, table: str, ledger: LedgerEntries, now: datetime
+) -> None:
+    tbl = campaign_ledger
+    conn.execute(sa.delete(tbl).where(tbl.c.integration == integration,
+                                      tbl.c.table_name == table))
+    rows = [
+        {"integration": integration, "table_name": table, "campaign_id": str(cid),
+         "entry": json.dumps(entry, sort_keys=True, default=str), "updated_at": now}
+        for cid, entry in ledger.items()
+    ]
+    if rows:
+        conn.execute(sa.insert(tbl), rows)
