@@ -102,6 +102,27 @@ ACTIVITY_TYPES: Mapping[str, str] = MappingProxyType(
 )
 """A row's ``tracking_activity_type`` -> the v2 ``activity_type`` (§3.8)."""
 
+STATS_PATH = "/v3/reports/stats/email_campaigns/{campaign_ids}"
+"""Activity counts of many campaigns, ids comma-separated (§3.9)."""
+STATS_ENDPOINT = "GET /v3/reports/stats/email_campaigns/{campaign_ids}"
+"""The stats calls' name in the call counter (the path holds a list, not one id)."""
+STATS_MAX_IDS = 150
+"""``campaign_ids`` of one stats call: contract ``maximum: 150`` (§3.9)."""
+
+STAT_OF_KIND: Mapping[str, str] = MappingProxyType(
+    {
+        "EMAIL_SEND": "em_sends",
+        "EMAIL_OPEN": "em_opens_all",
+        "EMAIL_CLICK": "em_clicks_all",
+        "EMAIL_FORWARD": "em_forwards",
+        "EMAIL_UNSUBSCRIBE": "em_optouts",
+        "EMAIL_BOUNCE": "em_bounces",
+    }
+)
+"""Tracking kind -> the campaign stat counting its report's rows (§3.9). Opens and clicks
+take the ``*_all`` counts: the ``opens``/``clicks`` reports list every open and click, and
+the unique ``em_opens``/``em_clicks`` would not move on a contact's second open."""
+
 CAMPAIGNS_PATH = "/v3/emails"
 """Every campaign, deleted ones included (``Removed``) -- §3.6."""
 CAMPAIGN_PATH = "/v3/emails/{campaign_id}"

@@ -6,7 +6,8 @@
 names (:data:`READERS`). It yields lists of records (one list per page or per item call),
 each record holding the columns of ``table.for_version("v3")`` (:mod:`.shape`) plus any v3
 field ctctsync does not know (so new fields are reported). :func:`sent_campaigns` lists the
-campaigns whose activities have tracking, with their activity ids.
+campaigns whose activities have tracking, with their activity ids, and
+:func:`scan_campaigns` counts their activities (both in :mod:`.campaigns`).
 
 Records may repeat across pages; merging by key is the caller's job. What a reader could not
 read goes to the caller's :class:`~ctctsync.api.readnotes.ReadNotes`. Sections cited are of
@@ -23,13 +24,17 @@ from typing import Any, Protocol
 
 from ctctsync.api.client import ApiClient
 from ctctsync.api.readnotes import ReadNotes
+from ctctsync.api.tracking import TRACKING_KEY, TrackingRead
+from ctctsync.api.v3.campaigns import (
+    all_campaigns,
+    campaign_detail,
+    email_activity_ids,
+    scan_campaigns,
+    sent_campaigns,
+)
 from ctctsync.api.v3.endpoints import (
     ACTIVITY_TYPES,
-    CAMPAIGN_PATH,
-    CAMPAIGNS_PATH,
-    EMAIL_ROLES,
     EVENT_PATH,
-    SENT_STATUSES,
     TRACKING_TYPES,
     V3_ENDPOINTS,
     first_params,
@@ -52,6 +57,7 @@ __all__ = [
     "READERS",
     "TableUnavailable",
     "extract",
+    "scan_campaigns",
     "sent_campaigns",
 ]
 
@@ -149,63 +155,6 @@ def collection(
 # --- campaigns and their activities ----------------------------------------------------------
 
 
-def _all_campaigns(client: ApiClient, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Every campaign of ``GET /emails`` (changed since ``since``), once each: pages may
-    repeat a record (§1.3)."""
-    source = V3_ENDPOINTS["email_campaigns"]
-    found: dict[str, dict[str, Any]] = {}
-    for page in client.pages(CAMPAIGNS_PATH, first_params(source, since), paginator(source)):
-        for campaign in page.records:
-            found.setdefault(str(campaign.get("campaign_id")), campaign)
-    return list(found.values())
-
-
-def _email_activity_ids(detail: Any) -> list[str]:
-    """The ids of a campaign's email activities (``primary_email``, ``resend``), in order."""
-    refs = detail.get("campaign_activities") if isinstance(detail, dict) else None
-    return [
-        str(ref["campaign_activity_id"])
-        for ref in (refs if isinstance(refs, list) else [])
-        if isinstance(ref, dict) and ref.get("role") in EMAIL_ROLES
-        and ref.get("campaign_activity_id")
-    ]
-
-
-def _campaign_detail(client: ApiClient, campaign_id: str) -> Any:
-    """``GET /emails/{id}``, None when the campaign is gone (deleted during the run)."""
-    try:
-        return client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id))
-    except NotFound:
-        log.warning("campaign %s answered 404: deleted during the run", campaign_id)
-        return None
-
-
-def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
-    """Every campaign that was sent (status ``DONE``, or ``EXECUTING`` while it is being
-    sent), each as listed (``campaign_id``, ``name``, ``current_status``, ``updated_at``...)
-    plus ``activity_ids``: its ``primary_email``/``resend`` campaign activities, the ids its
-    tracking reports are read by (§3.6, §3.8).
-
-    Calls: the campaign list (one per 500 campaigns) + one detail per sent campaign (only the
-    detail names the activities). Tracking exists only for sent campaigns; removed ones
-    cannot be read (§1.7). A campaign whose detail answers 404 (deleted since it was listed)
-    is returned with ``deleted: True`` and no activities, so the reader that enumerates it
-    notes the loss (this function has no notes of its own: v2's signature).
-    """
-    out: list[dict[str, Any]] = []
-    for campaign in _all_campaigns(client):
-        status = str(campaign.get("current_status") or "").upper()
-        if status not in SENT_STATUSES:
-            continue
-        campaign_id = str(campaign["campaign_id"])
-        detail = _campaign_detail(client, campaign_id)
-        if detail is None:
-            out.append({**campaign, "activity_ids": [], "deleted": True})
-            continue
-        out.append({**campaign, "activity_ids": _email_activity_ids(detail)})
-    return out
-
-
 def _campaign_list(client: ApiClient, campaigns: Campaigns | None) -> Sequence[Mapping[str, Any]]:
     return list(campaigns) if campaigns is not None else sent_campaigns(client)
 
@@ -244,22 +193,37 @@ def _report(
             return  # newest first (§1.8): the rest was read by an earlier run
 
 
+Reads = Sequence[tuple[str, str, datetime | None]]
+"""The reports to read of a campaign's activities: (report, activity kind, created since)."""
+
+
+def _reads(campaign: Mapping[str, Any], since: datetime | None) -> Reads:
+    """Which of a campaign's six reports to read, each with its own ``since``: the kinds its
+    :data:`~ctctsync.api.tracking.TRACKING_KEY` names (the planner's choice), else every
+    kind since the table's ``since``."""
+    plan = campaign.get(TRACKING_KEY)
+    if not isinstance(plan, TrackingRead):
+        return [(type_path, kind, since) for type_path, kind in TRACKING_TYPES]
+    return [(type_path, kind, plan.kinds[kind])
+            for type_path, kind in TRACKING_TYPES if kind in plan.kinds]
+
+
 def _report_pages(
     client: ApiClient, source: Source, shape: Shaper, campaign_id: str, activity_id: str,
-    since: datetime | None, notes: ReadNotes,
+    reads: Reads, notes: ReadNotes,
 ) -> Iterator[Records]:
-    """One campaign activity's six reports.
+    """The reports ``reads`` names of one campaign activity.
 
     A report answering 404 means the campaign was deleted during the run when its detail
     404s too (gone for good: the activity's other reports are skipped); otherwise the
     campaign exists, the report is noted as missing (read again next run: the bookmark
     stays) and the others are read -- as v2 does (constant-contact-api.md §1.8)."""
-    for type_path, activity_type in TRACKING_TYPES:
+    for type_path, activity_type, since in reads:
         path = source.path.format(campaign_activity_id=activity_id, type=type_path)
         try:
             yield from _report(client, source, shape, campaign_id, path, activity_type, since)
         except NotFound:
-            if _campaign_detail(client, campaign_id) is None:
+            if campaign_detail(client, campaign_id) is None:
                 notes.add("campaign_deleted", campaign_id)
                 return
             log.warning("campaign %s: %s answered 404 while the campaign exists; read again "
@@ -277,15 +241,20 @@ def campaign_activities(
     now: Clock = _utcnow,
     notes: ReadNotes | None = None,
 ) -> Iterator[Records]:
-    """ContactTracking: every activity of every sent campaign activity, from the six
-    per-activity reports (§3.8).
+    """ContactTracking: the activities of sent campaigns, from the six per-activity reports
+    (§3.8) of each of a campaign's email activities (``primary_email``, ``resend``).
+
+    A campaign carrying :data:`~ctctsync.api.tracking.TRACKING_KEY` has only the kinds it
+    names read, each since its own moment (None: whole); one without it has every kind read
+    since ``since``; a campaign not in ``campaigns`` is not read.
 
     The reports have no date filter (§1.9) and list the newest first (§1.8): an incremental
-    read pages each report until its first row older than ``since`` (the bookmark minus the
-    look-back; the merge on ``activity_id`` absorbs the overlap). Calls: 6 per campaign
-    activity + one per further page of new rows, whatever the number of contacts (the
-    per-contact report, §3.7, would need a call chain per contact). A campaign removed during
-    the run answers 404: its activities are gone with it (noted, :func:`_report_pages`).
+    read pages each report until its first row older than its ``since`` (the mark minus the
+    look-back; the merge on ``activity_id`` absorbs the overlap). Calls: one per report read
+    per campaign activity + one per further page of new rows, whatever the number of
+    contacts (the per-contact report, §3.7, would need a call chain per contact). A campaign
+    removed during the run answers 404: its activities are gone with it (noted,
+    :func:`_report_pages`).
     """
     notes = notes if notes is not None else ReadNotes()
     shape = Shaper(table, source)
@@ -294,9 +263,12 @@ def campaign_activities(
         if campaign.get("deleted"):  # its detail 404ed in sent_campaigns
             notes.add("campaign_deleted", campaign_id)
             continue
+        reads = _reads(campaign, since)
+        if not reads:
+            continue
         for activity_id in campaign.get("activity_ids") or ():
             yield from _report_pages(client, source, shape, campaign_id, str(activity_id),
-                                     since, notes)
+                                     reads, notes)
 
 
 def campaign_summaries(
@@ -335,14 +307,14 @@ def email_activities(
     answers 404 is noted (gone)."""
     notes = notes if notes is not None else ReadNotes()
     shape = Shaper(table, source)
-    for campaign in _all_campaigns(client, since):
+    for campaign in all_campaigns(client, since):
         if str(campaign.get("current_status") or "").upper() == "REMOVED":
             continue
-        detail = _campaign_detail(client, str(campaign["campaign_id"]))
+        detail = campaign_detail(client, str(campaign["campaign_id"]))
         if detail is None:
             continue
         rows = []
-        for activity_id in _email_activity_ids(detail):
+        for activity_id in email_activity_ids(detail):
             try:
                 activity = client.get_json(source.path.format(campaign_activity_id=activity_id))
             except NotFound:
