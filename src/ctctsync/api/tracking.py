@@ -15,6 +15,9 @@ reader the campaigns to walk, each mapping optionally carrying
 * :data:`SUMMARY_KEY`: the campaign's summary row already read by the scan (v2), or kept
   from an earlier run for a campaign not due this run: the summary reader yields it instead
   of calling.
+* :data:`SCAN_KEY`: the campaign's :class:`CampaignScan` of this run, when it was scanned:
+  a reader takes what it needs from it instead of calling again (v2: the link URLs of the
+  clicks, ``extra["links"]``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ TRACKING_KEY: Final = "_tracking"
 """Key of a campaign mapping holding its :class:`TrackingRead` for this run."""
 SUMMARY_KEY: Final = "_summary"
 """Key of a campaign mapping holding its ready summary row (``email_campaign_summary``)."""
+SCAN_KEY: Final = "_scan"
+"""Key of a campaign mapping holding its :class:`CampaignScan` of this run."""
 
 
 @dataclass(frozen=True)

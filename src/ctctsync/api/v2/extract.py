@@ -17,6 +17,14 @@ The two per-campaign tables get records already shaped to their table:
 
 Records may repeat across pages (§1.3 reports N+1 items); merging by key is the caller's job.
 
+Change detection (``ctctsync.api.tracking``): :func:`scan_campaigns` reads each given
+campaign's detail once -- its ``tracking_summary`` counts, ``last_run_date`` and link URLs --
+and the campaign planner hands the per-campaign readers only what moved: a campaign mapping
+with ``TRACKING_KEY`` is read for those kinds only, each from its own ``created_since``; one
+with ``SCAN_KEY`` takes its link URLs from the scan (no second detail call); one with
+``SUMMARY_KEY`` yields that summary row without a call. v2 has no batched stats: the floor is
+one scan call per campaign checked.
+
 Nothing is lost silently (docs/architecture.md, "No silent loss"): what a reader could not
 read is noted in the :class:`~ctctsync.api.readnotes.ReadNotes` the caller passes (shared
 with the v3 readers; re-exported here), by a kind of :data:`LOSSES` that
@@ -36,6 +44,7 @@ from typing import Any, Protocol
 
 from ctctsync.api.client import ApiClient
 from ctctsync.api.readnotes import LOSSES, LossKind, ReadNotes, Recovery
+from ctctsync.api.tracking import SCAN_KEY, SUMMARY_KEY, TRACKING_KEY, CampaignScan, TrackingRead
 from ctctsync.api.v2.endpoints import (
     CAMPAIGN_PATH,
     SENT,
@@ -59,6 +68,7 @@ __all__ = [
     "campaign_summaries",
     "collection",
     "extract",
+    "scan_campaigns",
     "sent_campaigns",
 ]
 
@@ -145,11 +155,14 @@ def collection(
         yield page.records
 
 
-def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
+def sent_campaigns(
+    client: ApiClient, known: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Summaries (id, name, status, modified_date) of every SENT campaign, read from the
     ``email_campaigns`` source (the tables that depend on it enumerate these).
 
-    Tracking exists only for SENT campaigns -- constant-contact-api.md §1.8, §9.
+    Tracking exists only for SENT campaigns -- constant-contact-api.md §1.8, §9. ``known``
+    (the campaign ledger's view) is not needed: the list alone names every campaign.
     """
     params = {**first_params(_CAMPAIGNS, None), "status": SENT}
     found: dict[str, dict[str, Any]] = {}
@@ -157,6 +170,67 @@ def sent_campaigns(client: ApiClient) -> list[dict[str, Any]]:
         for campaign in page.records:
             found[str(campaign["id"])] = campaign  # pages may overlap -- §1.3
     return list(found.values())
+
+
+KIND_COUNTS: Mapping[str, str] = MappingProxyType(
+    {activity_type: count for count, activity_type in TRACKING_TYPES}
+)
+"""Tracking kind -> its count in ``tracking_summary``: the six collections' path names are
+the summary's count names -- constant-contact-api.md §9, §9.1."""
+
+SCAN_PARAMS: Mapping[str, str] = MappingProxyType({"updateSummary": "true"})
+"""The detail's ``tracking_summary`` is as of CC's last scheduled update unless asked to
+recompute it (§3): a stale count would only delay the rows, but fresh ones load them on
+this run."""
+
+
+def scan_campaigns(
+    client: ApiClient,
+    campaigns: Sequence[Mapping[str, Any]],
+    *,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> dict[str, CampaignScan]:
+    """One detail call per campaign: its ``tracking_summary`` counts by kind, its
+    ``last_run_date`` (sent_at), its summary row and its link URLs (``extra["links"]``,
+    ``{link_id: url}``) -- constant-contact-api.md §3, §9.
+
+    The counts are v2's: sends and bounces per address, opens, clicks and forwards per
+    *unique* recipient (§9). A repeat open does not move them; the planner reads a kind
+    from the instant it was last read up to, so such rows are loaded at the kind's next move
+    or the campaign's periodic whole read. A campaign whose detail answers 404, or carries
+    no ``tracking_summary``, is left out: the readers then read it as without a scan (and
+    note what they cannot read themselves).
+    """
+    out: dict[str, CampaignScan] = {}
+    for campaign in campaigns:
+        campaign_id = str(campaign["id"])
+        try:
+            detail = client.get_json(CAMPAIGN_PATH.format(campaign_id=campaign_id), SCAN_PARAMS)
+        except NotFound:
+            log.info("campaign %s: detail answered 404 to the scan; read without it",
+                     campaign_id)
+            continue
+        read_at = now()
+        summary = detail.get("tracking_summary") if isinstance(detail, dict) else None
+        if not isinstance(summary, dict):
+            continue
+        counts = {kind: _count(summary.get(name)) for kind, name in KIND_COUNTS.items()}
+        out[campaign_id] = CampaignScan(
+            campaign_id=campaign_id,
+            counts=counts,
+            sent_at=_parse_time(detail.get("last_run_date")),
+            summary=_summary_record(campaign_id, detail, summary, read_at),
+            extra={"links": _links_of(detail)},
+        )
+    return out
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _campaign_list(client: ApiClient, campaigns: Campaigns | None) -> Sequence[Mapping[str, Any]]:
@@ -193,6 +267,11 @@ def _link_uris(client: ApiClient, campaign_id: str, notes: ReadNotes) -> dict[st
                     "its clicks are loaded without link_uri", campaign_id)
         notes.add("link_lookup_missing", campaign_id)
         return {}
+    return _links_of(detail)
+
+
+def _links_of(detail: Any) -> dict[str, str]:
+    """``{link_id: url}`` of a campaign detail's ``click_through_details``."""
     links = detail.get("click_through_details") if isinstance(detail, dict) else None
     out: dict[str, str] = {}
     for link in links if isinstance(links, list) else []:
@@ -221,11 +300,13 @@ def _campaign_exists(client: ApiClient, campaign_id: str) -> bool:
 
 
 class _Links:
-    """A campaign's link URLs, looked up once, on its first page of clicks."""
+    """A campaign's link URLs, looked up once, on its first page of clicks (or given by the
+    run's scan of the campaign)."""
 
-    def __init__(self, client: ApiClient, campaign_id: str, notes: ReadNotes) -> None:
+    def __init__(self, client: ApiClient, campaign_id: str, notes: ReadNotes,
+                 uris: Mapping[str, str] | None = None) -> None:
         self._client, self._campaign_id, self._notes = client, campaign_id, notes
-        self._uris: dict[str, str] | None = None
+        self._uris: dict[str, str] | None = dict(uris) if uris is not None else None
 
     def fill(self, records: Records) -> None:
         if self._uris is None:
@@ -236,17 +317,23 @@ class _Links:
 
 
 def _campaign_activity_pages(
-    client: ApiClient, source: Source, campaign_id: str, since: datetime | None,
-    notes: ReadNotes,
+    client: ApiClient, source: Source, campaign_id: str,
+    kinds: Mapping[str, datetime | None], notes: ReadNotes,
+    links: Mapping[str, str] | None = None,
 ) -> Iterator[Records]:
-    """The pages of one campaign's six tracking collections, normalised.
+    """The pages of one campaign's tracking collections (``kinds``: activity type -> its
+    ``created_since``; the others are not read), normalised; ``links``: the campaign's link
+    URLs when the run's scan read them already.
 
     A collection answering 404 is a campaign deleted during the run when its detail 404s
     too (gone for good: the rest of its tracking is skipped); otherwise the campaign exists,
     the collection is noted as missing (read again next run) and the others are read.
     """
-    links = _Links(client, campaign_id, notes)
+    link_uris = _Links(client, campaign_id, notes, links)
     for type_path, activity_type in TRACKING_TYPES:
+        if activity_type not in kinds:
+            continue
+        since = kinds[activity_type]
         path = source.path.format(campaign_id=campaign_id, type=type_path)
         try:
             for page in client.pages(path, first_params(source, since), source.envelope):
@@ -255,7 +342,7 @@ def _campaign_activity_pages(
                 records = [_normalise_activity(r, campaign_id, activity_type)
                            for r in page.records]
                 if activity_type == "EMAIL_CLICK":
-                    links.fill(records)
+                    link_uris.fill(records)
                 yield records
         except NotFound:
             if not _campaign_exists(client, campaign_id):
@@ -285,15 +372,36 @@ def campaign_activities(
     campaign detail call when the campaign has clicks in the window, for ``link_uri``).
 
     Incremental reads send ``created_since``, except for campaigns changed since
-    ``since`` (:func:`_since_for`). What cannot be read goes to ``notes``
+    ``since`` (:func:`_since_for`). A campaign mapping with ``TRACKING_KEY`` (the campaign
+    planner's) is read for its kinds only, each from its own since; one with ``SCAN_KEY``
+    takes its link URLs from the scan. What cannot be read goes to ``notes``
     (:func:`_campaign_activity_pages`).
     """
     notes = notes if notes is not None else ReadNotes()
     for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
         yield from _campaign_activity_pages(
-            client, source, campaign_id, _since_for(campaign, since), notes
+            client, source, campaign_id, _kinds_of(campaign, since), notes,
+            _scanned_links(campaign),
         )
+
+
+def _kinds_of(campaign: Mapping[str, Any], since: datetime | None) -> Mapping[str, datetime | None]:
+    """The kinds to read of a campaign, each with its ``created_since``: the planner's
+    choice when it made one, else every kind from the table's since (:func:`_since_for`)."""
+    read = campaign.get(TRACKING_KEY)
+    if isinstance(read, TrackingRead):
+        return read.kinds
+    whole_or_since = _since_for(campaign, since)
+    return dict.fromkeys(KIND_COUNTS, whole_or_since)
+
+
+def _scanned_links(campaign: Mapping[str, Any]) -> Mapping[str, str] | None:
+    scan = campaign.get(SCAN_KEY)
+    if not isinstance(scan, CampaignScan):
+        return None
+    links = scan.extra.get("links")
+    return links if isinstance(links, Mapping) else None
 
 
 def _summary_record(
@@ -328,11 +436,17 @@ def campaign_summaries(
     one detail call gives the whole row. If a detail has no ``tracking_summary``, or answers
     404, the summary endpoint is called (a missing lookup costs no row: without the detail
     the row has no ``last_run_date``, and that is noted). Only a campaign whose summary
-    404s too is deleted (§1.8): noted, and it has no row.
+    404s too is deleted (§1.8): noted, and it has no row. A campaign mapping with
+    ``SUMMARY_KEY`` (read by the run's scan, or kept from the campaign's last check) yields
+    that row without a call.
     """
     notes = notes if notes is not None else ReadNotes()
     for campaign in _campaign_list(client, campaigns):
         campaign_id = str(campaign["id"])
+        ready = campaign.get(SUMMARY_KEY)
+        if isinstance(ready, Mapping):
+            yield [dict(ready)]
+            continue
         try:
             record = _summary(client, source, campaign_id, now, notes)
         except NotFound:
