@@ -33,3 +33,9 @@ class Conflict(ServiceError):  # noqa: N818
 
 class InvalidTransition(ServiceError):  # noqa: N818
     """A state machine was asked for a move it does not allow."""
+
+
+class QuotaWouldDefer(Conflict):
+    """The daily API quota will not cover the run asked for: nothing was queued. ``message``
+    says when it could run ("next run at 00:00 UTC: today's quota is reserved for 14
+    scheduled runs")."""

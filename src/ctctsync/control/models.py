@@ -5,7 +5,8 @@ classes and the migrations must agree, which ``tests/control/test_store.py`` che
 
 Two state machines live here as data, enforced by ``transition`` methods:
 
-- a run: ``queued -> running|cancelled``; ``running -> succeeded|partial|failed|cancelled``.
+- a run: ``queued -> running|deferred|cancelled``; ``deferred -> queued|cancelled``;
+  ``running -> succeeded|partial|failed|cancelled``.
 - an integration: see ``INTEGRATION_TRANSITIONS``.
 """
 
@@ -24,9 +25,14 @@ from ctctsync.db import metadata
 from ctctsync.errors import RunOutcome
 from ctctsync.errors.taxonomy import status_label
 
-RunStatus = Literal["queued", "running", RunOutcome]
-"""Queued or running, then how it ended (:data:`ctctsync.errors.RunOutcome`)."""
+RunStatus = Literal["queued", "deferred", "running", RunOutcome]
+"""Queued (or deferred by the quota guard until the daily quota resets) or running, then how
+it ended (:data:`ctctsync.errors.RunOutcome`)."""
 RunTrigger = Literal["schedule", "manual", "resync", "backfill"]
+RunKind = Literal["incremental", "first_load", "full_refresh", "resync"]
+"""What a run reads, for its estimate: changes since the bookmarks (``incremental``), the
+whole account because the integration never finished a run (``first_load``), or some tables
+whole again (``full_refresh`` after a selection grew, ``resync`` on request)."""
 IntegrationState = Literal["pending", "active", "paused", "failed", "needs_reauth"]
 AuthMethod = Literal["oauth", "manual"]
 ApiVersion = Literal["v2", "v3"]
@@ -40,10 +46,15 @@ RUN_STATUSES: Final = cast(tuple[RunStatus, ...], get_args(RunStatus))
 RUN_TRIGGERS: Final = cast(tuple[RunTrigger, ...], get_args(RunTrigger))
 INTEGRATION_STATES: Final = cast(tuple[IntegrationState, ...], get_args(IntegrationState))
 ACTIVE_RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("queued", "running")
+WAITING_RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("queued", "deferred")
+"""Runs not started yet: queued, or deferred until the daily quota resets."""
+RUN_KINDS: Final = cast(tuple[RunKind, ...], get_args(RunKind))
 FINISHED_RUN_STATUSES: Final = cast(tuple[RunOutcome, ...], get_args(RunOutcome))
 
 RUN_TRANSITIONS: Final[dict[RunStatus, frozenset[RunStatus]]] = {
-    "queued": frozenset({"running", "cancelled"}),
+    "queued": frozenset({"running", "deferred", "cancelled"}),
+    # Deferred by the quota guard (never started); queued again after the quota resets.
+    "deferred": frozenset({"queued", "cancelled"}),
     "running": frozenset({"succeeded", "partial", "failed", "cancelled"}),
     "succeeded": frozenset(),
     "partial": frozenset(),
@@ -271,6 +282,8 @@ class Run(Base):
         ),
         sa.Index("ix_runs_integration_created", "integration_id", "created_at"),
         sa.Index("ix_runs_status_created", "status", "created_at"),
+        # The quota guard sums today's calls per key on every claim.
+        sa.Index("ix_runs_key_finished", "key_fingerprint", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_run_id)
@@ -302,6 +315,20 @@ class Run(Base):
     warnings: Mapped[list[str] | None] = mapped_column(sa.JSON(), default=list)
     """What a finished run could not load (``<table>: <warning>``): a ``succeeded`` run
     with warnings is shown "succeeded with warnings" (``SyncResult.warnings``)."""
+    kind: Mapped[str | None] = mapped_column(sa.String(20))
+    """:data:`RunKind`, decided when the run is queued or claimed (None: before 0007)."""
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(16))
+    """``ctctsync.api.fingerprint`` of the API key (v2) or client id (v3) the run spends
+    (the quota it counts against); set when it is claimed."""
+    estimated_calls: Mapped[int | None] = mapped_column()
+    """The planner's estimate of the run's API calls (``services.quota.estimate_run``)."""
+    estimate_basis: Mapped[str | None] = mapped_column(sa.Text())
+    """Where the estimate comes from, in words."""
+    table_calls: Mapped[dict[str, int] | None] = mapped_column(sa.JSON())
+    """API calls per table (what later estimates are made of)."""
+    defer_reason: Mapped[str | None] = mapped_column(sa.Text())
+    """Why the quota guard deferred the run (shown while it is ``deferred``); the run goes
+    back to the queue at ``resume_at``."""
 
     integration: Mapped[Integration] = relationship(foreign_keys=[integration_id])
     requested_by: Mapped[User | None] = relationship()
@@ -337,6 +364,27 @@ class Run(Base):
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, status={self.status!r}, trigger={self.trigger!r})"
+
+
+class ApiKeyLimits(Base):
+    """The limits of one API key (a v2 key or the v3 application's client id), by its
+    fingerprint: never the key itself. A NULL limit means the installation's default
+    (``ControlSettings.cc_qps_limit`` / ``cc_daily_limit``: CC's 4/s and 10,000/day)."""
+
+    __tablename__ = "api_key_limits"
+
+    fingerprint: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(sa.String(100))
+    """What the UI shows: ``v2 key …ab12`` or ``v3 application 1a2b3c…``."""
+    api_version: Mapped[str] = mapped_column(sa.String(2))
+    per_second: Mapped[float | None] = mapped_column(sa.Float())
+    per_day: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When an administrator last changed the limits (None: never)."""
+    updated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class RunLog(Base):

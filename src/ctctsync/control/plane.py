@@ -34,6 +34,7 @@ from ctctsync.control.context import ControlContext, attach
 from ctctsync.control.crypto import SecretBox
 from ctctsync.control.database import create_store_engine, upgrade_database, writer
 from ctctsync.control.models import FINISHED_RUN_STATUSES, Integration, Run, RunLog
+from ctctsync.control.services import quota
 from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import ProgressListener, RunExecutor
@@ -58,6 +59,8 @@ class TickReport:
     """Ids of runs queued (or merged into) for integrations that were due."""
     swept: list[str] = field(default_factory=list)
     """Ids of running runs failed because their heartbeat went stale."""
+    resumed: list[str] = field(default_factory=list)
+    """Ids of deferred runs queued again (the daily quota has reset)."""
 
 
 def next_slot(previous: datetime, now: datetime, every: timedelta) -> datetime:
@@ -135,6 +138,7 @@ class ControlPlane:
     def tick(self) -> TickReport:
         """Fail stale runs, then queue a run for every integration that is due."""
         report = TickReport(swept=self.sweep())
+        report.resumed = self.resume_deferred()
         now = self.clock.now()
         with self.session() as db:
             due = list(
@@ -156,7 +160,12 @@ class ControlPlane:
                 )
                 busy = db.scalar(
                     sa.select(Run.id).where(
-                        Run.integration_id == integ.id, Run.status.in_(("queued", "running"))
+                        Run.integration_id == integ.id,
+                        sa.or_(
+                            Run.status.in_(("queued", "running")),
+                            # A scheduled run deferred to the quota's reset serves this slot.
+                            sa.and_(Run.status == "deferred", Run.trigger == "schedule"),
+                        ),
                     )
                 )
                 db.commit()
@@ -166,6 +175,48 @@ class ControlPlane:
                     continue
                 report.enqueued.append(enqueue_run(db, integ, "schedule").id)
         return report
+
+    def resume_deferred(self) -> list[str]:
+        """Queue again the deferred runs whose ``resume_at`` has passed (the daily quota
+        reset); the claim checks the quota again. A run waits while another run of its
+        integration is queued (one queued run per integration)."""
+        now = self.clock.now()
+        resumed: list[str] = []
+        with self.session() as db:
+            due = list(
+                db.scalars(
+                    sa.select(Run)
+                    .where(
+                        Run.status == "deferred",
+                        sa.or_(Run.resume_at.is_(None), Run.resume_at <= now),
+                    )
+                    .order_by(Run.created_at, Run.id)
+                )
+            )
+            for run in due:
+                queued = db.scalar(
+                    sa.select(Run.id).where(
+                        Run.integration_id == run.integration_id, Run.status == "queued"
+                    )
+                )
+                if queued is not None:
+                    continue
+                run.transition("queued")
+                run.defer_reason = None
+                run.resume_at = None
+                try:
+                    db.commit()
+                except IntegrityError:  # another scheduler queued one meanwhile
+                    db.rollback()
+                    continue
+                resumed.append(run.id)
+        for run_id in resumed:
+            RunExecutor.append_log(
+                self, run_id, logging.INFO, "The daily API quota has reset: queued again."
+            )
+        if resumed:
+            self._wake.set()
+        return resumed
 
     def sweep(self) -> list[str]:
         """Fail running runs whose heartbeat is older than ``stale_after_seconds``."""
@@ -287,6 +338,32 @@ class ControlPlane:
                 if run is None or run.status != "queued":
                     db.rollback()
                     continue
+                admission = quota.admit(
+                    db,
+                    run.integration,
+                    trigger=run.trigger,
+                    tables=run.tables_requested,
+                    full_refresh=run.full_refresh,
+                    run_id=run.id,
+                )
+                estimate = admission.estimate
+                run.kind, run.estimated_calls, run.estimate_basis = (
+                    estimate.kind,
+                    estimate.calls,
+                    estimate.basis,
+                )
+                run.key_fingerprint = admission.key.fingerprint if admission.key else None
+                if not admission.start:
+                    # Not started rather than cut off half-way when the quota runs out.
+                    run.transition("deferred")
+                    run.defer_reason = admission.reason
+                    run.resume_at = admission.resume_at
+                    db.commit()
+                    log.info("run %s deferred: %s", run.id, admission.reason)
+                    RunExecutor.append_log(
+                        self, run.id, logging.WARNING, f"Deferred: {admission.reason}."
+                    )
+                    continue
                 run.transition("running")
                 run.worker_id = worker_id
                 run.started_at = now
@@ -297,6 +374,8 @@ class ControlPlane:
                     # Another worker started a run of this integration first.
                     db.rollback()
                     continue
+                if admission.warning:
+                    RunExecutor.append_log(self, candidate, logging.WARNING, admission.warning)
                 return candidate
         return None
 

@@ -352,6 +352,26 @@ class RunPublic(BaseModel):
         description="The status as shown: `succeeded with warnings` when a succeeded run "
         "has warnings, else the status."
     )
+    kind: str | None = Field(
+        default=None,
+        description="What the run reads: `incremental`, `first_load`, `full_refresh` or "
+        "`resync` (set when it is queued or claimed).",
+    )
+    estimated_calls: int | None = Field(
+        default=None, description="The planner's estimate of the run's API calls."
+    )
+    estimate_basis: str | None = Field(
+        default=None, description="Where the estimate comes from, in words."
+    )
+    key_fingerprint: str | None = Field(
+        default=None,
+        description="The API key whose daily quota the run spends (a fingerprint, never the "
+        "key).",
+    )
+    defer_reason: str | None = Field(
+        default=None,
+        description="Why a `deferred` run waits (it goes back to the queue at `resume_at`).",
+    )
 
 
 class RunLogPublic(BaseModel):
@@ -460,3 +480,160 @@ def table_catalog(api_version: ApiVersion | None = None) -> list[TableInfo]:
     if api_version is None:
         return [TableInfo.of(t) for t in TABLES.values()]
     return [TableInfo.of(t) for t in tables_for(api_version).values()]
+
+
+# ----------------------------------------------------------------------------- API budget
+
+DEFAULT_PER_SECOND: float = 4.0
+"""CC's standard key: 4 requests a second (constant-contact-api.md §1.7)."""
+DEFAULT_PER_DAY: int = 10_000
+"""CC's standard key: 10,000 requests a UTC day."""
+PARTNER_PER_SECOND: float = 10.0
+"""A CC partner key: 10 requests a second."""
+PARTNER_PER_DAY: int = 250_000
+"""A CC partner key: 250,000 requests a UTC day."""
+PER_SECOND_MIN, PER_SECOND_MAX = 0.1, 100.0
+"""Inclusive bounds of a per-second limit (below one call in 10 s nothing useful runs)."""
+PER_DAY_MIN, PER_DAY_MAX = 1, 100_000_000
+"""Inclusive bounds of a per-day limit."""
+
+RunKindName = Literal["incremental", "first_load", "full_refresh", "resync"]
+KeyVersion = Literal["v2", "v3"]
+
+
+class KeyLimitsIn(BaseModel):
+    """New limits of one API key; a missing (None) limit goes back to the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float | None = Field(
+        default=None,
+        ge=PER_SECOND_MIN,
+        le=PER_SECOND_MAX,
+        description="Requests per second (CC: 4; partner keys: 10); null: the default.",
+    )
+    per_day: int | None = Field(
+        default=None,
+        ge=PER_DAY_MIN,
+        le=PER_DAY_MAX,
+        description="Requests per UTC day (CC: 10,000; partner keys: 250,000); null: the "
+        "default.",
+    )
+
+
+class KeyLimitsPublic(BaseModel):
+    """One API key's limits as shown (a fingerprint and a label, never the key)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    label: str
+    api_version: KeyVersion
+    per_second: float | None
+    per_day: int | None
+    per_second_is_default: bool
+    per_day_is_default: bool
+    updated_at: datetime | None = None
+
+
+class RunEstimate(BaseModel):
+    """The planner's estimate of one run's API calls."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    kind: RunKindName
+    basis: str
+    """In words: "median of the last 5 incremental runs", the default model, or a mix."""
+    from_history: bool
+    """False when the estimate is the default model alone (no comparable run yet)."""
+
+
+class IntegrationBudget(BaseModel):
+    """One integration's share of its key's daily quota."""
+
+    model_config = ConfigDict(frozen=True)
+
+    integration_id: int
+    name: str
+    key: str | None
+    """The key's fingerprint; None while the integration has no credentials."""
+    key_label: str | None
+    frequency_hours: int
+    schedulable: bool
+    runs_per_day: int
+    estimate: RunEstimate
+    """One scheduled (incremental) run."""
+    calls_per_day: int
+    runs_left_today: int
+    """Scheduled runs before the next 00:00 UTC."""
+    reserved_today: int
+    used_today: int
+
+
+class KeyBudget(BaseModel):
+    """One API key: its limits, today's use and the day's plan of the integrations on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    label: str
+    api_version: KeyVersion
+    per_second: float | None
+    per_day: int | None
+    per_second_is_default: bool
+    per_day_is_default: bool
+    used_today: int
+    in_flight: int
+    """Calls the running runs are still expected to make."""
+    reserved_today: int
+    reserved_runs: int
+    headroom: int | None
+    """``per_day - used_today - in_flight - reserved_today`` (may be negative); None
+    without a daily limit."""
+    planned_per_day: int
+    fits: bool
+    warning: str | None
+    resets_at: datetime
+    integrations: list[IntegrationBudget]
+
+
+class QuotaOverview(BaseModel):
+    """Every key the user's integrations use, and the integrations without a key yet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    now: datetime
+    resets_at: datetime
+    keys: list[KeyBudget]
+    without_key: list[IntegrationBudget]
+
+
+class TrackingTiersPublic(BaseModel):
+    """The campaign polling tiers in effect (``ControlSettings.tracking_*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recent_days: int = 30
+    older_days: int = 90
+    older_every_hours: int = 24
+    oldest_every_hours: int = 168
+    recheck_days: int = 30
+
+    def describe(self) -> list[str]:
+        """The tiers in plain words, one line each."""
+
+        def every(hours: int) -> str:
+            if hours % 24 == 0:
+                days = hours // 24
+                return "daily" if days == 1 else ("weekly" if days == 7 else f"every {days} days")
+            return "hourly" if hours == 1 else f"every {hours} hours"
+
+        return [
+            f"Campaigns sent in the last {self.recent_days} days: checked on every run.",
+            f"Sent {self.recent_days} to {self.older_days} days ago: checked "
+            f"{every(self.older_every_hours)}.",
+            f"Sent more than {self.older_days} days ago: checked "
+            f"{every(self.oldest_every_hours)}.",
+            f"Every campaign's activity is re-read in full once every {self.recheck_days} days.",
+        ]

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ctctsync.config import WarehouseConfig
+from ctctsync.config import TrackingPolicy, TrackingTier, WarehouseConfig
 from ctctsync.db import make_private_dirs
 from ctctsync.validation import DatasetName, DestinationName
 
@@ -153,7 +153,23 @@ class ControlSettings(BaseSettings):
     """The v3 API origin; unset: ``https://api.cc.email`` for Constant Contact, else (a
     sandbox, which serves ``/v3`` beside ``/v2``) ``cc_base_url``."""
     cc_qps_limit: float | None = Field(default=4.0, gt=0)
-    """Requests per second to CC, per API key (unset = no pacing); 0 could never send one."""
+    """Requests per second to CC, per API key (unset = no pacing); 0 could never send one.
+    The default of every key without its own limit (``ctctsync api-keys set-limits``)."""
+    cc_daily_limit: int | None = Field(default=10_000, gt=0)
+    """Requests per UTC day, per API key: CC's 10,000 (partner keys: 250,000). The default of
+    every key without its own limit; unset = no daily budget (a sandbox)."""
+
+    # Campaign polling tiers (issue 10): how often a sent campaign's activity is checked,
+    # by its age. Passed to every run (``SyncConfig.tracking``); docs/operations.md.
+    tracking_recent_days: int = Field(default=30, ge=1, le=3650)
+    """Campaigns sent fewer than this many days ago are checked on every run."""
+    tracking_older_days: int = Field(default=90, ge=0, le=3650)
+    """Campaigns sent ``tracking_recent_days`` to this many days ago are checked every
+    ``tracking_older_every_hours``; older ones every ``tracking_oldest_every_hours``."""
+    tracking_older_every_hours: int = Field(default=24, ge=1, le=24 * 365)
+    tracking_oldest_every_hours: int = Field(default=168, ge=1, le=24 * 365)
+    tracking_recheck_days: int = Field(default=30, ge=1, le=3650)
+    """Every kind of every campaign is re-read whole once in this many days (staggered)."""
 
     # Default warehouse: a DuckDB file in data_dir.
     warehouse_destination: DestinationName = "duckdb"
@@ -182,6 +198,34 @@ class ControlSettings(BaseSettings):
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> ControlSettings:
+        if self.tracking_older_days <= self.tracking_recent_days:
+            raise ValueError("tracking_older_days must exceed tracking_recent_days")
+        if self.tracking_oldest_every_hours < self.tracking_older_every_hours:
+            raise ValueError(
+                "tracking_oldest_every_hours must be at least tracking_older_every_hours"
+            )
+        self.tracking_policy()  # anything else the sync refuses, said at start
+        return self
+
+    def tracking_policy(self) -> TrackingPolicy:
+        """The campaign polling tiers every run gets (``SyncConfig.tracking``)."""
+        return TrackingPolicy(
+            tiers=(
+                TrackingTier(older_than_days=0, every_hours=0),
+                TrackingTier(
+                    older_than_days=self.tracking_recent_days,
+                    every_hours=self.tracking_older_every_hours,
+                ),
+                TrackingTier(
+                    older_than_days=self.tracking_older_days,
+                    every_hours=self.tracking_oldest_every_hours,
+                ),
+            ),
+            recheck_days=self.tracking_recheck_days,
+        )
 
     @model_validator(mode="after")
     def _stale_after_heartbeat(self) -> ControlSettings:

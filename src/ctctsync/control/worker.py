@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Protocol, cast
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from ctctsync.api.ratelimit import fingerprint, limiter_for
 from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
 from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
+from ctctsync.control.services import quota
 from ctctsync.control.services.authorization import NO_V3_APP, application
 from ctctsync.control.services.switch import complete_switch
 from ctctsync.control.services.tokens import token_keeper, vault_record
@@ -272,6 +274,12 @@ class RunExecutor:
             )
             refresh = [t for t in run.full_refresh or [] if t in selected]
             wsecret = wcfg.credentials.get_secret_value() if wcfg.credentials else ""
+            # The key's own limits (api_key_limits), else the installation's defaults.
+            per_second, per_day = quota.limits_for(db, integ)
+            key = run.key_fingerprint
+            used_elsewhere = (
+                quota.key_used_today(db, key, exclude_run=run.id) if key is not None else 0
+            )
         # v3: a fresh access token (refreshed if it expires within minutes), outside the
         # session above -- the vault locks the row in a transaction of its own.
         access_token = self._fresh_token(source)
@@ -284,7 +292,8 @@ class RunExecutor:
                     auth_base_url=self._auth_base(source, settings),
                     api_key=source.api_key,  # type: ignore[arg-type]
                     access_token=access_token,  # type: ignore[arg-type]
-                    qps_limit=settings.cc_qps_limit,
+                    qps_limit=per_second,
+                    daily_limit=per_day,
                 ),
                 warehouse=wcfg,
                 tables=tables,
@@ -292,12 +301,14 @@ class RunExecutor:
                 state_url=settings.resolved_database_url,
                 frequency_hours=frequency,
                 new_columns=policy,  # type: ignore[arg-type]
+                tracking=settings.tracking_policy(),
             )
         except ValidationError as exc:
             raise _Setup(
                 f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
                 "config",
             ) from None
+        _seed_limiter(config.source, used_elsewhere)
         secrets = (
             *source.secrets,
             access_token,
@@ -470,6 +481,7 @@ class RunExecutor:
                     sum(self._calls.values()),
                     None,
                 )
+                table_calls = dict(self._calls)
             else:
                 status = result.status
                 error = redactor(result.error) if result.error else None
@@ -477,6 +489,7 @@ class RunExecutor:
                 rows = {name: t.rows for name, t in result.tables.items()}
                 table_status = {name: t.status for name, t in result.tables.items()}
                 calls, resume_at = result.api_calls, result.resume_at
+                table_calls = {name: t.api_calls for name, t in result.tables.items()}
                 run.warnings = [redactor(w) for w in result.warnings]  # "no silent loss"
             if status == "cancelled":
                 if shutdown and not run.cancel_requested:
@@ -487,6 +500,7 @@ class RunExecutor:
             run.finished_at = now
             run.heartbeat_at = now
             run.rows, run.table_status, run.api_calls = rows, table_status, calls
+            run.table_calls = table_calls
             run.error, run.failure_type, run.resume_at = error, failure_type, resume_at
             _apply_to_integration(
                 run.integration,
@@ -501,6 +515,17 @@ class RunExecutor:
                 if integ.next_run_at is None or integ.next_run_at > now:
                     integ.next_run_at = now
             db.commit()
+
+
+def _seed_limiter(source: SourceConfig, used_in_store: int) -> None:
+    """Give the key's process-wide limiter the key's limits and today's calls as the store
+    knows them (runs of other processes too), so its daily budget is the key's, not this
+    process's share. It keeps its own count when that is higher (calls not stored yet)."""
+    limiter = limiter_for(
+        fingerprint(source.api_key.get_secret_value()), source.qps_limit, source.daily_limit
+    )
+    if used_in_store > limiter.used_today:
+        limiter.set_used_today(used_in_store)
 
 
 def _apply_to_integration(

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ctctsync.control.context import context
-from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
+from ctctsync.control.errors import Conflict, NotFound, QuotaWouldDefer, ValidationFailed
 from ctctsync.control.models import (
+    WAITING_RUN_STATUSES,
     Integration,
     OAuthState,
     Run,
@@ -22,6 +23,7 @@ from ctctsync.control.models import (
 )
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.control.services.authorization import check_selection
+from ctctsync.control.services.quota import estimate_run, run_now_check
 from ctctsync.control.services.warehouse import drop_tables_of
 from ctctsync.state import DiscoveredField, StateStore
 from ctctsync.tables import TABLES, tables_for
@@ -213,9 +215,19 @@ def reactivate(db: Session, integ: Integration) -> Integration:
     return integ
 
 
-def run_now(db: Session, integ: Integration, user: User | None = None) -> Run:
-    """Queue a manual run (merged into an already queued run if there is one)."""
+def run_now(
+    db: Session, integ: Integration, user: User | None = None, *, when_quota_allows: bool = False
+) -> Run:
+    """Queue a manual run (merged into an already queued run if there is one).
+
+    When the day's API quota will not cover it (``services.quota.run_now_check``), nothing is
+    queued and ``QuotaWouldDefer`` says when it could run; ``when_quota_allows`` queues it
+    anyway, to be deferred until the quota resets.
+    """
     _require_credentials(integ)
+    if not when_quota_allows and (reason := run_now_check(db, integ)) is not None:
+        db.rollback()
+        raise QuotaWouldDefer(f"Not started: {reason}.")
     return enqueue_run(db, integ, "manual", user=user)
 
 
@@ -276,17 +288,34 @@ def _require_credentials(integ: Integration) -> None:
 
 
 def _cancel_queued(db: Session, integ: Integration) -> None:
-    queued = db.scalar(sa.select(Run).where(Run.integration_id == integ.id, Run.status == "queued"))
-    if queued is not None:
-        queued.transition("cancelled")
-        queued.finished_at = context(db).now()
-        queued.error = "Cancelled because the integration was paused."
+    waiting = db.scalars(
+        sa.select(Run).where(
+            Run.integration_id == integ.id, Run.status.in_(WAITING_RUN_STATUSES)
+        )
+    )
+    for run in waiting:
+        run.transition("cancelled")
+        run.finished_at = context(db).now()
+        run.error = "Cancelled because the integration was paused."
 
 
 def _merge(existing: Sequence[str] | None, new: Sequence[str] | None) -> list[str] | None:
     if existing is None or new is None:
         return None
     return sorted(set(existing) | set(new), key=list(TABLES).index)
+
+
+def _estimate(db: Session, integ: Integration, run: Run) -> None:
+    """Store the run's kind and estimated calls (shown while it waits; the claim refreshes
+    them)."""
+    estimate = estimate_run(
+        db, integ, trigger=run.trigger, tables=run.tables_requested, full_refresh=run.full_refresh
+    )
+    run.kind, run.estimated_calls, run.estimate_basis = (
+        estimate.kind,
+        estimate.calls,
+        estimate.basis,
+    )
 
 
 def enqueue_run(
@@ -310,9 +339,18 @@ def enqueue_run(
         queued = db.scalar(
             sa.select(Run).where(Run.integration_id == integ.id, Run.status == "queued")
         )
+        if queued is None and trigger != "schedule":
+            # Another request would be deferred just the same: fold it into the waiting one.
+            queued = db.scalar(
+                sa.select(Run)
+                .where(Run.integration_id == integ.id, Run.status == "deferred")
+                .order_by(Run.created_at)
+                .limit(1)
+            )
         if queued is not None:
             queued.tables_requested = _merge(queued.tables_requested, tables_list)
             queued.full_refresh = _merge(queued.full_refresh, refresh) or []
+            _estimate(db, integ, queued)
             db.commit()
             return queued
         run = Run(
@@ -326,6 +364,7 @@ def enqueue_run(
             rows={},
             table_status={},
         )
+        _estimate(db, integ, run)
         db.add(run)
         try:
             db.flush()

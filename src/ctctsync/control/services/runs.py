@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ctctsync.control.context import context
 from ctctsync.control.errors import Conflict, NotFound
-from ctctsync.control.models import Integration, Run, RunLog, User
+from ctctsync.control.models import WAITING_RUN_STATUSES, Integration, Run, RunLog, User
 
 
 def list_runs(
@@ -44,12 +44,13 @@ def run_logs(db: Session, run: Run, after_seq: int = 0, *, limit: int = 1000) ->
 
 
 def cancel_run(db: Session, run: Run) -> Run:
-    """Cancel a queued run now, or stop a running one within the request it has in flight.
+    """Cancel a queued (or deferred) run now, or stop a running one within the request it
+    has in flight.
 
     The flag is stored (a worker in another process reads it within a second) and, when this
     process runs the job, its worker is told at once.
     """
-    if run.status == "queued":
+    if run.status in WAITING_RUN_STATUSES:
         run.transition("cancelled")
         run.finished_at = context(db).now()
         run.error = "Cancelled before it started."

@@ -1,0 +1,730 @@
+"""The API budget (issue 10): per-key limits, run estimates, the day's plan, the quota guard.
+
+Constant Contact counts calls per API key -- a v2 key, or the v3 application's client id,
+which every v3 integration of this installation shares -- against a per-second and a
+per-UTC-day limit (4/s and 10,000/day; partner keys 10/s and 250,000/day). Keys are named
+by ``ctctsync.api.fingerprint`` and a label; the key itself is never stored here or shown.
+
+The planner, per key:
+
+- **used today**: the API calls of the key's runs that finished since 00:00 UTC or are
+  running (their progress, stored by the heartbeat). A run that began before midnight counts
+  whole against the new day: it over-counts a little, never under-counts.
+- **in flight**: what running runs are still expected to spend (estimate minus calls so far).
+- **reserved**: every scheduled run left before the next 00:00 UTC of every integration on
+  the key (plus scheduled runs already queued), times its estimate.
+
+The guard (:func:`admit`, called by the scheduler before it starts a run): a scheduled
+incremental run starts when the day's quota still covers its estimate; anything else (a
+manual run, a first load, a backfill, a re-sync) starts only when its estimate fits in what
+is left *after* the reservation. A run that does not fit is not started: it becomes
+``deferred`` with the reason and goes back to the queue at the next 00:00 UTC. A run larger
+than any day could hold (a first load of a huge account) starts when a fresh day gives it
+all it can; it then stops ``partial`` at the quota and resumes after the reset, as before.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal, cast
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ctctsync.api.ratelimit import fingerprint
+from ctctsync.control.context import context
+from ctctsync.control.errors import NotFound, PermissionDenied, ValidationFailed
+from ctctsync.control.models import ApiKeyLimits, Integration, Run, RunKind, RunTrigger, User
+from ctctsync.control.schemas import (
+    DEFAULT_PER_DAY,
+    DEFAULT_PER_SECOND,
+    PARTNER_PER_DAY,
+    PARTNER_PER_SECOND,
+    PER_DAY_MAX,
+    PER_DAY_MIN,
+    PER_SECOND_MAX,
+    PER_SECOND_MIN,
+    IntegrationBudget,
+    KeyBudget,
+    KeyLimitsIn,
+    KeyLimitsPublic,
+    QuotaOverview,
+    RunEstimate,
+    TrackingTiersPublic,
+)
+from ctctsync.control.services.authorization import application
+from ctctsync.control.settings import ControlSettings
+from ctctsync.errors import next_utc_midnight
+from ctctsync.tables import TABLES
+from ctctsync.validation import field_errors
+
+HISTORY_RUNS: Final = 5
+"""An estimate is the median of this many latest comparable runs (per table)."""
+HISTORY_SCAN: Final = 60
+"""How many latest finished runs of an integration are searched for comparable ones."""
+DEFAULT_INCREMENTAL_TABLE_CALLS: Final = 2
+"""Default model: a table read incrementally costs its first page plus one more."""
+DEFAULT_FULL_TABLE_CALLS: Final = 20
+"""Default model: a table read whole (first load, full refresh, re-sync) costs 20 pages."""
+DEFAULT_MODEL: Final = (
+    f"default model (no run yet): {DEFAULT_INCREMENTAL_TABLE_CALLS} calls per table read "
+    f"incrementally, {DEFAULT_FULL_TABLE_CALLS} per table read whole"
+)
+"""The estimate's basis when an integration has no comparable run yet."""
+
+Mode = Literal["incremental", "full"]
+
+__all__ = [
+    "DEFAULT_FULL_TABLE_CALLS",
+    "DEFAULT_INCREMENTAL_TABLE_CALLS",
+    "DEFAULT_MODEL",
+    "DEFAULT_PER_DAY",
+    "DEFAULT_PER_SECOND",
+    "HISTORY_RUNS",
+    "PARTNER_PER_DAY",
+    "PARTNER_PER_SECOND",
+    "PER_DAY_MAX",
+    "PER_DAY_MIN",
+    "PER_SECOND_MAX",
+    "PER_SECOND_MIN",
+    "Admission",
+    "KeyRef",
+    "admit",
+    "estimate_run",
+    "integration_budget",
+    "key_limits",
+    "key_of",
+    "key_used_today",
+    "limits_for",
+    "list_key_limits",
+    "quota_overview",
+    "run_kind",
+    "run_now_check",
+    "runs_left_today",
+    "set_key_limits",
+    "tracking_tiers",
+]
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """Which API key an integration spends: its fingerprint and a label, never the key."""
+
+    fingerprint: str
+    label: str
+    api_version: Literal["v2", "v3"]
+
+
+def _v2_label(api_key: str) -> str:
+    # The last four characters tell keys apart on screen; short test keys show none.
+    return f"v2 key …{api_key[-4:]}" if len(api_key) >= 12 else f"v2 key {fingerprint(api_key)[:6]}"
+
+
+def _v3_label(client_id: str) -> str:
+    return f"v3 application {client_id[:4]}…" if len(client_id) >= 12 else "v3 application"
+
+
+def key_of(db: Session, integ: Integration) -> KeyRef | None:
+    """The key ``integ`` spends: v2 its stored API key, v3 the application's client id.
+
+    None when it is not known yet (a v2 integration without credentials, no v3 application).
+    """
+    if integ.api_version == "v3":
+        client_id = application(db).client_id
+        if not client_id:
+            return None
+        return KeyRef(fingerprint(client_id), _v3_label(client_id), "v3")
+    if not integ.credentials_encrypted:
+        return None
+    try:
+        creds = context(db).box.decrypt_json(integ.credentials_encrypted)
+    except ValueError:
+        return None  # the worker reports unreadable credentials; no key to count against
+    api_key = str(creds.get("api_key") or "")
+    if not api_key:
+        return None
+    return KeyRef(fingerprint(api_key), _v2_label(api_key), "v2")
+
+
+def _limits_public(settings: ControlSettings, ref: KeyRef, row: ApiKeyLimits | None) -> (
+    KeyLimitsPublic
+):
+    per_second = row.per_second if row is not None else None
+    per_day = row.per_day if row is not None else None
+    return KeyLimitsPublic(
+        key=ref.fingerprint,
+        label=ref.label,
+        api_version=ref.api_version,
+        per_second=per_second if per_second is not None else settings.cc_qps_limit,
+        per_day=per_day if per_day is not None else settings.cc_daily_limit,
+        per_second_is_default=per_second is None,
+        per_day_is_default=per_day is None,
+        updated_at=row.updated_at if row is not None else None,
+    )
+
+
+def key_limits(db: Session, ref: KeyRef) -> KeyLimitsPublic:
+    """The limits in effect for one key (its own, else the installation's defaults)."""
+    return _limits_public(context(db).settings, ref, db.get(ApiKeyLimits, ref.fingerprint))
+
+
+def _keys(db: Session, integrations: Iterable[Integration]) -> dict[int, KeyRef | None]:
+    return {i.id: key_of(db, i) for i in integrations}
+
+
+def _visible_integrations(db: Session, user: User) -> list[Integration]:
+    query = sa.select(Integration).order_by(Integration.name)
+    if not user.is_admin:
+        query = query.where(Integration.created_by_id == user.id)
+    return list(db.scalars(query))
+
+
+def list_key_limits(db: Session, user: User) -> list[KeyLimitsPublic]:
+    """The keys the user's integrations use (admins: also keys with stored limits that no
+    integration uses any more), by label."""
+    refs = {r.fingerprint: r for r in _keys(db, _visible_integrations(db, user)).values() if r}
+    if user.is_admin:
+        for row in db.scalars(sa.select(ApiKeyLimits)):
+            refs.setdefault(
+                row.fingerprint,
+                KeyRef(row.fingerprint, row.label, cast(Literal["v2", "v3"], row.api_version)),
+            )
+    return sorted((key_limits(db, r) for r in refs.values()), key=lambda k: (k.label, k.key))
+
+
+def set_key_limits(db: Session, user: User, key: str, data: KeyLimitsIn) -> KeyLimitsPublic:
+    """Set (or, with None, reset to the default) one key's per-second and per-day limits.
+
+    Administrators only (``PermissionDenied``); ``key`` is a fingerprint from
+    :func:`list_key_limits` (``NotFound`` otherwise); limits outside
+    ``PER_SECOND_MIN..PER_SECOND_MAX`` / ``PER_DAY_MIN..PER_DAY_MAX`` raise
+    ``ValidationFailed`` keyed ``per_second`` / ``per_day``. The next run of every
+    integration on the key paces and counts with the new limits.
+    """
+    if not user.is_admin:
+        raise PermissionDenied("Only administrators can change API key limits.")
+    try:
+        checked = KeyLimitsIn.model_validate(data.model_dump())
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
+    known = {k.key: k for k in list_key_limits(db, user)}
+    if key not in known:
+        raise NotFound(f"No API key {key!r} is in use; `ctctsync api-keys list` shows them.")
+    shown = known[key]
+    row = db.get(ApiKeyLimits, key)
+    now = context(db).now()
+    if row is None:
+        row = ApiKeyLimits(
+            fingerprint=key, label=shown.label, api_version=shown.api_version, created_at=now
+        )
+        db.add(row)
+    row.label = shown.label
+    row.per_second = checked.per_second
+    row.per_day = checked.per_day
+    row.updated_at = now
+    row.updated_by_id = user.id
+    db.commit()
+    ref = KeyRef(key, shown.label, shown.api_version)
+    return key_limits(db, ref)
+
+
+def limits_for(db: Session, integ: Integration) -> tuple[float | None, int | None]:
+    """``(per_second, per_day)`` the worker's API clients use for ``integ``'s key."""
+    ref = key_of(db, integ)
+    settings = context(db).settings
+    if ref is None:
+        return settings.cc_qps_limit, settings.cc_daily_limit
+    limits = key_limits(db, ref)
+    return limits.per_second, limits.per_day
+
+
+# ----------------------------------------------------------------------------- the day
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day."""
+    return next_utc_midnight(now) - timedelta(days=1)
+
+
+def runs_left_today(integ: Integration, now: datetime) -> int:
+    """Scheduled runs of ``integ`` before the next 00:00 UTC (0 when it is not scheduled).
+
+    A slot already due counts once (the scheduler collapses missed slots into one run).
+    """
+    if not integ.schedulable or integ.next_run_at is None:
+        return 0
+    end = next_utc_midnight(now)
+    every = timedelta(hours=integ.frequency_hours)
+    slot, count = integ.next_run_at, 0
+    if slot <= now:
+        count = 1
+        slot += (math.floor((now - slot) / every) + 1) * every
+    if slot < end:
+        count += math.ceil((end - slot) / every)
+    return count
+
+
+def runs_per_day(integ: Integration) -> int:
+    """Scheduled runs a day (every frequency divides 24 h)."""
+    return 24 // integ.frequency_hours if integ.schedulable else 0
+
+
+# ----------------------------------------------------------------------------- estimates
+
+
+def run_kind(
+    integ: Integration, trigger: str, full_refresh: Sequence[str] | None = None
+) -> RunKind:
+    """What a run reads: a first load until a run of the integration succeeded; some
+    tables whole when it has full-refresh tables; else changes since the bookmarks."""
+    if integ.activated_at is None:
+        return "first_load"
+    if full_refresh:
+        return "resync" if trigger == "resync" else "full_refresh"
+    return "incremental"
+
+
+def _mode(table: str, kind: str | None, full_refresh: Sequence[str] | None) -> Mode:
+    # A full-replication table is read whole on every run: one way of reading it.
+    if table in TABLES and TABLES[table].replication == "full":
+        return "incremental"
+    if kind == "first_load" or table in (full_refresh or ()):
+        return "full"
+    return "incremental"
+
+
+def _history(db: Session, integ: Integration) -> list[Run]:
+    """The latest succeeded runs of ``integ`` that recorded calls per table, newest first."""
+    return list(
+        db.scalars(
+            sa.select(Run)
+            .where(
+                Run.integration_id == integ.id,
+                Run.status == "succeeded",
+                Run.table_calls.is_not(None),
+            )
+            .order_by(Run.finished_at.desc(), Run.id.desc())
+            .limit(HISTORY_SCAN)
+        )
+    )
+
+
+def estimate_run(
+    db: Session,
+    integ: Integration,
+    *,
+    trigger: RunTrigger | str = "schedule",
+    tables: Sequence[str] | None = None,
+    full_refresh: Sequence[str] = (),
+    kind: RunKind | None = None,
+) -> RunEstimate:
+    """The API calls a run of ``integ`` is expected to make.
+
+    Per table read, the median of its calls in the latest :data:`HISTORY_RUNS` succeeded
+    runs that read it the same way (incrementally, or whole); a table with no such run
+    counts by :data:`DEFAULT_MODEL`. ``kind`` overrides the run's kind (the planner asks for
+    the scheduled incremental run of an integration that has not finished its first load).
+    """
+    kind = kind or run_kind(integ, str(trigger), full_refresh)
+    selected = [t for t in (tables if tables is not None else integ.tables) if t in integ.tables]
+    history = _history(db, integ)
+    total, used_runs = 0, 0
+    defaulted: list[str] = []
+    modes: set[Mode] = set()
+    for table in selected:
+        mode = _mode(table, kind, full_refresh)
+        modes.add(mode)
+        samples = [
+            int((run.table_calls or {})[table])
+            for run in history
+            if table in (run.table_calls or {}) and _mode(table, run.kind, run.full_refresh) == mode
+        ][:HISTORY_RUNS]
+        if samples:
+            total += round(statistics.median(samples))
+            used_runs = max(used_runs, len(samples))
+        else:
+            defaulted.append(table)
+            total += (
+                DEFAULT_FULL_TABLE_CALLS if mode == "full" else DEFAULT_INCREMENTAL_TABLE_CALLS
+            )
+    how = "incremental" if modes == {"incremental"} else "whole-table" if modes else "comparable"
+    if len(modes) > 1:
+        how = "comparable"
+    runs = f"run{'s' if used_runs != 1 else ''}"
+    if not defaulted:
+        basis = f"median of the last {used_runs} {how} {runs}"
+    elif len(defaulted) == len(selected):
+        basis = DEFAULT_MODEL
+    else:
+        basis = (
+            f"median of the last {used_runs} {how} {runs}; default model for "
+            f"{', '.join(defaulted)} (not read that way yet)"
+        )
+    return RunEstimate(
+        calls=total, kind=kind, basis=basis, from_history=len(defaulted) < len(selected)
+    )
+
+
+# ----------------------------------------------------------------------------- usage
+
+
+@dataclass
+class _KeyUsage:
+    used: int = 0
+    in_flight: int = 0
+    by_integration: dict[int, int] | None = None
+
+
+def _usage(db: Session, now: datetime, exclude_run: str | None = None) -> dict[str, _KeyUsage]:
+    """Today's calls per key (and per integration), and what running runs still need."""
+    rows = db.execute(
+        sa.select(
+            Run.id,
+            Run.key_fingerprint,
+            Run.integration_id,
+            Run.status,
+            Run.api_calls,
+            Run.estimated_calls,
+        ).where(
+            Run.key_fingerprint.is_not(None),
+            sa.or_(Run.status == "running", Run.finished_at >= day_start(now)),
+        )
+    )
+    usage: dict[str, _KeyUsage] = defaultdict(lambda: _KeyUsage(by_integration={}))
+    for run_id, key, integration_id, status, calls, estimate in rows:
+        if run_id == exclude_run or key is None:
+            continue
+        u = usage[key]
+        u.used += calls or 0
+        assert u.by_integration is not None
+        u.by_integration[integration_id] = u.by_integration.get(integration_id, 0) + (calls or 0)
+        if status == "running" and estimate is not None:
+            u.in_flight += max(0, estimate - (calls or 0))
+    return usage
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class _Plan:
+    ref: KeyRef
+    limits: KeyLimitsPublic
+    budgets: list[IntegrationBudget]
+    used: int
+    in_flight: int
+    reserved: int
+    reserved_runs: int
+    day_reserved: int
+    """A whole day's scheduled runs: what a fresh day reserves."""
+
+
+def _budget(
+    db: Session, integ: Integration, ref: KeyRef | None, now: datetime, used: int
+) -> IntegrationBudget:
+    estimate = estimate_run(db, integ, kind="incremental")
+    left = runs_left_today(integ, now)
+    per_day = runs_per_day(integ)
+    return IntegrationBudget(
+        integration_id=integ.id,
+        name=integ.name,
+        key=ref.fingerprint if ref else None,
+        key_label=ref.label if ref else None,
+        frequency_hours=integ.frequency_hours,
+        schedulable=integ.schedulable,
+        runs_per_day=per_day,
+        estimate=estimate,
+        calls_per_day=estimate.calls * per_day,
+        runs_left_today=left,
+        reserved_today=estimate.calls * left,
+        used_today=used,
+    )
+
+
+def _queued_scheduled(db: Session, integration_ids: Sequence[int], exclude: str | None) -> (
+    list[Run]
+):
+    """Scheduled runs queued but not started: their slot is spent, their calls are not."""
+    if not integration_ids:
+        return []
+    return [
+        r
+        for r in db.scalars(
+            sa.select(Run).where(
+                Run.integration_id.in_(integration_ids),
+                Run.status == "queued",
+                Run.trigger == "schedule",
+            )
+        )
+        if r.id != exclude
+    ]
+
+
+def _plans(
+    db: Session,
+    integrations: Sequence[Integration],
+    now: datetime,
+    *,
+    exclude_run: str | None = None,
+) -> tuple[list[_Plan], list[IntegrationBudget]]:
+    keys = _keys(db, integrations)
+    usage = _usage(db, now, exclude_run)
+    groups: dict[str, list[Integration]] = defaultdict(list)
+    refs: dict[str, KeyRef] = {}
+    without: list[IntegrationBudget] = []
+    for integ in integrations:
+        ref = keys[integ.id]
+        if ref is None:
+            without.append(_budget(db, integ, None, now, 0))
+            continue
+        groups[ref.fingerprint].append(integ)
+        refs[ref.fingerprint] = ref
+    plans = []
+    for fp, members in groups.items():
+        u = usage.get(fp) or _KeyUsage(by_integration={})
+        by_integ = u.by_integration or {}
+        budgets = [_budget(db, i, refs[fp], now, by_integ.get(i.id, 0)) for i in members]
+        reserved = sum(b.reserved_today for b in budgets)
+        reserved_runs = sum(b.runs_left_today for b in budgets)
+        estimates = {b.integration_id: b.estimate.calls for b in budgets}
+        for run in _queued_scheduled(db, [i.id for i in members], exclude_run):
+            if run_kind(run.integration, run.trigger, run.full_refresh) == "incremental":
+                reserved += estimates[run.integration_id]
+                reserved_runs += 1
+        plans.append(
+            _Plan(
+                ref=refs[fp],
+                limits=key_limits(db, refs[fp]),
+                budgets=budgets,
+                used=u.used,
+                in_flight=u.in_flight,
+                reserved=reserved,
+                reserved_runs=reserved_runs,
+                day_reserved=sum(b.calls_per_day for b in budgets),
+            )
+        )
+    return plans, without
+
+
+def _schedule_words(budgets: Sequence[IntegrationBudget]) -> str:
+    freqs = {b.frequency_hours for b in budgets if b.schedulable}
+    if len(freqs) != 1:
+        return "the schedule"
+    hours = freqs.pop()
+    return (
+        "the hourly schedule"
+        if hours == 1
+        else "the daily schedule"
+        if hours == 24
+        else f"the {hours}-hourly schedule"
+    )
+
+
+def _warning(plan: _Plan) -> str | None:
+    per_day = plan.limits.per_day
+    if per_day is None or plan.day_reserved <= per_day:
+        return None
+    heaviest = max(plan.budgets, key=lambda b: b.calls_per_day)
+    return (
+        f"{_schedule_words(plan.budgets)} needs ~{plan.day_reserved:,} calls a day of "
+        f"{per_day:,}: runs will be deferred to the next day. Lower the frequency of "
+        f"{heaviest.name} (~{heaviest.calls_per_day:,} a day every "
+        f"{heaviest.frequency_hours} h), or raise the key's daily limit if CC granted more "
+        "(ctctsync api-keys set-limits)."
+    )
+
+
+def _key_budget(plan: _Plan, now: datetime) -> KeyBudget:
+    limits = plan.limits
+    per_day = limits.per_day
+    return KeyBudget(
+        key=plan.ref.fingerprint,
+        label=plan.ref.label,
+        api_version=plan.ref.api_version,
+        per_second=limits.per_second,
+        per_day=per_day,
+        per_second_is_default=limits.per_second_is_default,
+        per_day_is_default=limits.per_day_is_default,
+        used_today=plan.used,
+        in_flight=plan.in_flight,
+        reserved_today=plan.reserved,
+        reserved_runs=plan.reserved_runs,
+        headroom=None
+        if per_day is None
+        else per_day - plan.used - plan.in_flight - plan.reserved,
+        planned_per_day=plan.day_reserved,
+        fits=per_day is None or plan.day_reserved <= per_day,
+        warning=_warning(plan),
+        resets_at=next_utc_midnight(now),
+        integrations=plan.budgets,
+    )
+
+
+def quota_overview(db: Session, user: User) -> QuotaOverview:
+    """Per key the user's integrations use: limits, used today, reserved, headroom, and each
+    integration's estimate and calls a day (the quota page, ``GET /api/v1/quota``, ``plan``).
+
+    A key's figures count every integration on it, the user's or not (the quota is shared);
+    only the integrations the user may see are listed.
+    """
+    now = context(db).now()
+    visible = _visible_integrations(db, user)
+    seen = {r.fingerprint for r in _keys(db, visible).values() if r}
+    everyone = list(db.scalars(sa.select(Integration).order_by(Integration.name)))
+    plans, without = _plans(db, everyone, now)
+    ids = {i.id for i in visible}
+    keys = []
+    for plan in plans:
+        if plan.ref.fingerprint not in seen:
+            continue
+        budget = _key_budget(plan, now)
+        shown = [b for b in budget.integrations if b.integration_id in ids]
+        keys.append(budget.model_copy(update={"integrations": shown}))
+    keys.sort(key=lambda k: (k.label, k.key))
+    return QuotaOverview(
+        now=now,
+        resets_at=next_utc_midnight(now),
+        keys=keys,
+        without_key=[b for b in without if b.integration_id in ids],
+    )
+
+
+def integration_budget(db: Session, integ: Integration) -> IntegrationBudget:
+    """One integration's estimate, calls a day and use today (its details page)."""
+    now = context(db).now()
+    ref = key_of(db, integ)
+    used = 0
+    if ref is not None:
+        u = _usage(db, now).get(ref.fingerprint)
+        used = (u.by_integration or {}).get(integ.id, 0) if u else 0
+    return _budget(db, integ, ref, now, used)
+
+
+# ----------------------------------------------------------------------------- the guard
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The guard's answer for one run about to start."""
+
+    start: bool
+    estimate: RunEstimate
+    key: KeyRef | None
+    reason: str | None = None
+    """Why not (shown on the deferred run); None when it starts."""
+    resume_at: datetime | None = None
+    """When a deferred run goes back to the queue (the next 00:00 UTC)."""
+    warning: str | None = None
+    """A run larger than a day's quota starts anyway on a fresh day: this says so."""
+
+
+def admit(
+    db: Session,
+    integ: Integration,
+    *,
+    trigger: str,
+    tables: Sequence[str] | None = None,
+    full_refresh: Sequence[str] | None = None,
+    run_id: str | None = None,
+) -> Admission:
+    """May a run of ``integ`` start now? (See the module's docstring for the rules.)"""
+    now = context(db).now()
+    estimate = estimate_run(db, integ, trigger=trigger, tables=tables,
+                            full_refresh=list(full_refresh or ()))
+    everyone = list(db.scalars(sa.select(Integration)))
+    ref = key_of(db, integ)
+    if ref is None:
+        return Admission(True, estimate, None)
+    sharing = [i for i in everyone if i.id == integ.id or key_of(db, i) == ref]
+    plans, _ = _plans(db, sharing, now, exclude_run=run_id)
+    plan = next(p for p in plans if p.ref.fingerprint == ref.fingerprint)
+    per_day = plan.limits.per_day
+    if per_day is None:
+        return Admission(True, estimate, ref)
+    scheduled = trigger == "schedule" and estimate.kind == "incremental"
+    left = per_day - plan.used - plan.in_flight
+    spent = (
+        f"next run at 00:00 UTC: today's quota is spent ({plan.used + plan.in_flight:,} "
+        f"of {per_day:,} calls used or in flight; this run needs ~{estimate.calls:,})"
+    )
+    capacity = per_day - plan.day_reserved  # what a fresh day leaves after the schedule
+    reason: str | None = None
+    warning: str | None = None
+    if scheduled:
+        # Scheduled incremental runs come first: only the quota itself stops them.
+        if min(estimate.calls, per_day) > left:
+            reason = spent
+    elif capacity <= 0:
+        reason = (
+            f"next run at 00:00 UTC: the scheduled runs alone need ~{plan.day_reserved:,} "
+            f"of the key's {per_day:,} calls a day, so nothing else fits; lower a "
+            "frequency or raise the key's daily limit (ctctsync plan)"
+        )
+    else:
+        # A run no day could hold starts when a fresh day gives it all it can.
+        need = min(estimate.calls, capacity)
+        if need <= left - plan.reserved:
+            if estimate.calls > capacity:
+                warning = (
+                    f"this run needs ~{estimate.calls:,} calls, more than the {capacity:,} a "
+                    "day leaves after the scheduled runs: it stops at the quota and resumes "
+                    "after 00:00 UTC"
+                )
+        elif plan.reserved_runs and need <= left:
+            runs = "s" if plan.reserved_runs != 1 else ""
+            reason = (
+                f"next run at 00:00 UTC: today's quota is reserved for {plan.reserved_runs} "
+                f"scheduled run{runs} (~{plan.reserved:,} calls; this run needs "
+                f"~{estimate.calls:,} and {max(0, left - plan.reserved):,} are free)"
+            )
+        else:
+            reason = spent
+    if reason is not None:
+        return Admission(False, estimate, ref, reason=reason, resume_at=next_utc_midnight(now))
+    return Admission(True, estimate, ref, warning=warning)
+
+
+def run_now_check(db: Session, integ: Integration) -> str | None:
+    """None when a manual run of ``integ`` would start now; else why it would be deferred
+    (``Run now`` says so before creating a job). A request folded into an already queued
+    run creates no job and is not refused."""
+    queued = db.scalar(
+        sa.select(Run.id).where(Run.integration_id == integ.id, Run.status == "queued")
+    )
+    if queued is not None:
+        return None
+    return admit(db, integ, trigger="manual").reason
+
+
+# ----------------------------------------------------------------------------- tiers
+
+
+def tracking_tiers(db: Session | None = None, settings: ControlSettings | None = None) -> (
+    TrackingTiersPublic
+):
+    """The campaign polling tiers in effect (``ControlSettings.tracking_*``)."""
+    if settings is None:
+        assert db is not None, "give a session or the settings"
+        settings = context(db).settings
+    return TrackingTiersPublic(
+        recent_days=settings.tracking_recent_days,
+        older_days=settings.tracking_older_days,
+        older_every_hours=settings.tracking_older_every_hours,
+        oldest_every_hours=settings.tracking_oldest_every_hours,
+        recheck_days=settings.tracking_recheck_days,
+    )
+
+
+def key_used_today(db: Session, key: str, *, exclude_run: str | None = None) -> int:
+    """Calls counted today (UTC) against ``key`` by the runs in the store."""
+    usage = _usage(db, context(db).now(), exclude_run).get(key)
+    return usage.used if usage else 0
