@@ -7,12 +7,24 @@ from typing import Any
 
 import httpx
 import pytest
+from v3_client import V3
 
-from ctctsync.sandbox import Sandbox
+from ctctsync.sandbox import AccountSpec, Sandbox
+from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.cli import parse_instant
 from ctctsync.sandbox.clock import ANCHOR_MS
+from ctctsync.sandbox.decay import OPEN_DELAY
 from ctctsync.sandbox.testing import SandboxFactory
 from ctctsync.sandbox.v2.render import utc_date
+
+DECAY_SPEC = AccountSpec(seed=11, contacts=600, lists=3, campaigns=8, activities_per_campaign=160,
+                         library_files=2, trash_files=1, events=1, activity_model="decay")
+DAY_S = 86_400
+KINDS = ("sends", "opens", "clicks", "forwards", "bounces", "unsubscribes")
+V3_STATS = {"sends": "em_sends", "opens": "em_opens_all", "clicks": "em_clicks_all",
+            "forwards": "em_forwards", "bounces": "em_bounces", "unsubscribes": "em_optouts"}
+V3_REPORTS = {"sends": "sends", "opens": "opens", "clicks": "clicks", "forwards": "forwards",
+              "bounces": "bounces", "unsubscribes": "optouts"}
 
 
 def _v2(sb: Sandbox) -> httpx.Client:
@@ -65,3 +77,115 @@ def test_frozen_at_option_parses_anchor_and_instants() -> None:
     assert parse_instant("2024-06-01T01:00:00") == ANCHOR_MS + 3_600_000  # UTC when naive
     with pytest.raises(ValueError, match="ISO-8601"):
         parse_instant("yesterday")
+
+
+# -- the decay model ---------------------------------------------------------------------------
+
+
+def _v2_rows(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    body = client.get(path, params=params).json()
+    while True:
+        rows.extend(body["results"])
+        link = body["meta"]["pagination"].get("next_link")
+        if not link:
+            return rows
+        body = client.get(link.split("?")[0], params={"next": link.split("next=")[1]}).json()
+
+
+def _newest_sent(sb: Sandbox) -> gen.Campaign:
+    return max((c for c in sb.account.campaigns.values() if c.status == "SENT"),
+               key=lambda c: c.last_run_ms or 0)
+
+
+def _faces(sb: Sandbox, v2: httpx.Client, camp: gen.Campaign) -> dict[str, Any]:
+    """The campaign's counts as each face tells them, and its tracking rows."""
+    v3 = V3(sb)  # a fresh token: one lives 24 h of the sandbox clock
+    base = f"/v2/emailmarketing/campaigns/{camp.id}"
+    detail = v2.get(base).json()["tracking_summary"]
+    summary = v2.get(f"{base}/tracking/reports/summary").json()
+    rows = {k: _v2_rows(v2, f"{base}/tracking/{k}") for k in KINDS}
+    [xref] = v3.get("/v3/emails/campaign_id_xrefs",
+                     {"v2_email_campaign_ids": str(camp.id)})["xrefs"]
+    activity = xref["campaign_activity_id"]
+    [stats] = v3.get(f"/v3/reports/stats/email_campaigns/{xref['campaign_id']}")["results"]
+    v3_rows = {k: v3.walk(f"/v3/reports/email_reports/{activity}/tracking/{V3_REPORTS[k]}",
+                          "tracking_activities")[0] for k in KINDS}
+    v3.http.close()
+    return {"detail": {k: detail[k] for k in KINDS}, "summary": {k: summary[k] for k in KINDS},
+            "v2_rows": {k: len(v) for k, v in rows.items()},
+            "v3_stats": {k: stats["stats"][V3_STATS[k]] for k in KINDS},
+            "v3_rows": {k: len(v) for k, v in v3_rows.items()},
+            "truth": sb.account.campaign_counts(camp.id), "rows": rows, "v3": v3_rows}
+
+
+def test_decay_activity_arrives_as_the_clock_moves_and_every_face_agrees(
+        sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS)
+    camp = _newest_sent(sb)
+    assert camp.last_run_ms is not None and ANCHOR_MS - camp.last_run_ms < 4 * 86_400_000
+    seen: list[dict[str, int]] = []
+    with _v2(sb) as v2:
+        for step_days in (0, 1, 6, 60):
+            sb.advance(step_days * DAY_S)
+            now = sb.account.clock.now_ms()
+            faces = _faces(sb, v2, camp)
+            counts = faces["truth"]
+            for face in ("detail", "summary", "v2_rows", "v3_stats", "v3_rows"):
+                assert faces[face] == counts, face
+            # nothing from the future: every row is stamped at or before the clock's now
+            assert all(row["open_date"] <= utc_date(now) for row in faces["rows"]["opens"])
+            assert all(row["created_time"] <= f"{utc_date(now)[:-5]}.999Z"
+                       for row in faces["v3"]["opens"])
+            seen.append(counts)
+    opens = [c["opens"] for c in seen]
+    assert opens == sorted(opens) and opens[0] < opens[-1]  # more arrived as days passed
+    assert seen[0]["sends"] == seen[-1]["sends"] > 0  # sends came at once
+    everything = sb.account.activities.campaign_counts(camp.id, 1 << 62)
+    assert seen[-1] == everything  # 67 days on, every activity of it has arrived
+
+
+def test_created_since_sees_exactly_what_arrived(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS)
+    camp = _newest_sent(sb)
+    path = f"/v2/emailmarketing/campaigns/{camp.id}/tracking/opens"
+    with _v2(sb) as v2:
+        before = {r["contact_id"] for r in _v2_rows(v2, path)}
+        mark = utc_date(sb.account.clock.now_ms())
+        sb.advance(2 * DAY_S)
+        after = {r["contact_id"] for r in _v2_rows(v2, path)}
+        new = _v2_rows(v2, path, created_since=mark)
+    assert before < after
+    assert {r["contact_id"] for r in new} == after - before
+
+
+def test_contact_views_and_truth_hide_the_future(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS)
+    acc = sb.account
+    future = [a for a in acc.activities.visible(1 << 62) if a.ts_ms > acc.clock.now_ms()]
+    assert future  # the newest campaigns still have activity to come
+    first = min(future, key=lambda a: a.ts_ms)
+    with _v2(sb) as v2:
+        rows = v2.get(f"/v2/contacts/{first.contact_id}/tracking").json()["results"]
+        truth = sb.truth("contact_tracking")
+        assert len(truth) == acc.activity_count() == len(list(acc.iter_activities()))
+        sb.advance((first.ts_ms - acc.clock.now_ms()) / 1000)  # exactly to its stamp
+        rows_then = v2.get(f"/v2/contacts/{first.contact_id}/tracking").json()["results"]
+    assert len(rows_then) == len(rows) + 1
+    assert len(sb.truth("contact_tracking")) == len(truth) + 1
+
+
+def test_live_send_under_decay_spreads_into_the_future(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS + 30 * 86_400_000)
+    cid = sb.account.send_campaign(activities=300)
+    now = sb.account.campaign_counts(cid)
+    assert now["sends"] > 100
+    assert now["opens"] < now["sends"] // 20  # the opens are still to come
+    sb.advance(2 * DAY_S)
+    two_days = sb.account.campaign_counts(cid)
+    sb.advance(120 * DAY_S)
+    final = sb.account.campaign_counts(cid)
+    assert final["sends"] == now["sends"]
+    # ~85 % of the opens within 48 h (decay.OPEN_DELAY); a wide band: 100-odd draws
+    share = two_days["opens"] / final["opens"]
+    assert 1 - OPEN_DELAY.after(2 * 86_400_000) - 0.15 < share < 0.97

@@ -14,6 +14,7 @@ Lists, campaigns, library files and events are small enough to be held directly.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import cast
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox import sending
-from ctctsync.sandbox.activities import ActivityLog
+from ctctsync.sandbox.activities import ActivityLog, Marker
 from ctctsync.sandbox.clock import ANCHOR_MS, SandboxClock
 from ctctsync.sandbox.contacts import ContactStore
 from ctctsync.sandbox.generator import DAY_MS, HISTORY_MS
@@ -38,6 +39,20 @@ from ctctsync.sandbox.records import (
 __all__ = ["CAMPAIGN_ID_BASE", "Account", "AccountInfo", "AccountSpec", "Activity"]
 
 CAMPAIGN_ID_BASE = 1_100_394_165_000
+_KIND_NAMES = {name: code for code, name in enumerate(gen.ACTIVITY_TYPES)} | {
+    name: code for code, name in enumerate(
+        ("sends", "opens", "clicks", "forwards", "bounces", "unsubscribes"))} | {"optouts": 5}
+
+
+def activity_type_code(kind: str | int) -> int:
+    """The type code (``gen.SEND`` ...) of ``kind``: a code, ``EMAIL_OPEN`` (v2's
+    ``activity_type``), ``opens`` (v2's summary names) or ``optouts`` (v3's); ValueError else."""
+    if isinstance(kind, int) and 0 <= kind < len(gen.ACTIVITY_TYPES):
+        return kind
+    code = _KIND_NAMES.get(str(kind).strip()) if not isinstance(kind, int) else None
+    if code is None:
+        raise ValueError(f"unknown activity kind {kind!r}; known: {', '.join(gen.ACTIVITY_TYPES)}")
+    return code
 
 
 def _seeded_statuses(n: int) -> list[str]:
@@ -53,6 +68,20 @@ def _seeded_statuses(n: int) -> list[str]:
     return statuses
 
 
+def _decay_slots(statuses: list[str], every_days: float) -> list[int]:
+    """Creation times of the seeded campaigns of a decay account: one send every
+    ``every_days`` ending about two days before the anchor (a campaign is sent 1 h - 2 d after
+    its creation), so a clock frozen at the anchor still has the newest campaigns' activity to
+    come; the unsent campaigns after the last sent one an hour apart after it."""
+    sent = [i for i, st in enumerate(statuses) if st in ("SENT", "DELETED")]
+    last_sent = sent[-1] if sent else -1
+    newest = ANCHOR_MS - 2 * DAY_MS - 4 * 3_600_000
+    # never before the six years of history (a very large account sends more often)
+    every = int(min(every_days * DAY_MS, (HISTORY_MS - 40 * DAY_MS) / max(len(statuses), 1)))
+    return [newest - (last_sent - i) * every if i <= last_sent
+            else newest + (i - last_sent) * 3_600_000 for i in range(len(statuses))]
+
+
 class Account:
     """The simulated account's state, its queries and its mutations (thread-safe)."""
 
@@ -61,6 +90,7 @@ class Account:
         self.seed = spec.seed
         self.clock = clock or SandboxClock()
         self.lock = threading.RLock()
+        self._pinned_ms: int | None = None
         self.version = 0
         """Bumped on every mutation (cache key for derived views)."""
         self._mutation_rng = random.Random(spec.seed * 7919 + 17)
@@ -95,10 +125,15 @@ class Account:
         statuses = _seeded_statuses(n)
         start = ANCHOR_MS - HISTORY_MS + 30 * DAY_MS
         span = HISTORY_MS - 40 * DAY_MS
+        slots = _decay_slots(statuses, spec.send_every_days) if spec.activity_model == "decay" \
+            else None
         for i in range(n):
             cid = CAMPAIGN_ID_BASE + self.seed % 1000 * 1000 + i * 7 + 3
             rng = gen.rng_for(self.seed, gen.KIND_CAMPAIGN, cid, 1)
-            created = start + int(span * (i + rng.random() * 0.5) / max(n, 1))
+            if slots is None:
+                created = start + int(span * (i + rng.random() * 0.5) / max(n, 1))
+            else:
+                created = slots[i] - int(rng.random() * spec.send_every_days * DAY_MS * 0.25)
             n_lists = min(spec.lists, 1 + rng.randrange(2))
             lids = sorted(rng.sample(range(1, spec.lists + 1), n_lists))
             camp = gen.build_campaign(self.seed, cid, i, status=statuses[i], created_ms=created,
@@ -107,7 +142,8 @@ class Account:
             if camp.status == "SENT":
                 assert camp.last_run_ms is not None
                 sending.seed_send(self.activities, self.contacts, camp, rng,
-                                  spec.activities_per_campaign, camp.last_run_ms)
+                                  spec.activities_per_campaign, camp.last_run_ms,
+                                  spec.activity_model)
 
     # ------------------------------------------------------------------ contacts and lists
     @property
@@ -163,8 +199,26 @@ class Account:
         return self.contacts.list_counts[lid - 1]
 
     # ------------------------------------------------------------------ activities
+    # Every read sees the activities stamped at or before the clock's now (or the instant
+    # pinned by ``pinned_time``) and not retracted: the decay model's future is invisible.
+
+    def _now(self) -> int:
+        return self._pinned_ms if self._pinned_ms is not None else self.clock.now_ms()
+
+    @contextlib.contextmanager
+    def pinned_time(self) -> Iterator[int]:
+        """Hold the lock and make every activity read inside see the account at one instant
+        (the clock's now on entry), however long the reads take: a consistent snapshot."""
+        with self.lock:
+            outer = self._pinned_ms
+            self._pinned_ms = self._now()
+            try:
+                yield self._pinned_ms
+            finally:
+                self._pinned_ms = outer
+
     def activity(self, seq: int) -> Activity:
-        """Activity number ``seq`` of the log."""
+        """Activity number ``seq`` of the log (whether visible or not)."""
         return self.activities.get(seq)
 
     def activity_page(
@@ -172,28 +226,39 @@ class Account:
         types: frozenset[int] | None = None, created_since_ms: int | None = None,
         after: CursorKey | None = None, limit: int = 500,
     ) -> tuple[list[Activity], CursorKey | None]:
-        """Activities of one campaign or one contact, newest first, starting at cursor
+        """Visible activities of one campaign or one contact, newest first, starting at cursor
         ``after`` (inclusive); returns the page and the cursor of the next page."""
         with self.lock:
-            return self.activities.page(campaign_id=campaign_id, contact_id=contact_id,
-                                        types=types, created_since_ms=created_since_ms,
-                                        after=after, limit=limit)
+            return self.activities.page(now=self._now(), campaign_id=campaign_id,
+                                        contact_id=contact_id, types=types,
+                                        created_since_ms=created_since_ms, after=after,
+                                        limit=limit)
 
     def iter_activities(self) -> Iterator[Activity]:
-        """Every activity, in log order."""
-        return iter(self.activities)
+        """Every visible activity, in log order (a list taken under the lock)."""
+        with self.lock:
+            return iter(list(self.activities.visible(self._now())))
 
     def activity_count(self) -> int:
-        """Number of activities in the log."""
-        return len(self.activities)
+        """Number of visible activities."""
+        with self.lock:
+            return self.activities.visible_count(self._now())
+
+    def activity_marker(self, campaign_id: int) -> Marker:
+        """A cache key of the campaign's visible activities (equal markers: equal sets)."""
+        with self.lock:
+            return self.activities.marker(campaign_id, self._now())
 
     def campaign_counts(self, campaign_id: int) -> dict[str, int]:
-        """Per-type activity counts of a campaign (each contact has at most one of each)."""
-        return self.activities.campaign_counts(campaign_id)
+        """Per-type visible activity counts of a campaign (each contact has at most one of
+        each type, so these are the numbers of tracking records too)."""
+        with self.lock:
+            return self.activities.campaign_counts(campaign_id, self._now())
 
     def link_clicks(self, campaign_id: int) -> dict[int, int]:
-        """Clicks per link uid of a campaign."""
-        return self.activities.link_clicks(campaign_id)
+        """Visible clicks per link uid of a campaign."""
+        with self.lock:
+            return self.activities.link_clicks(campaign_id, self._now())
 
     # ------------------------------------------------------------------ mutations
     def _bump(self) -> int:
@@ -254,8 +319,9 @@ class Account:
     def send_campaign(self, campaign_id: int | None = None, activities: int | None = None) -> int:
         """Send a new campaign (``campaign_id`` None, about ``activities`` activities) or add
         exactly ``activities`` (while recipients remain) to a SENT campaign: opens and clicks of
-        earlier recipients first, then sends to new ones. Activities are stamped from "now" on.
-        Returns the campaign id."""
+        earlier recipients first, then sends to new ones. Activities are stamped from "now" on;
+        under the decay model a new campaign's sends are, the rest arrives later as the clock
+        moves (``sandbox.decay``). Returns the campaign id."""
         with self.lock:
             now = self._bump()
             rng = self._mutation_rng
@@ -269,7 +335,8 @@ class Account:
                                           list_ids=lids)
                 camp.created_ms = camp.modified_ms = camp.last_run_ms = now
                 self.campaigns[cid] = camp
-                sending.live_send(self.activities, self.contacts, camp, rng, target, self.clock)
+                sending.live_send(self.activities, self.contacts, camp, rng, target, self.clock,
+                                  self.spec.activity_model)
                 return cid
             camp = self.campaigns[campaign_id]
             if camp.status != "SENT":
@@ -277,6 +344,19 @@ class Account:
             sending.more_activity(self.activities, self.contacts, camp, rng, target,
                                   self.clock.reserve(target))
             return campaign_id
+
+    def retract_activities(self, campaign_id: int, kind: str | int, n: int) -> list[int]:
+        """Remove ``n`` visible activities of ``kind`` (see :func:`activity_type_code`) of a
+        campaign from every report, count and truth -- a bounce reclassified, the unsubscribe
+        of a contact deleted for good -- so the campaign's counts go down. The oldest go first
+        (deterministic); fewer when fewer are visible. Returns their log sequence numbers.
+        KeyError for an unknown campaign, ValueError for an unknown kind."""
+        code = activity_type_code(kind)
+        with self.lock:
+            if campaign_id not in self.campaigns:
+                raise KeyError(f"no campaign {campaign_id}")
+            self.version += 1
+            return self.activities.retract(campaign_id, code, max(n, 0), self._now())
 
     def trash_files(self, n: int) -> list[int]:
         """Move the ``n`` newest active library files to the trash; returns their ids."""

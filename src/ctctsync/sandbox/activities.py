@@ -5,6 +5,14 @@ Activity ``seq`` is row ``seq`` of five parallel arrays (campaign, contact, type
 of an UNSUBSCRIBE. Each campaign and each contact has a list of ``CursorKey``s kept sorted, so
 "newest first from a cursor" is a bisection. Contact tracking and campaign tracking are two
 views of this one log. Not thread-safe on its own: ``Account`` holds its lock around every call.
+
+Two things hide an activity from every read (pages, counts, link clicks, iteration):
+
+- **its time is still to come**: every read takes ``now`` (the sandbox clock's reading) and
+  skips the activities stamped after it. The indexes are sorted newest first, so the future
+  ones are a prefix that one bisection steps over (the "decay" model, ``sandbox.decay``);
+- **it was retracted** (:meth:`ActivityLog.retract`: a bounce reclassified, the unsubscribe of
+  a contact deleted for good): it leaves both indexes and is marked gone in the log.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.generator import BOUNCE, CLICK, UNSUBSCRIBE
@@ -19,6 +28,21 @@ from ctctsync.sandbox.records import Activity, CursorKey
 
 _COUNT_NAMES = ("sends", "opens", "clicks", "forwards", "bounces", "unsubscribes")
 """Summary count name per activity type code (SEND, OPEN, CLICK, FORWARD, BOUNCE, UNSUBSCRIBE)."""
+_OLDEST_SEQ = -(1 << 62)
+
+
+class Marker(NamedTuple):
+    """What a campaign's visible activities depend on: the log's generation (bumped by every
+    append and retraction) and how many of the campaign's activities are still to come. Equal
+    markers mean equal visible sets, so derived views can be cached by it."""
+
+    generation: int
+    first_visible: int
+
+
+def first_visible(keys: list[CursorKey], now: int) -> int:
+    """Index of the first key of ``keys`` (newest first) stamped at or before ``now``."""
+    return bisect_left(keys, (-now, _OLDEST_SEQ))
 
 
 class ActivityLog:
@@ -34,13 +58,31 @@ class ActivityLog:
         self._extra = array("q")
         self._by_campaign: dict[int, list[CursorKey]] = {}
         self._by_contact: dict[int, list[CursorKey]] = {}
+        self._gone = bytearray()
+        """1 for a retracted activity (it is in no index any more)."""
+        self.generation = 0
+        """Bumped by every append and retraction (part of :class:`Marker`)."""
+        self._counts: dict[int, tuple[Marker, dict[str, int]]] = {}
 
     def __len__(self) -> int:
+        """Every activity ever written, retracted and future ones included."""
         return len(self._ts)
 
-    def __iter__(self) -> Iterator[Activity]:
-        for seq in range(len(self._ts)):
-            yield self.get(seq)
+    def visible(self, now: int) -> Iterator[Activity]:
+        """The activities stamped at or before ``now`` and not retracted, in log order."""
+        ts, gone = self._ts, self._gone
+        for seq in range(len(ts)):
+            if ts[seq] <= now and not gone[seq]:
+                yield self.get(seq)
+
+    def visible_count(self, now: int) -> int:
+        """How many activities :meth:`visible` yields."""
+        return sum(len(keys) - first_visible(keys, now) for keys in self._by_campaign.values())
+
+    def marker(self, campaign_id: int, now: int) -> Marker:
+        """The campaign's :class:`Marker` at ``now``."""
+        return Marker(self.generation,
+                      first_visible(self._by_campaign.get(campaign_id, []), now))
 
     # ------------------------------------------------------------------ writing
     def append(self, camp_id: int, contact_id: int, typ: int, ts: int, extra: int) -> None:
@@ -52,6 +94,8 @@ class ActivityLog:
         self._type.append(typ)
         self._ts.append(ts)
         self._extra.append(extra)
+        self._gone.append(0)
+        self.generation += 1
         key = (-ts, -seq)
         self._by_campaign.setdefault(camp_id, []).append(key)
         self._by_contact.setdefault(contact_id, []).append(key)
@@ -88,17 +132,19 @@ class ActivityLog:
         )
 
     def page(
-        self, *, campaign_id: int | None = None, contact_id: int | None = None,
+        self, *, now: int, campaign_id: int | None = None, contact_id: int | None = None,
         types: frozenset[int] | None = None, created_since_ms: int | None = None,
         after: CursorKey | None = None, limit: int = 500,
     ) -> tuple[list[Activity], CursorKey | None]:
-        """Activities of one campaign or one contact, newest first, starting at cursor
-        ``after`` (inclusive); the page and the cursor of the next page."""
+        """Activities of one campaign or one contact stamped at or before ``now``, newest
+        first, starting at cursor ``after`` (inclusive); the page and the next page's cursor."""
         if campaign_id is not None:
             keys = self._by_campaign.get(campaign_id, [])
         else:
             keys = self._by_contact.get(contact_id or 0, [])
-        pos = bisect_left(keys, after) if after is not None else 0
+        pos = first_visible(keys, now)
+        if after is not None:
+            pos = max(pos, bisect_left(keys, after))
         end = len(keys)
         if created_since_ms is not None:
             end = bisect_right(keys, (-created_since_ms, 1))
@@ -112,28 +158,59 @@ class ActivityLog:
             out.append(self.get(seq))
         return out, None
 
-    def campaign_counts(self, campaign_id: int) -> dict[str, int]:
-        """Per-type activity counts of a campaign (each contact has at most one of each)."""
+    def campaign_counts(self, campaign_id: int, now: int) -> dict[str, int]:
+        """Per-type counts of a campaign's visible activities (each contact has at most one of
+        each); cached by the campaign's :class:`Marker`."""
+        marker = self.marker(campaign_id, now)
+        hit = self._counts.get(campaign_id)
+        if hit is not None and hit[0] == marker:
+            return dict(hit[1])
         counts = {"sends": 0, "opens": 0, "clicks": 0, "forwards": 0, "unsubscribes": 0,
                   "bounces": 0}
-        for _ts, neg_seq in self._by_campaign.get(campaign_id, []):
-            counts[_COUNT_NAMES[self._type[-neg_seq]]] += 1
-        return counts
+        keys = self._by_campaign.get(campaign_id, [])
+        typ = self._type
+        for k in range(marker.first_visible, len(keys)):
+            counts[_COUNT_NAMES[typ[-keys[k][1]]]] += 1
+        self._counts[campaign_id] = (marker, counts)
+        return dict(counts)
 
-    def link_clicks(self, campaign_id: int) -> dict[int, int]:
-        """Clicks per link uid of a campaign."""
+    def link_clicks(self, campaign_id: int, now: int) -> dict[int, int]:
+        """Visible clicks per link uid of a campaign."""
         out: dict[int, int] = {}
-        for _ts, neg_seq in self._by_campaign.get(campaign_id, []):
-            seq = -neg_seq
+        keys = self._by_campaign.get(campaign_id, [])
+        for k in range(first_visible(keys, now), len(keys)):
+            seq = -keys[k][1]
             if self._type[seq] == CLICK:
                 out[self._extra[seq]] = out.get(self._extra[seq], 0) + 1
         return out
 
+    def retract(self, campaign_id: int, typ: int, n: int, now: int) -> list[int]:
+        """Remove up to ``n`` visible activities of type ``typ`` of a campaign from the log's
+        every view: the oldest first (ties: the earlier logged), so the choice is
+        deterministic. Returns their sequence numbers."""
+        keys = self._by_campaign.get(campaign_id, [])
+        picked: list[CursorKey] = []
+        for k in range(len(keys) - 1, first_visible(keys, now) - 1, -1):
+            if len(picked) == n:
+                break
+            if self._type[-keys[k][1]] == typ:
+                picked.append(keys[k])
+        for key in picked:
+            seq = -key[1]
+            del keys[bisect_left(keys, key)]
+            by_contact = self._by_contact[self._contact[seq]]
+            del by_contact[bisect_left(by_contact, key)]
+            self._gone[seq] = 1
+        if picked:
+            self.generation += 1
+        return [-key[1] for key in picked]
+
     def recipients(self, campaign_id: int) -> set[int]:
-        """Ids of the contacts with any activity of the campaign."""
+        """Ids of the contacts with any activity of the campaign (future ones included)."""
         return {self._contact[-s] for _t, s in self._by_campaign.get(campaign_id, [])}
 
     def types_received(self, contact_id: int, campaign_id: int) -> set[int]:
-        """The activity types the contact has for the campaign."""
+        """The activity types the contact has for the campaign (future ones included: a
+        contact never gets two of one type)."""
         return {self._type[-s] for _t, s in self._by_contact.get(contact_id, [])
                 if self._camp[-s] == campaign_id}

@@ -53,19 +53,22 @@ def run_sandbox_command(
     faults: Sequence[str] = (),
     token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
     frozen_at: str | None = None,
+    activity_model: str = "instant",
 ) -> None:
     """Serve a sandbox account until interrupted; prints the base URLs and credentials.
     ``qps_limit``/``daily_limit`` (the API's) and ``token_qps_limit`` (the v3 token
     endpoint's) of None or 0 disable the limit; ``faults`` use the syntax of
     ``ctctsync.sandbox.faults``. ``frozen_at`` freezes the clock at an ISO-8601 instant, or at
     the seeded history's anchor with ``"anchor"``: it then moves only by
-    ``POST /_sandbox/clock/advance``."""
+    ``POST /_sandbox/clock/advance``. ``activity_model`` ``decay`` spreads each send's
+    activity over the following days and weeks (``sandbox.decay``)."""
     frozen_ms = parse_instant(frozen_at) if frozen_at else None
     for text in faults:
         parse_fault(text)  # fail fast on bad syntax
     spec = AccountSpec(seed=seed, contacts=contacts, lists=lists, campaigns=campaigns,
                        activities_per_campaign=activities_per_campaign,
-                       library_files=library_files, trash_files=trash_files, events=events)
+                       library_files=library_files, trash_files=trash_files, events=events,
+                       activity_model=activity_model)
     sb = Sandbox(spec, host=host, port=port, qps_limit=qps_limit or None,
                  daily_limit=daily_limit or None, faults=faults,
                  token_qps_limit=token_qps_limit or None, frozen_at_ms=frozen_ms)
@@ -99,7 +102,8 @@ def run_sandbox_command(
             f"limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day (v2 and v3); "
             f"v3 token endpoint {token_qps_limit or 'no'} req/s; "
             f"faults: {', '.join(faults) or 'none'}; clock: "
-            f"{'frozen at ' + sb.account.clock.now().isoformat() if frozen_ms else 'real time'}",
+            f"{'frozen at ' + sb.account.clock.now().isoformat() if frozen_ms else 'real time'}; "
+            f"activity model: {activity_model}",
             "Press Ctrl-C to stop.",
         ]
         print("\n".join(lines), flush=True)
@@ -125,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="requests/s per client id at the v3 token endpoint; 0 disables")
     p.add_argument("--fault", dest="faults", action="append", default=[],
                    help="KIND[:PATH_GLOB][:n=COUNT][:p=PROB][:ms=MS][:k=RECORDS] (repeatable)")
+    p.add_argument("--activity-model", choices=("instant", "decay"), default="instant",
+                   help="decay: each send's activity arrives over days and weeks")
     p.add_argument("--frozen-at", default=None,
                    help="freeze the clock at an ISO-8601 instant, or 'anchor' (2024-06-01)")
     args = p.parse_args(argv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ctctsync.sandbox import decay
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.clock import ANCHOR_MS
 
@@ -25,10 +26,21 @@ class AccountSpec:
     library_files: int = 12
     trash_files: int = 3
     events: int = 3
+    activity_model: str = "instant"
+    """When activities arrive (``sandbox.decay``): ``instant`` (all seeded history in the past,
+    live sends visible at once) or ``decay`` (spread over days and weeks after each send; the
+    part after the clock's now is invisible until the clock passes it)."""
+    send_every_days: float = decay.SEND_EVERY_DAYS
+    """Decay model only: the seeded campaigns are sent one every this many days, the newest
+    about two days before the anchor."""
 
     def __post_init__(self) -> None:
         if self.lists < 1:
             raise ValueError("an account needs at least one list")
+        if self.activity_model not in decay.ACTIVITY_MODELS:
+            raise ValueError("activity_model must be 'instant' or 'decay'")
+        if self.send_every_days <= 0:
+            raise ValueError("send_every_days must be > 0")
         for name in ("contacts", "campaigns", "activities_per_campaign", "library_files",
                      "trash_files", "events"):
             if getattr(self, name) < 0:

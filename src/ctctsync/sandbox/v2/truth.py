@@ -86,12 +86,12 @@ TABLE_NAMES = tuple(_TRUTHS)
 def truth(account: Account, table: str) -> list[JSONDict]:
     """Records of ``table`` (names as in ``ctctsync.tables``), as the v2 API would serve them.
 
-    ``contact_tracking`` is every activity of every contact in the contact-tracking shape
-    (contacts ascending, newest activity first); ``email_campaign_summary`` is one summary per
+    ``contact_tracking`` is every visible activity of every contact in the contact-tracking
+    shape (contacts ascending, newest activity first); ``email_campaign_summary`` is one summary per
     SENT campaign plus its ``campaign_id`` (string) and ``last_run_date``.
     """
     build = _TRUTHS.get(table)
     if build is None:
         raise KeyError(f"unknown table {table!r}; known: {', '.join(TABLE_NAMES)}")
-    with account.lock:
+    with account.pinned_time():  # one instant for every row: the decay model moves on
         return build(account)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.account import Account
+from ctctsync.sandbox.activities import Marker
 from ctctsync.sandbox.generator import BOUNCE, CLICK, FORWARD, OPEN, SEND, UNSUBSCRIBE
 from ctctsync.sandbox.records import Activity, CursorKey
 from ctctsync.sandbox.v3.campaigns import ActivityRef, CampaignIndex, campaign_type
@@ -159,15 +160,16 @@ def scan(account: Account, *, campaign_id: int, types: frozenset[int], after: Cu
 
 class ReachedContacts:
     """The contacts who opened or bounced each campaign (what ``didnotopens`` leaves out),
-    cached by the log's length: the log only grows, so its length versions the answer."""
+    cached by the campaign's activity marker (it changes with every append, retraction and
+    activity the clock makes visible)."""
 
     def __init__(self, account: Account) -> None:
         self.account = account
-        self._cache: dict[int, tuple[int, frozenset[int]]] = {}
+        self._cache: dict[int, tuple[Marker, frozenset[int]]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, campaign_id: int) -> frozenset[int]:
-        size = self.account.activity_count()
+        size = self.account.activity_marker(campaign_id)
         with self._lock:
             hit = self._cache.get(campaign_id)
         if hit is not None and hit[0] == size:
