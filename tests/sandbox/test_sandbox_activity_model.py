@@ -189,3 +189,58 @@ def test_live_send_under_decay_spreads_into_the_future(sandbox_factory: SandboxF
     # ~85 % of the opens within 48 h (decay.OPEN_DELAY); a wide band: 100-odd draws
     share = two_days["opens"] / final["opens"]
     assert 1 - OPEN_DELAY.after(2 * 86_400_000) - 0.15 < share < 0.97
+
+
+# -- retraction --------------------------------------------------------------------------------
+
+
+def test_retraction_lowers_counts_and_rows_together(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS)
+    camp = _newest_sent(sb)
+    with _v2(sb) as v2:
+        before = _faces(sb, v2, camp)
+        assert before["truth"]["bounces"] >= 3 and before["truth"]["unsubscribes"] >= 1
+        oldest = sorted(before["rows"]["bounces"], key=lambda r: r["bounce_date"])[:2]
+        gone = _admin(sb, f"/campaigns/{camp.id}/retract", {"kind": "EMAIL_BOUNCE", "n": 2})
+        assert gone["retracted"] == 2 and gone["activity_type"] == "EMAIL_BOUNCE"
+        assert set(gone["contact_ids"]) == {r["contact_id"] for r in oldest}  # oldest first
+        optout = _admin(sb, f"/campaigns/{camp.id}/retract", {"kind": "optouts"})
+        assert optout["retracted"] == 1
+        after = _faces(sb, v2, camp)
+        for face in ("detail", "summary", "v2_rows", "v3_stats", "v3_rows"):
+            assert after[face] == after["truth"], face
+        assert after["truth"] == {**before["truth"], "bounces": before["truth"]["bounces"] - 2,
+                                  "unsubscribes": before["truth"]["unsubscribes"] - 1}
+        left = {r["contact_id"] for r in after["rows"]["bounces"]}
+        assert not left & set(gone["contact_ids"])
+        # the contact's own tracking lost it too, and so did the truth
+        cid = gone["contact_ids"][0]
+        kinds = [r["activity_type"] for r in v2.get(f"/v2/contacts/{cid}/tracking").json()[
+            "results"] if str(r["campaign_id"]) == str(camp.id)]
+        assert "EMAIL_BOUNCE" not in kinds and "EMAIL_SEND" in kinds
+        truth_bounces = [r for r in sb.truth("contact_tracking")
+                         if r["campaign_id"] == str(camp.id)
+                         and r["activity_type"] == "EMAIL_BOUNCE"]
+        assert len(truth_bounces) == after["truth"]["bounces"]
+        # ... and a retracted activity stays gone as the clock moves on
+        sb.advance(200 * DAY_S)
+        assert not {r["contact_id"] for r in _faces(sb, v2, camp)["rows"]["bounces"]} & set(
+            gone["contact_ids"])
+
+
+def test_retraction_is_deterministic_and_bounded(sandbox_factory: SandboxFactory) -> None:
+    picked = []
+    for _ in range(2):
+        sb = sandbox_factory(DECAY_SPEC, frozen_at_ms=ANCHOR_MS)
+        camp = _newest_sent(sb)
+        picked.append(_admin(sb, f"/campaigns/{camp.id}/retract",
+                             {"kind": "EMAIL_OPEN", "n": 3})["contact_ids"])
+    assert picked[0] == picked[1] and len(picked[0]) == 3
+    opens = sb.account.campaign_counts(camp.id)["opens"]
+    everything = _admin(sb, f"/campaigns/{camp.id}/retract", {"kind": "opens", "n": 10_000})
+    assert everything["retracted"] == opens  # only what is visible can go
+    assert sb.account.campaign_counts(camp.id)["opens"] == 0
+    url = f"{sb.base_url}/_sandbox/campaigns"
+    assert httpx.post(f"{url}/{camp.id}/retract", json={"kind": "EMAIL_NAP"}).status_code == 400
+    assert httpx.post(f"{url}/{camp.id}/retract", json={"n": 1}).status_code == 400
+    assert httpx.post(f"{url}/12345/retract", json={"kind": "opens"}).status_code == 404

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ctctsync.sandbox.account import activity_type_code
 from ctctsync.sandbox.context import SandboxContext
+from ctctsync.sandbox.generator import ACTIVITY_TYPES
 from ctctsync.sandbox.v2.truth import truth
 from ctctsync.sandbox.v3.tokens import (
     ALL_SCOPES,
@@ -120,6 +122,7 @@ class AdminApi:
             ("/lists/{id:int}/modify", {"POST": self.modify_list}),
             ("/lists/{id:int}/delete", {"POST": self.delete_list}),
             ("/campaigns/send", {"POST": self.send_campaign}),
+            ("/campaigns/{id:int}/retract", {"POST": self.retract_activities}),
             ("/library/trash", {"POST": self.trash_files}),
             ("/tokens/issue", {"POST": self.issue_token}),
             ("/tokens/revoke", {"POST": self.revoke_token}),
@@ -218,6 +221,27 @@ class AdminApi:
         cid = self.account.send_campaign(_int(camp, "campaign_id") if camp is not None else None,
                                          _int(act, "activities") if act is not None else None)
         return _json({"campaign_id": str(cid)})
+
+    async def retract_activities(self, request: Request) -> Response:
+        """Remove ``n`` (default 1) visible activities of ``kind`` (``EMAIL_BOUNCE``,
+        ``bounces``, ``optouts``...) of the campaign of the path from every report and count,
+        the oldest first; answers which went. 404 for an unknown campaign."""
+        body = await _body(request)
+        camp = int(request.path_params["id"])
+        if camp not in self.account.campaigns:
+            return _json({"error": f"no campaign {camp}"}, 404)
+        kind = body.get("kind")
+        if not isinstance(kind, str):
+            raise BadRequestError("kind must be a string, e.g. EMAIL_BOUNCE or unsubscribes")
+        try:
+            code = activity_type_code(kind)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+        seqs = self.account.retract_activities(camp, code, _int(body.get("n", 1), "n"))
+        gone = [self.account.activity(seq) for seq in seqs]
+        return _json({"campaign_id": str(camp), "activity_type": ACTIVITY_TYPES[code],
+                      "retracted": len(gone),
+                      "contact_ids": [str(a.contact_id) for a in gone]})
 
     async def trash_files(self, request: Request) -> Response:
         """Move the ``n`` newest active library files to the trash."""
