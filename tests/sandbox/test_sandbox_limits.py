@@ -1,4 +1,5 @@
-"""Rate limits: 403 over.qps on bursts, 403 over.ratelimit past the daily quota."""
+"""Rate limits: 403 over.qps on bursts, 403 over.ratelimit past the daily quota; limits per key
+(CC's default 4/s and 10,000/day, a partner's 10/s and 250,000/day), settable over admin HTTP."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.clock import SandboxClock
-from ctctsync.sandbox.ratelimit import RateLimiter
+from ctctsync.sandbox.ratelimit import DEFAULT_LIMITS, PARTNER_LIMITS, KeyLimits, RateLimiter
 from ctctsync.sandbox.testing import SandboxFactory
 
 
@@ -116,3 +117,60 @@ def test_limits_can_be_changed_at_runtime(sandbox_factory: SandboxFactory, qps: 
     assert r.json() == {"qps_limit": None, "daily_limit": None}
     with _client(sb) as client:
         assert all(client.get("/v2/lists").status_code == 200 for _ in range(6))
+
+
+def test_limits_are_settings_per_key() -> None:
+    clock = FakeClock()  # one instant: the count, not the timing, decides
+    limiter = RateLimiter(clock, qps_limit=4, daily_limit=10_000)
+    limiter.set_key_limits("partner", PARTNER_LIMITS)
+    limiter.set_key_limits("small", KeyLimits(qps_limit=None, daily_limit=3))
+    assert [limiter.check("partner") for _ in range(11)] == ["ok"] * 10 + ["qps"]
+    assert [limiter.check("default") for _ in range(5)] == ["ok"] * 4 + ["qps"]
+    assert [limiter.check("small") for _ in range(5)] == ["ok"] * 3 + ["daily"] * 2
+    assert limiter.limits_for("default") == DEFAULT_LIMITS == KeyLimits(4, 10_000)
+    assert limiter.limits_for("partner") == KeyLimits(10, 250_000)
+    limiter.set_key_limits("small", None)  # back to the defaults; today's usage still counts
+    assert limiter.limits_for("small") == DEFAULT_LIMITS
+    assert limiter.used_today("small") == 3
+    assert limiter.check("small") == "ok"
+
+
+def test_partner_key_is_not_throttled_where_a_default_key_is(
+        sandbox_factory: SandboxFactory) -> None:
+    partner = sandbox_factory(qps_limit=4, daily_limit=None, app_limits="partner")
+    with _client(partner) as client:
+        # ten back to back: never more than the partner's 10 in any second, however fast
+        assert [client.get("/v2/account/info").status_code for _ in range(10)] == [200] * 10
+    default = sandbox_factory(qps_limit=4, daily_limit=None, app_limits="default")
+    codes: list[int] = []
+    with _client(default) as client:
+        while len(codes) < 40 and 403 not in codes:
+            codes.append(client.get("/v2/account/info").status_code)
+    assert codes[:4] == [200] * 4 and 403 in codes
+
+
+def test_key_limits_over_admin_http_shared_by_v2_and_v3(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory()
+    url = f"{sb.base_url}/_sandbox/limits/keys/application"
+    key = sb.credentials.api_key
+    set_ = httpx.post(url, json={"qps_limit": None, "daily_limit": 6}).json()
+    assert set_ == {"key": key, "qps_limit": None, "daily_limit": 6, "own": True,
+                    "used_today": 0}
+    v3 = httpx.Client(base_url=sb.base_url,
+                      headers={"Authorization": f"Bearer {sb.credentials.v3_access_token}"})
+    with _client(sb) as v2, v3:
+        assert [v2.get("/v2/lists").status_code for _ in range(3)] == [200] * 3
+        assert [v3.get("/v3/contact_lists").status_code for _ in range(3)] == [200] * 3
+        assert v2.get("/v2/lists").status_code == 403  # one application, one budget
+        over = v3.get("/v3/contact_lists")
+        assert over.status_code == 429 and over.json()["error_key"] == "quota_exceeded"
+        assert httpx.get(url).json()["used_today"] == 6
+        listed = httpx.get(f"{sb.base_url}/_sandbox/limits/keys").json()
+        assert [k["key"] for k in listed["keys"]] == [key]
+        partner = httpx.post(url, json={"profile": "partner"}).json()
+        assert (partner["qps_limit"], partner["daily_limit"]) == (10, 250_000)
+        assert v2.get("/v2/lists").status_code == 200
+        back = httpx.delete(url).json()  # the sandbox's defaults (off in the fixture)
+        assert (back["own"], back["qps_limit"], back["daily_limit"]) == (False, None, None)
+    for bad in ({"qps_limit": 0}, {"daily_limit": "lots"}, {"profile": "gold"}):
+        assert httpx.post(url, json=bad).status_code == 400, bad

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ctctsync.sandbox.account import activity_type_code
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.generator import ACTIVITY_TYPES
+from ctctsync.sandbox.ratelimit import KeyLimits, key_limits
 from ctctsync.sandbox.v2.truth import truth
 from ctctsync.sandbox.v3.tokens import (
     ALL_SCOPES,
@@ -131,6 +132,9 @@ class AdminApi:
             ("/counters", {"GET": self.counters, "DELETE": self.reset_counters}),
             ("/counters/reset", {"POST": self.reset_counters}),
             ("/limits", {"GET": self.limits, "POST": self.set_limits}),
+            ("/limits/keys", {"GET": self.keys_limits}),
+            ("/limits/keys/{key}", {"GET": self.key_limits, "POST": self.set_key_limits,
+                                    "DELETE": self.clear_key_limits}),
             ("/truth/{table}", {"GET": self.table_truth}),
         ]
         return _table_routes(table)
@@ -306,12 +310,72 @@ class AdminApi:
                                    daily_limit=body.get("daily_limit"))
         return await self.limits(request)
 
+    def _key(self, request: Request) -> str:
+        # "application" names the sandbox application's own key (v2 API key = v3 client id)
+        key = str(request.path_params["key"])
+        return self.ctx.auth.credentials.api_key if key == "application" else key
+
+    def _key_json(self, key: str) -> dict[str, Any]:
+        limiter = self.ctx.limiter
+        limits = limiter.limits_for(key)
+        return {"key": key, "qps_limit": limits.qps_limit, "daily_limit": limits.daily_limit,
+                "own": key in limiter.own_limits(), "used_today": limiter.used_today(key)}
+
+    async def keys_limits(self, request: Request) -> Response:
+        """Every key with limits of its own, and the defaults of the others."""
+        limiter = self.ctx.limiter
+        return _json({"defaults": {"qps_limit": limiter.qps_limit,
+                                   "daily_limit": limiter.daily_limit},
+                      "keys": [self._key_json(k) for k in sorted(limiter.own_limits())]})
+
+    async def key_limits(self, request: Request) -> Response:
+        """The limits that apply to the key of the path (``application``: the app's key) and
+        its requests admitted today."""
+        return _json(self._key_json(self._key(request)))
+
+    async def set_key_limits(self, request: Request) -> Response:
+        """Give the key of the path limits of its own: ``{"profile": "partner"|"default"}`` or
+        ``{"qps_limit": 10, "daily_limit": 250000}`` (null: none; an absent one keeps the
+        key's current value). Past usage today still counts."""
+        body = await _body(request)
+        key = self._key(request)
+        if "profile" in body:
+            try:
+                limits = key_limits(str(body["profile"]))
+            except ValueError as exc:
+                raise BadRequestError(str(exc)) from None
+        else:
+            current = self.ctx.limiter.limits_for(key)
+            limits = KeyLimits(
+                _limit(body, "qps_limit", current.qps_limit),
+                _limit(body, "daily_limit", current.daily_limit))
+        self.ctx.limiter.set_key_limits(key, limits)
+        return _json(self._key_json(key))
+
+    async def clear_key_limits(self, request: Request) -> Response:
+        """The key of the path back to the default limits."""
+        key = self._key(request)
+        self.ctx.limiter.set_key_limits(key, None)
+        return _json(self._key_json(key))
+
     async def table_truth(self, request: Request) -> Response:
         """The truth of the table of the path."""
         try:
             return _json(truth(self.account, request.path_params["table"]))
         except KeyError as exc:
             return _json({"error": str(exc)}, 404)
+
+
+def _limit(body: Mapping[str, Any], name: str, current: int | None) -> int | None:
+    """A limit of a JSON body: a positive integer, null for none, absent for ``current``."""
+    if name not in body:
+        return current
+    if body[name] is None:
+        return None
+    value = _int(body[name], name)
+    if value < 1:
+        raise BadRequestError(f"{name} must be >= 1 or null (no limit)")
+    return value
 
 
 def _str_list(value: Any, name: str) -> list[str]:

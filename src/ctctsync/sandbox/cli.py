@@ -54,6 +54,7 @@ def run_sandbox_command(
     token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
     frozen_at: str | None = None,
     activity_model: str = "instant",
+    app_limits: str | None = None,
 ) -> None:
     """Serve a sandbox account until interrupted; prints the base URLs and credentials.
     ``qps_limit``/``daily_limit`` (the API's) and ``token_qps_limit`` (the v3 token
@@ -61,7 +62,9 @@ def run_sandbox_command(
     ``ctctsync.sandbox.faults``. ``frozen_at`` freezes the clock at an ISO-8601 instant, or at
     the seeded history's anchor with ``"anchor"``: it then moves only by
     ``POST /_sandbox/clock/advance``. ``activity_model`` ``decay`` spreads each send's
-    activity over the following days and weeks (``sandbox.decay``)."""
+    activity over the following days and weeks (``sandbox.decay``). ``app_limits``
+    (``partner``: 10/s, 250,000/day; ``default``: 4/s, 10,000/day) gives the application's key
+    those limits instead of ``qps_limit``/``daily_limit``."""
     frozen_ms = parse_instant(frozen_at) if frozen_at else None
     for text in faults:
         parse_fault(text)  # fail fast on bad syntax
@@ -71,8 +74,10 @@ def run_sandbox_command(
                        activity_model=activity_model)
     sb = Sandbox(spec, host=host, port=port, qps_limit=qps_limit or None,
                  daily_limit=daily_limit or None, faults=faults,
-                 token_qps_limit=token_qps_limit or None, frozen_at_ms=frozen_ms)
+                 token_qps_limit=token_qps_limit or None, frozen_at_ms=frozen_ms,
+                 app_limits=app_limits)
     c = sb.credentials
+    limits = sb.limiter.limits_for(c.api_key)
     host_shown = f"[{host}]" if ":" in host else host
 
     def announce() -> None:
@@ -99,7 +104,8 @@ def run_sandbox_command(
             f"&client_id={c.api_key}&redirect_uri=<your callback>&scope=contact_data"
             "%20offline_access&state=<state>&code_challenge=<S256 challenge>"
             "&code_challenge_method=S256",
-            f"limits: {qps_limit or 'no'} req/s, {daily_limit or 'no'} req/day (v2 and v3); "
+            f"limits: {limits.qps_limit or 'no'} req/s, {limits.daily_limit or 'no'} req/day "
+            "(v2 and v3); "
             f"v3 token endpoint {token_qps_limit or 'no'} req/s; "
             f"faults: {', '.join(faults) or 'none'}; clock: "
             f"{'frozen at ' + sb.account.clock.now().isoformat() if frozen_ms else 'real time'}; "
@@ -129,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="requests/s per client id at the v3 token endpoint; 0 disables")
     p.add_argument("--fault", dest="faults", action="append", default=[],
                    help="KIND[:PATH_GLOB][:n=COUNT][:p=PROB][:ms=MS][:k=RECORDS] (repeatable)")
+    p.add_argument("--app-limits", choices=("default", "partner"), default=None,
+                   help="the application's limits: partner = 10 req/s, 250,000 req/day")
     p.add_argument("--activity-model", choices=("instant", "decay"), default="instant",
                    help="decay: each send's activity arrives over days and weeks")
     p.add_argument("--frozen-at", default=None,

@@ -28,7 +28,7 @@ from ctctsync.sandbox.clock import SandboxClock
 from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.counters import Counters, CountersMiddleware
 from ctctsync.sandbox.faults import FaultMiddleware, FaultSet
-from ctctsync.sandbox.ratelimit import RateLimiter
+from ctctsync.sandbox.ratelimit import KeyLimits, RateLimiter, key_limits
 from ctctsync.sandbox.v2 import errors
 from ctctsync.sandbox.v2.app import GatewayMiddleware, V2Api
 from ctctsync.sandbox.v2.oauth import OAuthServer
@@ -166,6 +166,9 @@ class Sandbox:
     ``redirect_uris`` are registered for the v3 authorize endpoint (loopback ones need not be).
     ``frozen_at_ms`` freezes the sandbox clock at that instant (e.g. ``clock.ANCHOR_MS``): it
     then moves only by :meth:`advance` (``clock_offset_seconds`` is added to it).
+    ``app_limits`` gives the application's key (v2 API key = v3 client id) limits of its own:
+    a ``ratelimit.KeyLimits`` or a profile name (``"partner"``: 10/s, 250,000/day;
+    ``"default"``: 4/s, 10,000/day), whatever ``qps_limit``/``daily_limit`` say.
     """
 
     def __init__(
@@ -179,6 +182,7 @@ class Sandbox:
         port: int = 0,
         clock_offset_seconds: float = 0.0,
         frozen_at_ms: int | None = None,
+        app_limits: KeyLimits | str | None = None,
         token_qps_limit: int | None = TOKEN_ENDPOINT_QPS,
         redirect_uris: Sequence[str] = (),
     ) -> None:
@@ -188,6 +192,8 @@ class Sandbox:
         """The account model: mutations (``update_contacts``, ``send_campaign``...) and queries."""
         self.auth = AuthStore(self.spec.seed, self.account.info.email, clock)
         self.limiter = RateLimiter(clock, qps_limit, daily_limit)
+        if app_limits is not None:
+            self.limiter.set_key_limits(self.auth.credentials.api_key, key_limits(app_limits))
         self.faults = FaultSet(self.spec.seed)
         """Fault rules: ``add(kind, path, count=, probability=, latency_ms=, k=)``, ``clear()``."""
         self.counters = Counters()
@@ -320,6 +326,13 @@ class Sandbox:
         """Change the rate limits (None disables one) and forget past usage."""
         self.limiter.configure(qps_limit=qps_limit, daily_limit=daily_limit)
         self.limiter.reset()
+
+    def set_key_limits(self, limits: KeyLimits | str | None, key: str | None = None) -> None:
+        """Give ``key`` (default: the application's key) limits of its own -- a
+        ``KeyLimits`` or a profile name, ``"partner"`` or ``"default"`` -- or, with None, the
+        default limits back. Past usage still counts."""
+        self.limiter.set_key_limits(key or self.credentials.api_key,
+                                    None if limits is None else key_limits(limits))
 
     def set_token_qps_limit(self, qps_limit: int | None) -> None:
         """Change the v3 token endpoint's limit per client id (None: off); forget its usage."""
