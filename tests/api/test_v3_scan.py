@@ -20,6 +20,7 @@ from ctctsync.api.readnotes import ReadNotes
 from ctctsync.api.tracking import KINDS, TRACKING_KEY, CampaignScan, TrackingRead
 from ctctsync.api.v3.endpoints import STATS_ENDPOINT, TRACKING_TYPES, parse_time
 from ctctsync.api.v3.extract import extract, scan_campaigns, sent_campaigns
+from ctctsync.sandbox.clock import ANCHOR_MS
 from ctctsync.sandbox.records import AccountSpec
 from ctctsync.sandbox.server import Sandbox
 from ctctsync.sandbox.v3.ids import V3Ids
@@ -63,35 +64,68 @@ def _calls(client: ApiClient, endpoint: str) -> int:
     return client.calls.snapshot().get(endpoint, 0)
 
 
+def _assert_counts_are_rows(sb: Sandbox, campaigns: list[Raw],
+                            scans: dict[str, CampaignScan]) -> int:
+    """Each scanned count equals the rows its report lists now; returns the rows."""
+    rows, total = _served(sb), 0
+    for campaign in campaigns:
+        for kind in KINDS:
+            listed = sum(
+                len(rows(f"/v3/reports/email_reports/{a}/tracking/{REPORT_OF_KIND[kind]}"))
+                for a in campaign["activity_ids"])
+            assert scans[campaign["campaign_id"]].counts[kind] == listed, (campaign, kind)
+            total += listed
+    return total
+
+
 def test_counts_equal_the_rows_each_report_lists(sandbox: Sandbox, v3_client: ApiClient) -> None:
     campaigns = sent_campaigns(v3_client)
     notes = ReadNotes()
     scans = scan_campaigns(v3_client, campaigns, notes=notes)
     assert set(scans) == {c["campaign_id"] for c in campaigns} and notes.counts() == {}
-    rows = _served(sandbox)
-    total = 0
+    assert _assert_counts_are_rows(sandbox, campaigns, scans) > 0
     for campaign in campaigns:
         scan = scans[campaign["campaign_id"]]
         assert set(scan.counts) == set(KINDS)
-        for kind in KINDS:
-            listed = sum(
-                len(rows(f"/v3/reports/email_reports/{a}/tracking/{REPORT_OF_KIND[kind]}"))
-                for a in campaign["activity_ids"])
-            assert scan.counts[kind] == listed, (campaign["name"], kind)
-            total += listed
         assert scan.extra["activity_ids"] == campaign["activity_ids"]
         assert scan.extra["updated_at"] == campaign["updated_at"]
-    assert total > 0
     # the send date: the campaign's last send, as the model has it
     for c in sandbox.account.campaigns.values():
         if c.status != "SENT" or c.last_run_ms is None:
             continue
-        scan = next(s for s in scans.values()
-                    if s.campaign_id == V3Ids(sandbox.account.seed).campaign(c.id))
+        scan = scans[V3Ids(sandbox.account.seed).campaign(c.id)]
         assert scan.sent_at == datetime.fromtimestamp(c.last_run_ms / 1000, UTC)
     # one stats call (7 campaigns) and one summary page for the send dates
     assert _calls(v3_client, STATS) == 1
     assert _calls(v3_client, SUMMARIES) == 1
+
+
+def test_counts_follow_the_decay_model_and_retractions(
+    sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    """Activity arriving over days (invisible until the clock passes it) and retracted
+    activity: the counts are the rows the reports list at each moment, up and down."""
+    sb = sandbox_factory(AccountSpec(seed=8, contacts=200, campaigns=6,
+                                     activities_per_campaign=80, events=0,
+                                     activity_model="decay"), frozen_at_ms=ANCHOR_MS)
+    with _client(sb) as client:
+        campaigns = sent_campaigns(client)
+        first = scan_campaigns(client, campaigns)
+        before = _assert_counts_are_rows(sb, campaigns, first)
+    sb.account.advance(5 * 86_400)  # late opens and clicks arrive (a new token: 24 h JWTs)
+    with _client(sb) as client:
+        later = scan_campaigns(client, campaigns)
+        after = _assert_counts_are_rows(sb, campaigns, later)
+        assert after > before > 0
+        ids = V3Ids(sb.account.seed)
+        bounced = next(c for c in sb.account.campaigns.values()
+                       if later.get(ids.campaign(c.id))
+                       and later[ids.campaign(c.id)].counts["EMAIL_BOUNCE"] >= 1)
+        assert sb.account.retract_activities(bounced.id, "EMAIL_BOUNCE", 1)
+        retracted = scan_campaigns(client, campaigns)
+        _assert_counts_are_rows(sb, campaigns, retracted)
+        cid = ids.campaign(bounced.id)
+        assert retracted[cid].counts["EMAIL_BOUNCE"] == later[cid].counts["EMAIL_BOUNCE"] - 1
 
 
 def test_counts_move_with_new_activity(sandbox: Sandbox, v3_client: ApiClient) -> None:
