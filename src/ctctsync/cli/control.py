@@ -1,5 +1,5 @@
 """The control plane's verbs on the command line: ``serve``, ``integrations``, ``runs``,
-``users``, ``keys``.
+``users``, ``keys``, ``plan``, ``api-keys``.
 
 Thin typer wrappers over ``ctctsync.cli.control_commands`` (which hold the behaviour and are
 tested directly). They act on the same metadata store the server uses
@@ -21,6 +21,9 @@ integrations_app = typer.Typer(help="Manage integrations (the same actions as th
 runs_app = typer.Typer(help="Inspect runs (jobs) and their process logs.")
 users_app = typer.Typer(help="Manage users of the control plane.")
 keys_app = typer.Typer(help="Make the control plane's secret keys.")
+api_keys_app = typer.Typer(
+    help="Constant Contact API keys in use and their per-second and per-day limits."
+)
 
 
 @integrations_app.command("list")
@@ -112,11 +115,21 @@ def integrations_resume(name: NameArg) -> None:
 def integrations_run(
     name: NameArg,
     wait: Annotated[bool, typer.Option(help="Wait for the run and exit with its outcome.")] = False,
+    when_quota_allows: Annotated[
+        bool,
+        typer.Option(
+            help="When today's API quota will not cover the run, queue it anyway: it waits "
+            "(deferred) for the quota's reset at 00:00 UTC. Without it, nothing is queued "
+            "(exit 3)."
+        ),
+    ] = False,
 ) -> None:
     """Queue a run now."""
     from ctctsync.cli import control_commands as commands
 
-    raise typer.Exit(commands.integrations_run(name, wait=wait))
+    raise typer.Exit(
+        commands.integrations_run(name, wait=wait, when_quota_allows=when_quota_allows)
+    )
 
 
 @integrations_app.command("resync")
@@ -215,6 +228,49 @@ def keys_generate() -> None:
     raise typer.Exit(commands.keys_generate())
 
 
+@api_keys_app.command("list")
+def api_keys_list(as_json: JsonOpt = False) -> None:
+    """The API keys in use (a fingerprint and a label, never the key) and their limits."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.api_keys_list(as_json=as_json))
+
+
+@api_keys_app.command("set-limits")
+def api_keys_set_limits(
+    key: Annotated[str, typer.Argument(help="The key's fingerprint (or a unique prefix).")],
+    per_second: Annotated[
+        float | None, typer.Option(help="Requests per second (CC: 4; partner keys: 10).")
+    ] = None,
+    per_day: Annotated[
+        int | None,
+        typer.Option(help="Requests per UTC day (CC: 10,000; partner keys: 250,000)."),
+    ] = None,
+    partner: Annotated[
+        bool, typer.Option(help="CC's partner limits: 10/s and 250,000/day.")
+    ] = False,
+    default: Annotated[
+        bool, typer.Option(help="Back to the installation's defaults (4/s, 10,000/day).")
+    ] = False,
+) -> None:
+    """Set an API key's per-second and per-day limits (limits not given stay as they are)."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(
+        commands.api_keys_set_limits(
+            key, per_second=per_second, per_day=per_day, partner=partner, default=default
+        )
+    )
+
+
+def plan(as_json: JsonOpt = False) -> None:
+    """The day's API budget: estimated calls per run and per day of each integration, per
+    API key against its daily limit (used today, reserved, headroom)."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.plan(as_json=as_json))
+
+
 def serve(
     host: Annotated[
         str | None,
@@ -238,3 +294,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")
     app.add_typer(users_app, name="users")
     app.add_typer(keys_app, name="keys")
+    app.command("plan")(plan)
+    app.add_typer(api_keys_app, name="api-keys")

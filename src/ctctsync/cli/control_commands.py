@@ -26,10 +26,20 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import NotFound, ServiceError
+from ctctsync.control.errors import NotFound, QuotaWouldDefer, ServiceError
 from ctctsync.control.models import DEFAULT_API_VERSION, ApiVersion, Integration, Run, User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.schemas import IntegrationCreate, IntegrationPublic, RunPublic, validated
+from ctctsync.control.schemas import (
+    PARTNER_PER_DAY,
+    PARTNER_PER_SECOND,
+    IntegrationCreate,
+    IntegrationPublic,
+    KeyLimitsIn,
+    KeyLimitsPublic,
+    QuotaOverview,
+    RunPublic,
+    validated,
+)
 from ctctsync.control.settings import ControlSettings
 from ctctsync.errors import ExitCode, exit_code
 
@@ -281,13 +291,22 @@ def integrations_run(
     wait: bool = False,
     settings: ControlSettings | None = None,
     poll_seconds: float = 2.0,
+    when_quota_allows: bool = False,
 ) -> int:
-    """``ctctsync integrations run NAME [--wait]``: queue a run; with ``--wait`` execute it
-    here (or, if a server's worker took it, follow it) and exit with its outcome."""
+    """``ctctsync integrations run NAME [--wait] [--when-quota-allows]``: queue a run; with
+    ``--wait`` execute it here (or, if a server's worker took it, follow it) and exit with its
+    outcome. When today's API quota will not cover it, nothing is queued (exit 3) unless
+    ``--when-quota-allows`` (then it waits, deferred, for the quota's reset)."""
 
     def body() -> int:
         with _store(settings) as (plane, db, actor):
-            run = svc.run_now(db, svc.get_integration_by_name(db, actor, name), actor)
+            integ = svc.get_integration_by_name(db, actor, name)
+            try:
+                run = svc.run_now(db, integ, actor, when_quota_allows=when_quota_allows)
+            except QuotaWouldDefer as exc:
+                err_console.print(f"[yellow]{exc.message}[/]")
+                err_console.print("Use --when-quota-allows to queue it for then.")
+                return int(ExitCode.STOPPED)
             run_id = run.id
             db.rollback()
             console.print(f"Queued run {run_id[:8]} of {name}.")
@@ -301,6 +320,10 @@ def integrations_run(
                 if current.finished:
                     shown = RunPublic.model_validate(current)
                     break
+                if current.status == "deferred":
+                    reason = current.defer_reason
+                    err_console.print(f"[yellow]Run {run_id[:8]} deferred:[/] {reason}")
+                    return int(ExitCode.STOPPED)
                 db.rollback()
                 time.sleep(poll_seconds)  # a server's worker has it: follow it
         _print_runs([shown])
@@ -314,6 +337,157 @@ def integrations_run(
 def _exit_code(run: RunPublic) -> int:
     """A finished run's exit code, by the one failure table (as ``ctctsync sync`` does)."""
     return int(exit_code(run.status, run.failure_type))
+
+
+# ----------------------------------------------------------------------------- API budget
+
+
+def _limit(value: float | int | None, is_default: bool, unit: str) -> str:
+    if value is None:
+        return "none"
+    text = f"{value:,g}{unit}" if isinstance(value, float) else f"{value:,}{unit}"
+    return f"{text} (default)" if is_default else text
+
+
+def _print_plan(overview: QuotaOverview) -> None:
+    now = overview.now
+    hours = (overview.resets_at - now).total_seconds() / 3600
+    console.print(
+        f"API budget for {now.date().isoformat()} (UTC), at {now:%H:%M} UTC; the daily "
+        f"quotas reset at 00:00 UTC (in {hours:.1f} h)."
+    )
+    rows = Table(
+        "integration", "key", "every", "calls/run", "runs/day", "calls/day", "used today",
+        "estimate basis", title="Integrations",
+    )
+    budgets = [(k.label, b) for k in overview.keys for b in k.integrations]
+    budgets += [("no key yet", b) for b in overview.without_key]
+    for label, b in budgets:
+        rows.add_row(
+            b.name,
+            label,
+            f"{b.frequency_hours} h" if b.schedulable else "not scheduled",
+            f"{b.estimate.calls:,}",
+            str(b.runs_per_day),
+            f"{b.calls_per_day:,}",
+            f"{b.used_today:,}",
+            b.estimate.basis,
+        )
+    console.print(rows if budgets else "No integrations yet.")
+    if overview.keys:
+        keys = Table(
+            "key", "per second", "per day", "planned/day", "used today", "in flight",
+            "reserved (runs)", "headroom", title="API keys",
+        )
+        for k in overview.keys:
+            keys.add_row(
+                f"{k.label} ({k.key})",
+                _limit(k.per_second, k.per_second_is_default, "/s"),
+                _limit(k.per_day, k.per_day_is_default, ""),
+                f"{k.planned_per_day:,}",
+                f"{k.used_today:,}",
+                f"{k.in_flight:,}",
+                f"{k.reserved_today:,} ({k.reserved_runs})",
+                "-" if k.headroom is None else f"{k.headroom:,}",
+            )
+        console.print(keys)
+    for k in overview.keys:
+        if k.warning:
+            console.print(f"[bold yellow]Warning ({k.label}):[/] {k.warning}")
+
+
+def plan(settings: ControlSettings | None = None, *, as_json: bool = False) -> int:
+    """``ctctsync plan``: per integration its key, frequency, estimated calls per run and per
+    day and their basis; per API key the day's plan against its daily limit (used today,
+    reserved for today's scheduled runs, headroom) and a warning when the schedule does not
+    fit."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            overview = svc.quota_overview(db, actor)
+        if as_json:
+            _print_json(overview.model_dump(mode="json"))
+        else:
+            _print_plan(overview)
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def _print_keys(keys: list[KeyLimitsPublic]) -> None:
+    if not keys:
+        console.print("No API key in use yet (integrations without credentials have none).")
+        return
+    table = Table("key", "label", "API", "per second", "per day", "changed")
+    for k in keys:
+        table.add_row(
+            k.key,
+            k.label,
+            k.api_version,
+            _limit(k.per_second, k.per_second_is_default, "/s"),
+            _limit(k.per_day, k.per_day_is_default, ""),
+            _when(k.updated_at),
+        )
+    console.print(table)
+
+
+def api_keys_list(settings: ControlSettings | None = None, *, as_json: bool = False) -> int:
+    """``ctctsync api-keys list``: the API keys in use and their limits (never the keys)."""
+
+    def body() -> int:
+        with _store(settings) as (_plane, db, actor):
+            keys = svc.list_key_limits(db, actor)
+        if as_json:
+            _print_json([k.model_dump(mode="json") for k in keys])
+        else:
+            _print_keys(keys)
+        return EXIT_OK
+
+    return _guard(body)
+
+
+def api_keys_set_limits(
+    key: str,
+    *,
+    per_second: float | None = None,
+    per_day: int | None = None,
+    partner: bool = False,
+    default: bool = False,
+    settings: ControlSettings | None = None,
+) -> int:
+    """``ctctsync api-keys set-limits KEY [--per-second N] [--per-day N] [--partner]
+    [--default]``: KEY is a fingerprint (or a unique prefix) from ``api-keys list``. Limits
+    not given stay as they are; ``--partner`` means CC's partner limits (10/s, 250,000/day),
+    ``--default`` the installation's defaults."""
+
+    def body() -> int:
+        if partner and default:
+            err_console.print("[red]Choose --partner or --default, not both.[/]")
+            return EXIT_USAGE
+        with _store(settings) as (_plane, db, actor):
+            known = svc.list_key_limits(db, actor)
+            matches = [k for k in known if k.key.startswith(key.lower())] if key else []
+            if len(matches) != 1:
+                raise NotFound(
+                    f"No API key {key!r} is in use; `ctctsync api-keys list` shows them."
+                    if not matches
+                    else f"Key prefix {key!r} is ambiguous; give more characters."
+                )
+            current = matches[0]
+            second = None if current.per_second_is_default else current.per_second
+            day = None if current.per_day_is_default else current.per_day
+            if default:
+                second = day = None
+            if partner:
+                second, day = PARTNER_PER_SECOND, PARTNER_PER_DAY
+            second = per_second if per_second is not None else second
+            day = per_day if per_day is not None else day
+            data = validated(KeyLimitsIn, per_second=second, per_day=day)
+            saved = svc.set_key_limits(db, actor, current.key, data)
+        _print_keys([saved])
+        return EXIT_OK
+
+    return _guard(body)
 
 
 # ----------------------------------------------------------------------------- runs

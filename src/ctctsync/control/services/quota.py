@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ctctsync.api.ratelimit import fingerprint
+from ctctsync.api.tracking import KINDS
 from ctctsync.control.context import context
 from ctctsync.control.errors import NotFound, PermissionDenied, ValidationFailed
 from ctctsync.control.models import ApiKeyLimits, Integration, Run, RunKind, RunTrigger, User
@@ -61,6 +62,8 @@ from ctctsync.control.schemas import (
 from ctctsync.control.services.authorization import application
 from ctctsync.control.settings import ControlSettings
 from ctctsync.errors import next_utc_midnight
+from ctctsync.state import StateStore
+from ctctsync.sync.tiers import count_due
 from ctctsync.tables import TABLES
 from ctctsync.validation import field_errors
 
@@ -77,6 +80,13 @@ DEFAULT_MODEL: Final = (
     f"incrementally, {DEFAULT_FULL_TABLE_CALLS} per table read whole"
 )
 """The estimate's basis when an integration has no comparable run yet."""
+
+LEDGER_TABLE: Final = "contact_tracking"
+"""The table whose campaign ledger tells the campaign checks of a run."""
+V3_SCAN_BATCH: Final = 150
+"""v3 counts up to 150 campaigns in one stats call (``/reports/stats/email_campaigns``)."""
+TRACKING_KINDS: Final = len(KINDS)
+"""Tracking kinds a campaign's full re-check reads (sends, opens, clicks, ...)."""
 
 Mode = Literal["incremental", "full"]
 
@@ -339,6 +349,7 @@ def estimate_run(
     history = _history(db, integ)
     total, used_runs = 0, 0
     defaulted: list[str] = []
+    extra = ""
     modes: set[Mode] = set()
     for table in selected:
         mode = _mode(table, kind, full_refresh)
@@ -356,6 +367,10 @@ def estimate_run(
             total += (
                 DEFAULT_FULL_TABLE_CALLS if mode == "full" else DEFAULT_INCREMENTAL_TABLE_CALLS
             )
+            if table == LEDGER_TABLE and mode == "incremental":
+                checks = _campaign_checks(db, integ)
+                total += checks
+                extra = f"{checks} campaign check call{'s' if checks != 1 else ''} from the ledger"
     how = "incremental" if modes == {"incremental"} else "whole-table" if modes else "comparable"
     if len(modes) > 1:
         how = "comparable"
@@ -369,9 +384,27 @@ def estimate_run(
             f"median of the last {used_runs} {how} {runs}; default model for "
             f"{', '.join(defaulted)} (not read that way yet)"
         )
+    if extra:
+        basis = f"{basis}; {extra}"
     return RunEstimate(
         calls=total, kind=kind, basis=basis, from_history=len(defaulted) < len(selected)
     )
+
+
+def _campaign_checks(db: Session, integ: Integration) -> int:
+    """The campaign change-detection calls of an incremental run, from the campaign ledger
+    and the tiers (``ctctsync.sync.tiers.count_due``): v2 scans one campaign a call, v3
+    :data:`V3_SCAN_BATCH` a call; a campaign due for its full re-check reads its
+    :data:`TRACKING_KINDS` kinds whole (one call each at least)."""
+    ctx = context(db)
+    ledger = StateStore(ctx.engine, create=False).ledger(integ.name, LEDGER_TABLE)
+    if not ledger:
+        return 0
+    counted = count_due(ledger, ctx.now(), ctx.settings.tracking_policy())
+    scans = (
+        math.ceil(counted.due / V3_SCAN_BATCH) if integ.api_version == "v3" else counted.due
+    )
+    return scans + TRACKING_KINDS * counted.rechecks
 
 
 # ----------------------------------------------------------------------------- usage
@@ -537,9 +570,8 @@ def _warning(plan: _Plan) -> str | None:
     return (
         f"{_schedule_words(plan.budgets)} needs ~{plan.day_reserved:,} calls a day of "
         f"{per_day:,}: runs will be deferred to the next day. Lower the frequency of "
-        f"{heaviest.name} (~{heaviest.calls_per_day:,} a day every "
-        f"{heaviest.frequency_hours} h), or raise the key's daily limit if CC granted more "
-        "(ctctsync api-keys set-limits)."
+        f"{heaviest.name} (~{heaviest.calls_per_day:,} calls a day), or raise the key's "
+        "daily limit if CC granted more (ctctsync api-keys set-limits)."
     )
 
 
