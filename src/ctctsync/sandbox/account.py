@@ -68,18 +68,29 @@ def _seeded_statuses(n: int) -> list[str]:
     return statuses
 
 
+NEWEST_SEND_MS = ANCHOR_MS - 8 * 3_600_000
+"""Decay model: the newest seeded send is at most this late (8 h before the anchor)."""
+
+
 def _decay_slots(statuses: list[str], every_days: float) -> list[int]:
-    """Creation times of the seeded campaigns of a decay account: one send every
-    ``every_days`` ending about two days before the anchor (a campaign is sent 1 h - 2 d after
-    its creation), so a clock frozen at the anchor still has the newest campaigns' activity to
-    come; the unsent campaigns after the last sent one an hour apart after it."""
+    """Send times of the seeded campaigns of a decay account (the unsent ones: creation
+    times): one send every ``every_days`` up to :data:`NEWEST_SEND_MS`, so a clock frozen at
+    the anchor still has the newest campaigns' activity to come; the campaigns after the last
+    sent one (SCHEDULED, DRAFT) were created 3 days before the anchor, an hour apart."""
     sent = [i for i, st in enumerate(statuses) if st in ("SENT", "DELETED")]
     last_sent = sent[-1] if sent else -1
-    newest = ANCHOR_MS - 2 * DAY_MS - 4 * 3_600_000
     # never before the six years of history (a very large account sends more often)
     every = int(min(every_days * DAY_MS, (HISTORY_MS - 40 * DAY_MS) / max(len(statuses), 1)))
-    return [newest - (last_sent - i) * every if i <= last_sent
-            else newest + (i - last_sent) * 3_600_000 for i in range(len(statuses))]
+    return [NEWEST_SEND_MS - (last_sent - i) * every if i <= last_sent
+            else ANCHOR_MS - 3 * DAY_MS + (i - last_sent) * 3_600_000
+            for i in range(len(statuses))]
+
+
+def _created_for_send(seed: int, cid: int, index: int, status: str, send_ms: int) -> int:
+    """The creation time that makes campaign ``cid`` go out at ``send_ms``: its send follows
+    its creation by delays drawn from its own record stream, whatever the creation time."""
+    probe = gen.build_campaign(seed, cid, index, status=status, created_ms=0, list_ids=[])
+    return send_ms - (probe.last_run_ms or 0)
 
 
 class Account:
@@ -133,7 +144,10 @@ class Account:
             if slots is None:
                 created = start + int(span * (i + rng.random() * 0.5) / max(n, 1))
             else:
-                created = slots[i] - int(rng.random() * spec.send_every_days * DAY_MS * 0.25)
+                # the newest send up to 18 h earlier than its slot, older ones up to 3/4 day
+                slot = slots[i] - int(rng.random() * min(spec.send_every_days, 1.0)
+                                      * DAY_MS * 0.75)
+                created = _created_for_send(self.seed, cid, i, statuses[i], slot)
             n_lists = min(spec.lists, 1 + rng.randrange(2))
             lids = sorted(rng.sample(range(1, spec.lists + 1), n_lists))
             camp = gen.build_campaign(self.seed, cid, i, status=statuses[i], created_ms=created,
@@ -254,6 +268,11 @@ class Account:
         each type, so these are the numbers of tracking records too)."""
         with self.lock:
             return self.activities.campaign_counts(campaign_id, self._now())
+
+    def activity_seqs(self, campaign_id: int, types: frozenset[int]) -> list[int]:
+        """Log sequence numbers of a campaign's visible activities of ``types``, newest first."""
+        with self.lock:
+            return self.activities.seqs(campaign_id, types, self._now())
 
     def link_clicks(self, campaign_id: int) -> dict[int, int]:
         """Visible clicks per link uid of a campaign."""

@@ -184,6 +184,14 @@ class ActivityLog:
                 out[self._extra[seq]] = out.get(self._extra[seq], 0) + 1
         return out
 
+    def seqs(self, campaign_id: int, types: frozenset[int], now: int) -> list[int]:
+        """Sequence numbers of a campaign's visible activities of ``types``, newest first
+        (no records built: for counts by a property of the sequence number)."""
+        keys = self._by_campaign.get(campaign_id, [])
+        typ = self._type
+        return [-keys[k][1] for k in range(first_visible(keys, now), len(keys))
+                if typ[-keys[k][1]] in types]
+
     def retract(self, campaign_id: int, typ: int, n: int, now: int) -> list[int]:
         """Remove up to ``n`` visible activities of type ``typ`` of a campaign from the log's
         every view: the oldest first (ties: the earlier logged), so the choice is
