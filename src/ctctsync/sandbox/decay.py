@@ -80,3 +80,4 @@ UNSUBSCRIBE_DELAY = Delay(((1.0, 30 * MINUTE_MS),))
 
 SEND_EVERY_DAYS = 3.0
 """Default interval between the seeded sends of a decay account."""
+
