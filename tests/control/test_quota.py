@@ -404,5 +404,5 @@ def test_tracking_tiers_follow_the_settings(tmp_path: Path) -> None:
     assert [(t.older_than_days, t.every_hours) for t in policy.tiers] == [
         (0, 0), (14, 24), (90, 336)
     ]
-    with pytest.raises(ValueError, match="tracking_older_days must exceed"):
+    with pytest.raises(ValueError, match="CTCTSYNC_TRACKING_OLDER_DAYS must exceed"):
         make_settings(tmp_path, tracking_recent_days=90)

@@ -202,10 +202,13 @@ class ControlSettings(BaseSettings):
     @model_validator(mode="after")
     def _tiers_in_order(self) -> ControlSettings:
         if self.tracking_older_days <= self.tracking_recent_days:
-            raise ValueError("tracking_older_days must exceed tracking_recent_days")
+            raise ValueError(
+                "CTCTSYNC_TRACKING_OLDER_DAYS must exceed CTCTSYNC_TRACKING_RECENT_DAYS"
+            )
         if self.tracking_oldest_every_hours < self.tracking_older_every_hours:
             raise ValueError(
-                "tracking_oldest_every_hours must be at least tracking_older_every_hours"
+                "CTCTSYNC_TRACKING_OLDEST_EVERY_HOURS must be at least "
+                "CTCTSYNC_TRACKING_OLDER_EVERY_HOURS"
             )
         self.tracking_policy()  # anything else the sync refuses, said at start
         return self
