@@ -247,6 +247,14 @@ def sync(
             "history start.",
         ),
     ] = False,
+    recheck_campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--recheck-campaigns",
+            help="Check every sent campaign now and read all of its tracking again (stale "
+            "rows removed), whatever the [tracking] tiers say.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one sync: extract the selected tables and load them into the warehouse."""
@@ -261,11 +269,12 @@ def sync(
         _exit_if(preflight(cfg, source=False))  # the warehouse; the tokens come next
         _exit_if(_unswitched(cfg))
         with _v3_credentials(cfg) as (cfg3, renew):
-            result = _sync_and_report(cfg3, table, full_refresh, as_json, renew)
+            result = _sync_and_report(cfg3, table, full_refresh, as_json, renew,
+                                      recheck_campaigns)
     else:
         # credentials and warehouse before any request or file: one line and exit 2
         _exit_if(preflight(cfg))
-        result = _sync_and_report(cfg, table, full_refresh, as_json, None)
+        result = _sync_and_report(cfg, table, full_refresh, as_json, None, recheck_campaigns)
     raise typer.Exit(exit_code(result))
 
 
@@ -304,12 +313,14 @@ def _sync_and_report(
     full_refresh: bool,
     as_json: bool,
     renew: Callable[[str], str] | None,
+    recheck_campaigns: bool = False,
 ) -> SyncResult:
     from ctctsync.sync import run_sync
 
     kwargs: dict[str, Any] = {
         "only_tables": table or None,
         "full_refresh": full_refresh,
+        "recheck_campaigns": recheck_campaigns,
         "check_first": False,  # just done
         "renew_token": renew,
     }

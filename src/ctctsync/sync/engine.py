@@ -27,7 +27,7 @@ import pyarrow as pa
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.cancel import Cancelled, StopCheck
 from ctctsync.api.client import RetryStats
-from ctctsync.api.readers import READERS_BY_VERSION
+from ctctsync.api.readers import READERS_BY_VERSION, can_scan
 from ctctsync.api.readnotes import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
@@ -40,8 +40,9 @@ from ctctsync.errors import (
     SecretLike,
     redact,
 )
-from ctctsync.state import SWITCH_MARKER, StateStore
+from ctctsync.state import SWITCH_MARKER, Bookmark, StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.prefetch import Prefetcher
 from ctctsync.sync.preflight import preflight
@@ -56,6 +57,7 @@ from ctctsync.sync.results import (
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
 from ctctsync.tables import Table, tables_for
 from ctctsync.warehouse import Loader, WarehouseError
+from ctctsync.warehouse.prune import prune_stale
 from ctctsync.warehouse.switch import restore_v2_ids
 
 Clock = Callable[[], datetime]
@@ -193,6 +195,8 @@ class _TableRun:
     pages: Prefetcher[list[dict[str, Any]]] | None = None
     notes: ReadNotes = field(default_factory=ReadNotes)
     """What the read could not load without failing (filled by the reader)."""
+    campaigns: TablePlan | None = None
+    """A planned per-campaign table's plan (``sync.campaigns``), once its read began."""
     rows: int = 0
     page_count: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -219,6 +223,7 @@ def run_sync(
     redactor: Redactor | None = None,
     check_first: bool = True,
     renew_token: Callable[[str], str] | None = None,
+    recheck_campaigns: bool = False,
 ) -> SyncResult:
     """Replicate the selected tables of one Constant Contact account into the warehouse.
 
@@ -249,6 +254,9 @@ def run_sync(
         renew_token: v3 only: given the access token the API refused mid-run, returns a
             fresh one (refreshing it with the stored refresh token, which the caller keeps:
             ``ctctsync.api.v3.tokens``); the run's clients then go on with it.
+        recheck_campaigns: check every sent campaign in this run and read every tracking
+            kind of each whole (stale rows pruned), whatever the tiers say
+            (``ctctsync sync --recheck-campaigns``; docs/architecture-sync.md).
 
     Returns:
         A :class:`SyncResult`. Source and warehouse failures are reported in it, not raised;
@@ -277,7 +285,8 @@ def run_sync(
     api = client if client is not None else make_client(config.source, should_stop, redactor,
                                                         renew_token)
     engine = _Engine(config, store, api, run_id, log, progress, should_stop, now,
-                     own_clients=own_client, renew_token=renew_token)
+                     own_clients=own_client, renew_token=renew_token,
+                     recheck_campaigns=recheck_campaigns)
     log.info("run %s: syncing %s into %s", run_id, ", ".join(names), config.warehouse.destination)
     failure: _Failure | None = None
     try:
@@ -361,8 +370,12 @@ class _Engine:
         *,
         own_clients: bool,
         renew_token: Callable[[str], str] | None = None,
+        recheck_campaigns: bool = False,
     ) -> None:
         self.config = config
+        self._recheck_campaigns = recheck_campaigns
+        self._campaign_run: CampaignRun | None = None
+        """The run's campaign planner, when the version can scan (``sync.campaigns``)."""
         self._renew_token = renew_token
         self._reader = READERS_BY_VERSION[config.source.api_version]
         self._switched = (config.source.api_version == "v3"
@@ -420,6 +433,7 @@ class _Engine:
         """
         failure: _Failure | None = None
         ahead: dict[str, _TableRun] = {}
+        self._campaign_run = self._plan_campaigns(names, refresh)
 
         def begin_ahead(after: int) -> None:
             if not self._own_clients or self._stopping():
@@ -456,6 +470,57 @@ class _Engine:
                     result.tables[name].status = "cancelled"
         return failure
 
+    def _plan_campaigns(
+        self, names: Sequence[str], refresh: frozenset[str]
+    ) -> CampaignRun | None:
+        """The run's campaign planner for its planned tables (none when the version has no
+        ``scan_campaigns``: every campaign is then read as before)."""
+        if not can_scan(self._reader):
+            return None
+        version = self.config.source.api_version
+        planned = [n for n in names if n in PLANNED
+                   and self.config.table(n).sources[version].walks_sent_campaigns]
+        if not planned:
+            return None
+        return CampaignRun(
+            self._reader,
+            {n: functools.partial(self._campaign_inputs, n, n in refresh) for n in planned},
+            policy=self.config.tracking,
+            lookback=self.config.lookback,
+            now=self.now,
+            recheck_all=self._recheck_campaigns,
+        )
+
+    def _campaign_inputs(self, name: str, full_refresh: bool) -> TableInputs:
+        """What the planner needs of a planned table: its ledger, and whether it is read
+        whole this run (a key-based table by its bookmark rules; a full one when refreshed)."""
+        cfg = self.config
+        table = cfg.table(name)
+        ledger = self.state.ledger(cfg.integration, name)
+        if table.replication != "incremental":
+            return TableInputs(name, PLANNED[name], ledger, whole=full_refresh)
+        bookmark = self.state.get(cfg.integration, name)
+        plan = self._read_plan(table, full_refresh, self.now(), bookmark)
+        return TableInputs(name, PLANNED[name], ledger, whole=plan.mode == "full",
+                           since=plan.since, bookmarked=bookmark is not None)
+
+    def _read_plan(self, table: Table, full_refresh: bool, now: datetime,
+                   bookmark: Bookmark | None) -> ReadPlan:
+        cfg = self.config
+        loaded_columns = None
+        if table.replication == "incremental":
+            loaded_columns = self.state.columns(cfg.integration, table.name)
+        return plan_read(
+            table,
+            bookmark=bookmark,
+            loaded_columns=loaded_columns,
+            selected_columns=cfg.selected_columns(table.name),
+            full_refresh=full_refresh,
+            history_start=cfg.history_start,
+            lookback=cfg.lookback,
+            now=now,
+        )
+
     def _stopping(self) -> bool:
         return self._should_stop is not None and self._should_stop()
 
@@ -466,20 +531,9 @@ class _Engine:
         columns = cfg.selected_columns(name)
         started_at = self.now()
         bookmark = None
-        loaded_columns = None
         if table.replication == "incremental":
             bookmark = self.state.get(cfg.integration, name)
-            loaded_columns = self.state.columns(cfg.integration, name)
-        plan = plan_read(
-            table,
-            bookmark=bookmark,
-            loaded_columns=loaded_columns,
-            selected_columns=columns,
-            full_refresh=full_refresh,
-            history_start=cfg.history_start,
-            lookback=cfg.lookback,
-            now=started_at,
-        )
+        plan = self._read_plan(table, full_refresh, started_at, bookmark)
         client = (
             make_client(cfg.source, self._should_stop, self.client.redactor, self._renew_token)
             if self._own_clients
@@ -489,9 +543,7 @@ class _Engine:
                         client=client, own_client=self._own_clients,
                         calls_at_start=client.calls.total,
                         retries_at_start=client.calls.retry_stats())
-        run.pages = Prefetcher(lambda: self._pages(table, plan.since, client, run.notes, columns),
-                               PREFETCH,
-                               self._should_stop)
+        run.pages = Prefetcher(lambda: self._pages(run), PREFETCH, self._should_stop)
         return run
 
     def sync_table(
@@ -517,10 +569,13 @@ class _Engine:
             tr.rows = run.rows
             self._emit(run, "loaded")
             self._note_losses(run, tr)
+            ledger = self._campaign_ledger(run) if run.campaigns is not None else None
             if table.replication == "incremental" and not tr.bookmark_held:
                 # only now that the data is committed: a crash before this line re-reads
                 self.state.set(cfg.integration, table.name, run.started_at, self.run_id,
-                               columns=run.columns)
+                               columns=run.columns, ledger=ledger)
+            elif ledger is not None and not tr.bookmark_held:
+                self.state.save_ledger(cfg.integration, table.name, ledger)
         except BaseException as exc:  # mapped to a result; KeyboardInterrupt re-raised
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
@@ -573,16 +628,41 @@ class _Engine:
                 self._campaigns = self._reader.sent_campaigns(client)
             return self._campaigns
 
-    def _pages(
-        self, table: Table, since: datetime | None, client: ApiClient, notes: ReadNotes,
-        columns: Sequence[str],
-    ) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, run: _TableRun) -> Iterator[list[dict[str, Any]]]:
         # a reader that enumerates the sent campaigns walks the run's one list of them (v3's
-        # bulk summaries and campaign activities list what they need themselves)
+        # bulk summaries and campaign activities list what they need themselves); a planned
+        # table walks only the campaigns its plan reads (sync/campaigns.py)
+        table, client = run.table, run.client
         source = table.sources[self.config.source.api_version]
-        campaigns = self._shared_campaigns(client) if source.walks_sent_campaigns else None
-        return self._reader.extract(table, client, since, campaigns=campaigns, now=self.now,
-                                    notes=notes, columns=columns)
+        campaigns: list[dict[str, Any]] | None = None
+        planner = self._campaign_run
+        if source.walks_sent_campaigns:
+            if planner is not None and table.name in planner.tables:
+                run.campaigns = planner.plan(table.name, client)
+                campaigns = run.campaigns.campaigns
+                self.log.info("%s: campaigns: %s", table.name, run.campaigns.summary_line())
+            elif planner is not None:
+                campaigns = planner.sent(client)
+            else:
+                campaigns = self._shared_campaigns(client)
+        return self._reader.extract(table, client, run.plan.since, campaigns=campaigns,
+                                    now=self.now, notes=run.notes, columns=run.columns)
+
+    def _campaign_ledger(self, run: _TableRun) -> dict[str, dict[str, Any]]:
+        """A planned table's ledger after its load, its stale rows pruned first (a crash
+        between the two re-detects the decrease: the saved ledger still has the old count).
+        A read that noted a loss prunes nothing: its whole reads may lack rows."""
+        plan = run.campaigns
+        assert plan is not None
+        clean = not run.notes.counts()
+        if clean and plan.prune and run.plan.disposition == "merge":
+            cfg = self.config
+            numeric = run.table.column("campaign_id").type == "bigint"
+            deleted = prune_stale(cfg.warehouse, cfg.integration, run.table.name, plan.prune,
+                                  self.run_id, numeric_ids=numeric)
+            self.log.info("%s: %d stale rows pruned (%d campaigns read whole)",
+                          run.table.name, deleted, len(plan.prune))
+        return plan.ledger_after(pruned=clean)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.
