@@ -92,6 +92,7 @@ def test_unchanged_run_reads_no_tracking_and_scans_only_due_campaigns(
     _match(sb, duckdb_warehouse)
 
 
+@pytest.mark.slow  # ~14 s
 def test_activity_on_an_old_campaign_loads_at_its_next_check(
         decay_sb: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any) -> None:
     sb = decay_sb
@@ -122,8 +123,8 @@ def test_activity_on_an_old_campaign_loads_at_its_next_check(
 
 
 def test_counts_going_down_prune_the_retracted_rows(
-        decay_sb: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any) -> None:
-    sb = decay_sb
+        decay_sb: Sandbox, warehouse: WarehouseConfig, make_config: Any) -> None:
+    sb, duckdb_warehouse = decay_sb, warehouse  # the prune's SQL on DuckDB and PostgreSQL
     cfg = make_config(sb, duckdb_warehouse, tables=TABLES)
     sb.advance(2 * DAY)
     _sync(sb, cfg)
@@ -162,6 +163,7 @@ def _config_json(cfg: SyncConfig, sb: Sandbox) -> str:
     return json.dumps(raw)
 
 
+@pytest.mark.slow  # ~14 s
 def test_kill_between_load_and_ledger_loses_nothing(
         sandbox: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any) -> None:
     # the child syncs on the machine's clock: the sandbox's clock is the real one here
