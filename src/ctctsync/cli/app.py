@@ -424,6 +424,16 @@ def sandbox(
     token_qps_limit: Annotated[
         int, typer.Option(help="Requests/s per client id at the v3 token endpoint (0 = off).")
     ] = 1,
+    frozen_at: Annotated[
+        str | None,
+        typer.Option(help="Freeze the sandbox clock at an ISO-8601 instant or 'anchor' "
+                     "(it then moves only when advanced)."),
+    ] = None,
+    activity_model: Annotated[
+        str,
+        typer.Option(help="How campaign activity arrives: 'instant' (at the send) or "
+                     "'decay' (over days after it, as CC's reports show)."),
+    ] = "instant",
 ) -> None:
     """Serve a simulated Constant Contact account, API v2 and v3 with its OAuth2 server
     (see docs/sandbox.md)."""
@@ -445,6 +455,8 @@ def sandbox(
         daily_limit=daily_limit or None,
         faults=fault or [],
         token_qps_limit=token_qps_limit or None,
+        frozen_at=frozen_at,
+        activity_model=activity_model,
     )
 
 
