@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -41,22 +41,28 @@ from ctctsync.control.schemas import (
     AuthorizationCallback,
     AuthorizeRequest,
     AuthorizeUrl,
+    IntegrationBudget,
     IntegrationCreate,
     IntegrationPublic,
     IntegrationUpdate,
+    KeyLimitsIn,
+    KeyLimitsPublic,
     ManualCredentials,
+    QuotaOverview,
     RunLogPublic,
     RunPublic,
     TableInfo,
     TokenCreate,
     TokenCreated,
     TokenPublic,
+    TrackingTiersPublic,
     UserCreate,
     UserPublic,
     WarehouseIn,
     WarehousePublic,
 )
 from ctctsync.control.services import authorization as auth
+from ctctsync.control.services import quota
 from ctctsync.control.services.switch import begin_switch_to_v3
 from ctctsync.web.deps import ApiAdmin, ApiUser, Db, IntegrationId, LogSeq, RunId, TokenId
 from ctctsync.web.errors import (
@@ -190,10 +196,32 @@ def create_integration(db: Db, user: ApiUser, data: IntegrationCreate) -> Integr
     return IntegrationPublic.model_validate(integ)
 
 
+class IntegrationDetail(IntegrationPublic):
+    """One integration with its share of the API budget and the campaign polling tiers."""
+
+    budget: IntegrationBudget | None = Field(
+        default=None,
+        description="The estimated API calls of one scheduled run (`estimate.calls`, with its "
+        "`basis` in words) and per day (`calls_per_day`), the key it spends (`key`: a "
+        "fingerprint, never the key) and its calls today. The key's limits and use: "
+        "`GET /quota`.",
+    )
+    campaign_tiers: TrackingTiersPublic | None = Field(
+        default=None,
+        description="How often campaign activity is checked, by the campaign's age since "
+        "it was sent, and how often every campaign is re-read in full.",
+    )
+
+
 @router.get("/integrations/{integration_id}", tags=["integrations"], responses=FOUND)
-def show_integration(integ: IntegrationDep) -> IntegrationPublic:
-    """One integration."""
-    return IntegrationPublic.model_validate(integ)
+def show_integration(db: Db, integ: IntegrationDep) -> IntegrationDetail:
+    """One integration, with its estimated API calls per run and per day."""
+    return IntegrationDetail.model_validate(integ).model_copy(
+        update={
+            "budget": quota.integration_budget(db, integ),
+            "campaign_tiers": quota.tracking_tiers(db),
+        }
+    )
 
 
 @router.patch("/integrations/{integration_id}", tags=["integrations"], responses=CHANGES)
@@ -260,9 +288,23 @@ def reactivate(db: Db, integ: IntegrationDep) -> IntegrationPublic:
     tags=["runs"],
     responses=CHANGES,
 )
-def run_now(db: Db, user: ApiUser, integ: IntegrationDep) -> RunPublic:
-    """Queue a run now."""
-    return RunPublic.model_validate(svc.run_now(db, integ, user))
+def run_now(
+    db: Db,
+    user: ApiUser,
+    integ: IntegrationDep,
+    when_quota_allows: Annotated[
+        bool,
+        Query(
+            description="Queue the run even when today's API quota will not cover it: it "
+            "is then deferred (status `deferred`, `defer_reason`) until the quota resets."
+        ),
+    ] = False,
+) -> RunPublic:
+    """Queue a run now. When today's API quota will not cover it, 409 says why and nothing
+    is queued, unless ``when_quota_allows`` asks to queue it for the reset."""
+    return RunPublic.model_validate(
+        svc.run_now(db, integ, user, when_quota_allows=when_quota_allows)
+    )
 
 
 @router.post(
@@ -360,6 +402,46 @@ def run_logs(
 def cancel_run(db: Db, run: RunDep) -> RunPublic:
     """Cancel a queued run, or ask a running one to stop."""
     return RunPublic.model_validate(svc.cancel_run(db, run))
+
+
+# ----------------------------------------------------------------------------- API budget
+
+KeyFingerprint = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-f]{16}$",
+        description="An API key's fingerprint (`GET /api-keys`): never the key itself.",
+        examples=["0123456789abcdef"],
+    ),
+]
+
+
+@router.get("/quota", tags=["quota"])
+def get_quota(db: Db, user: ApiUser) -> QuotaOverview:
+    """Per API key the user's integrations spend: its limits, calls used today (UTC),
+    reserved for the rest of today's scheduled runs, and the headroom left; per
+    integration, the estimated calls of a run and of a day, and the estimate's basis.
+
+    A key's figures count every integration on it (the quota is shared); only the
+    integrations the user may see are listed."""
+    return quota.quota_overview(db, user)
+
+
+@router.get("/api-keys", tags=["quota"])
+def list_api_keys(db: Db, user: ApiUser) -> list[KeyLimitsPublic]:
+    """The API keys the user's integrations spend, with their limits (a fingerprint and a
+    label each, never the key)."""
+    return quota.list_key_limits(db, user)
+
+
+@router.put("/api-keys/{fingerprint}", tags=["quota"], responses=FOUND | ADMINS)
+def set_api_key_limits(
+    db: Db, admin: ApiAdmin, fingerprint: KeyFingerprint, data: KeyLimitsIn
+) -> KeyLimitsPublic:
+    """Set one key's per-second and per-day limits (admins). A limit left out or null goes
+    back to the default (Constant Contact's 4 per second and 10,000 per day; partner keys
+    get 10 and 250,000). The next run of every integration on the key uses them."""
+    return quota.set_key_limits(db, admin, fingerprint, data)
 
 
 # ----------------------------------------------------------------------------- warehouse

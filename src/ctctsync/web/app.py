@@ -29,7 +29,17 @@ from ctctsync.control.settings import ControlSettings
 from ctctsync.web import api
 from ctctsync.web.deps import SignInRequired, login_url
 from ctctsync.web.errors import error_page, error_response, http_error_page, invalid_request_page
-from ctctsync.web.routes import account, admin, auth, integrations, jobs, oauth, tokens, warehouse
+from ctctsync.web.routes import (
+    account,
+    admin,
+    auth,
+    integrations,
+    jobs,
+    oauth,
+    quota,
+    tokens,
+    warehouse,
+)
 from ctctsync.web.templating import STATIC_DIR, build_templates
 
 SESSION_COOKIE = "ctctsync_session"
@@ -95,7 +105,7 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     _install_error_pages(app)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, account, admin, integrations, jobs, oauth, tokens, warehouse):
+    for module in (auth, account, admin, integrations, jobs, oauth, quota, tokens, warehouse):
         app.include_router(module.router)
     app.include_router(api.router, prefix=api.PREFIX)
     return app

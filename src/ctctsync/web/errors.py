@@ -21,6 +21,7 @@ from ctctsync.control.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    QuotaWouldDefer,
     ServiceError,
     ValidationFailed,
 )
@@ -44,7 +45,8 @@ class ErrorAnswer:
 _CONFLICT = ErrorAnswer(
     status.HTTP_409_CONFLICT,
     "Not done",
-    "Not possible in the current state (e.g. while a run is active, or once it finished)",
+    "Not possible in the current state (e.g. while a run is active, once it finished, or "
+    "when today's API quota will not cover the run asked for)",
 )
 
 ANSWERS: tuple[tuple[type[ServiceError], ErrorAnswer], ...] = (
@@ -74,6 +76,9 @@ ANSWERS: tuple[tuple[type[ServiceError], ErrorAnswer], ...] = (
         PermissionDenied,
         ErrorAnswer(status.HTTP_403_FORBIDDEN, "Not allowed", "Only administrators may do this"),
     ),
+    # Before Conflict (its base): the first matching row answers. Listed with Conflict's
+    # description so the schema's 409 reads the same for every operation.
+    (QuotaWouldDefer, ErrorAnswer(status.HTTP_409_CONFLICT, "Not started", _CONFLICT.described)),
     (Conflict, _CONFLICT),
     (InvalidTransition, _CONFLICT),
 )

@@ -29,6 +29,7 @@ STATE_LABELS: dict[str, str] = {
     "failed": "Failed",
     "needs_reauth": "Needs re-authorization",
     "queued": "Queued",
+    "deferred": "Deferred",
     "waiting": "Waiting",
     "running": "Running",
     "succeeded": "Succeeded",

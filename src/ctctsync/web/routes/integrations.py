@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import ServiceError, ValidationFailed
+from ctctsync.control.errors import QuotaWouldDefer, ServiceError, ValidationFailed
 from ctctsync.control.models import (
     ACTIVE_RUN_STATUSES,
     API_VERSIONS,
@@ -33,12 +33,15 @@ from ctctsync.control.models import (
     Integration,
 )
 from ctctsync.control.schemas import (
+    IntegrationBudget,
     IntegrationCreate,
     IntegrationUpdate,
+    KeyBudget,
     ManualCredentials,
     validated,
 )
 from ctctsync.control.services import authorization as auth
+from ctctsync.control.services import quota
 from ctctsync.control.services.authorization import new_binding
 from ctctsync.control.services.integrations import new_fields
 from ctctsync.control.services.switch import begin_switch_to_v3
@@ -55,6 +58,7 @@ from ctctsync.web.forms import (
     field_messages,
     form_str,
 )
+from ctctsync.web.quota import UsageBar, polling_sentence
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
 
@@ -68,6 +72,9 @@ CC_ERROR_KEY = "oauth_error"
 """Session key of the error Constant Contact sent back to the callback (shown once)."""
 
 STEPS = ("Source", "Name & schedule", "Authorize", "Tables", "Fields")
+
+CAMPAIGN_TABLES = frozenset({"contact_tracking", "email_campaign_summary"})
+"""Tables read per campaign, whose polling follows the campaign tiers."""
 
 
 def _setup(request: Request, integration_id: int) -> dict[str, Any] | None:
@@ -474,11 +481,49 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
     }
 
 
+def budget_of(
+    db: Db, user: CurrentUser, integ: Integration
+) -> tuple[IntegrationBudget, KeyBudget | None]:
+    """The integration's estimate and the key it spends, as the quota page shows them."""
+    overview = quota.quota_overview(db, user)
+    for key in overview.keys:
+        for budget in key.integrations:
+            if budget.integration_id == integ.id:
+                return budget, key
+    return quota.integration_budget(db, integ), None
+
+
+def _budget_ctx(db: Db, user: CurrentUser, integ: Integration) -> dict[str, Any]:
+    budget, key = budget_of(db, user, integ)
+    tiers = quota.tracking_tiers(db)
+    polls_campaigns = bool(CAMPAIGN_TABLES & set(integ.tables))
+    return {
+        "budget": budget,
+        "key": key,
+        "bar": (
+            UsageBar(key.used_today + key.in_flight, key.reserved_today, key.per_day)
+            if key is not None and key.per_day is not None
+            else None
+        ),
+        "polling": polling_sentence(
+            recent_days=tiers.recent_days,
+            older_days=tiers.older_days,
+            older_every_hours=tiers.older_every_hours,
+            oldest_every_hours=tiers.oldest_every_hours,
+            recheck_days=tiers.recheck_days,
+        )
+        if polls_campaigns
+        else None,
+    }
+
+
 @router.get("/{integration_id}")
 def details(request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId) -> Response:
-    """State, settings, tables, jobs and actions of one integration."""
+    """State, settings, API budget, tables, jobs and actions of one integration."""
     integ = svc.get_integration(db, user, integration_id)
-    return render(request, "integrations/details.html", _details_ctx(request, db, user, integ))
+    ctx = _details_ctx(request, db, user, integ)
+    ctx.update(_budget_ctx(db, user, integ))
+    return render(request, "integrations/details.html", ctx)
 
 
 @router.get("/{integration_id}/status")
@@ -615,15 +660,34 @@ def reactivate(
 
 
 @router.post("/{integration_id}/run")
-def run_now(request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId) -> Response:
-    """Queue a job now (merges into an already queued one)."""
+def run_now(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
+) -> Response:
+    """Queue a job now (merges into an already queued one).
+
+    When today's API quota will not cover it, nothing is queued: a confirm step says why
+    (the control plane's check) and offers to queue it for when the quota resets
+    (``when_quota_allows=1``), where it waits as *Deferred*.
+    """
     integ = svc.get_integration(db, user, integration_id)
+    anyway = form_str(form, "when_quota_allows") == "1"
     try:
-        run = svc.run_now(db, integ, user)
+        run = svc.run_now(db, integ, user, when_quota_allows=anyway)
+    except QuotaWouldDefer as exc:
+        return render(
+            request,
+            "integrations/run_confirm.html",
+            {"section": "integrations", "integ": integ, "reason": exc.message},
+        )
     except ServiceError as exc:
         flash(request, exc.message, "error")
         return _go(f"/integrations/{integ.id}")
-    flash(request, "Job queued: it starts as soon as a worker is free.", "info")
+    if run.status == "deferred":
+        flash(request, f"Job queued, deferred: {run.defer_reason}", "info")
+    elif anyway:
+        flash(request, "Job queued: the quota guard checks it again before it starts.", "info")
+    else:
+        flash(request, "Job queued: it starts as soon as a worker is free.", "info")
     return _go(f"/jobs/{run.id}")
 
 

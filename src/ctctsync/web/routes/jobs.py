@@ -44,6 +44,12 @@ def _table_rows(run: Run) -> list[dict[str, Any]]:
     ]
 
 
+def _waits_for_quota(run: Run) -> bool:
+    """Deferred to the quota's reset (hours away): the page stops polling; a reload after
+    the reset shows the job running."""
+    return run.status == "deferred"
+
+
 def _ctx(run: Run) -> dict[str, Any]:
     return {
         "section": "integrations",
@@ -61,7 +67,9 @@ def job_page(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Resp
     ctx = _ctx(run)
     ctx["lines"] = lines
     ctx["last_seq"] = lines[-1].seq if lines else 0
-    ctx["log_follow"] = not run.finished or len(lines) == LOG_FIRST_PAGE
+    ctx["log_follow"] = (not run.finished and not _waits_for_quota(run)) or (
+        len(lines) == LOG_FIRST_PAGE
+    )
     return render(request, "jobs/job.html", ctx)
 
 
@@ -69,7 +77,7 @@ def job_page(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Resp
 def job_summary(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Response:
     """The job's summary card alone (polled until the job is finished)."""
     run = svc.get_run(db, user, run_id)
-    headers = {"X-Poll-Done": "1"} if run.finished else {}
+    headers = {"X-Poll-Done": "1"} if run.finished or _waits_for_quota(run) else {}
     return render(request, "jobs/_summary.html", _ctx(run), headers=headers)
 
 
