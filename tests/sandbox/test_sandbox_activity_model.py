@@ -111,6 +111,9 @@ def _faces(sb: Sandbox, v2: httpx.Client, camp: gen.Campaign) -> dict[str, Any]:
     [stats] = v3.get(f"/v3/reports/stats/email_campaigns/{xref['campaign_id']}")["results"]
     v3_rows = {k: v3.walk(f"/v3/reports/email_reports/{activity}/tracking/{V3_REPORTS[k]}",
                           "tracking_activities")[0] for k in KINDS}
+    not_opened, _ = v3.walk(f"/v3/reports/email_reports/{activity}/tracking/didnotopens",
+                            "tracking_activities")
+    assert len(not_opened) == stats["stats"]["em_not_opened"]
     v3.http.close()
     return {"detail": {k: detail[k] for k in KINDS}, "summary": {k: summary[k] for k in KINDS},
             "v2_rows": {k: len(v) for k, v in rows.items()},

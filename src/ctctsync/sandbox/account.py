@@ -249,9 +249,11 @@ class Account:
                                         limit=limit)
 
     def iter_activities(self) -> Iterator[Activity]:
-        """Every visible activity, in log order (a list taken under the lock)."""
+        """Every activity visible now, in log order (lazily: the log only grows, and a
+        retraction during the walk may or may not be seen, as before the models existed)."""
         with self.lock:
-            return iter(list(self.activities.visible(self._now())))
+            now = self._now()
+        return self.activities.visible(now)
 
     def activity_count(self) -> int:
         """Number of visible activities."""

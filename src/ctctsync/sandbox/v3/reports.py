@@ -169,16 +169,17 @@ class ReachedContacts:
         self._lock = threading.Lock()
 
     def __call__(self, campaign_id: int) -> frozenset[int]:
-        size = self.account.activity_marker(campaign_id)
-        with self._lock:
-            hit = self._cache.get(campaign_id)
-        if hit is not None and hit[0] == size:
-            return hit[1]
-        acts, _ = self.account.activity_page(campaign_id=campaign_id,
-                                             types=frozenset({OPEN, BOUNCE}), limit=10**9)
+        with self.account.pinned_time():  # the marker and the set of one instant
+            marker = self.account.activity_marker(campaign_id)
+            with self._lock:
+                hit = self._cache.get(campaign_id)
+            if hit is not None and hit[0] == marker:
+                return hit[1]
+            acts, _ = self.account.activity_page(campaign_id=campaign_id,
+                                                 types=frozenset({OPEN, BOUNCE}), limit=10**9)
         found = frozenset(a.contact_id for a in acts)
         with self._lock:
-            self._cache[campaign_id] = (size, found)
+            self._cache[campaign_id] = (marker, found)
         return found
 
 
