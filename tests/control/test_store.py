@@ -37,7 +37,7 @@ def test_migrations_match_models_and_round_trip(store_url: str) -> None:
         assert current_revisions(engine) == frozenset()
         assert upgrade_database(engine)
         assert not upgrade_database(engine)  # idempotent and cheap: every start runs it
-        assert current_revisions(engine) == head_revisions() == {"state_0003", "0006"}
+        assert current_revisions(engine) == head_revisions() == {"state_0004", "0007"}
         with engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), metadata
@@ -124,7 +124,9 @@ def test_run_state_machine(old: str, new: str) -> None:
 
 
 def test_run_state_machine_shape() -> None:
-    assert RUN_TRANSITIONS["queued"] == {"running", "cancelled"}
+    assert RUN_TRANSITIONS["queued"] == {"running", "deferred", "cancelled"}
+    # deferred: not started because of the daily API quota; queued again after 00:00 UTC
+    assert RUN_TRANSITIONS["deferred"] == {"queued", "cancelled"}
     assert RUN_TRANSITIONS["running"] == {"succeeded", "partial", "failed", "cancelled"}
     assert all(not RUN_TRANSITIONS[s] for s in ("succeeded", "partial", "failed", "cancelled"))
 

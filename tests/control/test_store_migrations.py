@@ -25,7 +25,8 @@ from ctctsync.db import bookmark_columns, bookmarks, metadata, upgrade, writer
 from ctctsync.state import StateStore
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-STATE_TABLES = {"bookmarks", "bookmark_columns", "discovered_fields", "cli_oauth_tokens"}
+STATE_TABLES = {"bookmarks", "bookmark_columns", "discovered_fields", "cli_oauth_tokens",
+                "campaign_ledger"}
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -58,7 +59,7 @@ def test_state_store_migrates_only_its_branch(tmp_path: Path) -> None:
     store = StateStore(url)  # creates the folder, then the bookmark tables
     try:
         assert _tables(store.engine) == STATE_TABLES
-        assert current_revisions(store.engine) == head_revisions("state") == {"state_0003"}
+        assert current_revisions(store.engine) == head_revisions("state") == {"state_0004"}
         store.set("acme", "contacts", NOW, "r1", columns=["id"])
         # The control plane later starting on the same file adds its branch beside it.
         assert upgrade_database(store.engine)
@@ -89,7 +90,7 @@ def test_state_store_created_without_alembic_is_adopted(
             mark = store.get("acme", "contacts")
             assert mark is not None and (mark.last_run_date, mark.run_id) == (NOW, "r0")
             assert _tables(engine) == STATE_TABLES
-            assert current_revisions(engine) == {"state_0003"}
+            assert current_revisions(engine) == {"state_0004"}
             store.set("acme", "contacts", NOW, "r1", columns=["id"])
         finally:
             store.engine.dispose()
@@ -115,7 +116,7 @@ def test_control_store_from_before_the_split_is_adopted(store_url: str, first: s
         _old_bookmark(engine)
         if first == "state_store":
             StateStore(engine)
-            assert current_revisions(engine) == {"0001", "state_0003"}
+            assert current_revisions(engine) == {"0001", "state_0004"}
         assert upgrade_database(engine)  # the control branch has revisions after 0001
         assert current_revisions(engine) == head_revisions()
         _assert_matches_models(engine)
@@ -139,7 +140,7 @@ def test_stores_opened_at_once_migrate_once(store_url: str) -> None:
         assert all(pool.map(open_store, range(4)))
     engine = create_store_engine(store_url)
     try:
-        assert current_revisions(engine) == {"state_0003"}
+        assert current_revisions(engine) == {"state_0004"}
     finally:
         engine.dispose()
 
