@@ -229,11 +229,16 @@ def test_run_now_asks_first_when_the_quota_is_spent(
     assert 'data-poll="/jobs/' not in page  # nothing to follow until the reset
     summary = admin.get(f"{job}/summary")
     assert summary.headers.get("X-Poll-Done") == "1"
+    assert 'id="cancel-job"' in page
 
     listed = admin.get("/integrations").text
     assert ">Deferred<" in listed and 'class="small muted defer-reason"' in listed
     status = admin.get(f"{details}/status").text
     assert 'data-status="deferred"' in status and 'class="defer-reason"' in status
+
+    cancelled = admin.post(f"{job}/cancel", form_page=job)
+    assert cancelled.status_code == 303
+    assert 'data-status="cancelled"' in admin.get(job).text
 
 
 def test_run_now_without_a_quota_problem_queues_at_once(
