@@ -174,3 +174,7 @@ def test_key_limits_over_admin_http_shared_by_v2_and_v3(sandbox_factory: Sandbox
         assert (back["own"], back["qps_limit"], back["daily_limit"]) == (False, None, None)
     for bad in ({"qps_limit": 0}, {"daily_limit": "lots"}, {"profile": "gold"}):
         assert httpx.post(url, json=bad).status_code == 400, bad
+    sb.set_key_limits("partner")  # the same from Python
+    assert sb.limiter.limits_for(key) == PARTNER_LIMITS
+    sb.set_key_limits(None)
+    assert sb.limiter.own_limits() == {}
