@@ -121,7 +121,7 @@ def test_quota_page_shows_each_key_and_integration(
     assert cell(html, "acme", "calls-per-run") == f"~{PER_RUN}"
     assert cell(html, "acme", "calls-per-day") == f"~{24 * PER_RUN}"
     assert "median of the last 3 incremental runs" in html
-    # the bar: used 23 of 10,000 = 2 units of 1000, then the reserved 84 = 8 more
+    # the bar, in units of 1000: used 23 of 10,000 = 2, then the reserved 84 up to 11
     bar = UsageBar(USED_TODAY, RUNS_LEFT * PER_RUN, 10_000)
     assert f'class="used" x="0" y="0" height="14" width="{bar.used_width}"' in html
     assert f'width="{bar.reserved_width}"' in html
