@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ctctsync.api.ratelimit import fingerprint
 from ctctsync.control import services as svc
@@ -73,7 +74,7 @@ def freeze(web: WebServer, at: datetime) -> ManualClock:
     return clock
 
 
-def admin_of(db: Any) -> User:
+def admin_of(db: Session) -> User:
     user = db.scalar(sa.select(User).where(User.email == ADMIN_EMAIL))
     assert user is not None
     return user
