@@ -4,7 +4,7 @@ manual clock and explicit ticks and claims (no sleeps, no network)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,9 @@ from ctctsync.control.schemas import IntegrationCreate, KeyLimitsIn, RunPublic
 from ctctsync.control.services import quota
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import RunExecutor
+from ctctsync.sandbox import Sandbox
 
-from .conftest import make_settings
+from .conftest import PASSWORD, make_settings, open_plane
 from .helpers import counts
 
 TABLES: dict[str, list[str] | None] = {"contacts": None, "contact_lists": None}
@@ -406,3 +407,74 @@ def test_tracking_tiers_follow_the_settings(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="CTCTSYNC_TRACKING_OLDER_DAYS must exceed"):
         make_settings(tmp_path, tracking_recent_days=90)
+
+
+def test_a_v3_integration_spends_the_applications_key(
+    tmp_path: Path, clock: ManualClock, migrated_template: Path
+) -> None:
+    client_id = "a1b2c3d4-app-client-id"
+    settings = make_settings(tmp_path, client_id=client_id)
+    plane = open_plane(settings, clock, migrated_template)
+    try:
+        with plane.session() as db:
+            admin = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert admin is not None
+            integ = svc.create_integration(db, admin, IntegrationCreate(name="modern"))
+            ref = quota.key_of(db, integ)
+            assert ref == quota.KeyRef(fingerprint(client_id), "v3 application a1b2…", "v3")
+            # not authorized yet: on the key, not scheduled
+            (key,) = svc.quota_overview(db, admin).keys
+            assert key.label == "v3 application a1b2…" and client_id not in key.model_dump_json()
+            assert key.integrations[0].runs_per_day == 0 and key.reserved_today == 0
+    finally:
+        plane.close()
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_runs_record_calls_per_table_and_estimates_follow_them(
+    sandbox: Sandbox, tmp_path: Path, migrated_template: Path
+) -> None:
+    """Over real HTTP (the sandbox) into DuckDB: the worker stores each table's calls, and
+    the next estimate of the same kind is made of them."""
+    settings = make_settings(tmp_path, cc_base_url=sandbox.base_url, cc_qps_limit=None)
+    plane = open_plane(settings, ManualClock(datetime.now(UTC)), migrated_template)
+    creds = sandbox.credentials
+    try:
+        with plane.session() as db:
+            admin = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert admin is not None
+            integ = svc.create_integration(
+                db, admin, IntegrationCreate(name="acme", tables=TABLES, api_version="v2",
+                                             history_start=date(2000, 1, 1)),
+            )
+            integ = svc.set_manual_credentials(db, integ, creds.api_key, creds.access_token,
+                                               check_access=False)
+            assert svc.estimate_run(db, integ).kind == "first_load"
+            db.rollback()  # release SQLite's write lock for the plane
+            (first,) = plane.tick().enqueued
+            db.rollback()
+            assert plane.work_once("w1") == first
+            run = _get(db, first)
+            assert run.status == "succeeded", run.error
+            assert run.kind == "first_load" and run.key_fingerprint == fingerprint(creds.api_key)
+            assert run.table_calls is not None and set(run.table_calls) == set(TABLES)
+            assert sum(run.table_calls.values()) == run.api_calls > 0
+            db.expire_all()
+            integ = svc.get_integration(db, admin, integ.id)
+            # an incremental run has no incremental history yet: the default model
+            assert svc.estimate_run(db, integ).basis == quota.DEFAULT_MODEL
+            second = svc.run_now(db, integ, admin).id
+            assert plane.work_once("w1") == second
+            done = _get(db, second)
+            assert done.status == "succeeded" and done.kind == "incremental"
+            assert done.table_calls is not None
+            est = svc.estimate_run(db, svc.get_integration(db, admin, integ.id))
+            assert est.calls == done.api_calls
+            assert est.basis == "median of the last 1 incremental run"
+            used = svc.integration_budget(db, integ).used_today
+            assert used == run.api_calls + done.api_calls
+    finally:
+        plane.close()

@@ -624,6 +624,8 @@ class TrackingTiersPublic(BaseModel):
         """The tiers in plain words, one line each."""
 
         def every(hours: int) -> str:
+            if hours == 0:
+                return "on every run"
             if hours % 24 == 0:
                 days = hours // 24
                 return "daily" if days == 1 else ("weekly" if days == 7 else f"every {days} days")

@@ -166,8 +166,9 @@ class ControlSettings(BaseSettings):
     tracking_older_days: int = Field(default=90, ge=0, le=3650)
     """Campaigns sent ``tracking_recent_days`` to this many days ago are checked every
     ``tracking_older_every_hours``; older ones every ``tracking_oldest_every_hours``."""
-    tracking_older_every_hours: int = Field(default=24, ge=1, le=24 * 365)
-    tracking_oldest_every_hours: int = Field(default=168, ge=1, le=24 * 365)
+    tracking_older_every_hours: int = Field(default=24, ge=0, le=24 * 365)
+    """0: on every run (as younger campaigns)."""
+    tracking_oldest_every_hours: int = Field(default=168, ge=0, le=24 * 365)
     tracking_recheck_days: int = Field(default=30, ge=1, le=3650)
     """Every kind of every campaign is re-read whole once in this many days (staggered)."""
 
