@@ -416,3 +416,117 @@ def test_add_policy_leaves_dlt_columns_alone() -> None:
     mapper = RowMapper(V2_TABLES["contacts"], ("id", "modified_date"), new_columns="add")
     mapper.to_arrow([{"id": 1, "_dlt_id": "x", "_private": 1}], CTX)
     assert mapper.added == {"_private": "_private"}
+
+
+# --- whole-column conversion (issue 10, local CPU): the same values as the converters -----
+
+_TRICKY: dict[str, list[Any]] = {
+    "bigint": ["1059514753", "-5", "0012", "+5", " 12", "12 ", "--12", "", "1.5", "12a",
+               "\u0663", "99999999999999999999", 7, -3, 2**63, 100.0, 1.5, True, None,
+               {"id": 1}],
+    "double": ["1.5", "", 1.5, 2, -0.0, 2**53 + 1, 2**60 + 1, True, None, "x", [1]],
+    "text": ["a", "", " ", "é", 5555, 1.5, True, None, [{"name": "x"}], {"a": [1]}, [],
+             {1: "non-string key"}],
+    "bool": [True, False, None, "true", "No", "", 1, 0, 2, "maybe", 1.0],
+    "timestamp": [
+        "2013-01-23T13:48:44.108Z", "2015-02-11T10:43:48.000-05:00", "2024-01-05T10:00:00Z",
+        "2024-01-05T10:00:00.5+05:30", "2024-01-05T10:00:00.123456-0400",
+        "2024-01-05T10:00:00.1234567Z", "2024-01-05T10:00:00", "2024-01-05", "",
+        " 2024-01-05T10:00:00Z", "2024-02-30T10:00:00Z", "2024-01-05T24:00:00Z",
+        "2024-01-05T10:00:60Z", "2024-01-05T10:00:00+24:00", "yesterday", 1700000000000,
+        1.5, None, datetime(2024, 1, 5, 10, tzinfo=UTC),
+        datetime.fromisoformat("2024-01-05T10:00:00-04:00"), datetime(2024, 1, 5, 10),
+    ],
+    "json": [{"url": "u"}, [1, "a"], "text", "", 0, None, True, {1: "non-string key"}],
+}
+
+
+_USUAL: dict[str, list[list[Any]]] = {
+    # groups of values the API sends together in one column: built without a per-value call
+    "bigint": [["1059514753", "-5", "0012", None], [7, -3, None]],
+    "double": [[1.5, 2, -0.0, None]],
+    "text": [["a", "", "é", " ", None], [[{"name": "x"}], {"a": [1]}, [], "", None]],
+    "bool": [[True, False, None]],
+    "timestamp": [["2013-01-23T13:48:44.108Z", "2015-02-11T10:43:48.000-05:00",
+                   "2024-01-05T10:00:00.123456-0400", None],
+                  [datetime(2024, 1, 5, 10, tzinfo=UTC),
+                   datetime.fromisoformat("2024-01-05T10:00:00-04:00"), None]],
+    "json": [[{"url": "u"}, [1, "a"], "text", "", 0, None, True]],
+}
+
+
+def _per_value(type_: str, values: list[Any]) -> list[Any] | None:
+    """The converters' result for a page's column (None: they refuse one of its values)."""
+    try:
+        return [convert_value(_col(type_), v) for v in values]
+    except (MalformedRecord, TypeError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("type_", list(_TRICKY))
+def test_column_builders_agree_with_the_converters(type_: str) -> None:
+    """On random pages of usual and odd values, a column builder either gives exactly the
+    converters' values and type, or declines (None): it never accepts what they refuse."""
+    import random
+
+    from ctctsync.sync.rows import COLUMN_BUILDERS
+    from ctctsync.warehouse.types import ARROW_TYPES
+
+    rng = random.Random(10)
+    pool = _TRICKY[type_]
+    usual = [rng.choices(group, k=rng.randint(1, 8)) for group in _USUAL[type_]
+             for _ in range(100)]
+    pages = [[v] for v in pool] + [[], [None, None]] + usual
+    pages += [rng.choices(pool, k=rng.randint(1, 8)) for _ in range(300)]
+    built = []
+    for page in pages:
+        want = _per_value(type_, page)
+        try:
+            got = COLUMN_BUILDERS[type_](page)  # type: ignore[index]
+        except (TypeError, ValueError) as exc:  # must be the converters' own refusal
+            assert want is None, (page, exc)
+            continue
+        if got is None:
+            continue
+        built.append(page)
+        assert want is not None, f"{type_} builder accepted {page!r}"
+        assert got.type == ARROW_TYPES[type_]  # type: ignore[index]
+        assert got.to_pylist() == want, page
+        if type_ == "timestamp":
+            assert all(g is None or g.utcoffset() == w.utcoffset()
+                       for g, w in zip(got.to_pylist(), want, strict=True))
+    assert all(page in built for page in usual)  # the usual pages take the fast path
+
+
+def test_to_arrow_equals_value_by_value_conversion() -> None:
+    """A contacts page whose columns mix usual and odd values maps to the same table as one
+    converted value by value (the builders decline per column, not per page)."""
+    table = V2_TABLES["contacts"]
+    records = [_contact(id=str(i)) for i in range(1, 40)]
+    records[3]["home_phone"] = 6175550100  # a number in a text column
+    records[5]["created_date"] = "2015-02-11T13:12:06"  # no offset: read as UTC
+    records[7]["confirmed"] = "true"
+    records[9]["notes"] = ""  # text column of lists, one empty
+    records[11]["id"] = 12  # a number among digit strings
+    batch = RowMapper(table, table.column_names).to_arrow(records, CTX)
+    for name in table.column_names:
+        col = table.column(name)
+        want = [convert_value(col, r.get(name)) for r in records]
+        assert batch.column(name).to_pylist() == want, name
+    assert batch.column("home_phone").to_pylist()[3] == "6175550100"
+    assert batch.column(LOADED_AT).to_pylist() == [CTX.loaded_at] * len(records)
+    assert batch.column(RUN_ID).to_pylist() == ["r1"] * len(records)
+
+
+def test_missing_key_named_on_the_fast_path() -> None:
+    table = V2_TABLES["contacts"]
+    records = [_contact(id="1"), _contact(id=None)]
+    with pytest.raises(MalformedRecord, match="the key is missing"):
+        RowMapper(table, table.column_names).to_arrow(records, CTX)
+
+
+def test_empty_page_maps_to_an_empty_table() -> None:
+    table = V2_TABLES["contacts"]
+    mapper = RowMapper(table, table.column_names)
+    batch = mapper.to_arrow([], CTX)
+    assert batch.num_rows == 0 and batch.schema == mapper.schema

@@ -15,11 +15,19 @@ Converters coerce only where nothing is lost (a digit string to a number, a numb
 a list to its JSON text, a timestamp with an offset to UTC). Anything else raises
 :class:`MalformedRecord`, which names the table, the column and the record, so a bad page
 fails its table loudly instead of loading wrong values.
+
+The converters say what a value becomes; a page is converted a column at a time by Arrow
+(:data:`COLUMN_BUILDERS`) when the column's values are of the usual kinds (every text a
+``str``, every id a digit string, every timestamp ISO-8601 with an offset, ...), which gives
+the same values without a Python call per value. A column with anything else goes through
+the per-value converters, which convert it or name the bad value.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +37,7 @@ from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ctctsync.tables import (
     ACTIVITY_DATE_FIELDS,
@@ -201,6 +210,181 @@ def convert_value(column: Column, value: Any, table: str = "?") -> Any:
         raise MalformedRecord(table, column.name, value, exc.reason) from None
 
 
+# --- whole columns at once ----------------------------------------------------------------------
+#
+# Each builder returns the column's Arrow array when every value is of a kind it converts
+# exactly as the per-value converter above would, else None (and the caller converts value by
+# value, which also names a bad value). Values come from JSON (``orjson``) or a prepare
+# function: str, int, float, bool, None, list, dict, datetime -- never bytes, which Arrow's
+# string conversion would accept.
+
+_ARROW_REFUSALS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                   OverflowError)
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
+_DIGITS = r"^-?[0-9]+$"
+"""What ``_to_bigint`` reads from a string without stripping (ASCII digits, one sign)."""
+_ISO_WITH_OFFSET = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
+)
+"""The timestamps Arrow parses exactly as ``datetime.fromisoformat`` does (an explicit offset;
+at most microseconds); others (date only, no offset, padded) take the per-value path."""
+_DIGIT_LINES = re.compile(r"(?:-?[0-9]+\n)*-?[0-9]+")
+_ISO_LINES = re.compile(rf"(?:{_ISO_WITH_OFFSET[1:-1]}\n)*{_ISO_WITH_OFFSET[1:-1]}")
+"""The same checks over a page's column joined by newlines, in one call (a value holding a
+newline passes as two, and Arrow's parse refuses it)."""
+_EMPTY = pa.scalar(None, pa.string())
+
+
+def _infer(values: Sequence[Any]) -> pa.Array | None:
+    try:
+        return pa.array(values)
+    except _ARROW_REFUSALS:
+        return None
+
+
+def _all_match(arr: pa.Array, pattern: str) -> bool:
+    """Every non-null value matches ``pattern`` (True for none at all)."""
+    return bool(pc.all(pc.match_substring_regex(arr, pattern), min_count=0).as_py())
+
+
+def _all_none(values: Sequence[Any]) -> bool:
+    return values.count(None) == len(values)
+
+
+def _text_column(values: Sequence[Any]) -> pa.Array | None:
+    try:
+        arr = pa.array(values, type=pa.string())  # refuses anything but str and None
+    except _ARROW_REFUSALS:
+        return _nested_text_column(values)
+    if "" in values:  # v2's "no value" is NULL, as ``_to_text`` stores it
+        return pc.if_else(pc.equal(arr, ""), _EMPTY, arr)
+    return arr
+
+
+def _nested_text_column(values: Sequence[Any]) -> pa.Array | None:
+    # a text column the API fills with lists or objects (notes, custom_fields): JSON text
+    dumps = orjson.dumps
+    out: list[bytes | None] = []
+    append = out.append
+    for v in values:
+        t = type(v)
+        if t is list or t is dict:
+            append(dumps(v))  # a TypeError is raised again by the per-value path
+        elif v is None or (t is str and not v):
+            append(None)
+        else:
+            return None
+    return pa.array(out, type=pa.string())
+
+
+def _json_column(values: Sequence[Any]) -> pa.Array | None:
+    dumps = orjson.dumps
+    try:
+        out = [None if v is None or v == "" else dumps(v) for v in values]
+    except TypeError:
+        return None  # the per-value path names the value
+    return pa.array(out, type=pa.string())
+
+
+def _bigint_column(values: Sequence[Any]) -> pa.Array | None:
+    if _all_none(values):
+        return pa.nulls(len(values), pa.int64())
+    lines = _lines(values)
+    if lines is not None:  # every value a string (the v2 ids)
+        text = pa.array(values, type=pa.string())
+        return _whole_numbers(text) if _DIGIT_LINES.fullmatch(lines) else None
+    arr = _infer(values)
+    if arr is not None and pa.types.is_int64(arr.type):
+        return arr
+    if arr is not None and pa.types.is_string(arr.type) and _all_match(arr, _DIGITS):
+        return _whole_numbers(arr)  # strings and None
+    return None
+
+
+def _whole_numbers(digits: pa.Array) -> pa.Array | None:
+    try:
+        return pc.cast(digits, pa.int64())
+    except _ARROW_REFUSALS:  # beyond 64 bits
+        return None
+
+
+def _double_column(values: Sequence[Any]) -> pa.Array | None:
+    # Arrow reads a bool among floats as 1.0/0.0, which ``_to_double`` refuses (rare columns:
+    # a Python check is cheap here)
+    if any(v.__class__ is bool for v in values):
+        return None
+    arr = _infer(values)
+    if arr is None:
+        return None
+    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type) \
+            or pa.types.is_null(arr.type):
+        try:
+            return pc.cast(arr, pa.float64())  # refuses an integer a double cannot hold
+        except _ARROW_REFUSALS:
+            return None
+    return None
+
+
+def _bool_column(values: Sequence[Any]) -> pa.Array | None:
+    arr = _infer(values)
+    if arr is not None and (pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+        return arr.cast(pa.bool_())
+    return None
+
+
+def _timestamp_column(values: Sequence[Any]) -> pa.Array | None:
+    if _all_none(values):
+        return pa.nulls(len(values), _UTC_MICROS)
+    lines = _lines(values)
+    if lines is not None:  # every value a string
+        text = pa.array(values, type=pa.string())
+        return _parse_iso(text) if _ISO_LINES.fullmatch(lines) else None
+    if any(type(v) is datetime for v in values):
+        return _utc_instants(values)
+    try:
+        text = pa.array(values, type=pa.string())  # strings and None
+    except _ARROW_REFUSALS:
+        return None
+    return _parse_iso(text) if _all_match(text, _ISO_WITH_OFFSET) else None
+
+
+def _utc_instants(values: Sequence[Any]) -> pa.Array | None:
+    # datetimes from a prepare function: Arrow stores aware ones as their UTC instant
+    arr = _infer(values)
+    if arr is not None and pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
+        return arr.cast(_UTC_MICROS)
+    return None  # naive ones (read as UTC) or a mix: value by value
+
+
+def _parse_iso(text: pa.Array) -> pa.Array | None:
+    try:
+        return pc.cast(text, _UTC_MICROS)
+    except _ARROW_REFUSALS:  # a day that does not exist (Feb 30): named per value
+        return None
+
+
+def _lines(values: Sequence[Any]) -> str | None:
+    """The values one per line when every one is a string (one C loop), else None."""
+    try:
+        return "\n".join(values)
+    except TypeError:
+        return None
+
+
+ColumnBuilder = Callable[[Sequence[Any]], "pa.Array | None"]
+
+COLUMN_BUILDERS: dict[ColumnType, ColumnBuilder] = {
+    "bigint": _bigint_column,
+    "double": _double_column,
+    "text": _text_column,
+    "bool": _bool_column,
+    "timestamp": _timestamp_column,
+    "json": _json_column,
+}
+"""Per warehouse type: a page's column at once, or None when a value needs the converter."""
+
+
 # --- tables whose rows are not the records as they come --------------------------------------
 
 
@@ -216,6 +400,8 @@ class MapContext:
 def _canonical_id(v: Any) -> str:
     # campaign_id is a number in campaign tracking and a string in contact tracking (§1.5):
     # hash the same text for both so an activity keeps its id whichever endpoint sent it
+    if type(v) is str:
+        return v.strip()
     if v is None:
         return ""
     if type(v) is float and v.is_integer():
@@ -230,6 +416,12 @@ def activity_id(
     """A stable key for a tracking activity (the API gives none): a hash of contact,
     campaign, type, UTC date and link, identical whatever text form the ids arrive in."""
     date = activity_date.astimezone(UTC).isoformat() if activity_date else ""
+    return _activity_hash(contact_id, campaign_id, activity_type, date, link_id)
+
+
+def _activity_hash(
+    contact_id: Any, campaign_id: Any, activity_type: Any, date: str, link_id: Any
+) -> str:
     text = "|".join(
         (
             _canonical_id(contact_id),
@@ -240,6 +432,14 @@ def activity_id(
         )
     )
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _activity_instant(raw: str) -> tuple[datetime | None, str]:
+    """An activity's date text -> (its UTC instant, the instant's ISO text for the hash).
+    Cached: activities of one send share their send date to the second (bounded LRU)."""
+    when = _to_timestamp(raw)
+    return when, when.isoformat() if when else ""
 
 
 def _activity_date_field(record: Record) -> str | None:
@@ -264,16 +464,20 @@ def prepare_activity(record: Record, ctx: MapContext, table: str) -> dict[str, A
         )
     raw_date = record[field]
     try:
-        when = _to_timestamp(raw_date)
+        if type(raw_date) is str:
+            when, date = _activity_instant(raw_date)
+        else:
+            when = _to_timestamp(raw_date)
+            date = when.astimezone(UTC).isoformat() if when else ""
     except _Unconvertible as exc:
         raise MalformedRecord(table, field, raw_date, exc.reason) from None
     row["activity_date"] = when
     row[field] = when
-    row["activity_id"] = activity_id(
+    row["activity_id"] = _activity_hash(
         record.get("contact_id"),
         record.get("campaign_id"),
         record.get("activity_type"),
-        when,
+        date,
         record.get("link_id"),
     )
     return row
@@ -418,45 +622,57 @@ class RowMapper:
     def to_arrow(self, records: Sequence[Any], ctx: MapContext) -> pa.Table:
         """Convert one page; raises MalformedRecord naming table, field and record."""
         name = self.table.name
-        known = self._known
-        drift = False
-        for rec in records:
-            if type(rec) is not dict and not isinstance(rec, Mapping):
-                raise MalformedRecord(name, "(record)", rec, "expected a JSON object")
-            if not known.issuperset(rec):
-                drift = True
-        if drift:
+        if set(map(type, records)) - {dict}:  # one C loop for the usual page of dicts
+            for rec in records:
+                if not isinstance(rec, Mapping):
+                    raise MalformedRecord(name, "(record)", rec, "expected a JSON object")
+        if not all(map(self._known.issuperset, records)):
             self._note_new_fields(records)
         recs: Sequence[Record] = self._unalias(records) if self._aliased else records
         if self._prepare is not None:
             recs = [self._prepare(r, ctx, name) for r in recs]
         arrays: list[pa.Array] = []
-        for col in self.columns:
-            conv = CONVERTERS[col.type]
-            values = [r.get(col.name) for r in recs]
-            try:
-                converted = [conv(v) for v in values]
-            except _Unconvertible:
-                # find the offending value again, to name it (the fast path has no index)
-                for r, v in zip(recs, values, strict=True):
-                    try:
-                        conv(v)
-                    except _Unconvertible as exc:
-                        raise MalformedRecord(
-                            name, col.name, v, exc.reason, self._record_key(r)
-                        ) from None
-                raise
-            if col.name in self.table.primary_key and any(v is None for v in converted):
-                bad = next(r for r, v in zip(recs, converted, strict=True) if v is None)
+        names = self._column_names
+        # one pass over the records for every column: a C loop per record (map of dict.get),
+        # then one transposition
+        columns: Iterable[tuple[Any, ...]] = (
+            zip(*(tuple(map(r.get, names)) for r in recs), strict=True)
+            if recs else itertools.repeat((), len(names))
+        )
+        for col, values in zip(self.columns, columns, strict=True):
+            arr = COLUMN_BUILDERS[col.type](values)
+            if arr is None:
+                arr = self._convert_each(col, values, recs)
+            if arr.null_count and col.name in self.table.primary_key:
+                bad = recs[arr.is_null().to_pylist().index(True)]
                 raise MalformedRecord(name, col.name, bad.get(col.name), "the key is missing")
-            arrays.append(pa.array(converted, type=ARROW_TYPES[col.type]))
+            arrays.append(arr)
         for field_name in self.added:
             # a new field is loaded as text: lists and objects as their JSON text
             arrays.append(pa.array([_to_text(r.get(field_name)) for r in recs], pa.string()))
         n = len(recs)
-        arrays.append(pa.array([ctx.loaded_at] * n, type=pa.timestamp("us", tz="UTC")))
-        arrays.append(pa.array([ctx.run_id] * n, type=pa.string()))
+        arrays.append(pa.repeat(pa.scalar(ctx.loaded_at, _UTC_MICROS), n))
+        arrays.append(pa.repeat(pa.scalar(ctx.run_id, pa.string()), n))
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def _convert_each(self, col: Column, values: Sequence[Any], recs: Sequence[Record]
+                      ) -> pa.Array:
+        """A column value by value, for values the column builder leaves to the converter;
+        raises MalformedRecord naming the first value that cannot be converted."""
+        conv = CONVERTERS[col.type]
+        try:
+            converted = [conv(v) for v in values]
+        except _Unconvertible:
+            # find the offending value again, to name it (the loop above has no index)
+            for r, v in zip(recs, values, strict=True):
+                try:
+                    conv(v)
+                except _Unconvertible as exc:
+                    raise MalformedRecord(
+                        self.table.name, col.name, v, exc.reason, self._record_key(r)
+                    ) from None
+            raise
+        return pa.array(converted, type=ARROW_TYPES[col.type])
 
 
 def _with_added(schema: pa.Schema, columns: Iterable[str]) -> pa.Schema:
