@@ -387,3 +387,36 @@ def test_a_failed_load_leaves_nothing_that_shadows_the_next(tmp_path: Path) -> N
     rows = read_table(wcfg, "cc", "events").to_pylist()
     assert len(rows) == 7 and {r["_ctctsync_run_id"] for r in rows} == {"good"}
     assert _staged_rows(wcfg).get("cc_events", 0) == 0
+
+
+def test_runs_freeze_the_heap_only_while_any_lasts(tmp_path: Path) -> None:
+    """Objects alive when a run begins are left out of full collections until the last
+    overlapping run of the process ends; what the run creates is still collected."""
+    import gc
+    import weakref
+
+    assert gc.get_freeze_count() == 0
+
+    class Node:
+        ref: Any = None
+
+    wcfg = WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+    first = Loader(wcfg, "first").__enter__()
+    try:
+        assert gc.get_freeze_count() > 0
+        second = Loader(wcfg, "second").__enter__()  # a second run of the process overlaps
+        try:
+            first.load(EVENTS, EVENTS.column_names, _batches(10, "r1"), "replace")
+            cycle = Node()
+            cycle.ref = cycle
+            gone = weakref.ref(cycle)
+            del cycle
+            gc.collect()
+            assert gone() is None  # cyclic garbage of the run is collected
+        finally:
+            first.__exit__(None, None, None)
+        assert gc.get_freeze_count() > 0  # the second run still lasts
+        second.load(EVENTS, EVENTS.column_names, _batches(5, "r2"), "replace")
+    finally:
+        second.__exit__(None, None, None)
+    assert gc.get_freeze_count() == 0

@@ -12,11 +12,16 @@ means of the commit, not a second home for the account's personal data.
 Loads into one DuckDB file take turns (``warehouse.filelock``): the reading of a table (dlt's
 extract and normalize steps, which pull the API pages) runs freely, and only the load step
 waits for the file.
+
+While a ``with Loader`` lasts (a run), the objects that existed when it began are left out of
+Python's cyclic garbage collection (:class:`FrozenHeap`).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -69,6 +74,38 @@ def column_hints(table: Table, columns: Sequence[str]) -> list[TColumnSchema]:
     return hints
 
 
+class FrozenHeap:
+    """Leaves the objects alive when a run begins out of the cyclic garbage collector's
+    full collections while any run lasts (``gc.freeze``), for CPU.
+
+    Why: a run allocates millions of short-lived containers (every JSON page is ~8,000 dicts
+    and lists), which trigger collections; each full collection walks every tracked object
+    of the process, and the imported dlt, pyarrow and pydantic make that a few hundred thousand
+    objects that live as long as the process. bench/bench_cpu.py measured 1.8 of 9.0 CPU-s of
+    a 100k-contact sync in the collector, 0.6 with the heap frozen. Nothing is leaked:
+    reference counting still frees every object, and what is frozen goes back to the
+    collector when the last run of the process ends (``gc.unfreeze``); runs of one process
+    may overlap (the control plane's threads), so it counts them.
+    """
+
+    _lock = threading.Lock()
+    _runs = 0
+
+    def __enter__(self) -> FrozenHeap:
+        cls = type(self)
+        with cls._lock:
+            cls._runs += 1
+            gc.freeze()  # also this run's set-up (dlt's pipeline, the clients): O(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        cls = type(self)
+        with cls._lock:
+            cls._runs -= 1
+            if cls._runs == 0:
+                gc.unfreeze()
+
+
 @dataclass(frozen=True)
 class LoadOutcome:
     """What one table load did."""
@@ -102,6 +139,7 @@ class Loader:
         self._pipeline = self._stack.enter_context(
             scratch_pipeline(self.wcfg, self.pipeline_name)
         )
+        self._stack.enter_context(FrozenHeap())
         return self
 
     def __exit__(self, *exc: object) -> None:
