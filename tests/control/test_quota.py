@@ -22,6 +22,7 @@ from ctctsync.control.services import quota
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import RunExecutor
 from ctctsync.sandbox import Sandbox
+from ctctsync.state import StateStore
 
 from .conftest import PASSWORD, make_settings, open_plane
 from .helpers import counts
@@ -50,6 +51,9 @@ def _integration(db: Session, user: User, name: str, *, hours: int = 1) -> Integ
     integ.activated_at = integ.created_at
     integ.state = "active"
     db.commit()
+    store = StateStore(svc.context(db).engine, create=False)
+    for table in TABLES:  # bookmarks: its runs read changes, not whole tables
+        store.set(name, table, integ.created_at, "r0")
     return integ
 
 
@@ -151,6 +155,19 @@ def test_a_resync_is_estimated_from_whole_table_reads_only(
     assert first.kind == "first_load"
     assert first.calls == 400 + quota.DEFAULT_FULL_TABLE_CALLS
     assert "default model for contact_lists" in first.basis
+
+
+def test_a_table_without_a_bookmark_is_estimated_whole(
+    db: Session, admin: User, clock: ManualClock
+) -> None:
+    integ = _integration(db, admin, "acme")
+    _history(db, integ, clock.now(), [7, 7, 7])
+    StateStore(svc.context(db).engine, create=False).reset("acme", "contacts")
+    est = svc.estimate_run(db, integ)
+    assert est.calls == quota.DEFAULT_FULL_TABLE_CALLS + 1
+    assert "default model for contacts" in est.basis
+    # the day's plan counts the steady state: incremental runs
+    assert svc.integration_budget(db, integ).estimate.calls == 8
 
 
 def test_the_estimate_is_stored_on_the_run(
@@ -276,6 +293,9 @@ def test_a_resync_is_deferred_while_the_scheduled_runs_fit(
         "next run at 00:00 UTC: today's quota is reserved for 30 scheduled runs"
     )
     assert run.estimated_calls == 800 and run.kind == "resync"
+    # deferred: the bookmark stays until the re-sync starts, so the scheduled runs meanwhile
+    # read changes only (as planned), not the whole table
+    assert StateStore(plane.engine, create=False).get("acme", "contacts") is not None
     logs = list(db.scalars(sa.select(RunLog.message).where(RunLog.run_id == run.id)))
     db.rollback()  # a service session holds SQLite's write lock: release it for the plane
     assert any(m.startswith("Deferred: next run at 00:00 UTC") for m in logs)

@@ -23,7 +23,7 @@ from ctctsync.control.models import (
 )
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.control.services.authorization import check_selection
-from ctctsync.control.services.quota import estimate_run, run_now_check
+from ctctsync.control.services.quota import admit, estimate_run, run_now_check
 from ctctsync.control.services.warehouse import drop_tables_of
 from ctctsync.state import DiscoveredField, StateStore
 from ctctsync.tables import TABLES, tables_for
@@ -178,8 +178,10 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
     db.commit()
     if backfill:
         store = StateStore(ctx.engine, create=False)
-        for table in backfill:
-            store.reset(integ.name, table)
+        deferred = _would_defer(db, integ, "backfill", backfill)
+        db.commit()  # release SQLite's write lock for the bookmark store
+        for table in backfill if not deferred else ():
+            store.reset(integ.name, table)  # else the backfill resets them when it starts
         if integ.schedulable:
             enqueue_run(db, integ, "backfill", tables=backfill, full_refresh=backfill)
     return integ
@@ -236,13 +238,24 @@ def resync_table(db: Session, integ: Integration, table: str, user: User | None 
     if table not in integ.tables:
         raise ValidationFailed({"table": f"{table!r} is not a selected table of {integ.name}."})
     _require_credentials(integ)
+    deferred = _would_defer(db, integ, "resync", [table])
     # End the session's transaction first: on SQLite it holds the write lock the bookmark
     # store (another connection) needs.
     db.commit()
-    StateStore(context(db).engine, create=False).reset(integ.name, table)
+    if not deferred:
+        StateStore(context(db).engine, create=False).reset(integ.name, table)
     # full_refresh as well: a run already in progress might otherwise write the old
-    # bookmark back after this reset.
+    # bookmark back after this reset. A run the quota guard will defer keeps the bookmark
+    # until it starts (its full_refresh resets it then): otherwise every scheduled run
+    # meanwhile would read the table whole, outside the day's plan.
     return enqueue_run(db, integ, "resync", tables=[table], full_refresh=[table], user=user)
+
+
+def _would_defer(db: Session, integ: Integration, trigger: str, tables: list[str]) -> bool:
+    """Whether the quota guard would defer a run re-reading ``tables`` if it started now."""
+    if not integ.schedulable:
+        return False
+    return not admit(db, integ, trigger=trigger, tables=tables, full_refresh=tables).start
 
 
 def delete_integration(db: Session, integ: Integration, *, drop_tables: bool = False) -> list[str]:

@@ -344,15 +344,19 @@ def estimate_run(
     counts by :data:`DEFAULT_MODEL`. ``kind`` overrides the run's kind (the planner asks for
     the scheduled incremental run of an integration that has not finished its first load).
     """
+    planned = kind is not None
     kind = kind or run_kind(integ, str(trigger), full_refresh)
     selected = [t for t in (tables if tables is not None else integ.tables) if t in integ.tables]
+    # A table without a bookmark (re-sync requested, columns added) is read whole by any
+    # run; the day's plan (``kind`` given) counts the steady state instead.
+    whole = set(full_refresh) if planned else set(full_refresh) | _unbookmarked(db, integ, selected)
     history = _history(db, integ)
     total, used_runs = 0, 0
     defaulted: list[str] = []
     extra = ""
     modes: set[Mode] = set()
     for table in selected:
-        mode = _mode(table, kind, full_refresh)
+        mode = _mode(table, kind, sorted(whole))
         modes.add(mode)
         samples = [
             int((run.table_calls or {})[table])
@@ -389,6 +393,19 @@ def estimate_run(
     return RunEstimate(
         calls=total, kind=kind, basis=basis, from_history=len(defaulted) < len(selected)
     )
+
+
+def _unbookmarked(db: Session, integ: Integration, selected: Sequence[str]) -> set[str]:
+    """Key-based tables of ``selected`` the state store has no bookmark for (read whole)."""
+    if integ.activated_at is None:
+        return set()  # a first load reads everything whole anyway
+    store = StateStore(context(db).engine, create=False)
+    known = {b.table for b in store.all(integ.name)}
+    return {
+        t
+        for t in selected
+        if t in TABLES and TABLES[t].replication == "incremental" and t not in known
+    }
 
 
 def _campaign_checks(db: Session, integ: Integration) -> int:
