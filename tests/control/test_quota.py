@@ -304,11 +304,13 @@ def test_a_resync_is_deferred_while_the_scheduled_runs_fit(
     assert len(enqueued) == 2 and resync_id not in enqueued
     started = {plane.claim_next("w1"), plane.claim_next("w2")}
     assert started == set(enqueued)
-    # a second re-sync folds into the deferred one instead of piling up
-    again = svc.resync_table(db, a, "contact_lists", admin)
-    assert again.id == resync_id
-    run = _get(db, resync_id)
-    assert run.status == "deferred" and run.full_refresh == ["contacts", "contact_lists"]
+    # a request deferred just the same folds into the deferred run instead of piling up...
+    assert svc.resync_table(db, a, "contacts", admin).id == resync_id
+    assert _get(db, resync_id).status == "deferred"
+    # ...while one that fits now (a small table: ~20 calls) does not wait for it
+    small = svc.resync_table(db, a, "contact_lists", admin)
+    assert small.id != resync_id and small.status == "queued"
+    assert small.estimated_calls == quota.DEFAULT_FULL_TABLE_CALLS
 
 
 def test_run_now_says_the_quota_is_spent_before_creating_a_job(

@@ -183,7 +183,10 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
         for table in backfill if not deferred else ():
             store.reset(integ.name, table)  # else the backfill resets them when it starts
         if integ.schedulable:
-            enqueue_run(db, integ, "backfill", tables=backfill, full_refresh=backfill)
+            enqueue_run(
+                db, integ, "backfill", tables=backfill, full_refresh=backfill,
+                fold_deferred=deferred,
+            )
     return integ
 
 
@@ -227,10 +230,11 @@ def run_now(
     anyway, to be deferred until the quota resets.
     """
     _require_credentials(integ)
-    if not when_quota_allows and (reason := run_now_check(db, integ)) is not None:
+    reason = run_now_check(db, integ)
+    if reason is not None and not when_quota_allows:
         db.rollback()
         raise QuotaWouldDefer(f"Not started: {reason}.")
-    return enqueue_run(db, integ, "manual", user=user)
+    return enqueue_run(db, integ, "manual", user=user, fold_deferred=reason is not None)
 
 
 def resync_table(db: Session, integ: Integration, table: str, user: User | None = None) -> Run:
@@ -248,7 +252,10 @@ def resync_table(db: Session, integ: Integration, table: str, user: User | None 
     # bookmark back after this reset. A run the quota guard will defer keeps the bookmark
     # until it starts (its full_refresh resets it then): otherwise every scheduled run
     # meanwhile would read the table whole, outside the day's plan.
-    return enqueue_run(db, integ, "resync", tables=[table], full_refresh=[table], user=user)
+    return enqueue_run(
+        db, integ, "resync", tables=[table], full_refresh=[table], user=user,
+        fold_deferred=deferred,
+    )
 
 
 def _would_defer(db: Session, integ: Integration, trigger: str, tables: list[str]) -> bool:
@@ -339,11 +346,14 @@ def enqueue_run(
     tables: Iterable[str] | None = None,
     full_refresh: Iterable[str] = (),
     user: User | None = None,
+    fold_deferred: bool = False,
 ) -> Run:
     """Queue a run, or fold the request into the integration's already queued run.
 
     A partial unique index allows one queued run per integration, so concurrent requests
-    (two schedulers, a double click) end up in one run rather than a pile of them.
+    (two schedulers, a double click) end up in one run rather than a pile of them. With
+    ``fold_deferred`` (the quota guard would defer this request too) and no queued run, the
+    request folds into a run already deferred to the quota's reset instead.
     """
     ctx = context(db)
     tables_list = list(tables) if tables is not None else None
@@ -352,8 +362,8 @@ def enqueue_run(
         queued = db.scalar(
             sa.select(Run).where(Run.integration_id == integ.id, Run.status == "queued")
         )
-        if queued is None and trigger != "schedule":
-            # Another request would be deferred just the same: fold it into the waiting one.
+        if queued is None and fold_deferred:
+            # Deferred just the same: wait in the run already waiting for the reset.
             queued = db.scalar(
                 sa.select(Run)
                 .where(Run.integration_id == integ.id, Run.status == "deferred")
