@@ -23,6 +23,7 @@ from ctctsync.control.settings import ControlSettings
 
 SHARED_KEY = "shared-v2-api-key-0001"
 KEY = fingerprint(SHARED_KEY)
+LABEL = f"v2 key #{KEY[:6]}"
 TABLES: dict[str, list[str] | None] = {"contacts": None, "contact_lists": None}
 
 
@@ -94,7 +95,7 @@ def test_plan_json(store: ControlSettings, capsys: pytest.CaptureFixture[str]) -
     assert commands.plan(store, as_json=True) == 0
     plan = json.loads(capsys.readouterr().out)
     (key,) = plan["keys"]
-    assert key["key"] == KEY and key["label"] == "v2 key …0001"
+    assert key["key"] == KEY and key["label"] == LABEL == "v2 key #cbc359"
     assert SHARED_KEY not in json.dumps(plan)
     assert (key["per_day"], key["per_day_is_default"], key["per_second"]) == (10000, True, 4.0)
     assert key["planned_per_day"] == 24 * 400 + 24 * 112 == 12_288
@@ -113,7 +114,7 @@ def test_plan_text_warns_when_the_schedule_does_not_fit(
 ) -> None:
     assert commands.plan(store) == 0
     out = capsys.readouterr().out
-    assert "Warning (v2 key …0001): the hourly schedule needs ~12,288 calls a day of 10,000" in out
+    assert f"Warning ({LABEL}): the hourly schedule needs ~12,288 calls a day of 10,000" in out
     for words in ("acme", "9,600", "2,688", "median of the last 3 incremental runs", "10,000"):
         assert words in out, words
     # a partner key's limits make it fit: no warning

@@ -34,8 +34,10 @@ from web.helpers import ADMIN_EMAIL, WebServer, create_admin
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 """The frozen time of every test here: 12 hours of the UTC day are left."""
 API_KEY = "acme-api-key-0123456789-f00d"
-"""A v2 API key (manual credentials): never shown, only its fingerprint and last four."""
+"""A v2 API key (manual credentials): never shown, not even in part: only its fingerprint."""
 KEY = fingerprint(API_KEY)
+LABEL = f"v2 key #{KEY[:6]}"
+"""How the key is shown: a hash of it (``services.quota.key_of``)."""
 HISTORY = (
     {"contacts": 3, "contact_lists": 1, "contact_tracking": 2},
     {"contacts": 5, "contact_lists": 1, "contact_tracking": 2},
@@ -165,7 +167,7 @@ def test_quota_per_key_and_integration(budgeted: Budgeted) -> None:
     body = r.json()
     assert body == service_overview(budgeted.web)  # the service's figures, unchanged
     [key] = body["keys"]
-    assert key["key"] == KEY and key["label"] == "v2 key …f00d"
+    assert key["key"] == KEY and key["label"] == LABEL
     assert API_KEY not in r.text
     assert (key["per_second"], key["per_day"]) == (4.0, 10_000)
     assert key["per_second_is_default"] and key["per_day_is_default"]
@@ -220,7 +222,7 @@ def test_an_integration_without_credentials_has_no_key_yet(budgeted: Budgeted) -
 def test_api_keys_list_and_admin_only_limits(budgeted: Budgeted) -> None:
     api = budgeted.api()
     keys = api.get("/api-keys").json()
-    assert [(k["key"], k["label"]) for k in keys] == [(KEY, "v2 key …f00d")]
+    assert [(k["key"], k["label"]) for k in keys] == [(KEY, LABEL)]
 
     with budgeted.web.plane.session() as db:
         svc.create_user(db, "ann@example.com", "correct horse battery")

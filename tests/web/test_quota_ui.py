@@ -28,6 +28,7 @@ from web.test_browser_flow import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from web.test_quota_api import (
     API_KEY,
     KEY,
+    LABEL,
     NOON,
     PER_RUN,
     RUNS_LEFT,
@@ -111,7 +112,7 @@ def test_quota_page_shows_each_key_and_integration(
     assert r.status_code == 200
     html = r.text
     assert 'id="nav-quota"' in html and 'class="current" id="nav-quota"' in html
-    assert f'id="key-{KEY}"' in html and "v2 key …f00d" in html
+    assert f'id="key-{KEY}"' in html and LABEL in html
     assert API_KEY not in html
     assert f'<strong class="used-today">{USED_TODAY}</strong>' in html
     assert f'<strong class="reserved-today">~{RUNS_LEFT * PER_RUN}</strong> for {RUNS_LEFT}' in html
@@ -191,7 +192,7 @@ def test_details_show_the_estimate_and_polling_tiers(admin: WebClient, acme: int
     assert f'<strong id="calls-per-run">~{PER_RUN}</strong> per run' in html
     assert f'<strong id="calls-per-day">~{24 * PER_RUN}</strong> per day (24 runs a day)' in html
     assert "Median of the last 3 incremental runs." in html
-    assert "v2 key …f00d: 10,000 calls a day, 4 a second" in html
+    assert f"{LABEL}: 10,000 calls a day, 4 a second" in html
     share = round(24 * PER_RUN * 100 / 10_000, 1)
     assert f"<strong>{share} %</strong> of the key's daily quota" in html
     assert f'<dd id="campaign-polling">{DEFAULT_POLLING}</dd>' in html
@@ -303,7 +304,7 @@ def test_quota_pages_in_a_browser(browser: Browser, web: WebServer) -> None:
     page = signed_in_page(browser, web.base_url, 1280, 800, problems)
     page.click("#nav-quota")
     card = page.locator(f"#key-{KEY}")
-    expect(card.locator("h2")).to_have_text("v2 key …f00d")
+    expect(card.locator("h2")).to_have_text(LABEL)
     expect(card.locator(".used-today")).to_have_text(str(USED_TODAY))
     expect(card.locator('tr[data-integration="acme"] .calls-per-day')).to_have_text(
         f"~{24 * PER_RUN}")

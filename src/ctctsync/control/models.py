@@ -375,7 +375,8 @@ class ApiKeyLimits(Base):
 
     fingerprint: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     label: Mapped[str] = mapped_column(sa.String(100))
-    """What the UI shows: ``v2 key …ab12`` or ``v3 application 1a2b3c…``."""
+    """What the UI shows: ``v2 key #3fa2c1`` or ``v3 application #3fa2c1`` (the start of the
+    fingerprint: no character of the key itself)."""
     api_version: Mapped[str] = mapped_column(sa.String(2))
     per_second: Mapped[float | None] = mapped_column(sa.Float())
     per_day: Mapped[int | None] = mapped_column()

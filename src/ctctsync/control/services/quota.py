@@ -135,12 +135,12 @@ class KeyRef:
 
 
 def _v2_label(api_key: str) -> str:
-    # The last four characters tell keys apart on screen; short test keys show none.
-    return f"v2 key …{api_key[-4:]}" if len(api_key) >= 12 else f"v2 key {fingerprint(api_key)[:6]}"
+    # A hash of the key tells keys apart on screen; no character of the key itself is shown.
+    return f"v2 key #{fingerprint(api_key)[:6]}"
 
 
 def _v3_label(client_id: str) -> str:
-    return f"v3 application {client_id[:4]}…" if len(client_id) >= 12 else "v3 application"
+    return f"v3 application #{fingerprint(client_id)[:6]}"
 
 
 def key_of(db: Session, integ: Integration) -> KeyRef | None:
