@@ -135,3 +135,18 @@ def test_summary_rows_from_scan_or_ledger() -> None:
     assert rows == {"young": young.summary, "old": old["summary"], "fresh": None}
     assert plan.entries["old"] == old and "fresh" not in plan.entries
     assert plan.entries["young"]["summary"] == young.summary
+
+
+def test_a_read_since_the_mark_short_of_the_counts_rise_is_read_whole_next_time() -> None:
+    counts = {**BASE, "EMAIL_OPEN": 15, "EMAIL_CLICK": 11}
+    plan = _plan({"1": _entry()}, {"1": _scan("1", counts)}, bookmarked=True)
+    assert plan.expected == {("1", "EMAIL_OPEN"): 5, ("1", "EMAIL_CLICK"): 1}
+    # the lookback overlap may bring more rows than the rise: fine; fewer: rows were missed
+    short = plan.short_reads({("1", "EMAIL_OPEN"): 3, ("1", "EMAIL_CLICK"): 4})
+    assert short == [("1", "EMAIL_OPEN", 5, 3)]
+    entry = plan.ledger_after(pruned=True, short=short)["1"]
+    assert "EMAIL_OPEN" not in entry["marks"] and "EMAIL_CLICK" in entry["marks"]
+    # next run: the kind without a mark is read whole (and pruned), though its count is still
+    nxt = _plan({"1": entry}, {"1": _scan("1", counts)}, bookmarked=True)
+    assert _read(nxt, "1") == {"EMAIL_OPEN": None}
+    assert nxt.prune == {"1": ("EMAIL_OPEN",)}

@@ -104,15 +104,36 @@ class TablePlan:
     """The ledger as the run found it."""
     prune: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Campaign -> the kinds read whole, whose rows not loaded by this run are stale."""
+    expected: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(campaign, kind) read since its mark -> by how much its count rose: the read must
+    return at least that many rows."""
     stats: dict[str, int] = field(default_factory=dict)
 
-    def ledger_after(self, *, pruned: bool) -> dict[str, dict[str, Any]]:
+    def short_reads(self, read: Mapping[tuple[str, str], int]) -> list[tuple[str, str, int, int]]:
+        """The (campaign, kind, count rise, rows read) of the reads since a mark that returned
+        fewer rows than the count rose by (``read``: rows per (campaign, kind) of this run):
+        rows older than the mark minus the look-back appeared (or the count and the rows
+        disagree), so the kind is read whole next run."""
+        return [(cid, kind, rise, read.get((cid, kind), 0))
+                for (cid, kind), rise in sorted(self.expected.items())
+                if read.get((cid, kind), 0) < rise]
+
+    def ledger_after(
+        self, *, pruned: bool, short: Sequence[tuple[str, str, int, int]] = ()
+    ) -> dict[str, dict[str, Any]]:
         """The ledger to save. ``pruned`` False (a read that noted a loss skips the prune:
         its whole reads may be incomplete): campaigns whose kinds needed a prune keep their
-        previous entry (or none), so the next run reads them whole again."""
-        if pruned or not self.prune:
-            return self.entries
+        previous entry (or none), so the next run reads them whole again. ``short``
+        (:meth:`short_reads`): those kinds lose their mark, so the next run reads them whole."""
         out = dict(self.entries)
+        for cid, kind, _rise, _read in short:
+            if cid in out:
+                entry = dict(out[cid])
+                entry["marks"] = {k: v for k, v in (entry.get("marks") or {}).items()
+                                  if k != kind}
+                out[cid] = entry
+        if pruned or not self.prune:
+            return out
         for cid in self.prune:
             old = self.previous.get(cid)
             if old is None:
@@ -192,6 +213,11 @@ def plan_tracking(
             continue
         kinds = _decide(scan, entry, whole_all, lookback)
         whole_kinds = tuple(k for k, since in kinds.items() if since is None)
+        old_counts: Mapping[str, Any] = (entry or {}).get("counts") or {}
+        for kind, since in kinds.items():
+            new, old = scan.counts.get(kind), old_counts.get(kind)
+            if since is not None and isinstance(new, int) and isinstance(old, int) and new > old:
+                plan.expected[cid, kind] = new - old
         if kinds:
             stats["read"] += 1
             plan.campaigns.append(_with(campaign, kinds, scan))

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,15 @@ LOOKAHEAD = 8
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _counted(
+    pages: Iterator[list[dict[str, Any]]], rows: Counter[tuple[str, str]]
+) -> Iterator[list[dict[str, Any]]]:
+    """``pages`` as they are, counting their records per (campaign, activity kind)."""
+    for records in pages:
+        rows.update((str(r.get("campaign_id")), str(r.get("activity_type"))) for r in records)
+        yield records
 
 
 def make_client(
@@ -197,6 +207,8 @@ class _TableRun:
     """What the read could not load without failing (filled by the reader)."""
     campaigns: TablePlan | None = None
     """A planned per-campaign table's plan (``sync.campaigns``), once its read began."""
+    kind_rows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Raw records read per (campaign, activity kind): checked against the counts' rise."""
     rows: int = 0
     page_count: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -645,8 +657,11 @@ class _Engine:
                 campaigns = planner.sent(client)
             else:
                 campaigns = self._shared_campaigns(client)
-        return self._reader.extract(table, client, run.plan.since, campaigns=campaigns,
-                                    now=self.now, notes=run.notes, columns=run.columns)
+        pages = self._reader.extract(table, client, run.plan.since, campaigns=campaigns,
+                                     now=self.now, notes=run.notes, columns=run.columns)
+        if run.campaigns is not None and run.campaigns.expected:
+            return _counted(pages, run.kind_rows)
+        return pages
 
     def _campaign_ledger(self, run: _TableRun) -> dict[str, dict[str, Any]]:
         """A planned table's ledger after its load, its stale rows pruned first (a crash
@@ -655,6 +670,11 @@ class _Engine:
         plan = run.campaigns
         assert plan is not None
         clean = not run.notes.counts()
+        short = plan.short_reads(run.kind_rows) if clean else []
+        for cid, kind, rise, read in short:
+            self.log.warning("%s: campaign %s %s: its count rose by %d but %d rows were read "
+                             "since its mark; read whole next run", run.table.name, cid, kind,
+                             rise, read)
         if clean and plan.prune and run.plan.disposition == "merge":
             cfg = self.config
             numeric = run.table.column("campaign_id").type == "bigint"
@@ -662,7 +682,7 @@ class _Engine:
                                   self.run_id, numeric_ids=numeric)
             self.log.info("%s: %d stale rows pruned (%d campaigns read whole)",
                           run.table.name, deleted, len(plan.prune))
-        return plan.ledger_after(pruned=clean)
+        return plan.ledger_after(pruned=clean, short=short)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.
