@@ -202,6 +202,7 @@ def test_a_campaign_marked_deleted_is_noted_without_calls(
     start = v3_client.calls.total
     scans = scan_campaigns(v3_client, [gone], notes=notes)
     assert scans == {} and v3_client.calls.total == start
+    assert scan_campaigns(v3_client, []) == {} and v3_client.calls.total == start
     assert notes.counts() == {"campaign_deleted": 1}
 
 
