@@ -420,3 +420,18 @@ def test_runs_freeze_the_heap_only_while_any_lasts(tmp_path: Path) -> None:
     finally:
         second.__exit__(None, None, None)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_run_loads_a_duckdb_file_with_one_worker_thread(tmp_path: Path) -> None:
+    from ctctsync.warehouse.loader import DUCKDB_THREADS
+
+    wcfg = WarehouseConfig(destination="duckdb", path=tmp_path / "w.duckdb", dataset="cc")
+    with Loader(wcfg, "t") as loader:
+        loader.load(EVENTS, EVENTS.column_names, _batches(10, "r1"), "replace")
+        loader.load(EVENTS, EVENTS.column_names, _batches(20, "r2"), "replace")
+        with duckdb.connect(str(wcfg.path)) as con:  # shares the run's open database
+            threads = con.execute("SELECT current_setting('threads')").fetchone()
+            rows = con.execute(f"SELECT count(*) FROM cc.{loader.warehouse_name(EVENTS)}"
+                               ).fetchone()
+    assert threads == (DUCKDB_THREADS,)
+    assert rows == (20,)

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Disposition = Literal["replace", "merge"]
 
+DUCKDB_THREADS = 1
+"""DuckDB worker threads while a run holds a DuckDB file open (``Loader._keep_duckdb_open``)."""
+
 _DLT_TYPES: dict[ColumnType, str] = {
     "bigint": "bigint",
     "double": "double",
@@ -239,6 +242,12 @@ class Loader:
         except duckdb.Error:
             return
         self._stack.callback(self._keepalive.close)
+        with suppress(duckdb.Error):
+            # one DuckDB worker thread for this process's loads: a table's load is a few
+            # 10k-row inserts, which more threads split into slices too small to pay for the
+            # threads waking and waiting (bench/bench_cpu.py: a 100k-contact load 4.5 ->
+            # 3.7 CPU-s); the run's speed is the API's (4 requests/s), not DuckDB's
+            self._keepalive.execute(f"SET threads = {DUCKDB_THREADS}")
 
     def _checkpoint(self) -> None:
         # the table is committed (in DuckDB's WAL); writing it into the file now, while the
