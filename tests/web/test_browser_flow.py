@@ -270,7 +270,11 @@ def test_operator_flow(
     sandbox.faults.add("latency", "*", latency_ms=120)
     page.click("#run-now")
     expect(page.locator("h1")).to_contain_text("Job")
-    expect(page.locator("#job-summary")).to_have_attribute("data-status", "running")
+    # re-activation made a scheduled job due now: this one may wait for it (one job per
+    # integration at a time), so "running" can take as long as a job
+    expect(page.locator("#job-summary")).to_have_attribute(
+        "data-status", "running", timeout=JOB_TIMEOUT_MS
+    )
     expect(page.locator("#log")).to_contain_text("syncing")
     expect(page.locator("#log-live")).to_be_visible()
     shot(page, "16-run-now-running")
