@@ -69,7 +69,7 @@ from ctctsync.validation import field_errors
 
 HISTORY_RUNS: Final = 5
 """An estimate is the median of this many latest comparable runs (per table)."""
-HISTORY_SCAN: Final = 60
+HISTORY_SCAN: Final = 30
 """How many latest finished runs of an integration are searched for comparable ones."""
 DEFAULT_INCREMENTAL_TABLE_CALLS: Final = 2
 """Default model: a table read incrementally costs its first page plus one more."""
@@ -312,20 +312,48 @@ def _mode(table: str, kind: str | None, full_refresh: Sequence[str] | None) -> M
     return "incremental"
 
 
-def _history(db: Session, integ: Integration) -> list[Run]:
-    """The latest succeeded runs of ``integ`` that recorded calls per table, newest first."""
-    return list(
-        db.scalars(
-            sa.select(Run)
-            .where(
-                Run.integration_id == integ.id,
-                Run.status == "succeeded",
-                Run.table_calls.is_not(None),
-            )
-            .order_by(Run.finished_at.desc(), Run.id.desc())
-            .limit(HISTORY_SCAN)
+@dataclass(frozen=True)
+class _Past:
+    """What an estimate needs of a past run (not the whole row: runs carry logs' worth of
+    JSON, and the planner reads the history of every integration on a key)."""
+
+    kind: str | None
+    full_refresh: list[str]
+    table_calls: dict[str, int]
+
+
+def _histories(db: Session, integration_ids: Sequence[int]) -> dict[int, list[_Past]]:
+    """Per integration, its latest :data:`HISTORY_SCAN` succeeded runs that recorded calls
+    per table, newest first: one query for every integration on a key."""
+    if not integration_ids:
+        return {}
+    newest_first = (
+        sa.func.row_number()
+        .over(
+            partition_by=Run.integration_id,
+            order_by=(Run.finished_at.desc(), Run.id.desc()),
         )
+        .label("rank")
     )
+    ranked = (
+        sa.select(Run.integration_id, Run.kind, Run.full_refresh, Run.table_calls, newest_first)
+        .where(
+            Run.integration_id.in_(integration_ids),
+            Run.status == "succeeded",
+            Run.table_calls.is_not(None),
+        )
+        .subquery()
+    )
+    rows = db.execute(
+        sa.select(ranked.c.integration_id, ranked.c.kind, ranked.c.full_refresh,
+                  ranked.c.table_calls)
+        .where(ranked.c.rank <= HISTORY_SCAN)
+        .order_by(ranked.c.integration_id, ranked.c.rank)
+    )
+    out: dict[int, list[_Past]] = {i: [] for i in integration_ids}
+    for integration_id, kind, refresh, calls in rows:
+        out[integration_id].append(_Past(kind, list(refresh or []), dict(calls or {})))
+    return out
 
 
 def estimate_run(
@@ -336,13 +364,15 @@ def estimate_run(
     tables: Sequence[str] | None = None,
     full_refresh: Sequence[str] = (),
     kind: RunKind | None = None,
+    history: Sequence[_Past] | None = None,
 ) -> RunEstimate:
     """The API calls a run of ``integ`` is expected to make.
 
     Per table read, the median of its calls in the latest :data:`HISTORY_RUNS` succeeded
     runs that read it the same way (incrementally, or whole); a table with no such run
     counts by :data:`DEFAULT_MODEL`. ``kind`` overrides the run's kind (the planner asks for
-    the scheduled incremental run of an integration that has not finished its first load).
+    the scheduled incremental run of an integration that has not finished its first load);
+    ``history`` is the integration's, when the caller has read it already.
     """
     planned = kind is not None
     kind = kind or run_kind(integ, str(trigger), full_refresh)
@@ -350,7 +380,8 @@ def estimate_run(
     # A table without a bookmark (re-sync requested, columns added) is read whole by any
     # run; the day's plan (``kind`` given) counts the steady state instead.
     whole = set(full_refresh) if planned else set(full_refresh) | _unbookmarked(db, integ, selected)
-    history = _history(db, integ)
+    if history is None:
+        history = _histories(db, [integ.id])[integ.id]
     total, used_runs = 0, 0
     defaulted: list[str] = []
     extra = ""
@@ -359,9 +390,9 @@ def estimate_run(
         mode = _mode(table, kind, sorted(whole))
         modes.add(mode)
         samples = [
-            int((run.table_calls or {})[table])
+            int(run.table_calls[table])
             for run in history
-            if table in (run.table_calls or {}) and _mode(table, run.kind, run.full_refresh) == mode
+            if table in run.table_calls and _mode(table, run.kind, run.full_refresh) == mode
         ][:HISTORY_RUNS]
         if samples:
             total += round(statistics.median(samples))
@@ -479,9 +510,14 @@ class _Plan:
 
 
 def _budget(
-    db: Session, integ: Integration, ref: KeyRef | None, now: datetime, used: int
+    db: Session,
+    integ: Integration,
+    ref: KeyRef | None,
+    now: datetime,
+    used: int,
+    history: Sequence[_Past] | None = None,
 ) -> IntegrationBudget:
-    estimate = estimate_run(db, integ, kind="incremental")
+    estimate = estimate_run(db, integ, kind="incremental", history=history)
     left = runs_left_today(integ, now)
     per_day = runs_per_day(integ)
     return IntegrationBudget(
@@ -539,10 +575,14 @@ def _plans(
         groups[ref.fingerprint].append(integ)
         refs[ref.fingerprint] = ref
     plans = []
+    histories = _histories(db, [i.id for members in groups.values() for i in members])
     for fp, members in groups.items():
         u = usage.get(fp) or _KeyUsage(by_integration={})
         by_integ = u.by_integration or {}
-        budgets = [_budget(db, i, refs[fp], now, by_integ.get(i.id, 0)) for i in members]
+        budgets = [
+            _budget(db, i, refs[fp], now, by_integ.get(i.id, 0), histories[i.id])
+            for i in members
+        ]
         reserved = sum(b.reserved_today for b in budgets)
         reserved_runs = sum(b.runs_left_today for b in budgets)
         estimates = {b.integration_id: b.estimate.calls for b in budgets}
