@@ -181,3 +181,26 @@ def test_kill_between_load_and_ledger_loses_nothing(
     again = run_sync(cfg)
     assert again.status == "succeeded", again.error
     assert_matches_truth(sb, duckdb_warehouse, "contact_tracking")
+
+
+@pytest.mark.slow  # ~15 s
+def test_upgrade_from_a_bookmark_without_ledger_reads_as_before_and_starts_it(
+        decay_sb: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any) -> None:
+    sb = decay_sb
+    cfg = make_config(sb, duckdb_warehouse, tables={"contact_tracking": "*"})
+    _sync(sb, cfg)
+    store = StateStore(cfg.state_url)
+    with store.engine.begin() as conn:  # as a version before the planner left the store
+        conn.exec_driver_sql("DELETE FROM campaign_ledger")
+    assert store.ledger("cc", "contact_tracking") == {}
+    sb.advance(6 * 3600)  # activity of the young campaigns arrives
+    sb.counters.reset()
+
+    result = _sync(sb, cfg)
+    sent = set(_ages(sb))
+    # no entry: every campaign is due, and read as before (all six kinds since the table's
+    # since, not whole: no prune), and its entry starts
+    assert _tracking_calls(sb) == 6 * len(sent)  # one page each: only the recent activity
+    assert result.tables["contact_tracking"].mode == "incremental"
+    assert set(store.ledger("cc", "contact_tracking")) == sent
+    assert_matches_truth(sb, duckdb_warehouse, "contact_tracking")
