@@ -158,3 +158,19 @@ def test_plan_is_a_command_of_the_cli(
     assert json.loads(done.stdout)["keys"][0]["planned_per_day"] == 12_288
     listed = CliRunner().invoke(app, ["api-keys", "list", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["key"] == KEY
+
+
+def test_integrations_run_says_when_the_quota_will_not_cover_it(
+    store: ControlSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 12,288 planned a day on 10,000: nothing but the scheduled runs fits
+    assert commands.integrations_run("acme", settings=store) == 3
+    err = capsys.readouterr().err
+    assert "Not started: next run at 00:00 UTC: the scheduled runs alone need ~12,288" in err
+    assert "--when-quota-allows" in err
+    assert commands.runs_list("acme", settings=store, as_json=True) == 0
+    assert [r["trigger"] for r in json.loads(capsys.readouterr().out)] == ["schedule"] * 3
+    # asked to, it queues the run; the guard defers it rather than starting it
+    code = commands.integrations_run("acme", wait=True, when_quota_allows=True, settings=store)
+    assert code == 3
+    assert "deferred: next run at 00:00 UTC" in capsys.readouterr().err
