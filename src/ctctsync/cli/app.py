@@ -434,6 +434,11 @@ def sandbox(
         typer.Option(help="How campaign activity arrives: 'instant' (at the send) or "
                      "'decay' (over days after it, as CC's reports show)."),
     ] = "instant",
+    app_limits: Annotated[
+        str | None,
+        typer.Option(help="The application's limits: 'default' (CC's 4 req/s, 10,000 a "
+                     "day) or 'partner' (10 req/s, 250,000 a day)."),
+    ] = None,
 ) -> None:
     """Serve a simulated Constant Contact account, API v2 and v3 with its OAuth2 server
     (see docs/sandbox.md)."""
@@ -457,6 +462,7 @@ def sandbox(
         token_qps_limit=token_qps_limit or None,
         frozen_at=frozen_at,
         activity_model=activity_model,
+        app_limits=app_limits,
     )
 
 
