@@ -13,7 +13,8 @@ For each table (and API version) two child processes read the same sandbox accou
 
 The sandbox serves the account from this (the parent) process; the figure is the child's
 own CPU (``getrusage(RUSAGE_SELF)``, every thread of it: HTTP, mapping, dlt, DuckDB) from
-just before the sync to just after, interpreter start-up and imports excluded. Each pair is
+just before the sync to just after, interpreter start-up and imports excluded; the part of
+it spent in Python's cyclic garbage collector is printed beside it. Each pair is
 run ``--repeats`` times, alternating which goes first; the medians are printed with the
 ratio ours/dlt of rows per CPU-second (> 1: ours uses less CPU per row). Absolute rates
 differ between machines 2-3x; the ratio, measured in one run, is the figure to compare.
@@ -31,6 +32,7 @@ Figures and the commands used are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -53,6 +55,25 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class _GcClock:
+    """CPU spent in Python's cyclic garbage collector (``gc.callbacks``), for the report."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+        self.on = False
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        elif self.on:
+            self.seconds += time.process_time() - self._start
+
+
+_GC = _GcClock()
+
+
 # --------------------------------------------------------------------------- children
 
 
@@ -68,17 +89,20 @@ def child_ours(raw_config: str, table: str, profile: str | None) -> None:
 
         prof = cProfile.Profile()
     cpu0, t0 = _cpu(), time.monotonic()
+    _GC.on = True
     if prof is not None:
         prof.enable()
     result = run_sync(cfg, only_tables=[table])
     if prof is not None:
         prof.disable()
     cpu, seconds = _cpu() - cpu0, time.monotonic() - t0
+    _GC.on = False
     if prof is not None and profile:
         prof.dump_stats(profile)
     if result.status != "succeeded":
         raise SystemExit(f"sync {result.status}: {result.error}")
-    print(json.dumps({"rows": result.rows, "cpu": cpu, "seconds": seconds}), flush=True)
+    print(json.dumps({"rows": result.rows, "cpu": cpu, "seconds": seconds, "gc": _GC.seconds}),
+          flush=True)
 
 
 def child_dlt(raw_config: str, table: str) -> None:
@@ -102,6 +126,7 @@ def child_dlt(raw_config: str, table: str) -> None:
     spec = cfg.table(table)
     reader = READERS_BY_VERSION[version]
     cpu0, t0 = _cpu(), time.monotonic()
+    _GC.on = True
     with ApiClient(src.base_url, src.api_key.get_secret_value(),
                    src.access_token.get_secret_value(), send_api_key=version == "v2",
                    limiter=RateLimiter(qps=None, daily=None)) as client:
@@ -123,7 +148,9 @@ def child_dlt(raw_config: str, table: str) -> None:
             with pipeline.sql_client() as c:
                 rows = c.execute_sql(f"SELECT COUNT(*) FROM {table}")[0][0]
     cpu, seconds = _cpu() - cpu0, time.monotonic() - t0
-    print(json.dumps({"rows": rows, "cpu": cpu, "seconds": seconds}), flush=True)
+    _GC.on = False
+    print(json.dumps({"rows": rows, "cpu": cpu, "seconds": seconds, "gc": _GC.seconds}),
+          flush=True)
 
 
 # --------------------------------------------------------------------------- parent
@@ -226,7 +253,8 @@ def main() -> None:
                         print(f"  run {rep + 1} {version} {table:<17} {who:<8} "
                               f"{res['rows']:>9,} rows  {res['cpu']:7.2f} CPU-s  "
                               f"{res['rows'] / res['cpu']:>9,.0f} rows/CPU-s  "
-                              f"({res['seconds']:.1f} s wall, load "
+                              f"(GC {res.get('gc', 0):.2f} CPU-s; "
+                              f"{res['seconds']:.1f} s wall, load "
                               f"{psutil.getloadavg()[0]:.1f})", flush=True)
     finally:
         sb.stop()
