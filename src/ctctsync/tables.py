@@ -1015,8 +1015,10 @@ TABLES: dict[str, Table] = {
                 "keeps its own date column and `activity_date` unifies them. Rows come from the "
                 "per-campaign tracking endpoints (one call chain per sent campaign and activity "
                 "type) rather than one chain per contact: the same activities, with calls that "
-                "grow with campaigns and activities, not with contacts (1 campaign list call + "
-                "7 per sent campaign + pages of 500 activities). Why complete: v2 records "
+                "grow with campaigns and activities, not with contacts (1 campaign list call + 1 "
+                "detail call per campaign due -- the campaign planner's tiers, "
+                "docs/architecture-sync.md -- + the collections of the kinds whose counts moved "
+                "+ pages of 500 activities). Why complete: v2 records "
                 "activities only for SENT campaigns (constant-contact-api.md §1.8), and every "
                 "activity of a contact belongs to one campaign, so the union of the six "
                 "per-campaign lists over all sent campaigns is every contact's activity feed; "
@@ -1111,7 +1113,10 @@ TABLES: dict[str, Table] = {
                    description="Sent but not opened (sends - opens - bounces)."),
             ),
             notes=(
-                "v2: one summary call per sent campaign; the v2 summary has no dates, so "
+                "v2: the row comes from the campaign's detail, read when the campaign is checked "
+                "(its tier, docs/architecture-sync.md); between checks the row of its last check "
+                "is kept, and `end_date` says when its numbers were read. The v2 summary has no "
+                "dates, so "
                 "`start_date` and `end_date` are filled as described. v3: the bulk summary "
                 "report, one call per 500 sent campaigns; v3 counts are unique counts."
             ),
@@ -1123,7 +1128,7 @@ TABLES: dict[str, Table] = {
                     "/v2/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",
                     "v2_object",  # one summary object per campaign -- §9
                     reader="campaign_summaries",
-                    walks_sent_campaigns=True,  # one summary call per sent campaign
+                    walks_sent_campaigns=True,  # rows from the planner's scan or the ledger
                     reference="constant-contact-api.md §9",
                 ),
                 Source(
