@@ -501,3 +501,30 @@ def test_runs_record_calls_per_table_and_estimates_follow_them(
             assert used == run.api_calls + done.api_calls
     finally:
         plane.close()
+
+
+@pytest.mark.postgres
+def test_claims_on_one_key_are_serialised_on_postgresql(
+    pg_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    plane = ControlPlane(make_settings(tmp_path, database_url=pg_url), clock=clock)
+    lock_key = int(KEY[:15], 16)
+    probe = sa.select(sa.func.pg_try_advisory_xact_lock(lock_key))
+    try:
+        with plane.session() as db:
+            admin = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert admin is not None
+            integ = _integration(db, admin, "acme")
+            assert quota.admit(db, integ, trigger="schedule").start  # a check: no lock
+            with plane.engine.connect() as other:
+                assert other.scalar(probe) is True
+                other.rollback()
+            assert quota.admit(db, integ, trigger="schedule", claim=True).start
+            with plane.engine.connect() as other:  # another process's claim would wait
+                assert other.scalar(probe) is False
+                other.rollback()
+            db.commit()
+            with plane.engine.connect() as other:
+                assert other.scalar(probe) is True
+    finally:
+        plane.close()

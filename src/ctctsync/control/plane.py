@@ -345,6 +345,7 @@ class ControlPlane:
                     tables=run.tables_requested,
                     full_refresh=run.full_refresh,
                     run_id=run.id,
+                    claim=True,
                 )
                 estimate = admission.estimate
                 run.kind, run.estimated_calls, run.estimate_basis = (

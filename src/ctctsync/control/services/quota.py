@@ -724,8 +724,13 @@ def admit(
     tables: Sequence[str] | None = None,
     full_refresh: Sequence[str] | None = None,
     run_id: str | None = None,
+    claim: bool = False,
 ) -> Admission:
-    """May a run of ``integ`` start now? (See the module's docstring for the rules.)"""
+    """May a run of ``integ`` start now? (See the module's docstring for the rules.)
+
+    ``claim``: the caller starts the run if allowed (the scheduler's claim), so decisions
+    on one key are serialised until its transaction ends; checks pass False.
+    """
     now = context(db).now()
     estimate = estimate_run(db, integ, trigger=trigger, tables=tables,
                             full_refresh=list(full_refresh or ()))
@@ -733,6 +738,8 @@ def admit(
     ref = key_of(db, integ)
     if ref is None:
         return Admission(True, estimate, None)
+    if claim:
+        _serialise(db, ref)
     sharing = [i for i in everyone if i.id == integ.id or key_of(db, i) == ref]
     plans, _ = _plans(db, sharing, now, exclude_run=run_id)
     plan = next(p for p in plans if p.ref.fingerprint == ref.fingerprint)
@@ -780,6 +787,15 @@ def admit(
     if reason is not None:
         return Admission(False, estimate, ref, reason=reason, resume_at=next_utc_midnight(now))
     return Admission(True, estimate, ref, warning=warning)
+
+
+def _serialise(db: Session, ref: KeyRef) -> None:
+    """On PostgreSQL, hold a lock on the key until the caller's transaction ends, so two
+    processes claiming runs of one key decide one after the other (each sees the other's
+    started run in flight). SQLite needs none: service sessions hold its write lock."""
+    if db.get_bind().dialect.name == "postgresql":
+        # 60 bits of the fingerprint: a bigint advisory-lock key
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock(int(ref.fingerprint[:15], 16))))
 
 
 def run_now_check(db: Session, integ: Integration) -> str | None:
