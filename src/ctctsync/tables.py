@@ -1035,9 +1035,10 @@ TABLES: dict[str, Table] = {
                 "(sends, opens, clicks, forwards, optouts, bounces; `didnotopens` is not an "
                 "activity, so it is not read). The reports have no date filter and are "
                 "newest first (constant-contact-v3-api.md §1.8, §1.9): each is paged until its "
-                "first row older than the bookmark, so calls grow with campaign activities and "
-                "new activities, never with contacts (1 campaign list call + 1 detail call per "
-                "sent campaign + 6 per campaign activity + pages of 500 new activities)."
+                "first row older than the kind's mark, so calls grow with new activities, never "
+                "with contacts (1 campaign list call + 1 detail call per new or changed "
+                "campaign + 1 stats call per 150 due campaigns + the reports of the kinds whose "
+                "counts moved + pages of 500 new activities; docs/architecture-api.md)."
             ),
             sources=_both(
                 Source(
