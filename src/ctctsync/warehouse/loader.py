@@ -84,8 +84,9 @@ class FrozenHeap:
     Why: a run allocates millions of short-lived containers (every JSON page is ~8,000 dicts
     and lists), which trigger collections; each full collection walks every tracked object
     of the process, and the imported dlt, pyarrow and pydantic make that a few hundred thousand
-    objects that live as long as the process. bench/bench_cpu.py measured 1.8 of 9.0 CPU-s of
-    a 100k-contact sync in the collector, 0.6 with the heap frozen. Nothing is leaked:
+    objects that live as long as the process. ``bench/bench_cpu.py`` (v2, 100k contacts):
+    2.1-2.2 of 12.4-14.1 CPU-s in the collector before, 0.8-1.0 with the heap frozen (the run's
+    whole CPU 19-26 % less, docs/performance.md). Nothing is leaked:
     reference counting still frees every object, and what is frozen goes back to the
     collector when the last run of the process ends (``gc.unfreeze``); runs of one process
     may overlap (the control plane's threads), so it counts them.
@@ -245,8 +246,8 @@ class Loader:
         with suppress(duckdb.Error):
             # one DuckDB worker thread for this process's loads: a table's load is a few
             # 10k-row inserts, which more threads split into slices too small to pay for the
-            # threads waking and waiting (bench/bench_cpu.py: a 100k-contact load 4.5 ->
-            # 3.7 CPU-s); the run's speed is the API's (4 requests/s), not DuckDB's
+            # threads waking and waiting (three 100k-contact loads in a loop: 4.0-4.8 CPU-s
+            # each with 2 threads, 3.3-4.1 with 1); the run's speed is the API's, not DuckDB's
             self._keepalive.execute(f"SET threads = {DUCKDB_THREADS}")
 
     def _checkpoint(self) -> None:
