@@ -36,17 +36,51 @@ def test_default_tiers_by_age(age_days: float, hours: int) -> None:
 
 
 def test_due_by_tier_new_and_changed() -> None:
-    assert due(None, NOW, POLICY)
-    assert due(_entry(3, 0.01), NOW, POLICY)  # young: every run
-    assert not due(_entry(45, 23), NOW, POLICY)
-    assert due(_entry(45, 24), NOW, POLICY)
-    assert not due(_entry(400, 167), NOW, POLICY)
-    assert due(_entry(400, 168), NOW, POLICY)
+    assert due("1", None, NOW, POLICY)
+    assert due("1", _entry(3, 0.01), NOW, POLICY)  # young: every run
+    for cid in ("1", "2", "1100394172003"):
+        # a tier slot always comes within one interval of the last check ...
+        assert due(cid, _entry(45, 24), NOW, POLICY)
+        assert due(cid, _entry(400, 168), NOW, POLICY)
+        # ... and a check at this instant leaves it not due until its next slot
+        assert not due(cid, _entry(45, 0), NOW, POLICY)
+        assert not due(cid, _entry(400, 0), NOW, POLICY)
     # sent again since its last check: due whatever its tier
-    assert due(_entry(400, 5), NOW, POLICY, changed_at=NOW - timedelta(hours=1))
-    assert not due(_entry(400, 5), NOW, POLICY, changed_at=NOW - timedelta(hours=6))
+    checked = {**_entry(400, 0), "checked_at": (NOW - timedelta(hours=5)).isoformat()}
+    at = NOW
+    while due("1", checked, at, POLICY):  # find a run that is not due by its slot
+        at += timedelta(minutes=1)
+        checked["checked_at"] = (at - timedelta(hours=5)).isoformat()
+    assert due("1", checked, at, POLICY, changed_at=at - timedelta(hours=1))
+    assert not due("1", checked, at, POLICY, changed_at=at - timedelta(hours=6))
     # unknown send time: treated as just sent
-    assert due({"checked_at": NOW.isoformat()}, NOW, POLICY)
+    assert due("1", {"checked_at": NOW.isoformat()}, NOW, POLICY)
+
+
+@pytest.mark.parametrize(("sent_days", "hours"), [(45, 24), (400, 168)])
+def test_tier_checks_come_once_per_interval_at_the_campaigns_own_phase(
+        sent_days: float, hours: int) -> None:
+    entry = _entry(sent_days, 0)
+    hits = []
+    for hour in range(1, 3 * hours + 1):  # hourly runs over three intervals
+        at = NOW + timedelta(hours=hour)
+        if due("1100394172003", entry, at, POLICY):
+            hits.append(at)
+            entry["checked_at"] = at.isoformat()
+    assert len(hits) == 3
+    assert hits[0] - NOW <= timedelta(hours=hours)  # never longer than the interval
+    assert hits[1] - hits[0] == timedelta(hours=hours) == hits[2] - hits[1]
+
+
+def test_weekly_checks_of_one_first_load_are_spread_over_the_week() -> None:
+    # the bench's 1M/500 account: 411 campaigns over 90 days old, all checked by its first
+    # load; before the slots they came due together in one run a week later
+    ledger = {str(1_100_000_000_000 + i): _entry(sent_days=100 + i, checked_hours=0,
+                                                 full_days=0) for i in range(411)}
+    week = simulate_checks(ledger, hourly(NOW + timedelta(hours=1), 7 * 24), POLICY)
+    per_run = [d.due - d.rechecks for d in week]
+    assert sum(d.due for d in week) >= 411  # each one checked in the week ...
+    assert max(per_run) <= 12, max(per_run)  # ... about 411 / 168 a run, not 411 at once
 
 
 def test_recheck_once_per_period_at_the_campaigns_own_slot() -> None:

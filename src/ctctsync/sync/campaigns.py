@@ -162,7 +162,7 @@ def due_ids(sent: Sequence[Campaign], inputs: TableInputs, *, now: datetime,
             continue
         entry = inputs.ledger.get(cid)
         if inputs.role == "summary":
-            if due(entry, now, policy, changed_at(campaign)):
+            if due(cid, entry, now, policy, changed_at(campaign)):
                 out.add(cid)
         elif check_reason(cid, entry, now, policy, changed_at(campaign)) is not None:
             out.add(cid)
