@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import cast
 
 from ctctsync.sandbox import generator as gen
+from ctctsync.sandbox import registrations as regs
 from ctctsync.sandbox import sending
 from ctctsync.sandbox.activities import ActivityLog, Marker
 from ctctsync.sandbox.clock import ANCHOR_MS, SandboxClock
@@ -119,6 +120,9 @@ class Account:
                 f.status = "Deleted"  # trash items keep their folder, status Deleted (§6)
             self.files[fid] = f
         self.events: list[gen.Event] = [gen.build_event(self.seed, i) for i in range(spec.events)]
+        self._registrations: dict[int, list[regs.Registration]] = {}
+        """Registrations of the events changed by a test hook (by event index); the others'
+        are derived from the seed (``registrations.registrations``)."""
         self.info: AccountInfo = build_info(self.seed)
         # v3-only data, each from its own rng stream (v2 data is unchanged)
         self.tags: dict[int, gen.Tag] = {
@@ -486,3 +490,121 @@ class Account:
             lst = self.lists[lid]
             lst.deleted_ms = lst.modified_ms = self._bump()
             self.contacts.drop_list(lid - 1)
+
+    # ------------------------------------------------------------------ events (test hooks)
+    # An event's seeded registrations derive from its seeded fields (status, count, times), so
+    # each hook first takes its own copy of them (``_own_registrations``) and keeps
+    # ``Event.registered`` equal to the REGISTERED count: v2's ``total_registered_count`` and
+    # v3's ``registration_count`` follow. Adding or changing registrations does not count as an
+    # edit of the event (its ``updated_ms`` stays) -- UNCONFIRMED.
+
+    def event_registrations(self, index: int) -> tuple[regs.Registration, ...]:
+        """Every registration of event ``index`` (0-based), in registration-number order."""
+        with self.lock:
+            own = self._registrations.get(index)
+            if own is not None:
+                return tuple(own)
+            return regs.registrations(self.seed, index, self.events[index], self.spec.contacts)
+
+    def _own_registrations(self, index: int) -> list[regs.Registration]:
+        own = self._registrations.get(index)
+        if own is None:
+            own = list(regs.registrations(self.seed, index, self.events[index],
+                                          self.spec.contacts))
+            self._registrations[index] = own
+        return own
+
+    def _recount(self, index: int) -> None:
+        self.events[index].registered = sum(
+            r.status == "REGISTERED" for r in self._registrations[index])
+
+    def add_event_registrations(self, index: int, n: int) -> list[regs.Registration]:
+        """``n`` new REGISTERED registrations of event ``index``, registered now by contacts of
+        the account (not REMOVED ones; any registrant when there is no such contact); the
+        event's counts rise. Returns the new registrations."""
+        with self.lock:
+            now = self._bump()
+            own = self._own_registrations(index)
+            rng = self._mutation_rng
+            added = [regs.new_registration(self.seed, index, len(own) + k + 1,
+                                           self._registrant(rng), now, rng)
+                     for k in range(max(n, 0))]
+            own.extend(added)
+            self._recount(index)
+            return added
+
+    def _registrant(self, rng: random.Random) -> int | None:
+        # a random contact that is not REMOVED (a few draws, not a scan: accounts are large)
+        total = len(self.contacts)
+        for _ in range(32 if total else 0):
+            cid = rng.randrange(1, total + 1)
+            if self.contacts.status_code(cid) != gen.STATUS_REMOVED:
+                return cid
+        return None
+
+    def update_event_registration(
+        self, index: int, number: int, *, registration_status: str | None = None,
+        payment_status: str | None = None, checked_in: bool | int | None = None,
+    ) -> regs.Registration:
+        """Change registration ``number`` (1-based) of event ``index``: see
+        ``registrations.changed``. A payment or check-in change leaves the event's counts as
+        they are; leaving or entering REGISTERED moves them, as in CC. KeyError for an unknown
+        registration, ValueError for a bad change (nothing changes then)."""
+        with self.lock:
+            own = self._own_registrations(index)
+            if not 1 <= number <= len(own):
+                raise KeyError(f"no registration {number} of event {index}")
+            new = regs.changed(own[number - 1], status=registration_status,
+                               payment_status=payment_status, checked_in=checked_in)
+            self._bump()
+            own[number - 1] = new
+            self._recount(index)
+            return new
+
+    def modify_event(self, index: int, *, name: str | None = None, title: str | None = None,
+                     description: str | None = None, time_zone: str | None = None) -> gen.Event:
+        """Edit event ``index`` (nothing given: its title gains " (edited)"); its
+        ``updated_ms`` = now. ValueError for an unknown time zone (``gen.EVENT_TIME_ZONES``)
+        or a name another event has (v3: ``name`` is unique, §3.11)."""
+        with self.lock:
+            e = self.events[index]
+            if time_zone is not None and time_zone not in gen.EVENT_TIME_ZONES:
+                raise ValueError(f"time_zone must be one of {', '.join(gen.EVENT_TIME_ZONES)}")
+            if name is not None and any(o.name == name for o in self.events if o is not e):
+                raise ValueError(f"another event is named {name!r}")
+            self._own_registrations(index)
+            e.updated_ms = self._bump()
+            if (name, title, description, time_zone) == (None, None, None, None):
+                title = f"{e.title} (edited)"
+            e.name = name if name is not None else e.name
+            e.title = title if title is not None else e.title
+            e.description = description if description is not None else e.description
+            e.time_zone = time_zone or e.time_zone
+            return e
+
+    def cancel_event(self, index: int) -> gen.Event:
+        """Cancel event ``index``: status CANCELLED, ``cancelled_ms`` = ``updated_ms`` = now.
+        Its registrations stay as they are (UNCONFIRMED: CC may cancel or refund them).
+        ValueError if it is DELETED."""
+        with self.lock:
+            e = self.events[index]
+            if e.status == "DELETED":
+                raise ValueError("the event is DELETED")
+            self._own_registrations(index)
+            e.status = "CANCELLED"
+            e.cancelled_ms = e.updated_ms = self._bump()
+            return e
+
+    def delete_event(self, index: int) -> gen.Event:
+        """Delete event ``index``: status DELETED, ``deleted_ms`` = ``updated_ms`` = now. It
+        stays in the account with its registrations: v3 lists it with status DELETED and
+        answers its detail with ``deleted_time`` (constant-contact-v3-api.md §1.7, §3.11 give
+        ``event_status=DELETED`` and ``deleted_time`` but no default filter -- UNCONFIRMED
+        whether CC's unfiltered list hides deleted events). Deleting twice changes nothing."""
+        with self.lock:
+            e = self.events[index]
+            self._own_registrations(index)
+            if e.status != "DELETED":
+                e.status = "DELETED"
+                e.deleted_ms = e.updated_ms = self._bump()
+            return e

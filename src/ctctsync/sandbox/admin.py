@@ -20,6 +20,15 @@ from ctctsync.sandbox.context import SandboxContext
 from ctctsync.sandbox.generator import ACTIVITY_TYPES
 from ctctsync.sandbox.ratelimit import KeyLimits, key_limits
 from ctctsync.sandbox.v2.truth import truth
+from ctctsync.sandbox.v3.common import ts_millis
+from ctctsync.sandbox.v3.events import (
+    event_row,
+    event_updated_ms,
+    registration_id,
+    registration_row,
+    track_id,
+)
+from ctctsync.sandbox.v3.ids import KIND_EVENT_V3, V3Ids
 from ctctsync.sandbox.v3.tokens import (
     ALL_SCOPES,
     KNOWN_SCOPES,
@@ -109,6 +118,7 @@ class AdminApi:
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self.account = ctx.account
+        self.ids = V3Ids(ctx.account.seed)
 
     def routes(self) -> list[Route]:
         """The Starlette routes: one per path, with the methods its handlers serve."""
@@ -125,6 +135,13 @@ class AdminApi:
             ("/campaigns/send", {"POST": self.send_campaign}),
             ("/campaigns/{id:int}/retract", {"POST": self.retract_activities}),
             ("/library/trash", {"POST": self.trash_files}),
+            ("/events", {"GET": self.events}),
+            ("/events/{event}/registrations/add", {"POST": self.add_registrations}),
+            ("/events/{event}/registrations/{registration}/update",
+             {"POST": self.update_registration}),
+            ("/events/{event}/modify", {"POST": self.modify_event}),
+            ("/events/{event}/cancel", {"POST": self.cancel_event}),
+            ("/events/{event}/delete", {"POST": self.delete_event}),
             ("/tokens/issue", {"POST": self.issue_token}),
             ("/tokens/revoke", {"POST": self.revoke_token}),
             ("/faults", {"GET": self.faults, "POST": self.add_fault, "DELETE": self.clear_faults}),
@@ -252,6 +269,103 @@ class AdminApi:
         body = await _body(request)
         return _ids(self.account.trash_files(_int(body.get("n", 1), "n")))
 
+    # ------------------------------------------------------------------ events (test hooks)
+    # An event is named by its v3 ``event_id`` or its v2 id; every answer is the event's
+    # summary (``_event_json``): its ids, status, names, time zone, the v3 list's counts and
+    # the v3 detail's ``last_update_time``.
+
+    def _event_index(self, request: Request) -> int | None:
+        wanted = str(request.path_params["event"]).lower()
+        for index, e in enumerate(self.account.events):
+            if wanted in (e.id.lower(), self.ids.uuid(KIND_EVENT_V3, index + 1)):
+                return index
+        return None
+
+    def _event_json(self, index: int) -> dict[str, Any]:
+        with self.account.lock:
+            e = self.account.events[index]
+            row = event_row(self.account, self.ids, index, e)
+            return {"event_id": row["event_id"], "v2_id": e.id, "index": index,
+                    "track_id": track_id(self.ids, index), "status": e.status,
+                    "name": e.name, "title": e.title, "time_zone": e.time_zone,
+                    **row["event_registration_summary_metrics"],
+                    "last_update_time": ts_millis(event_updated_ms(e))}
+
+    async def events(self, request: Request) -> Response:
+        """Every event's summary, in account order."""
+        return _json([self._event_json(i) for i in range(len(self.account.events))])
+
+    async def _event_change(self, request: Request,
+                            change: Callable[[int, dict[str, Any]], dict[str, Any]]) -> Response:
+        # the shared frame of the event hooks: 404 for an unknown event, 400 for a refused
+        # change (ValueError), else the event's summary plus what ``change`` answers
+        index = self._event_index(request)
+        if index is None:
+            return _json({"error": f"no event {request.path_params['event']}"}, 404)
+        body = await _body(request)
+        try:
+            extra = change(index, body)
+        except LookupError as exc:
+            return _json({"error": str(exc.args[0]) if exc.args else "not found"}, 404)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+        return _json({**self._event_json(index), **extra})
+
+    async def add_registrations(self, request: Request) -> Response:
+        """``n`` (default 1) new REGISTERED registrations of the event of the path, made now by
+        contacts of the account; answers the event and the new ``registration_ids``."""
+        def change(index: int, body: dict[str, Any]) -> dict[str, Any]:
+            added = self.account.add_event_registrations(index, _int(body.get("n", 1), "n"))
+            return {"registration_ids": [registration_id(self.ids, index, r) for r in added]}
+        return await self._event_change(request, change)
+
+    async def update_registration(self, request: Request) -> Response:
+        """Change the registration of the path: any of ``payment_status``,
+        ``registration_status`` and ``checked_in`` (true, false or a ticket count); answers
+        the event and the registration's v3 list record."""
+        def change(index: int, body: dict[str, Any]) -> dict[str, Any]:
+            wanted = str(request.path_params["registration"]).lower()
+            number = next((r.number for r in self.account.event_registrations(index)
+                           if registration_id(self.ids, index, r) == wanted), None)
+            if number is None:
+                raise LookupError(f"no registration {wanted} of this event")
+            checked_in = body.get("checked_in")
+            if checked_in is not None and not isinstance(checked_in, bool):
+                checked_in = _int(checked_in, "checked_in")
+            new = self.account.update_event_registration(
+                index, number, registration_status=_upper(body, "registration_status"),
+                payment_status=_upper(body, "payment_status"), checked_in=checked_in)
+            return {"registration": registration_row(self.ids, index, new)}
+        return await self._event_change(request, change)
+
+    async def modify_event(self, request: Request) -> Response:
+        """Edit the event of the path: any of ``name``, ``title``, ``description`` and
+        ``time_zone`` (nothing: its title gains " (edited)"); its last update is now."""
+        def change(index: int, body: dict[str, Any]) -> dict[str, Any]:
+            values = {k: body.get(k) for k in ("name", "title", "description", "time_zone")}
+            for key, value in values.items():
+                if value is not None and not isinstance(value, str):
+                    raise BadRequestError(f"{key} must be a string")
+            self.account.modify_event(index, **values)
+            return {}
+        return await self._event_change(request, change)
+
+    async def cancel_event(self, request: Request) -> Response:
+        """Cancel the event of the path (status CANCELLED, ``cancelled_time`` now); 400 if it
+        is DELETED."""
+        def change(index: int, body: dict[str, Any]) -> dict[str, Any]:
+            self.account.cancel_event(index)
+            return {}
+        return await self._event_change(request, change)
+
+    async def delete_event(self, request: Request) -> Response:
+        """Delete the event of the path (status DELETED, ``deleted_time`` now); v3 and v2 still
+        list and serve it, with its registrations (UNCONFIRMED, see ``Account.delete_event``)."""
+        def change(index: int, body: dict[str, Any]) -> dict[str, Any]:
+            self.account.delete_event(index)
+            return {}
+        return await self._event_change(request, change)
+
     # ------------------------------------------------------------------ tokens
     async def issue_token(self, request: Request) -> Response:
         """A new access token."""
@@ -364,6 +478,16 @@ class AdminApi:
             return _json(truth(self.account, request.path_params["table"]))
         except KeyError as exc:
             return _json({"error": str(exc)}, 404)
+
+
+def _upper(body: Mapping[str, Any], name: str) -> str | None:
+    """An optional status string of a JSON body, upper-cased (None when absent)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequestError(f"{name} must be a string")
+    return value.upper()
 
 
 def _limit(body: Mapping[str, Any], name: str, current: int | None) -> int | None:

@@ -461,6 +461,21 @@ class Event:
     contact_name: str
     contact_email: str
     contact_phone: str
+    # changed only by the account's event mutations (admin test hooks); the defaults are what
+    # every seeded event has, so seeded renderings are unchanged
+    time_zone: str = "US/Eastern"
+    updated_ms: int | None = None
+    """Last edit, status change included (None: never edited since published)."""
+    cancelled_ms: int | None = None
+    deleted_ms: int | None = None
+
+
+EVENT_TIME_ZONES = {"US/Eastern": "EST", "US/Central": "CST", "US/Mountain": "MST",
+                    "US/Pacific": "PST", "US/Alaska": "AKST", "US/Hawaii": "HST"}
+"""Time zones an event can be moved to, and the abbreviation v3 shows for each
+(``time_zone_abbreviation``, the list's ``time_zone_type``; seeded events: US/Eastern, EST).
+UNCONFIRMED: CC shows the standard-time abbreviation whatever the date, as the contract's
+"US/Eastern"/"EST" example pair suggests."""
 
 
 def build_event(seed: int, index: int) -> Event:

@@ -1,15 +1,21 @@
-"""Event registrations, version-neutral and derived from the seed alone.
+"""Event registrations, version-neutral; an unchanged event's are derived from the seed alone.
 
 An event with ``registered`` = N (what v2 calls ``total_registered_count``) has exactly N
 registrations in status REGISTERED, plus about one in eight more that were CANCELED or are
 still PENDING, so the v3 ``registration_count`` and the v2 count agree. Registrants are
 contacts of the seeded account (ids ``1..spec.contacts``), so they stay the same when contacts
 are added later; an account without contacts gets registrants who are not contacts.
+
+The account's event test hooks (``Account.add_event_registrations`` ...) take a copy of an
+event's seeded registrations and change that (:func:`new_registration`, :func:`changed`),
+keeping ``registered`` equal to the REGISTERED count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import random
 from dataclasses import dataclass
 
 from ctctsync.sandbox import generator as gen
@@ -99,3 +105,58 @@ def registrations(seed: int, index: int, event: gen.Event, n_contacts: int
     ``n_contacts`` is the seeded contact count (``AccountSpec.contacts``)."""
     return _build(seed, index, n_contacts, event.registered, event.status, event.created_ms,
                   event.start_ms)
+
+
+REGISTRATION_STATUSES = ("PENDING", "REGISTERED", "CANCELED", "EXPIRED", "IN_PROGRESS", "FAILED")
+"""v3's registration statuses (constant-contact-v3-api.md §3.11)."""
+PAYMENT_STATUSES = ("PENDING", "PAID", "REFUNDED", "CANCELLED", "FAILED", "CHARGED_BACK")
+"""v3's payment statuses (§3.11; note CANCELLED here, CANCELED for a registration)."""
+
+
+def new_registration(seed: int, index: int, number: int, contact_id: int | None,
+                     registered_ms: int, rng: random.Random) -> Registration:
+    """A registration made now: REGISTERED, 1-4 tickets, PAID for a paid event, not checked
+    in; the registrant is contact ``contact_id`` (an existing contact, so not ``new_contact``)
+    or, without one, someone who is not a contact."""
+    if contact_id is not None:
+        first, last, email = gen.contact_names(seed, contact_id)
+    else:
+        first = gen.FIRST_NAMES[rng.randrange(len(gen.FIRST_NAMES))]
+        last = gen.LAST_NAMES[rng.randrange(len(gen.LAST_NAMES))]
+        email = f"{gen.ascii_fold(first)}.{gen.ascii_fold(last)}.r{number}@example.org"
+    price = ticket_price(seed, index)
+    return Registration(
+        number=number, contact_id=contact_id, first_name=first, last_name=last, email=email,
+        status="REGISTERED", payment_status="PAID" if price else None,
+        registered_ms=registered_ms, tickets=1 + rng.randrange(4), price=price, checked_in=0,
+        new_contact=contact_id is None)
+
+
+def changed(r: Registration, *, status: str | None = None, payment_status: str | None = None,
+            checked_in: bool | int | None = None) -> Registration:
+    """``r`` with a new registration status, payment status and/or check-in (True: every
+    ticket, False: none, a number: that many tickets). ValueError for an unknown status, a
+    payment status on a free event's registration or a check-in count out of range.
+
+    Canceling a paid registration without a payment status refunds it, as the seeded
+    cancellations are (UNCONFIRMED: CC may leave the payment for the owner to refund).
+    """
+    if status is not None and status not in REGISTRATION_STATUSES:
+        raise ValueError(f"registration_status must be one of {', '.join(REGISTRATION_STATUSES)}")
+    if payment_status is not None:
+        if payment_status not in PAYMENT_STATUSES:
+            raise ValueError(f"payment_status must be one of {', '.join(PAYMENT_STATUSES)}")
+        if r.payment_status is None:
+            raise ValueError("a free event's registration has no payment status")
+    new_payment = payment_status or r.payment_status
+    if status == "CANCELED" and payment_status is None and r.payment_status in ("PAID", "PENDING"):
+        new_payment = "REFUNDED"
+    tickets_in = r.checked_in
+    if isinstance(checked_in, bool):
+        tickets_in = r.tickets if checked_in else 0
+    elif checked_in is not None:
+        if not 0 <= checked_in <= r.tickets:
+            raise ValueError(f"checked_in must be between 0 and the {r.tickets} tickets")
+        tickets_in = checked_in
+    return dataclasses.replace(r, status=status or r.status, payment_status=new_payment,
+                               checked_in=tickets_in)

@@ -11,6 +11,11 @@
 Helpers for the v3 authorization server: :func:`pkce_pair`, :class:`HtmlForm` (reads a page's
 form like a browser), :func:`authorize_v3` (drives the sign-in and consent pages),
 :func:`authorize_v3_code` and :func:`v3_tokens_by_pkce` (the whole PKCE flow).
+
+Helpers for the events test hooks (``/_sandbox/events...`` over HTTP; an event is named by its
+v3 ``event_id`` or v2 id): :func:`sandbox_events`, :func:`add_event_registrations`,
+:func:`update_event_registration`, :func:`modify_event`, :func:`cancel_event`,
+:func:`delete_event`. Each answers the event's summary (``docs/sandbox.md``).
 """
 
 from __future__ import annotations
@@ -170,6 +175,67 @@ def v3_tokens_by_pkce(sb: Sandbox, scopes: Iterable[str] = (
     if r.status_code != 200:
         raise AssertionError(f"token exchange failed: {r.status_code} {r.text[:300]}")
     body: dict[str, Any] = r.json()
+    return body
+
+
+def _admin(sb: Sandbox, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The JSON answer of an admin route (GET without ``body``, else POST); AssertionError on
+    any status but 200."""
+    url = f"{sb.base_url}/_sandbox{path}"
+    r = httpx.get(url, timeout=10) if body is None else httpx.post(url, json=body, timeout=10)
+    if r.status_code != 200:
+        raise AssertionError(f"{path}: {r.status_code} {r.text[:300]}")
+    return r.json()
+
+
+def sandbox_events(sb: Sandbox) -> list[dict[str, Any]]:
+    """Every event's summary (``event_id``, ``v2_id``, ``track_id``, ``status``, ``name``,
+    ``title``, ``time_zone``, ``registration_count``, ``ticket_sold``, ``last_update_time``...),
+    in account order."""
+    events: list[dict[str, Any]] = _admin(sb, "/events")
+    return events
+
+
+def add_event_registrations(sb: Sandbox, event_id: str, n: int = 1) -> dict[str, Any]:
+    """``n`` new REGISTERED registrations of the event: its summary plus the new
+    ``registration_ids``."""
+    body: dict[str, Any] = _admin(sb, f"/events/{event_id}/registrations/add", {"n": n})
+    return body
+
+
+def update_event_registration(sb: Sandbox, event_id: str, registration_id: str, *,
+                              payment_status: str | None = None,
+                              registration_status: str | None = None,
+                              checked_in: bool | int | None = None) -> dict[str, Any]:
+    """Change a registration's payment status, registration status and/or check-in: the
+    event's summary plus the ``registration``'s new v3 list record."""
+    changes = {k: v for k, v in (("payment_status", payment_status),
+                                 ("registration_status", registration_status),
+                                 ("checked_in", checked_in)) if v is not None}
+    body: dict[str, Any] = _admin(
+        sb, f"/events/{event_id}/registrations/{registration_id}/update", changes)
+    return body
+
+
+def modify_event(sb: Sandbox, event_id: str, *, name: str | None = None,
+                 title: str | None = None, description: str | None = None,
+                 time_zone: str | None = None) -> dict[str, Any]:
+    """Edit the event (nothing given: its title gains " (edited)"): its new summary."""
+    changes = {k: v for k, v in (("name", name), ("title", title), ("description", description),
+                                 ("time_zone", time_zone)) if v is not None}
+    body: dict[str, Any] = _admin(sb, f"/events/{event_id}/modify", changes)
+    return body
+
+
+def cancel_event(sb: Sandbox, event_id: str) -> dict[str, Any]:
+    """Cancel the event (status CANCELLED): its new summary."""
+    body: dict[str, Any] = _admin(sb, f"/events/{event_id}/cancel", {})
+    return body
+
+
+def delete_event(sb: Sandbox, event_id: str) -> dict[str, Any]:
+    """Delete the event (status DELETED; still listed and served): its new summary."""
+    body: dict[str, Any] = _admin(sb, f"/events/{event_id}/delete", {})
     return body
 
 

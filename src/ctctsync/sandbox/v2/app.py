@@ -526,12 +526,17 @@ class V2Api:
         link = None
         if offset + limit < len(events):
             link = next_link("/v2/eventspot/events", {"offset": offset + limit, "limit": limit})
-        return json_response(envelope([render.event_summary(e) for e in chunk], link))
+        with self.account.lock:  # one state of the events, whatever the test hooks do
+            rows: list[object] = [render.event_summary(e) for e in chunk]
+        return json_response(envelope(rows, link))
 
     async def event(self, request: Request) -> Response:
-        """``GET /v2/eventspot/events/{id}``."""
+        """``GET /v2/eventspot/events/{id}``; a cancelled or deleted event is still served,
+        with its status (UNCONFIRMED, as for v3)."""
         eid = request.path_params["id"]
         for e in self.account.events:
             if e.id == eid:
-                return json_response(render.event_detail(e))
+                with self.account.lock:
+                    body = render.event_detail(e)
+                return json_response(body)
         return errors.error_response(errors.NOT_FOUND)

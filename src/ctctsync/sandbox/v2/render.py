@@ -257,7 +257,7 @@ def event_summary(e: gen.Event) -> JSONDict:
     out["address"] = address
     out.update({"description": e.description, "start_date": utc_date(e.start_ms),
                 "end_date": utc_date(e.end_ms), "created_date": utc_date(e.created_ms),
-                "time_zone_id": "US/Eastern"})
+                "time_zone_id": e.time_zone})
     if e.active_ms is not None:
         out["active_date"] = utc_date(e.active_ms)
     out["is_checkin_available"] = False
@@ -286,4 +286,10 @@ def event_detail(e: gen.Event) -> JSONDict:
         },
         "total_registered_count": e.registered,
     })
+    # model-only fields (constant-contact-api.md §10), set once a test hook cancels/deletes
+    # the event -- UNCONFIRMED whether CC fills them
+    if e.cancelled_ms is not None:
+        out["cancelled_date"] = utc_date(e.cancelled_ms)
+    if e.deleted_ms is not None:
+        out["deleted_date"] = utc_date(e.deleted_ms)
     return out

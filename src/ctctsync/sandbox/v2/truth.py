@@ -1,4 +1,5 @@
-"""The v2 "truth" of each replicated table: exactly the records the v2 API serves right now."""
+"""The v2 "truth" of each replicated table: exactly the records the v2 API serves right now
+(``event_registrations``, which v2 does not serve: the v3 API's records)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from ctctsync.sandbox.account import Account
 from ctctsync.sandbox.v2 import render
+from ctctsync.sandbox.v3.events import registration_row, track_id
+from ctctsync.sandbox.v3.ids import KIND_EVENT_V3, V3Ids
 
 JSONDict = dict[str, Any]
 
@@ -69,6 +72,19 @@ def _events(account: Account) -> list[JSONDict]:
     return [render.event_summary(e) for e in account.events]
 
 
+def _event_registrations(account: Account) -> list[JSONDict]:
+    # a v3-only table (ctctsync.tables): the v3 list records plus the event's ids, events in
+    # account order, each event's registrations in registration order
+    ids = V3Ids(account.seed)
+    out: list[JSONDict] = []
+    for index in range(len(account.events)):
+        event_id = ids.uuid(KIND_EVENT_V3, index + 1)
+        track = track_id(ids, index)
+        out.extend({**registration_row(ids, index, r), "event_id": event_id, "track_id": track}
+                   for r in account.event_registrations(index))
+    return out
+
+
 _TRUTHS: dict[str, Callable[[Account], list[JSONDict]]] = {
     "contacts": _contacts,
     "email_campaigns": _email_campaigns,
@@ -79,6 +95,7 @@ _TRUTHS: dict[str, Callable[[Account], list[JSONDict]]] = {
     "contact_tracking": _contact_tracking,
     "email_campaign_summary": _email_campaign_summary,
     "events": _events,
+    "event_registrations": _event_registrations,
 }
 TABLE_NAMES = tuple(_TRUTHS)
 

@@ -2,8 +2,10 @@
 
 Unlike the rest of v3 these page with ``next_cursor``/``prev_cursor`` (+ ``total_records``),
 taken back as ``?next=``/``?prev=`` (§1.3). The sandbox's cursor is URL-safe base64 (as the
-contract's examples look) of the query it continues plus the offset of its page: the event and
-registration sets of the model never change, so offsets are stable. Event ids are UUIDs in v3
+contract's examples look) of the query it continues plus the offset of its page: events are
+never added, so offsets are stable; registrations added by the test hooks come first in the
+default order (newest first), so a walk across such an addition sees the next page shifted, as
+an offset-backed cursor would. Event ids are UUIDs in v3
 (v2 ids look like ``a07e...``): each event's is derived from the seed and its place in the
 account (``KIND_EVENT_V3``).
 """
@@ -24,7 +26,7 @@ from starlette.routing import Route
 
 from ctctsync.sandbox import generator as gen
 from ctctsync.sandbox.account import Account
-from ctctsync.sandbox.registrations import Registration, registrations, ticket_price
+from ctctsync.sandbox.registrations import Registration, ticket_price
 from ctctsync.sandbox.v3.common import (
     V3Error,
     bad_request,
@@ -157,7 +159,11 @@ def track_id(ids: V3Ids, index: int) -> str:
     return "".join(alphabet[b % len(alphabet)] for b in digest[:6])
 
 
-def _updated_ms(e: gen.Event) -> int:
+def event_updated_ms(e: gen.Event) -> int:
+    """The event's ``last_update_time`` (epoch ms): its last edit by a test hook, else when it
+    was published (created, for a draft)."""
+    if e.updated_ms is not None:  # edited, cancelled or deleted by a test hook
+        return e.updated_ms
     return e.active_ms if e.active_ms is not None else e.created_ms
 
 
@@ -177,15 +183,14 @@ def _registration_url(ids: V3Ids, index: int) -> str:
 
 def event_row(account: Account, ids: V3Ids, index: int, e: gen.Event) -> JSONDict:
     """An event as ``GET /events`` lists it (EventListingDto, §3.11); times in seconds."""
-    regs = [r for r in registrations(account.seed, index, e, account.spec.contacts)
-            if r.status == "REGISTERED"]
+    regs = [r for r in account.event_registrations(index) if r.status == "REGISTERED"]
     return {
         "event_id": ids.uuid(KIND_EVENT_V3, index + 1), "title": e.title,
         "description": e.description, "start_time": ts_seconds(e.start_ms),
         "end_time": ts_seconds(e.end_ms), "status": e.status,
         "registration_url": _registration_url(ids, index), "name": e.name,
         "event_type": e.type, "location_type": "PHYSICAL" if e.location else "ONLINE",
-        "time_zone_type": "EST", "address": _address(e),
+        "time_zone_type": gen.EVENT_TIME_ZONES[e.time_zone], "address": _address(e),
         # registration_count equals v2's total_registered_count (sandbox.registrations)
         "event_registration_summary_metrics": {
             "registration_count": len(regs), "ticket_sold": sum(r.tickets for r in regs),
@@ -204,7 +209,8 @@ def _track(ids: V3Ids, index: int, e: gen.Event) -> JSONDict:
         "restrict_to_single_ticket_flag": False, "platform_fee_scope_type": "OWNER",
         "registration_end_time": ts_seconds(e.start_ms),
         "media_assets": [], "promo_codes": [], "items": [],
-        "create_time": ts_millis(e.created_ms), "last_update_time": ts_millis(_updated_ms(e)),
+        "create_time": ts_millis(e.created_ms),
+        "last_update_time": ts_millis(event_updated_ms(e)),
     }
 
 
@@ -212,7 +218,8 @@ def event_detail(account: Account, ids: V3Ids, index: int, e: gen.Event,
                  settings: bool) -> JSONDict:
     """``GET /events/{event_id}`` (EventDto, §3.11); ``campaign_id`` equals ``event_id``.
     ``include=true`` adds ``event_settings`` and ``event_metadata`` (UNCONFIRMED: the contract
-    says only "event setting properties")."""
+    says only "event setting properties"). ``cancelled_time``/``deleted_time`` only once the
+    event was cancelled/deleted (§1.7)."""
     eid = ids.uuid(KIND_EVENT_V3, index + 1)
     paid = ticket_price(account.seed, index) > 0
     eso = base64.urlsafe_b64encode(hashlib.sha256(eid.encode()).digest()[:16]).decode()
@@ -226,7 +233,7 @@ def event_detail(account: Account, ids: V3Ids, index: int, e: gen.Event,
                     "phone_number": e.contact_phone},
         "create_time": ts_millis(e.created_ms),
         "active_time": ts_millis(e.active_ms) if e.active_ms is not None else None,
-        "last_update_time": ts_millis(_updated_ms(e)),
+        "last_update_time": ts_millis(event_updated_ms(e)),
         "address": _address(e), "currency_type": "USD", "default_track": _track(ids, index, e),
         "display_contact_flag": True, "display_end_time_flag": True,
         "display_on_calendar_flag": True, "display_time_zone_flag": True,
@@ -234,8 +241,12 @@ def event_detail(account: Account, ids: V3Ids, index: int, e: gen.Event,
         "event_widget_url": f"https://eventsfeed.constantcontact.com/widget/myevents.js?eso={eso}",
         "location_type": "PHYSICAL" if e.location else "ONLINE", "notify_owner_on_reg": False,
         "registration_url": _registration_url(ids, index), "status": e.status,
-        "time_zone": "US/Eastern", "time_zone_abbreviation": "EST",
+        "time_zone": e.time_zone, "time_zone_abbreviation": gen.EVENT_TIME_ZONES[e.time_zone],
     }
+    if e.cancelled_ms is not None:
+        out["cancelled_time"] = ts_millis(e.cancelled_ms)
+    if e.deleted_ms is not None:
+        out["deleted_time"] = ts_millis(e.deleted_ms)
     if settings:
         out["event_metadata"] = {"items_enabled": False, "paid_event": paid,
                                  "promo_codes_enabled": False}
@@ -248,13 +259,15 @@ def event_detail(account: Account, ids: V3Ids, index: int, e: gen.Event,
 EVENT_SORTS: dict[str, Callable[[tuple[int, gen.Event]], Any]] = {
     "name": lambda ie: ie[1].name.lower(), "start_time": lambda ie: ie[1].start_ms,
     "end_time": lambda ie: ie[1].end_ms, "created_time": lambda ie: ie[1].created_ms,
-    "updated_time": lambda ie: _updated_ms(ie[1]),
+    "updated_time": lambda ie: event_updated_ms(ie[1]),
 }
 
 
 def find_events(account: Account, params: Mapping[str, str]) -> list[tuple[int, gen.Event]]:
     """The events matching ``event_status`` and ``search_text`` (in name, title, description),
-    sorted. UNCONFIRMED default order (none documented): newest created first."""
+    sorted. UNCONFIRMED default order (none documented): newest created first. Without
+    ``event_status`` CANCELLED and DELETED events are listed too: the reference documents no
+    default filter, only that the status can be asked for (§1.7, §3.11) -- UNCONFIRMED."""
     status = _choice(params, "event_status", EVENT_STATUSES)
     text = params.get("search_text", "").lower()
     found = [(i, e) for i, e in enumerate(account.events)
@@ -384,13 +397,14 @@ class EventRoutes:
         index, e = self._event(request)
         if request.path_params["track_id"] != track_id(self.ids, index):
             raise V3Error(not_found("track_id", SERVICE))
-        return index, e, registrations(self.account.seed, index, e, self.account.spec.contacts)
+        return index, e, self.account.event_registrations(index)
 
     async def events(self, request: Request) -> Response:
         params, offset = cursor_query(request, EVENT_FILTERS)
         limit = _limit(params, EVENTS_LIMIT)
-        rows = [event_row(self.account, self.ids, i, e) for i, e in
-                find_events(self.account, params)]
+        with self.account.lock:  # one state of the events, whatever the test hooks do
+            rows = [event_row(self.account, self.ids, i, e) for i, e in
+                    find_events(self.account, params)]
         return v3_json(paginate(rows, params, offset, limit).body(request.url.path))
 
     async def event(self, request: Request) -> Response:
@@ -398,7 +412,8 @@ class EventRoutes:
         raw = request.query_params.get("include", "false").lower()
         if raw not in ("true", "false"):
             raise V3Error(bad_request("include", "must be true or false.", SERVICE))
-        return v3_json(event_detail(self.account, self.ids, index, e, raw == "true"))
+        with self.account.lock:
+            return v3_json(event_detail(self.account, self.ids, index, e, raw == "true"))
 
     async def registrations(self, request: Request) -> Response:
         index, _e, regs = self._track(request)
@@ -419,7 +434,8 @@ class EventRoutes:
         wanted = request.path_params["registration_id"].lower()
         for r in regs:
             if registration_id(self.ids, index, r) == wanted:
-                return v3_json(registration_detail(self.account, self.ids, index, e, r))
+                with self.account.lock:
+                    return v3_json(registration_detail(self.account, self.ids, index, e, r))
         raise V3Error(not_found("registration_id", SERVICE))
 
 
