@@ -179,7 +179,8 @@ DEFAULT_TIERS: tuple[TrackingTier, ...] = (
 
 class TrackingPolicy(BaseModel):
     """How often each sent campaign's tracking is checked (``[tracking]``; the campaign
-    planner, ``ctctsync.sync.campaigns``; the tiers are applied by ``ctctsync.sync.tiers``).
+    planner, ``ctctsync.sync.campaigns``; the tiers are applied by ``ctctsync.sync.tiers``),
+    and v3 events' registrations (``events_every_hours``, ``ctctsync.sync.events``).
 
     A campaign's activity decays within weeks of its send, so older campaigns are checked
     less often; their activity is not lost meanwhile, only loaded at their next check.
@@ -193,6 +194,11 @@ class TrackingPolicy(BaseModel):
     """Every campaign's tracking is read whole once per this many days (staggered by
     campaign, so campaigns loaded together do not all come due the same day), to catch what
     counts cannot show (an activity retracted while another arrived)."""
+    events_every_hours: int = Field(default=24, ge=0, le=24 * 366)
+    """v3: each event's registrations are read again at least once per this many hours
+    (staggered by event; 0: on every run), besides when its list record changed or while it
+    is live (``ctctsync.sync.events``): a payment or check-in on an event that is neither
+    waits until then. Each event's detail is re-read once per ``recheck_days``."""
 
     @model_validator(mode="after")
     def _ordered(self) -> TrackingPolicy:

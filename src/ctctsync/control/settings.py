@@ -171,6 +171,9 @@ class ControlSettings(BaseSettings):
     tracking_oldest_every_hours: int = Field(default=168, ge=0, le=24 * 365)
     tracking_recheck_days: int = Field(default=30, ge=1, le=3650)
     """Every kind of every campaign is re-read whole once in this many days (staggered)."""
+    tracking_events_every_hours: int = Field(default=24, ge=0, le=24 * 366)
+    """v3: each event's registrations are re-read at least once in this many hours
+    (staggered; 0: every run), besides when the event changed or is live."""
 
     # Default warehouse: a DuckDB file in data_dir.
     warehouse_destination: DestinationName = "duckdb"
@@ -229,6 +232,7 @@ class ControlSettings(BaseSettings):
                 ),
             ),
             recheck_days=self.tracking_recheck_days,
+            events_every_hours=self.tracking_events_every_hours,
         )
 
     @model_validator(mode="after")
