@@ -67,13 +67,18 @@ campaign_ledger = sa.Table(
     sa.Column("entry", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-"""Per integration, table and sent campaign: the campaign planner's JSON entry
-(``ctctsync.sync.campaigns``: counts per tracking kind, the instant each kind was read up to,
-last check, last whole read, summary row). Written with the table's bookmark, in one
-transaction, after the warehouse commit; ``reset`` clears it with the bookmark."""
+"""Per integration, table and item: a planner's JSON entry, the table's *ledger*. For the
+per-campaign tables, one per sent campaign (the campaign planner, ``ctctsync.sync.campaigns``:
+counts per tracking kind, the instant each kind was read up to, last check, last whole read,
+summary row); for v3's ``events`` and ``event_registrations``, one per event (the event
+planner, ``ctctsync.sync.events``: the list record's fingerprint, the detail's fields, when
+the detail and the registrations were read), ``campaign_id`` holding the event's id.
+Written after the warehouse commit (with the table's bookmark, in one transaction, when it
+has one); ``reset`` clears it with the bookmark."""
 
 LedgerEntries = Mapping[str, Mapping[str, Any]]
-"""``{campaign_id: entry}``: a table's ledger (entries are JSON-ready mappings)."""
+"""``{item_id: entry}`` (a campaign's or an event's id): a table's ledger (entries are
+JSON-ready mappings)."""
 
 SWITCH_MARKER = "_api_switch_v3"
 """The record of a done v2 -> v3 switch (``ctctsync.sync.switch``): a bookmark row of this
@@ -178,8 +183,8 @@ class StateStore:
         """Save a bookmark (call only after the table's data is committed).
 
         ``columns``: the columns loaded up to this bookmark, saved in the same transaction
-        (see :meth:`columns`); ``ledger``: the table's campaign ledger, which replaces the
-        saved one in the same transaction (see :meth:`ledger`)."""
+        (see :meth:`columns`); ``ledger``: the table's ledger, which replaces the saved one
+        in the same transaction (see :meth:`ledger`)."""
         now = datetime.now(UTC)
         values = {
             "last_run_date": _utc(last_run_date),
@@ -200,7 +205,8 @@ class StateStore:
                 _replace_ledger(conn, integration, table, ledger, now)
 
     def ledger(self, integration: str, table: str) -> dict[str, dict[str, Any]]:
-        """The table's campaign ledger, ``{campaign_id: entry}`` ({} when none was saved)."""
+        """The table's ledger, ``{campaign_id or event_id: entry}`` ({} when none was
+        saved; see :data:`campaign_ledger`)."""
         tbl = campaign_ledger
         query = sa.select(tbl.c.campaign_id, tbl.c.entry).where(
             tbl.c.integration == integration, tbl.c.table_name == table)
@@ -209,8 +215,8 @@ class StateStore:
         return {str(r.campaign_id): json.loads(r.entry) for r in rows}
 
     def save_ledger(self, integration: str, table: str, ledger: LedgerEntries) -> None:
-        """Replace a table's campaign ledger (a full table's: it has no bookmark to save it
-        with). Call only after the table's data is committed."""
+        """Replace a table's ledger (a full table's: it has no bookmark to save it with).
+        Call only after the table's data is committed."""
         with self._writer.begin() as conn:
             _replace_ledger(conn, integration, table, ledger, datetime.now(UTC))
 
@@ -228,7 +234,7 @@ class StateStore:
         return frozenset(json.loads(row[0]))
 
     def reset(self, integration: str, table: str | None = None) -> int:
-        """Forget bookmarks and campaign ledgers (one table, or all of an integration): the
+        """Forget bookmarks and ledgers (one table, or all of an integration): the
         next run re-reads from the history start. Returns how many bookmarks were removed.
         Resetting a whole integration also forgets its discovered fields."""
         stmt = sa.delete(bookmarks).where(bookmarks.c.integration == integration)

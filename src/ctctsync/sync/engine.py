@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -45,6 +45,7 @@ from ctctsync.state import SWITCH_MARKER, Bookmark, StateStore
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.drift import DriftReport
+from ctctsync.sync.events import EVENT_TABLES, EventRun, event_reader, plan_events
 from ctctsync.sync.prefetch import Prefetcher
 from ctctsync.sync.preflight import preflight
 from ctctsync.sync.results import (
@@ -58,7 +59,7 @@ from ctctsync.sync.results import (
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
 from ctctsync.tables import Table, tables_for
 from ctctsync.warehouse import Loader, WarehouseError
-from ctctsync.warehouse.prune import prune_stale
+from ctctsync.warehouse.prune import prune_events, prune_stale
 from ctctsync.warehouse.switch import restore_v2_ids
 
 Clock = Callable[[], datetime]
@@ -207,6 +208,8 @@ class _TableRun:
     """What the read could not load without failing (filled by the reader)."""
     campaigns: TablePlan | None = None
     """A planned per-campaign table's plan (``sync.campaigns``), once its read began."""
+    events: EventRun | None = None
+    """An events table's plan (``sync.events``: whose details and registrations to read)."""
     kind_rows: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Raw records read per (campaign, activity kind): checked against the counts' rise."""
     rows: int = 0
@@ -390,6 +393,8 @@ class _Engine:
         """The run's campaign planner, when the version can scan (``sync.campaigns``)."""
         self._renew_token = renew_token
         self._reader = READERS_BY_VERSION[config.source.api_version]
+        self._events_reader = event_reader(self._reader)
+        """The version's planned events read (v3), None when it has none (v2)."""
         self._switched = (config.source.api_version == "v3"
                           and state.get(config.integration, SWITCH_MARKER) is not None)
         """Whether the integration was switched from v2: its v2 ids are kept."""
@@ -546,6 +551,16 @@ class _Engine:
         if table.replication == "incremental":
             bookmark = self.state.get(cfg.integration, name)
         plan = self._read_plan(table, full_refresh, started_at, bookmark)
+        events = None
+        if self._events_reader is not None and name in EVENT_TABLES:
+            previous = {} if full_refresh else self.state.ledger(cfg.integration, name)
+            events = plan_events(name, previous, now=started_at, policy=cfg.tracking,
+                                 columns=columns, full_refresh=full_refresh)
+        if events is not None and events.prunes:
+            # only the events that changed (or are live, or due) are read: merge them, and
+            # prune their stale rows after the load (sync/events.py)
+            plan = replace(plan, mode="incremental", disposition="merge",
+                           reason="the events the ledger says changed, are live or are due")
         client = (
             make_client(cfg.source, self._should_stop, self.client.redactor, self._renew_token)
             if self._own_clients
@@ -554,7 +569,7 @@ class _Engine:
         run = _TableRun(table=table, plan=plan, columns=columns, started_at=started_at,
                         client=client, own_client=self._own_clients,
                         calls_at_start=client.calls.total,
-                        retries_at_start=client.calls.retry_stats())
+                        retries_at_start=client.calls.retry_stats(), events=events)
         run.pages = Prefetcher(lambda: self._pages(run), PREFETCH, self._should_stop)
         return run
 
@@ -581,7 +596,8 @@ class _Engine:
             tr.rows = run.rows
             self._emit(run, "loaded")
             self._note_losses(run, tr)
-            ledger = self._campaign_ledger(run) if run.campaigns is not None else None
+            ledger = (self._campaign_ledger(run) if run.campaigns is not None
+                      else self._event_ledger(run) if run.events is not None else None)
             if table.replication == "incremental" and not tr.bookmark_held:
                 # only now that the data is committed: a crash before this line re-reads
                 self.state.set(cfg.integration, table.name, run.started_at, self.run_id,
@@ -645,6 +661,9 @@ class _Engine:
         # bulk summaries and campaign activities list what they need themselves); a planned
         # table walks only the campaigns its plan reads (sync/campaigns.py)
         table, client = run.table, run.client
+        if run.events is not None and self._events_reader is not None:
+            return self._events_reader.read_events(table, client, plan=run.events, now=self.now,
+                                                   notes=run.notes)
         source = table.sources[self.config.source.api_version]
         campaigns: list[dict[str, Any]] | None = None
         planner = self._campaign_run
@@ -683,6 +702,23 @@ class _Engine:
             self.log.info("%s: %d stale rows pruned (%d campaigns read whole)",
                           run.table.name, deleted, len(plan.prune))
         return plan.ledger_after(pruned=clean, short=short)
+
+    def _event_ledger(self, run: _TableRun) -> dict[str, dict[str, Any]]:
+        """An events table's ledger after its load; for a merged registrations read, the
+        rows of the events read again that this run did not return, and those of events no
+        longer listed, are pruned first (a crash between the two reads those events again:
+        the saved ledger is the old one). A read that noted a loss prunes nothing."""
+        plan = run.events
+        assert plan is not None
+        clean = not run.notes.counts()
+        self.log.info("%s: events: %s", run.table.name, plan.summary_line())
+        if clean and plan.prunes:
+            cfg = self.config
+            deleted = prune_events(cfg.warehouse, cfg.integration, run.table.name, plan.kept,
+                                   self.run_id)
+            self.log.info("%s: %d stale rows pruned (%d events read again, %d kept)",
+                          run.table.name, deleted, len(plan.reread), len(plan.kept))
+        return plan.ledger_after(pruned=clean)
 
     def _batches(self, run: _TableRun, begin_next: Callable[[], None]) -> Iterator[pa.Table]:
         """The table's pages as Arrow batches, de-duplicated by key across the whole load.

@@ -8,6 +8,8 @@ each record holding the columns of ``table.for_version("v3")`` (:mod:`.shape`) p
 field ctctsync does not know (so new fields are reported). :func:`sent_campaigns` lists the
 campaigns whose activities have tracking, with their activity ids, and
 :func:`scan_campaigns` counts their activities (both in :mod:`.campaigns`).
+:func:`read_events` reads the events tables with the event planner's choices (which details
+and whose registrations to read).
 
 Records may repeat across pages; merging by key is the caller's job. What a reader could not
 read goes to the caller's :class:`~ctctsync.api.readnotes.ReadNotes`. Sections cited are of
@@ -57,6 +59,7 @@ __all__ = [
     "READERS",
     "TableUnavailable",
     "extract",
+    "read_events",
     "scan_campaigns",
     "sent_campaigns",
 ]
@@ -329,25 +332,77 @@ def email_activities(
 # --- events ----------------------------------------------------------------------------------
 
 
+EVENT_DETAIL_FIELDS = ("time_zone", "active_time", "track_id")
+"""What the readers keep of an event's detail (§3.11: only the detail has them):
+``time_zone``, ``active_time`` and ``default_track.track_id``."""
+
+
+class EventPlan(Protocol):
+    """The caller's choices for a read of the events tables, event by event (the event
+    planner, ``ctctsync.sync.events.EventRun``). Details are mappings of
+    :data:`EVENT_DETAIL_FIELDS`. Without a plan every detail and every event's
+    registrations are read (:class:`_ReadAll`)."""
+
+    def known_detail(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The listed ``event``'s detail fields as kept, or None to read its detail."""
+        ...
+
+    def reads_registrations(self, event: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+        """Whether ``event``'s registrations are read (``detail``: as read or kept)."""
+        ...
+
+    def read(self, event: Mapping[str, Any], detail: Mapping[str, Any], *,
+             registrations: bool) -> None:
+        """The reader is done with ``event`` (its row shaped, or its registrations read
+        when ``registrations``, or left as loaded)."""
+        ...
+
+
+class _ReadAll:
+    """The plan of a read without one: every detail, every event's registrations."""
+
+    def known_detail(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return None
+
+    def reads_registrations(self, event: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+        return True
+
+    def read(self, event: Mapping[str, Any], detail: Mapping[str, Any], *,
+             registrations: bool) -> None:
+        return None
+
+
+def detail_fields(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`EVENT_DETAIL_FIELDS` of an event detail (``GET /events/{event_id}``)."""
+    track = detail.get("default_track")
+    return {"time_zone": detail.get("time_zone"), "active_time": detail.get("active_time"),
+            "track_id": track.get("track_id") if isinstance(track, dict) else None}
+
+
 def _events_with_details(
-    client: ApiClient, notes: ReadNotes
-) -> Iterator[tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]]:
-    """Each page of the event list as (event, its detail) pairs, and the page's size.
+    client: ApiClient, notes: ReadNotes, plan: EventPlan
+) -> Iterator[list[tuple[Mapping[str, Any], Mapping[str, Any]]]]:
+    """Each page of the event list as (event, its detail fields) pairs: the detail read
+    where ``plan`` keeps none. The list has no date filter and no update time (§3.11): it
+    is read whole, one call per 100 events.
 
     An event whose detail answers 404 was deleted during the run: noted, and left out."""
     source = V3_ENDPOINTS["events"]
     for page in client.pages(source.path, first_params(source, None), paginator(source)):
-        pairs = []
+        pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
         for event in page.records:
-            event_id = str(event.get("event_id"))
-            try:
-                detail = client.get_json(EVENT_PATH.format(event_id=event_id))
-            except NotFound:
-                log.warning("event %s answered 404: deleted during the run", event_id)
-                notes.add("event_deleted", event_id)
-                continue
-            pairs.append((event, detail if isinstance(detail, dict) else {}))
-        yield pairs, len(page.records)
+            detail = plan.known_detail(event)
+            if detail is None:
+                event_id = str(event.get("event_id"))
+                try:
+                    raw = client.get_json(EVENT_PATH.format(event_id=event_id))
+                except NotFound:
+                    log.warning("event %s answered 404: deleted during the run", event_id)
+                    notes.add("event_deleted", event_id)
+                    continue
+                detail = detail_fields(raw if isinstance(raw, dict) else {})
+            pairs.append((event, detail))
+        yield pairs
 
 
 def event_details(
@@ -359,18 +414,22 @@ def event_details(
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
     notes: ReadNotes | None = None,
+    plan: EventPlan | None = None,
 ) -> Iterator[Records]:
-    """Events: the event list (100 per page, ``next_cursor``) and each event's detail, the
-    only place with ``time_zone`` and ``active_time`` (§3.11). 1 + events/100 + events
-    calls. A full table."""
+    """Events: the event list (100 per page, ``next_cursor``) and the detail of each event
+    ``plan`` has no kept detail for (without a plan: every event's), the only place with
+    ``time_zone`` and ``active_time`` (§3.11). 1 + events/100 calls + one per detail read.
+    Every listed event is a row: a full table."""
     notes = notes if notes is not None else ReadNotes()
+    plan = plan if plan is not None else _ReadAll()
     shape = Shaper(table, source)
-    for pairs, _ in _events_with_details(client, notes):
-        yield [
-            shape(event, {"time_zone_id": detail.get("time_zone"),
-                          "active_date": detail.get("active_time")})
-            for event, detail in pairs
-        ]
+    for pairs in _events_with_details(client, notes, plan):
+        rows = []
+        for event, detail in pairs:
+            rows.append(shape(dict(event), {"time_zone_id": detail.get("time_zone"),
+                                            "active_date": detail.get("active_time")}))
+            plan.read(event, detail, registrations=False)
+        yield rows
 
 
 def event_registrations(
@@ -382,28 +441,59 @@ def event_registrations(
     campaigns: Campaigns | None = None,
     now: Clock = _utcnow,
     notes: ReadNotes | None = None,
+    plan: EventPlan | None = None,
 ) -> Iterator[Records]:
-    """EventRegistrations: per event, its detail (for ``default_track.track_id``), then the
-    registrations of that track, 100 per page (``next_cursor``) -- §3.11. An event without a
-    default track has no registrations to read. A full table."""
+    """EventRegistrations: per listed event ``plan`` picks (without a plan: every one), the
+    registrations of its default track, 100 per page (``next_cursor``) -- §3.11; the track's
+    id comes from the event's detail (read, or kept by ``plan``). An event without a default
+    track has no registrations to read. No date filter (§1.9): an event's registrations
+    are read whole or not at all."""
     notes = notes if notes is not None else ReadNotes()
+    plan = plan if plan is not None else _ReadAll()
     shape = Shaper(table, source)
-    for pairs, _ in _events_with_details(client, notes):
+    for pairs in _events_with_details(client, notes, plan):
         for event, detail in pairs:
-            event_id = str(event.get("event_id"))
-            track = detail.get("default_track")
-            track_id = track.get("track_id") if isinstance(track, dict) else None
-            if not track_id:
+            if not plan.reads_registrations(event, detail):
+                plan.read(event, detail, registrations=False)
                 continue
-            path = source.path.format(event_id=event_id, track_id=track_id)
-            extra = {"event_id": event_id, "track_id": track_id}
-            try:
-                for page in client.pages(path, first_params(source, None),
-                                         paginator(source, path)):
-                    if page.records:
-                        yield [shape(r, extra) for r in page.records]
-            except NotFound:
-                notes.add("event_deleted", event_id)
+            event_id = str(event.get("event_id"))
+            track_id = detail.get("track_id")
+            if track_id:
+                path = source.path.format(event_id=event_id, track_id=track_id)
+                extra = {"event_id": event_id, "track_id": track_id}
+                try:
+                    for page in client.pages(path, first_params(source, None),
+                                             paginator(source, path)):
+                        if page.records:
+                            yield [shape(r, extra) for r in page.records]
+                except NotFound:
+                    notes.add("event_deleted", event_id)
+                    continue
+            plan.read(event, detail, registrations=True)
+
+
+_EVENT_READERS = MappingProxyType(
+    {"event_details": event_details, "event_registrations": event_registrations}
+)
+
+
+def read_events(
+    table: Table,
+    client: ApiClient,
+    *,
+    plan: EventPlan,
+    now: Clock = _utcnow,
+    notes: ReadNotes | None = None,
+) -> Iterator[Records]:
+    """Yield pages of an events table's rows (``events``, ``event_registrations``), the
+    details and registrations read as ``plan`` decides (``ctctsync.sync.events``); what
+    :func:`extract` reads with every detail and every registration read."""
+    view = _v3_view(table)
+    source = view.sources["v3"]
+    reader = _EVENT_READERS.get(source.reader)
+    if reader is None:
+        raise ValueError(f"{view.name} is not an events table (its reader: {source.reader})")
+    yield from reader(client, None, table=view, source=source, now=now, notes=notes, plan=plan)
 
 
 READERS: Mapping[str, SourceReader] = MappingProxyType(
