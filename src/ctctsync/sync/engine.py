@@ -711,7 +711,7 @@ class _Engine:
         plan = run.events
         assert plan is not None
         clean = not run.notes.counts()
-        self.log.info("%s: events: %s", run.table.name, plan.summary_line())
+        self.log.info("%s: %s", run.table.name, plan.summary_line())
         if clean and plan.prunes:
             cfg = self.config
             deleted = prune_events(cfg.warehouse, cfg.integration, run.table.name, plan.kept,
