@@ -534,9 +534,16 @@ V3_EXTRA_TABLES: tuple[Table, ...] = (
             _x("new_contact", "bool", "Whether registering created the contact."),
         ),
         notes=(
-            "Per event: its detail (for the default track's id), then its registrations, "
-            "100 per page (`next_cursor`). No date filter (constant-contact-v3-api.md §1.9): "
-            "replaced on each run."
+            "No date filter (constant-contact-v3-api.md §1.9), so every run reads the event "
+            "list (100 per page) and keeps a ledger per event: an event's registrations (100 "
+            "per page, `next_cursor`, of the track its detail names) are read again when the "
+            "event is new or its listing changed (counts, status, ...), while it is live (from "
+            "a day before its start to a day after its end) and once per "
+            "`tracking.events_every_hours` (default daily, staggered by event); the other "
+            "events' rows stay. Merged by `registration_id`, then the rows CC no longer lists "
+            "are deleted. A payment or check-in change on an event neither changed nor live "
+            "waits for that daily read. A first load or a full refresh reads every event and "
+            "replaces the table."
         ),
         unavailable=MappingProxyType(
             {"v2": "ctctsync reads EventSpot registrations only from the v3 API."}
@@ -1177,9 +1184,11 @@ TABLES: dict[str, Table] = {
             ),
             notes=(
                 "EventSpot omits properties whose value is null: such columns load as NULL. "
-                "v3: the event list (100 per page) plus one detail call per event, for "
-                "`time_zone_id` and `active_date` (only the detail has them); v3 has no check-in "
-                "flag, so `is_checkin_available` is v2 only."
+                "v3: the event list (100 per page) on every run, every listed event a row; an "
+                "event's detail (the only place with `time_zone_id` and `active_date`) is read "
+                "when the event is new or its listing changed, and once per "
+                "`tracking.recheck_days` (staggered), else those two come from the event "
+                "ledger; v3 has no check-in flag, so `is_checkin_available` is v2 only."
             ),
             sources=_both(
                 Source(
