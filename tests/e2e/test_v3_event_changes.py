@@ -1,10 +1,10 @@
 """v3 events and registrations read by the event planner (sync/events.py) end to end, over
-real HTTP into DuckDB: an unchanged run reads only the event list (one call per table);
-added registrations, a modified event and a deleted event are read at the next run, and
-rows CC no longer lists are pruned; a payment change on a quiet event waits for its daily
-slot, one on a live event is read at the next run; a read that noted a loss prunes nothing
-and reads its events again next run; a full refresh reads every event. After each step both
-tables equal the sandbox's truth.
+real HTTP into DuckDB (the first scenario into PostgreSQL too): an unchanged run reads only
+the event list (one call per table); added registrations, a modified event and a deleted
+event are read at the next run, and rows CC no longer lists are pruned; a payment change on
+a quiet event waits for its daily slot, one on a live event is read at the next run; a read
+that noted a loss prunes nothing and reads its events again next run; a full refresh reads
+every event. After each step both tables equal the sandbox's truth.
 
 The account (seed 42, five events) is frozen three days before event 0 starts, when no event
 is live: event 0 (paid) becomes live when the clock is moved to its start; events 3 and 4
@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 import duckdb
+import psycopg
 import pytest
 from pydantic import SecretStr
 from v3_helpers import make_v3_config
@@ -33,7 +34,7 @@ from ctctsync.sandbox.testing import (
     update_event_registration,
 )
 from ctctsync.sync import SyncResult, run_sync
-from ctctsync.tables import warehouse_table_name
+from ctctsync.tables import METADATA_COLUMNS, warehouse_table_name
 
 SEED = 42
 SPEC = AccountSpec(seed=SEED, contacts=60, lists=1, campaigns=1, activities_per_campaign=5,
@@ -85,11 +86,19 @@ def _plant_stale_rows(wcfg: WarehouseConfig, event_id: str) -> None:
     ``event_id`` and a registration of an event gone from the list (the sandbox keeps deleted
     events listed, as CC may)."""
     table = f"{wcfg.dataset}.{warehouse_table_name('cc', 'event_registrations')}"
-    with duckdb.connect(str(wcfg.path)) as con:
-        for registration, event in ((STALE, event_id), (GONE, "gone-event")):
-            con.execute(f"INSERT INTO {table} SELECT * REPLACE (? AS registration_id, "
-                        f"? AS event_id) FROM {table} WHERE event_id = ? LIMIT 1",
-                        [registration, event, event_id])
+    # new keys, and the run columns of one of the event's rows (the others stay NULL)
+    meta = ", ".join(METADATA_COLUMNS)
+    insert = (f"INSERT INTO {table} (registration_id, event_id, {meta}) "
+              f"SELECT {{0}}, {{0}}, {meta} FROM {table} WHERE event_id = {{0}} LIMIT 1")
+    rows = [(registration, event, event_id)
+            for registration, event in ((STALE, event_id), (GONE, "gone-event"))]
+    if wcfg.destination == "duckdb":
+        with duckdb.connect(str(wcfg.path)) as con:
+            con.executemany(insert.format("?"), rows)
+        return
+    assert wcfg.credentials is not None
+    with psycopg.connect(wcfg.credentials.get_secret_value()) as pg:
+        pg.cursor().executemany(insert.format("%s"), rows)
 
 
 def _loaded_ids(wcfg: WarehouseConfig) -> set[str]:
@@ -115,8 +124,8 @@ def _first(sb: Sandbox, wcfg: WarehouseConfig, make_config: Any) -> tuple[SyncCo
 
 
 def test_unchanged_and_changed_events_then_a_full_refresh(
-        sb: Sandbox, duckdb_warehouse: WarehouseConfig, make_config: Any) -> None:
-    wcfg = duckdb_warehouse
+        sb: Sandbox, warehouse: WarehouseConfig, make_config: Any) -> None:
+    wcfg = warehouse
     cfg, ids = _first(sb, wcfg, make_config)
 
     sb.advance(60)  # nothing changed, no event live: the list only
