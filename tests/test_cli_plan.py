@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -110,8 +111,10 @@ def test_plan_json(store: ControlSettings, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_plan_text_warns_when_the_schedule_does_not_fit(
-    store: ControlSettings, capsys: pytest.CaptureFixture[str]
+    store: ControlSettings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # wide enough that no cell wraps, whatever terminal (or none) the test runs under
+    monkeypatch.setattr(commands, "console", Console(width=240))
     assert commands.plan(store) == 0
     out = capsys.readouterr().out
     assert f"Warning ({LABEL}): the hourly schedule needs ~12,288 calls a day of 10,000" in out

@@ -21,10 +21,10 @@ from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from ctctsync.cli.output import console, err_console
 from ctctsync.control import services as svc
 from ctctsync.control.errors import NotFound, QuotaWouldDefer, ServiceError
 from ctctsync.control.models import DEFAULT_API_VERSION, ApiVersion, Integration, Run, User
@@ -48,8 +48,6 @@ EXIT_USAGE = ExitCode.CONFIG
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-console = Console()
-err_console = Console(stderr=True)
 
 
 class _Abort(Exception):  # noqa: N818 -- internal: carries an exit code to the wrapper
