@@ -418,11 +418,14 @@ def test_the_worker_paces_and_counts_with_the_keys_limits(
 
 
 def test_tracking_tiers_follow_the_settings(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, tracking_recent_days=14, tracking_oldest_every_hours=336)
+    settings = make_settings(tmp_path, tracking_recent_days=14, tracking_oldest_every_hours=336,
+                             tracking_events_every_hours=6)
     tiers = quota.tracking_tiers(settings=settings)
     assert (tiers.recent_days, tiers.older_days, tiers.oldest_every_hours) == (14, 90, 336)
     assert tiers.describe()[0] == "Campaigns sent in the last 14 days: checked on every run."
     assert tiers.describe()[2] == "Sent more than 90 days ago: checked every 14 days."
+    assert tiers.events_every_hours == 6 == settings.tracking_policy().events_every_hours
+    assert tiers.describe()[4].endswith("on every run while it is live, otherwise every 6 hours.")
     policy = settings.tracking_policy()
     assert [(t.older_than_days, t.every_hours) for t in policy.tiers] == [
         (0, 0), (14, 24), (90, 336)

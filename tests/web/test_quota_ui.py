@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from ctctsync.control import services as svc
-from ctctsync.control.models import Run
-from ctctsync.control.schemas import KeyLimitsIn
+from ctctsync.control.models import Run, User
+from ctctsync.control.schemas import IntegrationCreate, KeyLimitsIn
 from ctctsync.control.services import quota
-from ctctsync.web.quota import UsageBar, every_words, polling_sentence
+from ctctsync.web.quota import UsageBar, events_sentence, every_words, polling_sentence
 from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebClient, WebServer, create_admin
 from web.test_browser_flow import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from web.test_quota_api import (
@@ -94,6 +94,8 @@ def test_polling_in_plain_words() -> None:
     assert [every_words(h) for h in (1, 6, 48, 24 * 14)] == [
         "hourly", "every 6 hours", "every 2 days", "every 14 days"
     ]
+    assert events_sentence(24).endswith("and otherwise daily.")
+    assert events_sentence(0).endswith("and otherwise on every run.")
 
 
 # ----------------------------------------------------------------------------- the quota page
@@ -196,6 +198,7 @@ def test_details_show_the_estimate_and_polling_tiers(admin: WebClient, acme: int
     share = round(24 * PER_RUN * 100 / 10_000, 1)
     assert f"<strong>{share} %</strong> of the key's daily quota" in html
     assert f'<dd id="campaign-polling">{DEFAULT_POLLING}</dd>' in html
+    assert 'id="event-polling"' not in html  # a v2 integration: events are read whole
     assert API_KEY not in html
 
 
@@ -339,3 +342,19 @@ def test_quota_pages_in_a_browser(browser: Browser, web: WebServer) -> None:
     phone.screenshot(path=str(SCREENSHOTS / "quota-details-phone.png"), full_page=True)
     phone.context.close()
     assert problems == [], problems
+
+
+def test_v3_details_say_how_event_registrations_are_polled(
+    web: WebServer, admin: WebClient
+) -> None:
+    with web.plane.session() as db:
+        user = db.scalar(sa.select(User).where(User.email == ADMIN_EMAIL))
+        assert user is not None
+        integ = svc.create_integration(db, user, IntegrationCreate(
+            name="events_v3", api_version="v3", frequency_hours=1,
+            tables={"events": None, "event_registrations": None}))
+        integ_id = integ.id
+    html = admin.get(f"/integrations/{integ_id}").text
+    assert re.search(r'<dd id="event-polling">Event registrations are read when the event list '
+                     r"shows an event changed, .* and otherwise daily\.</dd>", html)
+    assert 'id="campaign-polling"' not in html  # no campaign table selected

@@ -619,6 +619,8 @@ class TrackingTiersPublic(BaseModel):
     older_every_hours: int = 24
     oldest_every_hours: int = 168
     recheck_days: int = 30
+    events_every_hours: int = 24
+    """v3: each event's registrations are re-read at least this often (0: every run)."""
 
     def describe(self) -> list[str]:
         """The tiers in plain words, one line each."""
@@ -638,4 +640,6 @@ class TrackingTiersPublic(BaseModel):
             f"Sent more than {self.older_days} days ago: checked "
             f"{every(self.oldest_every_hours)}.",
             f"Every campaign's activity is re-read in full once every {self.recheck_days} days.",
+            "v3 event registrations: read when the event list shows the event changed, on "
+            f"every run while it is live, otherwise {every(self.events_every_hours)}.",
         ]

@@ -89,3 +89,11 @@ def polling_sentence(
         f"{days_words(older_days)}, {every_words(oldest_every_hours)} after; every campaign "
         f"is re-read in full every {days_words(recheck_days)}."
     )
+
+
+def events_sentence(events_every_hours: float) -> str:
+    """How a v3 integration's event registrations are polled, for the details page."""
+    when = "on every run" if events_every_hours <= 0 else every_words(events_every_hours)
+    return ("Event registrations are read when the event list shows an event changed, on "
+            f"every run while an event is live (a day before it starts to a day after it "
+            f"ends), and otherwise {when}.")

@@ -826,6 +826,7 @@ def tracking_tiers(db: Session | None = None, settings: ControlSettings | None =
         older_every_hours=settings.tracking_older_every_hours,
         oldest_every_hours=settings.tracking_oldest_every_hours,
         recheck_days=settings.tracking_recheck_days,
+        events_every_hours=settings.tracking_events_every_hours,
     )
 
 

@@ -58,7 +58,7 @@ from ctctsync.web.forms import (
     field_messages,
     form_str,
 )
-from ctctsync.web.quota import UsageBar, polling_sentence
+from ctctsync.web.quota import UsageBar, events_sentence, polling_sentence
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
 
@@ -513,6 +513,9 @@ def _budget_ctx(db: Db, user: CurrentUser, integ: Integration) -> dict[str, Any]
             recheck_days=tiers.recheck_days,
         )
         if polls_campaigns
+        else None,
+        "events_polling": events_sentence(tiers.events_every_hours)
+        if version_of(integ) == "v3" and "event_registrations" in integ.tables
         else None,
     }
 
