@@ -427,6 +427,12 @@ class ControlPlane:
             thread.start()
         log.info("control plane started: %d worker(s)", self.settings.workers)
 
+    def dead_threads(self) -> list[str]:
+        """The names of the started scheduler/worker threads that are no longer alive (a
+        thread that died of an unexpected error): ``/readyz`` reports them. Empty when the
+        threads were never started (the web process alone) or all are alive."""
+        return [t.name for t in self._threads if not t.is_alive()]
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the threads; running syncs end ``cancelled`` within their request in flight."""
         self._stop.set()
