@@ -131,6 +131,9 @@ class ControlSettings(BaseSettings):
     ``<data_dir>/encryption.key``. Losing it means re-entering every credential."""
     public_base_url: str = "http://127.0.0.1:8000"
     """How browsers reach this server; the OAuth callback is built from it."""
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    """When set, ``GET /metrics`` answers only ``Authorization: Bearer <this token>``
+    (``/healthz`` and ``/readyz`` stay open: they tell nothing but up or down)."""
 
     # Constant Contact (the sandbox stands in by pointing these at it).
     cc_base_url: str = CC_V2_BASE_URL
