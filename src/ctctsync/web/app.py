@@ -36,6 +36,7 @@ from ctctsync.web.routes import (
     integrations,
     jobs,
     oauth,
+    ops,
     quota,
     tokens,
     warehouse,
@@ -105,6 +106,8 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     _install_error_pages(app)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    # /healthz, /readyz, /metrics: for probes and scrapers, outside sign-in and sessions.
+    app.include_router(ops.router)
     for module in (auth, account, admin, integrations, jobs, oauth, quota, tokens, warehouse):
         app.include_router(module.router)
     app.include_router(api.router, prefix=api.PREFIX)
