@@ -257,6 +257,9 @@ class RateLimiter:
             self._rate = qps
             self._last_slowdown = None
 
+    def close(self) -> None:
+        """Release what the limiter holds (nothing here; a shared budget's connection)."""
+
 
 # ---------------------------------------------------------------------- registry
 
@@ -289,7 +292,25 @@ def limiter_for(
         return limiter
 
 
+def install_limiter(
+    api_key_fingerprint: str, choose: Callable[[RateLimiter | None], RateLimiter]
+) -> RateLimiter:
+    """Make ``choose(current)`` the process-wide limiter of one API key, under the registry
+    lock: ``choose`` gets the registered limiter (or None) and returns the one to keep, e.g.
+    a budget shared by the fleet (:mod:`ctctsync.api.shared_budget`) replacing the local
+    one. :func:`limiter_for` then hands it to every client of the key."""
+    with _registry_lock:
+        current = _registry.get(api_key_fingerprint)
+        chosen = choose(current)
+        if current is not None and chosen is not current:
+            current.close()
+        _registry[api_key_fingerprint] = chosen
+        return chosen
+
+
 def clear_registry() -> None:
     """Forget every shared limiter (tests, or a process that switches accounts)."""
     with _registry_lock:
+        for limiter in _registry.values():
+            limiter.close()
         _registry.clear()

@@ -15,6 +15,7 @@ import secrets
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -161,6 +162,12 @@ class ControlSettings(BaseSettings):
     cc_daily_limit: int | None = Field(default=10_000, gt=0)
     """Requests per UTC day, per API key: CC's 10,000 (partner keys: 250,000). The default of
     every key without its own limit; unset = no daily budget (a sandbox)."""
+    rate_budget: Literal["auto", "local", "postgres"] = "auto"
+    """Where each API key's rate budget (pacing and daily count) lives
+    (``CTCTSYNC_RATE_BUDGET``): ``local`` in this process only (one process per store);
+    ``postgres`` in the store's PostgreSQL, shared by every process and machine of the fleet;
+    ``auto`` (default): ``postgres`` when the store is PostgreSQL, else ``local``.
+    docs/architecture.md, "A rate budget shared by the fleet"."""
 
     # Campaign polling tiers (issue 10): how often a sent campaign's activity is checked,
     # by its age. Passed to every run (``SyncConfig.tracking``); docs/operations.md.
@@ -261,6 +268,14 @@ class ControlSettings(BaseSettings):
                 hide_password=False
             )
         return url
+
+    @property
+    def resolved_rate_budget(self) -> Literal["local", "postgres"]:
+        """Where rate budgets live (``rate_budget`` with ``auto`` decided by the store)."""
+        if self.rate_budget != "auto":
+            return self.rate_budget
+        url = self.resolved_database_url
+        return "postgres" if url.startswith(("postgresql", "postgres:")) else "local"
 
     @property
     def oauth_redirect_uri(self) -> str:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from ctctsync.api.ratelimit import fingerprint, limiter_for
+from ctctsync.api.ratelimit import RateLimiter, fingerprint
+from ctctsync.api.shared_budget import local_limiter_for, shared_limiter_for
 from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
 from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
@@ -308,7 +309,7 @@ class RunExecutor:
                 f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
                 "config",
             ) from None
-        _seed_limiter(config.source, used_elsewhere)
+        _seed_limiter(config.source, used_elsewhere, settings)
         secrets = (
             *source.secrets,
             access_token,
@@ -517,13 +518,23 @@ class RunExecutor:
             db.commit()
 
 
-def _seed_limiter(source: SourceConfig, used_in_store: int) -> None:
+def _seed_limiter(source: SourceConfig, used_in_store: int, settings: ControlSettings) -> None:
     """Give the key's process-wide limiter the key's limits and today's calls as the store
     knows them (runs of other processes too), so its daily budget is the key's, not this
-    process's share. It keeps its own count when that is higher (calls not stored yet)."""
-    limiter = limiter_for(
-        fingerprint(source.api_key.get_secret_value()), source.qps_limit, source.daily_limit
-    )
+    process's share. It keeps its own count when that is higher (calls not stored yet).
+
+    With ``CTCTSYNC_RATE_BUDGET`` resolving to ``postgres`` the limiter is the fleet's
+    (:mod:`ctctsync.api.shared_budget`, in the store's database): every process and machine
+    paces and counts against one budget per key. The engine's clients get it through
+    :func:`~ctctsync.api.ratelimit.limiter_for`."""
+    key = fingerprint(source.api_key.get_secret_value())
+    limiter: RateLimiter
+    if settings.resolved_rate_budget == "postgres":
+        limiter = shared_limiter_for(
+            key, settings.resolved_database_url, source.qps_limit, source.daily_limit
+        )
+    else:
+        limiter = local_limiter_for(key, source.qps_limit, source.daily_limit)
     if used_in_store > limiter.used_today:
         limiter.set_used_today(used_in_store)
 
