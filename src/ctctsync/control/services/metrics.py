@@ -118,7 +118,7 @@ class OpsFigures:
 
 
 def ops_figures(db: Session) -> OpsFigures:
-    """Read the figures from the store (a handful of queries; read-only)."""
+    """Read the figures from the store (read-only: a few queries, plus two per API key)."""
     now = context(db).now()
     since = now - WINDOW
     by_status: dict[str, int] = dict.fromkeys(RUN_STATUSES, 0)
