@@ -330,3 +330,14 @@ def test_metrics_without_a_token_are_open(web_factory: Callable[..., WebServer])
     with httpx.Client(base_url=srv.base_url, timeout=10) as http:
         families = scrape(http)
     assert families["ctctsync_api_quota_used_today"] == []  # no integration, no key
+
+
+def test_a_scrape_does_not_wait_for_a_writer(web: WebServer) -> None:
+    """On SQLite a scrape reads in a plain transaction: a worker holding the write lock
+    (the plane's sessions take it up front) neither delays nor fails it."""
+    with web.plane.session() as db, httpx.Client(base_url=web.base_url, timeout=10) as http:
+        db.execute(sa.text("UPDATE runs SET status = status"))  # BEGIN IMMEDIATE: locked
+        families = scrape(http)
+        assert value(families["ctctsync_runs"], status="running") == 0
+        assert http.get("/readyz").status_code == 200
+        db.rollback()

@@ -32,9 +32,11 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from ctctsync.control.context import attach
 from ctctsync.control.database import current_revisions, head_revisions
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.services import metrics
@@ -132,8 +134,10 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Read the store once and yield every family."""
-        with self._plane.session() as db:
-            figures = metrics.ops_figures(db)
+        # Not plane.session(): its transactions take SQLite's write lock up front, which a
+        # scrape (reads only) must neither wait for nor hold while workers record progress.
+        with Session(self._plane.engine) as db:
+            figures = metrics.ops_figures(attach(db, self._plane.context))
         window = f"in the last {metrics.WINDOW.total_seconds() / 3600:g} hours"
 
         runs = GaugeMetricFamily(
