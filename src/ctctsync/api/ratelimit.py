@@ -23,6 +23,10 @@ the *actual* send times are checked too: no ``floor(qps)`` + 1 sends within
 If the server still answers "over qps", :meth:`RateLimiter.slow_down` halves the rate and
 pauses everyone for at least a second (the reference says back off >= 1 s); the rate then
 climbs back by a tenth of the limit for every ``recovery_period`` without another warning.
+
+This limiter holds the budget of one process. Several processes or machines on one key share
+it through :class:`~ctctsync.api.shared_budget.SharedRateLimiter` (same rules, state in
+PostgreSQL), installed in this registry by :func:`install_limiter`.
 """
 
 from __future__ import annotations

@@ -157,6 +157,11 @@ class SharedRateLimiter(RateLimiter):
 
     def _prepare(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """Create the table if needed and the key's row."""
+        # A process that stops while holding the key's row lock (SIGSTOP, a frozen VM) must
+        # not stop the fleet: its session is ended after 10 s idle in a transaction, and a
+        # waiter gives up after 5 s (an OperationalError: retried like an outage).
+        conn.execute("SET idle_in_transaction_session_timeout = '10s'")
+        conn.execute("SET lock_timeout = '5s'")
         with conn.transaction():
             # one creator at a time: concurrent CREATE TABLE IF NOT EXISTS can still collide
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DEFAULT_TABLE,))
@@ -306,7 +311,10 @@ class SharedRateLimiter(RateLimiter):
         try:
             if wait > 0:
                 pause(wait, self._sleep, should_stop)
-            while (extra := self._with_store(self._claim, should_stop)) > 0:
+            # no client-side limit: no send times to check (and no transaction to spend)
+            while self.qps is not None and (
+                extra := self._with_store(self._claim, should_stop)
+            ) > 0:
                 pause(extra, self._sleep, should_stop)
         except Cancelled:
             try:
