@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ctctsync.api import ApiClient
 from ctctsync.api.ratelimit import clear_registry, limiter_for
@@ -28,7 +31,7 @@ from ctctsync.api.shared_budget import (
 from ctctsync.errors import DailyQuotaExhausted, RetriesExhausted
 
 if TYPE_CHECKING:  # children import this module: keep the sandbox server out of them
-    from ctctsync.sandbox.testing import Sandbox
+    from ctctsync.sandbox import Sandbox
 
 SPAWN = multiprocessing.get_context("spawn")
 KEY = "0123456789abcdef"  # a fingerprint, as the worker passes it
@@ -46,13 +49,64 @@ def table(pg_dsn: str) -> Iterator[str]:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+class Outage:
+    """A TCP relay in front of PostgreSQL that can go down (refusing and cutting every
+    connection) and come back on the same port: a real outage, not a mocked one."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._open: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        assert self._listener is not None
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone may not)
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+        self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: down
+            server = socket.create_connection(self.target)
+            self._open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            s.close()
+
+
 # ---------------------------------------------------------------------- children
 
 
 def _pace(dsn: str, table: str, qps: float, daily: int | None, calls: int, start: Any,
           out: Any) -> None:
-    """Child: ``calls`` acquisitions once every child is ready (``start``); reports each start time (wall
-    clock: all children run on this machine) and how many the daily budget refused."""
+    """Child: ``calls`` acquisitions once every child is ready (``start``); reports each
+    start time (wall clock: all children run on this machine) and how many the daily budget
+    refused."""
     limiter = SharedRateLimiter(dsn, KEY, qps, daily, table=table)
     limiter.used_today  # connect and create before the race  # noqa: B018
     start.wait()
@@ -214,3 +268,25 @@ def test_two_processes_share_the_sandbox_limit(pg_dsn: str, table: str,
     statuses = sb.counters.snapshot()["api_keys"][creds.api_key]
     assert statuses.get("403", 0) == 0
     assert statuses["200"] == 10
+
+
+def test_an_outage_pauses_calls_until_the_store_is_back(
+    pg_dsn: str, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    info = conninfo_to_dict(pg_dsn)
+    relay = Outage((str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)))
+    dsn = make_conninfo(pg_dsn, host="127.0.0.1", port=relay.port)
+    limiter = SharedRateLimiter(dsn, KEY, 4.0, 100, table=table, outage_limit=30)
+    limiter.acquire()
+    relay.down()
+    back = threading.Timer(1.2, relay.up)  # the outage under test lasts ~1.2 s
+    started = time.monotonic()
+    back.start()
+    with caplog.at_level(logging.INFO):
+        limiter.acquire()  # waits the outage out: nothing booked, nothing sent meanwhile
+    assert time.monotonic() - started >= 1.2
+    back.join()
+    assert "unreachable" in caplog.text and "reachable again" in caplog.text
+    assert limiter.used_today == 2  # the waiting call counted once, when booked
+    limiter.close()
+    relay.down()
