@@ -14,11 +14,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import ValidationError
 
 from ctctsync.api import ApiClient
 from ctctsync.api.ratelimit import clear_registry, limiter_for
@@ -28,6 +30,7 @@ from ctctsync.api.shared_budget import (
     local_limiter_for,
     shared_limiter_for,
 )
+from ctctsync.control.settings import ControlSettings
 from ctctsync.errors import DailyQuotaExhausted, RetriesExhausted
 
 if TYPE_CHECKING:  # children import this module: keep the sandbox server out of them
@@ -290,3 +293,25 @@ def test_an_outage_pauses_calls_until_the_store_is_back(
     assert limiter.used_today == 2  # the waiting call counted once, when booked
     limiter.close()
     relay.down()
+
+
+@pytest.mark.parametrize(
+    ("database_url", "setting", "resolved"),
+    [
+        pytest.param(None, "auto", "local", id="sqlite-store-auto-local"),
+        pytest.param("postgres://u@db/ctct", "auto", "postgres", id="postgres-store-auto-shared"),
+        pytest.param("postgres://u@db/ctct", "local", "local", id="postgres-store-forced-local"),
+        pytest.param("postgresql://u@db/ctct", "postgres", "postgres", id="explicit-postgres"),
+    ],
+)
+def test_the_setting_chooses_where_the_budget_lives(
+    tmp_path: Path, database_url: str | None, setting: str, resolved: str
+) -> None:
+    settings = ControlSettings(data_dir=tmp_path, database_url=database_url,
+                               rate_budget=setting)  # type: ignore[arg-type]
+    assert settings.resolved_rate_budget == resolved
+
+
+def test_a_shared_budget_needs_a_postgresql_store(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="CTCTSYNC_RATE_BUDGET=postgres"):
+        ControlSettings(data_dir=tmp_path, rate_budget="postgres")

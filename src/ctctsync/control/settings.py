@@ -274,8 +274,19 @@ class ControlSettings(BaseSettings):
         """Where rate budgets live (``rate_budget`` with ``auto`` decided by the store)."""
         if self.rate_budget != "auto":
             return self.rate_budget
-        url = self.resolved_database_url
-        return "postgres" if url.startswith(("postgresql", "postgres:")) else "local"
+        return "postgres" if self._store_is_postgres() else "local"
+
+    def _store_is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith(("postgresql", "postgres:"))
+
+    @model_validator(mode="after")
+    def _rate_budget_needs_postgres(self) -> ControlSettings:
+        if self.rate_budget == "postgres" and not self._store_is_postgres():
+            raise ValueError(
+                "CTCTSYNC_RATE_BUDGET=postgres keeps the budget in the store's PostgreSQL: "
+                "set CTCTSYNC_DATABASE_URL to a PostgreSQL URL, or use auto/local"
+            )
+        return self
 
     @property
     def oauth_redirect_uri(self) -> str:

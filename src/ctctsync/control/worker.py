@@ -309,7 +309,10 @@ class RunExecutor:
                 f"The integration's settings are not valid: {exc.errors()[0]['msg']}",
                 "config",
             ) from None
-        _seed_limiter(config.source, used_elsewhere, settings)
+        try:
+            _seed_limiter(config.source, used_elsewhere, settings)
+        except CtctError as exc:  # the fleet's rate budget unreachable past its outage limit
+            raise _Setup(exc.user_message, exc.failure_type) from None
         secrets = (
             *source.secrets,
             access_token,
