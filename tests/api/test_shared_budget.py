@@ -171,10 +171,12 @@ def test_processes_share_one_pacing(pg_dsn: str, table: str) -> None:
     results = _run(_pace, pg_dsn, table, qps, 1000, per_child, n=3)
     starts = sorted(t for child_starts, _ in results for t in child_starts)
     assert len(starts) == 3 * per_child
-    # no 1-second window holds more than floor(qps) starts, whichever process made them
+    # no 1-second window holds more than floor(qps) starts, whichever process made them; the
+    # times are read after acquire() returns, in processes a busy machine may pause for a few
+    # ms, hence 50 ms of slack: three unshared budgets would put the 21 starts within 0.35 s
     allowed = int(qps)
     spans = [starts[i + allowed] - starts[i] for i in range(len(starts) - allowed)]
-    assert min(spans) >= 1.0
+    assert min(spans) >= 0.95, min(spans)
     # each process really raced the others (not one after another)
     first_ends = [max(s) for s, _ in results]
     assert min(first_ends) > min(min(s) for s, _ in results) + 0.5
@@ -260,7 +262,6 @@ def test_the_worker_installs_it_for_every_client_of_the_key(pg_dsn: str, table: 
     assert shared._conn is None
 
 
-@pytest.mark.slow
 def test_two_processes_share_the_sandbox_limit(pg_dsn: str, table: str,
                                                sandbox_factory: Any) -> None:
     sb: Sandbox = sandbox_factory(qps_limit=4)

@@ -16,9 +16,21 @@ connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the alembic CLI is not supported
     raise RuntimeError("run migrations through ctctsync.db.ensure_schema")
 
+# Tables in the store that are not the control plane's models, kept out of autogenerate and
+# comparisons (which would otherwise propose dropping them): the fleet's shared rate budget,
+# created on first use by ctctsync.api.shared_budget (DEFAULT_TABLE), bookkeeping only.
+UNMODELLED_TABLES = frozenset({"ctctsync_rate_budget"})
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object,
+             ) -> bool:
+    return not (type_ == "table" and reflected and name in UNMODELLED_TABLES)
+
+
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    include_object=_include,
     # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
