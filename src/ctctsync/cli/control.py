@@ -287,9 +287,22 @@ def serve(
     raise typer.Exit(commands.serve(host=host, port=port, workers=workers))
 
 
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Runs this process executes at once.")
+    ] = 2,
+) -> None:
+    """Execute queued runs from the fleet's queue (CTCTSYNC_QUEUE=procrastinate) until
+    SIGTERM; start any number of them, on any machine that reaches the store."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.worker(concurrency=concurrency))
+
+
 def register(app: typer.Typer) -> None:
     """Add the control plane's commands to the main ``ctctsync`` app."""
     app.command("serve")(serve)
+    app.command("worker")(worker)
     app.add_typer(integrations_app, name="integrations")
     app.add_typer(runs_app, name="runs")
     app.add_typer(users_app, name="users")

@@ -12,6 +12,7 @@ first administrator, so ``ctctsync integrations list`` sees every integration.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -687,6 +688,34 @@ def serve(
     finally:
         # Running jobs end `cancelled` within their request in flight and are due again at
         # once, so the next start resumes them from their bookmarks.
+        plane.close()
+    return EXIT_OK
+
+
+def worker(settings: ControlSettings | None = None, *, concurrency: int = 2) -> int:
+    """``ctctsync worker``: execute runs from the procrastinate queue until SIGTERM/SIGINT
+    (running syncs end ``cancelled``, resumed from their bookmarks by the next run)."""
+    cfg = settings or ControlSettings()
+    if cfg.queue != "procrastinate":
+        err_console.print(
+            "[red]Refusing to start:[/] ctctsync worker takes runs from the fleet's queue: "
+            "set CTCTSYNC_QUEUE=procrastinate (with a PostgreSQL CTCTSYNC_DATABASE_URL). "
+            "With the default queue, `ctctsync serve` runs the workers itself.",
+            soft_wrap=True,
+        )
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    plane = ControlPlane(cfg)
+    assert plane.fleet is not None
+    console.print(
+        f"ctctsync worker {plane.process_id}: {concurrency} run(s) at once, "
+        f"store {_safe_url(cfg.resolved_database_url)}"
+    )
+    try:
+        plane.fleet.run_worker(concurrency)
+    finally:
         plane.close()
     return EXIT_OK
 

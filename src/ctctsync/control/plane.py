@@ -19,10 +19,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -38,6 +39,9 @@ from ctctsync.control.services import quota
 from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import ProgressListener, RunExecutor
+
+if TYPE_CHECKING:
+    from ctctsync.control.fleet import RunQueue
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +95,19 @@ class ControlPlane:
         if migrate:
             upgrade_database(self.engine)
         self._wake = threading.Event()
+        self.fleet: RunQueue | None = None
+        """The procrastinate queue (``CTCTSYNC_QUEUE=procrastinate``): queued runs are
+        announced to ``ctctsync worker`` processes instead of this process's threads."""
+        if settings.queue == "procrastinate":
+            from ctctsync.control.fleet import RunQueue  # only the fleet needs procrastinate
+
+            self.fleet = RunQueue(self)
         self.context = ControlContext(
             settings=settings,
             box=SecretBox(settings.fernet_key()),
             clock=self.clock,
             engine=self.engine,
-            wake=self._wake.set,
+            wake=self._wake.set if self.fleet is None else self._announce_queued,
             cancel=self.cancel_local,
         )
         # Sessions read, then write: on SQLite they must hold the write lock from the start.
@@ -124,6 +135,10 @@ class ControlPlane:
             yield db
         finally:
             db.close()
+
+    def _announce_queued(self) -> None:
+        assert self.fleet is not None
+        self.fleet.announce_queued()
 
     def add_progress_listener(self, listener: ProgressListener) -> None:
         """Call ``listener(run_id, event)`` on every progress event of every run."""
@@ -380,9 +395,15 @@ class ControlPlane:
                 return candidate
         return None
 
-    def work_once(self, worker_id: str | None = None, run_id: str | None = None) -> str | None:
+    def work_once(
+        self,
+        worker_id: str | None = None,
+        run_id: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> str | None:
         """Claim one queued run (or ``run_id``) and execute it on this thread; returns its
-        id, or None when there was nothing to claim."""
+        id, or None when there was nothing to claim. The run stops (``cancelled``) when
+        ``should_stop`` (default: this plane is stopping) returns True."""
         worker = worker_id or f"{self.process_id}:{threading.current_thread().name}"
         claimed = self.claim_next(worker, run_id)
         if claimed is None:
@@ -391,7 +412,7 @@ class ControlPlane:
         with self._executing_lock:
             self._executing[claimed] = executor
         try:
-            executor.execute(self._stop.is_set)
+            executor.execute(should_stop or self._stop.is_set)
         finally:
             with self._executing_lock:
                 self._executing.pop(claimed, None)
@@ -412,6 +433,11 @@ class ControlPlane:
     def start(self) -> None:
         """Start the scheduler thread and ``settings.workers`` worker threads."""
         if self._threads:
+            return
+        if self.fleet is not None:
+            # The fleet's workers execute runs and its periodic job schedules them (once
+            # across the fleet): this process only enqueues.
+            log.info("control plane started: runs go to `ctctsync worker` processes")
             return
         self._stop.clear()
         self._threads.append(
@@ -444,6 +470,8 @@ class ControlPlane:
     def close(self) -> None:
         """Stop the threads and release the store's connections."""
         self.stop()
+        if self.fleet is not None:
+            self.fleet.close()
         self.engine.dispose()
 
     def _scheduler_loop(self) -> None:

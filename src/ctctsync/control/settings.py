@@ -190,6 +190,11 @@ class ControlSettings(BaseSettings):
     warehouse_path: Path | None = None
     warehouse_dataset: DatasetName = "constant_contact"
 
+    queue: Literal["threads", "procrastinate"] = "threads"
+    """How queued runs reach a worker (``CTCTSYNC_QUEUE``): ``threads`` (default), the
+    ``serve`` process's own scheduler and worker threads; ``procrastinate``, a fleet of
+    ``ctctsync worker`` processes fed by procrastinate jobs in the store's PostgreSQL, with
+    ``serve`` only enqueuing. docs/architecture.md, "The worker fleet"."""
     workers: int = Field(default=2, ge=0, le=32)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     stale_after_seconds: float = Field(default=120.0, gt=0)
@@ -285,6 +290,15 @@ class ControlSettings(BaseSettings):
             raise ValueError(
                 "CTCTSYNC_RATE_BUDGET=postgres keeps the budget in the store's PostgreSQL: "
                 "set CTCTSYNC_DATABASE_URL to a PostgreSQL URL, or use auto/local"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _queue_needs_postgres(self) -> ControlSettings:
+        if self.queue == "procrastinate" and not self._store_is_postgres():
+            raise ValueError(
+                "CTCTSYNC_QUEUE=procrastinate keeps its jobs in the store's PostgreSQL: "
+                "set CTCTSYNC_DATABASE_URL to a PostgreSQL URL, or use threads"
             )
         return self
 
