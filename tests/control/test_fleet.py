@@ -67,7 +67,9 @@ def warehouse_dataset(pg_dsn: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _start_worker(settings: ControlSettings, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+def _start_worker(
+    settings: ControlSettings, tmp_path: Path, name: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
     env.update(
         CTCTSYNC_DATABASE_URL=settings.resolved_database_url,
@@ -225,3 +227,46 @@ def test_sigterm_cancels_the_running_sync(
     plane.close()
     assert code == 0, (tmp_path / "worker.log").read_text()
     assert [r.status for r in runs] == ["cancelled"]  # as serve's shutdown leaves it
+
+
+@pytest.mark.postgres
+def test_a_killed_worker_releases_its_integration(
+    sandbox: Sandbox, pg_url: str, pg_dsn: str, warehouse_dataset: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database_url=pg_url,
+        queue="procrastinate",
+        cc_base_url=sandbox.base_url,
+        cc_qps_limit=None,
+        scheduler_interval_seconds=1,
+        heartbeat_seconds=0.5,
+        stale_after_seconds=2,
+    )
+    plane = ControlPlane(settings)
+    latency = sandbox.faults.add("latency", "*", latency_ms=400)
+    with plane.session() as db:
+        user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+        assert user is not None
+        svc.save_warehouse(
+            db, WarehouseIn(destination="postgres", credentials=pg_dsn, dataset=warehouse_dataset)
+        )
+    doomed = _start_worker(settings, tmp_path, "doomed")
+    survivor = None
+    try:
+        _connect(plane, sandbox, user, "one")
+        runs = _wait(plane, lambda rs: any(r.status == "running" for r in rs))
+        assert [r.status for r in runs] == ["running"]
+        doomed.kill()  # no SIGTERM: its job stays `doing`, holding the integration's lock
+        doomed.wait(10)
+        sandbox.faults.remove(latency.id)
+        survivor = _start_worker(settings, tmp_path, "survivor")
+        runs = _wait(plane, lambda rs: len(rs) == 2 and rs[1].status in FINISHED)
+    finally:
+        if survivor is not None:
+            survivor.send_signal(signal.SIGTERM)
+            survivor.wait(30)
+        plane.close()
+    logs = (tmp_path / "survivor.log").read_text()
+    assert [r.status for r in runs] == ["failed", "succeeded"], logs
+    assert "worker died" in (runs[0].error or "")

@@ -211,6 +211,7 @@ class RunQueue:
         ``cancelled`` (bookmarks keep what was committed), as ``serve`` does on shutdown.
         """
         ensure_schema(self.conninfo)
+        settings = self.plane.settings
 
         async def main() -> None:
             # Our pool: each running sync may defer from its thread, plus the listener.
@@ -224,6 +225,10 @@ class RunQueue:
                     name=self.plane.process_id,
                     shutdown_graceful_timeout=0,
                     install_signal_handlers=True,
+                    # Beat as often as a run does: the tick takes a worker silent for
+                    # stale_after_seconds (> 2 beats, validated) for dead, never a live one.
+                    update_heartbeat_interval=settings.heartbeat_seconds,
+                    stalled_worker_timeout=settings.stale_after_seconds,
                 )
 
         asyncio.run(main())
