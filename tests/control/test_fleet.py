@@ -58,6 +58,28 @@ def test_schema_applied_once(pg_url: str) -> None:
     assert ensure_schema(conninfo) is False  # idempotent: a second process finds it there
 
 
+@pytest.mark.postgres
+def test_a_failed_announcement_still_queues_the_run(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plane = ControlPlane(make_settings(tmp_path, database_url=pg_url, queue="procrastinate"))
+    conninfo = job_conninfo(pg_url)
+    ensure_schema(conninfo)
+    with psycopg.connect(conninfo) as conn:  # a broken job store: deferring raises
+        conn.execute("DROP FUNCTION procrastinate_defer_jobs_v1")
+    try:
+        with plane.session() as db:
+            user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert user is not None
+            integ = svc.create_integration(db, user, IntegrationCreate(name="one"))
+            svc.set_manual_credentials(db, integ, "k", "t", check_access=False)
+            run = svc.run_now(db, integ, user)
+        assert run.status == "queued"  # the request succeeds; the next tick announces it
+        assert "could not announce the queued runs" in caplog.text
+    finally:
+        plane.close()
+
+
 @pytest.fixture
 def warehouse_dataset(pg_dsn: str) -> Iterator[str]:
     dataset = f"fleet_{uuid.uuid4().hex[:12]}"

@@ -138,7 +138,11 @@ class ControlPlane:
 
     def _announce_queued(self) -> None:
         assert self.fleet is not None
-        self.fleet.announce_queued()
+        try:
+            self.fleet.announce_queued()
+        except Exception:
+            # The run is queued all the same: the fleet's next tick announces it again.
+            log.exception("could not announce the queued runs to the workers; the next tick will")
 
     def add_progress_listener(self, listener: ProgressListener) -> None:
         """Call ``listener(run_id, event)`` on every progress event of every run."""
