@@ -91,6 +91,9 @@ SLOW_TESTS = (
     "tests/api/test_v3_oauth_client.py::test_processes_racing_on_sqlite_refresh_once",
     "tests/api/test_v3_oauth_client.py::test_processes_racing_on_postgresql_refresh_once",
     "tests/api/test_shared_budget.py::test_two_processes_share_the_sandbox_limit",
+    "tests/control/test_fleet.py::test_two_workers_run_four_integrations",
+    "tests/control/test_fleet.py::test_a_killed_worker_releases_its_integration",
+    "tests/control/test_fleet.py::test_sigterm_cancels_the_running_sync",
 )
 
 

@@ -18,8 +18,13 @@ if connection is None:  # pragma: no cover - the alembic CLI is not supported
 
 # Tables in the store that are not the control plane's models, kept out of autogenerate and
 # comparisons (which would otherwise propose dropping them): the fleet's shared rate budget,
-# created on first use by ctctsync.api.shared_budget (DEFAULT_TABLE), bookkeeping only.
-UNMODELLED_TABLES = frozenset({"ctctsync_rate_budget"})
+# created on first use by ctctsync.api.shared_budget (DEFAULT_TABLE), and the job engine's.
+UNMODELLED_TABLES = frozenset({
+    "ctctsync_rate_budget",
+    # procrastinate's own tables (the worker fleet, ctctsync.control.fleet.ensure_schema)
+    "procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers",
+    "procrastinate_workers",
+})
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object,
