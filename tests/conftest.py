@@ -75,6 +75,7 @@ SLOW_MODULES = (
 SLOW_TESTS = (
     "tests/web/test_edge_validation.py::test_zero_qps_limit_refused_at_start",
     "tests/control/test_settings.py::test_serve_refuses_a_weak_key_in_one_line",
+    "tests/control/test_settings.py::test_serve_refuses_an_unusable_encryption_key_in_one_line",
     "tests/test_file_modes.py::test_a_sync_creates_private_state_store_and_warehouse",
     "tests/test_redaction.py::test_each_run_has_its_own_redactor_dropped_when_it_ends",
     "tests/test_secrets.py::test_worker_runs_scrub_their_own_token_and_keep_none",

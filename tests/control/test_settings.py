@@ -150,3 +150,20 @@ def test_serve_refuses_a_weak_key_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ctctsync keys generate" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("key", ["", "not-a-fernet-key"])
+def test_serve_refuses_an_unusable_encryption_key_in_one_line(tmp_path: Path, key: str) -> None:
+    # e.g. a blank `CTCTSYNC_ENCRYPTION_KEY=` line of a compose .env file: before, a traceback
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
+    env |= {"CTCTSYNC_ENCRYPTION_KEY": key, "CTCTSYNC_DATA_DIR": str(tmp_path / "d")}
+    done = subprocess.run(
+        [sys.executable, "-m", "ctctsync", "serve", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CTCTSYNC_ENCRYPTION_KEY" in lines[0], done.stderr
+    assert "ctctsync keys generate" in lines[0] and "Traceback" not in done.stderr
+    assert not key or key not in done.stderr
+    assert not (tmp_path / "d" / "encryption.key").exists()  # nothing made on the way out

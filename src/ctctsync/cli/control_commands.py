@@ -658,7 +658,7 @@ def serve(
     if workers is not None:
         update["workers"] = workers
     cfg = base.model_copy(update=update) if update else base
-    if (problem := cfg.secret_key_problem()) is not None:
+    if (problem := cfg.startup_problem()) is not None:
         err_console.print(f"[red]Refusing to start:[/] {problem}", soft_wrap=True)
         return EXIT_USAGE
     if cfg.host not in LOCAL_HOSTS and not cfg.secret_key_explicit:
@@ -703,6 +703,9 @@ def worker(settings: ControlSettings | None = None, *, concurrency: int = 2) -> 
             "With the default queue, `ctctsync serve` runs the workers itself.",
             soft_wrap=True,
         )
+        return EXIT_USAGE
+    if (problem := cfg.startup_problem()) is not None:
+        err_console.print(f"[red]Refusing to start:[/] {problem}", soft_wrap=True)
         return EXIT_USAGE
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

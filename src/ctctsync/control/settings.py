@@ -343,6 +343,29 @@ class ControlSettings(BaseSettings):
         made = generate_secret_key().encode()
         return read_or_create_key_file(self.data_dir / SECRET_KEY_FILE, made).decode()
 
+    def encryption_key_problem(self) -> str | None:
+        """Why the credential-encryption key the operator supplied is unusable (one line,
+        without the key), or None. An empty ``CTCTSYNC_ENCRYPTION_KEY=`` (a blank line of an
+        env file) counts as supplied, so it is refused rather than taken as "no key"."""
+        if self.encryption_key is None:
+            return None
+        value = self.encryption_key.get_secret_value()
+        if not value.strip():
+            return ("CTCTSYNC_ENCRYPTION_KEY is set but empty: unset it to keep the key in "
+                    f"{self.data_dir / ENCRYPTION_KEY_FILE}, or set a Fernet key. "
+                    + KEY_ADVICE)
+        try:
+            Fernet(value.encode())
+        except ValueError:
+            return ("CTCTSYNC_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64 bytes). "
+                    + KEY_ADVICE)
+        return None
+
+    def startup_problem(self) -> str | None:
+        """The first reason this process must not start with these settings (a key the
+        operator supplied that cannot serve), one line and without any secret; None if none."""
+        return self.secret_key_problem() or self.encryption_key_problem()
+
     def fernet_key(self) -> bytes:
         """The credential-encryption key (created in ``data_dir`` on first use)."""
         if self.encryption_key is not None:
