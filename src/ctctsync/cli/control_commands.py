@@ -678,9 +678,11 @@ def serve(
         )
     app = create_app(cfg, plane)
     plane.start()
+    runs_where = (f"{cfg.workers} worker(s)" if cfg.queue != "procrastinate"
+                  else "runs go to the fleet's queue: start `ctctsync worker` processes")
     console.print(
         f"ctctsync control plane on http://{cfg.host}:{cfg.port} "
-        f"({cfg.workers} worker(s), store {_safe_url(cfg.resolved_database_url)})"
+        f"({runs_where}, store {_safe_url(cfg.resolved_database_url)})"
     )
     try:
         with _sigterm_as_sigint():
