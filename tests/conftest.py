@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from argon2 import PasswordHasher
 
+from ctctsync.api.ratelimit import clear_registry
 from ctctsync.control import crypto
 from ctctsync.control.database import create_store_engine, upgrade_database
 from ctctsync.control.services import users
@@ -37,6 +39,15 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crypto, "_hasher", cheap)
     # what an unknown email is checked against, so that it takes as long as a known one
     monkeypatch.setattr(users, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Each test starts with no process-wide rate limiter. They are per API key, and every
+    test's sandbox uses the same key: a limiter one test left behind (a shared-budget one whose
+    PostgreSQL schema was dropped with the test, or a daily count) must not pace the next."""
+    yield
+    clear_registry()
 
 
 @pytest.fixture(scope="session")

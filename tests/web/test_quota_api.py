@@ -304,6 +304,7 @@ def test_integration_carries_its_estimate_and_tiers(budgeted: Budgeted) -> None:
         "older_every_hours": 24,
         "oldest_every_hours": 168,
         "recheck_days": 30,
+        "events_every_hours": 24,
     }
     assert API_KEY not in r.text
 
