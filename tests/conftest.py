@@ -110,7 +110,8 @@ SLOW_TESTS = (
 
 
 # The long lane: scenarios the default run (`scripts/test`, what CI runs) leaves out so that
-# it stays under 15 minutes on this 2-core machine (measured: 17 min with them, see README).
+# it stays under 15 minutes on this 2-core machine (measured in one process: 17 min with them;
+# since, two xdist workers run the default lane in ~7 min, see README).
 # Each one repeats, on a second warehouse or a second fault mix, a scenario the default run
 # keeps; `scripts/test -m long` runs exactly these (about 4.5 minutes).
 LONG_TESTS = (
