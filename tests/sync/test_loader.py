@@ -435,3 +435,34 @@ def test_a_run_loads_a_duckdb_file_with_one_worker_thread(tmp_path: Path) -> Non
                                ).fetchone()
     assert threads == (DUCKDB_THREADS,)
     assert rows == (20,)
+
+
+def test_two_threads_first_load_into_one_new_postgresql_dataset(pg_dsn: str) -> None:
+    """Two integrations' first loads into one new PostgreSQL dataset at the same moment both
+    create dlt's tables there; the one that loses the race (a unique violation on the
+    catalog, ``SchemaUpdateTerminalError``) loads again instead of failing its run
+    (``load_retrying_schema_races``). Seen with two workers and with the worker fleet."""
+    dataset = f"t_{uuid.uuid4().hex[:12]}"
+    wcfg = WarehouseConfig(destination="postgres", credentials=PG, dataset=dataset)
+    names = [f"i{n}" for n in range(4)]
+    start = threading.Barrier(len(names))
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            _load_integration(wcfg, name, 200, start)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in names]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], errors
+        assert all(warehouse_tables(wcfg, n) == {f"{n}_events": 200} for n in names)
+    finally:
+        with psycopg.connect(PG, autocommit=True) as conn:
+            for schema in (dataset, f"{dataset}_staging"):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

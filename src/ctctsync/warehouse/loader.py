@@ -22,17 +22,18 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import dlt
 import duckdb
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.pipeline.helpers import retry_schema_update
 
 from ctctsync.config import WarehouseConfig
 from ctctsync.db import private_umask
@@ -42,6 +43,7 @@ from ctctsync.warehouse.destination import scratch_pipeline
 from ctctsync.warehouse.filelock import FileGate, gate_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Disposition = Literal["replace", "merge"]
 
@@ -190,7 +192,7 @@ class Loader:
                 pipeline.extract(resource, schema=dlt.Schema(self.pipeline_name))
                 pipeline.normalize()
                 with self._turn():
-                    info = pipeline.load()
+                    info = load_retrying_schema_races(pipeline.load, table.name)
                     _empty_staging(pipeline, self.warehouse_name(table))
                     self._checkpoint()
             except Exception as exc:
@@ -282,6 +284,33 @@ def _empty_staging(pipeline: dlt.Pipeline, table_name: str) -> None:
     except Exception as exc:  # the load is committed; see the docstring
         log.warning("could not empty the staging copy of %s: %s", table_name,
                     type(exc).__name__)
+
+
+SCHEMA_RACE_ATTEMPTS = 3
+"""Loads of one table tried when dlt's schema update loses a race (see below)."""
+
+
+def load_retrying_schema_races(load: Callable[[], T], table: str) -> T:
+    """``load()`` (dlt's load step), again when it failed on a schema update another process
+    or thread made at the same moment.
+
+    Two integrations whose first loads go into one new PostgreSQL dataset at once both
+    create dlt's own tables (``_dlt_version``, ...); one of them fails with
+    ``SchemaUpdateTerminalError`` (a unique violation on the catalog). dlt documents the retry
+    as safe (``dlt.pipeline.helpers.retry_schema_update``): the package stays pending, and the
+    next load re-reads the destination's schema and applies only what is still missing. Seen
+    with two control-plane workers and with the worker fleet (issue 11)."""
+    is_race = retry_schema_update()
+    for attempt in range(1, SCHEMA_RACE_ATTEMPTS + 1):
+        try:
+            return load()
+        except Exception as exc:
+            if attempt == SCHEMA_RACE_ATTEMPTS or not is_race(exc):
+                raise
+            log.warning("%s: the warehouse schema changed under this load (another load "
+                        "created the same tables at the same moment); loading again "
+                        "(attempt %d of %d)", table, attempt + 1, SCHEMA_RACE_ATTEMPTS)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _unwrap(exc: BaseException) -> BaseException:
