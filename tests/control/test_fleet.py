@@ -168,7 +168,8 @@ def test_two_workers_run_four_integrations(
     workers = [_start_worker(settings, tmp_path, f"worker{i}") for i in (1, 2)]
     try:
         # The first load creates dlt's shared tables of the dataset; concurrent first loads
-        # race on them (a warehouse limit, not the fleet's), so "one" goes first.
+        # race on them (the loader loads again, test_loader covers that), so "one" goes first
+        # and this test stays about the fleet.
         _connect(plane, sandbox, user, "one")
         _wait(plane, lambda rs: len(rs) == 1 and rs[0].status in FINISHED)
         for name in ("two", "three", "four"):
