@@ -36,7 +36,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from ctctsync.api.cancel import Cancelled, StopCheck, check_stop, pause
@@ -163,19 +163,15 @@ class RateLimiter:
         ``floor(qps)`` sends, measured over ``window`` = ``floor(qps) / qps * (1 + margin)``.
         """
         with self._lock:
-            now = self._clock()
             if self.qps is None:
                 return 0.0
-            allowed = max(1, math.floor(self.qps))
-            window = allowed / self.qps * (1.0 + self.margin)
-            sent = self._sent
-            # 1 us of float slack: n booked intervals add up to the window, not beyond it
-            if len(sent) >= allowed and sent[-allowed] + window - now > 1e-6:
-                return sent[-allowed] + window - now
-            sent.append(now)
-            while len(sent) > allowed:
-                sent.popleft()
-            return 0.0
+            now = self._clock()
+            wait = send_window_wait(self._sent, now, self.qps, self.margin)
+            if wait == 0.0:
+                self._sent.append(now)
+                while len(self._sent) > max(1, math.floor(self.qps)):
+                    self._sent.popleft()
+            return wait
 
     def slow_down(self) -> None:
         """The server said "over qps": halve the rate and pause every caller >= 1 s.
@@ -263,6 +259,19 @@ class RateLimiter:
 
     def close(self) -> None:
         """Release what the limiter holds (nothing here; a shared budget's connection)."""
+
+
+def send_window_wait(sent: Sequence[float], now: float, qps: float, margin: float) -> float:
+    """How long a send at ``now`` must still wait so that no window of ``floor(qps) / qps *
+    (1 + margin)`` seconds holds more than ``floor(qps)`` sends (``sent``: the latest send
+    times, oldest first); 0.0 when it may go now. The rule of both :class:`RateLimiter` (one
+    process) and the fleet's shared budget (``ctctsync.api.shared_budget``)."""
+    allowed = max(1, math.floor(qps))
+    window = allowed / qps * (1.0 + margin)
+    # 1 us of float slack: n booked intervals add up to the window, not beyond it
+    if len(sent) >= allowed and sent[-allowed] + window - now > 1e-6:
+        return sent[-allowed] + window - now
+    return 0.0
 
 
 # ---------------------------------------------------------------------- registry

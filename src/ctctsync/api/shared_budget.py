@@ -41,7 +41,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from ctctsync.api.cancel import Cancelled, StopCheck, check_stop, pause
-from ctctsync.api.ratelimit import RateLimiter, install_limiter, limiter_for
+from ctctsync.api.ratelimit import (
+    RateLimiter,
+    install_limiter,
+    limiter_for,
+    send_window_wait,
+)
 from ctctsync.errors import DailyQuotaExhausted, RetriesExhausted, next_utc_midnight
 from ctctsync.errors.rules import ErrorRule
 
@@ -342,17 +347,14 @@ class SharedRateLimiter(RateLimiter):
     def _claim(self, b: _Budget) -> float:
         """Record a send now, or say how much longer to wait: no window of
         ``floor(qps) / qps * (1 + margin)`` seconds holds more than ``floor(qps)`` actual
-        sends of the key, whichever processes made them (see :meth:`RateLimiter._claim_window`)."""
+        sends of the key, whichever processes made them
+        (:func:`~ctctsync.api.ratelimit.send_window_wait`)."""
         if self.qps is None:
             return 0.0
-        allowed = max(1, math.floor(self.qps))
-        window = allowed / self.qps * (1.0 + self.margin)
-        sent = b.sent
-        # 1 us of float slack: n booked intervals add up to the window, not beyond it
-        if len(sent) >= allowed and sent[-allowed] + window - b.now > 1e-6:
-            return sent[-allowed] + window - b.now
-        b.sent = [*sent, b.now][-allowed:]
-        return 0.0
+        wait = send_window_wait(b.sent, b.now, self.qps, self.margin)
+        if wait == 0.0:
+            b.sent = [*b.sent, b.now][-max(1, math.floor(self.qps)):]
+        return wait
 
     def slow_down(self) -> None:
         """The server said "over qps": halve the key's rate and pause every process of the

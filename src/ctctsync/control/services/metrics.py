@@ -9,7 +9,7 @@ Two kinds of figure:
 
 - **now**: runs in the store by status (queued and deferred are the queue), the age of the
   oldest queued run, each API key's calls counted today against its daily limit (the quota
-  page's ``used today``, ``services.quota.key_used_today``).
+  page's ``used today``, ``services.quota.used_today_by_key``).
 - **the last 24 hours** (:data:`WINDOW`): runs finished by status and trigger, rows loaded
   per table, API calls, and two latency distributions -- queued to started (a deferred run's
   wait included), started to finished. They are gauges of a sliding window, not counters:
@@ -38,7 +38,7 @@ from ctctsync.control.models import (
     Integration,
     Run,
 )
-from ctctsync.control.services.quota import KeyRef, key_limits, key_of, key_used_today
+from ctctsync.control.services.quota import KeyRef, key_limits, key_of, used_today_by_key
 from ctctsync.tables import TABLES
 
 WINDOW: Final = timedelta(hours=24)
@@ -179,7 +179,8 @@ def _key_figures(db: Session) -> tuple[list[KeyFigures], int]:
         ref = key_of(db, integ)
         if ref is not None:
             refs.setdefault(ref.fingerprint, ref)
-    used = {fp: key_used_today(db, fp) for fp in refs}
+    today = used_today_by_key(db)  # one read of today's runs, not one per key
+    used = {fp: today.get(fp, 0) for fp in refs}
     busiest = sorted(refs.values(), key=lambda r: (-used[r.fingerprint], r.label))
     shown = []
     for ref in busiest[:MAX_KEYS]:

@@ -830,6 +830,11 @@ def tracking_tiers(db: Session | None = None, settings: ControlSettings | None =
     )
 
 
+def used_today_by_key(db: Session) -> dict[str, int]:
+    """Calls counted today (UTC) per key fingerprint, every key in one read of the runs."""
+    return {key: u.used for key, u in _usage(db, context(db).now()).items()}
+
+
 def key_used_today(db: Session, key: str, *, exclude_run: str | None = None) -> int:
     """Calls counted today (UTC) against ``key`` by the runs in the store."""
     usage = _usage(db, context(db).now(), exclude_run).get(key)
