@@ -119,6 +119,7 @@ __all__ = [
     "runs_left_today",
     "set_key_limits",
     "tracking_tiers",
+    "used_today_by_key",
 ]
 
 
