@@ -119,9 +119,31 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    """False once an administrator deactivated the user: no sign-in, no sessions, no tokens."""
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """Set by an administrator's password reset: the next sign-in asks for a new password."""
 
     def __repr__(self) -> str:
         return f"User(id={self.id}, email={self.email!r}, is_admin={self.is_admin})"
+
+
+class UserInvite(Base):
+    """A one-time invitation to create an account; only the token's SHA-256 is stored."""
+
+    __tablename__ = "user_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):
