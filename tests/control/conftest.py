@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -159,3 +160,14 @@ def alice(db: Session, admin: User) -> User:
 def bob(db: Session, admin: User) -> User:
     """Another regular user."""
     return svc.create_user(db, "bob@example.com", PASSWORD)
+
+
+@pytest.fixture
+def warehouse_dataset(pg_dsn: str) -> Iterator[str]:
+    """A fresh dataset (schema) name in the test PostgreSQL warehouse, dropped afterwards
+    with its staging schema."""
+    dataset = f"wh_{uuid.uuid4().hex[:12]}"
+    yield dataset
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for schema in (dataset, f"{dataset}_staging"):
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -4,32 +4,33 @@ real PostgreSQL store, syncing from the sandbox into a PostgreSQL warehouse."""
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from ctctsync.control import services as svc
 from ctctsync.control.fleet import EXECUTE_RUN, TICK, ensure_schema, job_conninfo, tick_cron
-from ctctsync.control.models import Integration, Run, User
+from ctctsync.control.models import Integration, User
 from ctctsync.control.plane import ControlPlane
-from ctctsync.control.schemas import IntegrationCreate, WarehouseIn
-from ctctsync.control.settings import ControlSettings
+from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.sandbox import Sandbox
 
 from .conftest import PASSWORD, make_settings
-
-FINISHED = ("succeeded", "failed", "partial", "cancelled")
+from .fleet_helpers import (
+    FINISHED,
+    all_runs,
+    fleet_plane,
+    jobs_by_status,
+    start_worker,
+    stop_workers,
+    wait_runs,
+    worker_logs,
+)
 
 
 def test_procrastinate_needs_a_postgresql_store(tmp_path: Path) -> None:
@@ -80,40 +81,9 @@ def test_a_failed_announcement_still_queues_the_run(
         plane.close()
 
 
-@pytest.fixture
-def warehouse_dataset(pg_dsn: str) -> Iterator[str]:
-    dataset = f"fleet_{uuid.uuid4().hex[:12]}"
-    yield dataset
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        for schema in (dataset, f"{dataset}_staging"):
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def _start_worker(
-    settings: ControlSettings, tmp_path: Path, name: str
-) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
-    env.update(
-        CTCTSYNC_DATABASE_URL=settings.resolved_database_url,
-        CTCTSYNC_QUEUE="procrastinate",
-        CTCTSYNC_DATA_DIR=str(settings.data_dir),  # the same encryption key file
-        CTCTSYNC_CC_BASE_URL=settings.cc_base_url,
-        CTCTSYNC_CC_QPS_LIMIT="1000",
-        CTCTSYNC_SCHEDULER_INTERVAL_SECONDS="1",
-        CTCTSYNC_HEARTBEAT_SECONDS=str(settings.heartbeat_seconds),
-        CTCTSYNC_STALE_AFTER_SECONDS=str(settings.stale_after_seconds),
-    )
-    log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ctctsync", "worker", "--concurrency", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _connect(plane: ControlPlane, sandbox: Sandbox, user: User, name: str) -> None:
-    """An integration of the sandbox's account, due at once (the periodic tick queues it)."""
+def _connect(plane: ControlPlane, sandbox: Sandbox, user: User, name: str) -> int:
+    """An integration of the sandbox's account, due at once (the periodic tick queues it);
+    returns its id."""
     with plane.session() as db:
         integ = svc.create_integration(
             db,
@@ -124,71 +94,41 @@ def _connect(plane: ControlPlane, sandbox: Sandbox, user: User, name: str) -> No
         )
         creds = sandbox.credentials
         svc.set_manual_credentials(db, integ, creds.api_key, creds.access_token)
-
-
-def _runs(plane: ControlPlane) -> list[Run]:
-    with plane.session() as db:
-        return list(db.scalars(sa.select(Run).order_by(Run.created_at)))
-
-
-def _wait(plane: ControlPlane, done: object, timeout: float = 40.0) -> list[Run]:
-    """Poll the store until ``done(runs)``: waiting for outcomes, not ordering a race."""
-    assert callable(done)
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = _runs(plane)
-        if done(runs) or time.monotonic() > deadline:
-            return runs
-        time.sleep(0.1)
+        return integ.id
 
 
 @pytest.mark.postgres
 def test_two_workers_run_four_integrations(
     sandbox: Sandbox, pg_url: str, pg_dsn: str, warehouse_dataset: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(
-        tmp_path,
-        database_url=pg_url,
-        queue="procrastinate",
-        cc_base_url=sandbox.base_url,
-        cc_qps_limit=None,
-        scheduler_interval_seconds=1,
-    )
-    plane = ControlPlane(settings)  # the web process: enqueues only
-    plane.start()
+    plane, user = fleet_plane(tmp_path, pg_url, sandbox.base_url, pg_dsn, warehouse_dataset)
+    plane.start()  # the web process: enqueues only
     assert plane.dead_threads() == [] and not plane._threads  # no scheduler, no workers here
     # Every request waits a little, so runs overlap and a second request finds one running.
     sandbox.faults.add("latency", "*", latency_ms=40)
-    with plane.session() as db:
-        user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
-        assert user is not None
-        svc.save_warehouse(
-            db, WarehouseIn(destination="postgres", credentials=pg_dsn, dataset=warehouse_dataset)
-        )
-    workers = [_start_worker(settings, tmp_path, f"worker{i}") for i in (1, 2)]
+    workers = [start_worker(plane.settings, tmp_path, f"worker{i}") for i in (1, 2)]
     try:
         # The first load creates dlt's shared tables of the dataset; concurrent first loads
         # race on them (the loader loads again, test_loader covers that), so "one" goes first
         # and this test stays about the fleet.
         _connect(plane, sandbox, user, "one")
-        _wait(plane, lambda rs: len(rs) == 1 and rs[0].status in FINISHED)
+        wait_runs(plane, lambda rs: len(rs) == 1 and rs[0].status in FINISHED, "the first run")
         for name in ("two", "three", "four"):
             _connect(plane, sandbox, user, name)
         # The periodic tick (in whichever worker) queues the due integrations' runs.
-        runs = _wait(plane, lambda rs: any(r.status == "running" for r in rs))
+        runs = wait_runs(plane, lambda rs: any(r.status == "running" for r in rs), "a run")
         running = next(r for r in runs if r.status == "running")
         with plane.session() as db:
             integ = db.get(Integration, running.integration_id)
             assert integ is not None
             again = svc.run_now(db, integ, user)  # queued while its integration runs
-        runs = _wait(plane, lambda rs: len(rs) == 5 and all(r.status in FINISHED for r in rs))
+        runs = wait_runs(
+            plane, lambda rs: len(rs) == 5 and all(r.status in FINISHED for r in rs), "5 runs"
+        )
     finally:
-        for proc in workers:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(30) for proc in workers]
+        codes = stop_workers(workers)
         plane.close()
-    logs = "\n".join((tmp_path / f"worker{i}.log").read_text() for i in (1, 2))
-    assert codes == [0, 0], logs
+    assert codes == [0, 0], worker_logs(tmp_path, ["worker1", "worker2"])
     assert [r.status for r in runs] == ["succeeded"] * 5, [r.error for r in runs]
     assert sorted(r.trigger for r in runs) == ["manual"] + ["schedule"] * 4
     by_integration: dict[int, list[tuple[datetime, datetime]]] = {}
@@ -209,46 +149,28 @@ def test_two_workers_run_four_integrations(
             " GROUP BY 1",
             (TICK,),
         ).fetchall()
-        executed = conn.execute(
-            "SELECT status, count(*) FROM procrastinate_jobs WHERE task_name = %s GROUP BY 1",
-            (EXECUTE_RUN,),
-        ).fetchall()
     # Both workers run the periodic deferrer for seconds; each timestamp became one job.
     assert len(ticks) >= 2 and all(count == 1 for _, count in ticks), ticks
-    assert dict(executed).get("succeeded", 0) >= 5, executed
+    executed = jobs_by_status(pg_url, EXECUTE_RUN)
+    assert executed.get("succeeded", 0) >= 5, executed
 
 
 @pytest.mark.postgres
 def test_sigterm_cancels_the_running_sync(
     sandbox: Sandbox, pg_url: str, pg_dsn: str, warehouse_dataset: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(
-        tmp_path,
-        database_url=pg_url,
-        queue="procrastinate",
-        cc_base_url=sandbox.base_url,
-        cc_qps_limit=None,
-        scheduler_interval_seconds=1,
-    )
-    plane = ControlPlane(settings)
+    plane, user = fleet_plane(tmp_path, pg_url, sandbox.base_url, pg_dsn, warehouse_dataset)
     sandbox.faults.add("latency", "*", latency_ms=400)  # a run that lasts seconds
-    with plane.session() as db:
-        user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
-        assert user is not None
-        svc.save_warehouse(
-            db, WarehouseIn(destination="postgres", credentials=pg_dsn, dataset=warehouse_dataset)
-        )
-    worker = _start_worker(settings, tmp_path, "worker")
+    worker = start_worker(plane.settings, tmp_path, "worker")
     try:
         _connect(plane, sandbox, user, "one")
-        runs = _wait(plane, lambda rs: any(r.status == "running" for r in rs))
+        runs = wait_runs(plane, lambda rs: any(r.status == "running" for r in rs), "a run")
         assert [r.status for r in runs] == ["running"]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(30)
-    runs = _runs(plane)
+        codes = stop_workers([worker])
+    runs = all_runs(plane)
     plane.close()
-    assert code == 0, (tmp_path / "worker.log").read_text()
+    assert codes == [0], worker_logs(tmp_path, ["worker"])
     assert [r.status for r in runs] == ["cancelled"]  # as serve's shutdown leaves it
 
 
@@ -256,40 +178,99 @@ def test_sigterm_cancels_the_running_sync(
 def test_a_killed_worker_releases_its_integration(
     sandbox: Sandbox, pg_url: str, pg_dsn: str, warehouse_dataset: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(
+    plane, user = fleet_plane(
         tmp_path,
-        database_url=pg_url,
-        queue="procrastinate",
-        cc_base_url=sandbox.base_url,
-        cc_qps_limit=None,
-        scheduler_interval_seconds=1,
+        pg_url,
+        sandbox.base_url,
+        pg_dsn,
+        warehouse_dataset,
         heartbeat_seconds=0.5,
         stale_after_seconds=2,
     )
-    plane = ControlPlane(settings)
     latency = sandbox.faults.add("latency", "*", latency_ms=400)
-    with plane.session() as db:
-        user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
-        assert user is not None
-        svc.save_warehouse(
-            db, WarehouseIn(destination="postgres", credentials=pg_dsn, dataset=warehouse_dataset)
-        )
-    doomed = _start_worker(settings, tmp_path, "doomed")
-    survivor = None
+    doomed = start_worker(plane.settings, tmp_path, "doomed")
+    workers = [doomed]
     try:
         _connect(plane, sandbox, user, "one")
-        runs = _wait(plane, lambda rs: any(r.status == "running" for r in rs))
+        runs = wait_runs(plane, lambda rs: any(r.status == "running" for r in rs), "a run")
         assert [r.status for r in runs] == ["running"]
         doomed.kill()  # no SIGTERM: its job stays `doing`, holding the integration's lock
         doomed.wait(10)
         sandbox.faults.remove(latency.id)
-        survivor = _start_worker(settings, tmp_path, "survivor")
-        runs = _wait(plane, lambda rs: len(rs) == 2 and rs[1].status in FINISHED)
+        workers.append(start_worker(plane.settings, tmp_path, "survivor"))
+        runs = wait_runs(
+            plane, lambda rs: len(rs) == 2 and rs[1].status in FINISHED, "the second run"
+        )
     finally:
-        if survivor is not None:
-            survivor.send_signal(signal.SIGTERM)
-            survivor.wait(30)
+        stop_workers(workers)
         plane.close()
-    logs = (tmp_path / "survivor.log").read_text()
+    logs = worker_logs(tmp_path, ["survivor"])
     assert [r.status for r in runs] == ["failed", "succeeded"], logs
     assert "worker died" in (runs[0].error or "")
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_during_the_tick_leaves_the_schedule_to_the_others(
+    sandbox: Sandbox, pg_url: str, pg_dsn: str, warehouse_dataset: str, tmp_path: Path
+) -> None:
+    """The tick job holds the fleet's one tick lock: a worker SIGKILLed inside it must not
+    stop the schedule. A survivor releases the dead worker's tick, then ticks itself."""
+    plane, user = fleet_plane(
+        tmp_path,
+        pg_url,
+        sandbox.base_url,
+        pg_dsn,
+        warehouse_dataset,
+        heartbeat_seconds=0.5,
+        stale_after_seconds=2,
+    )
+    conninfo = job_conninfo(pg_url)
+    ensure_schema(conninfo)  # what the worker does first; the test reads the jobs at once
+    doomed = start_worker(plane.settings, tmp_path, "doomed")
+    workers = [doomed]
+    try:
+        # Hold the tick inside its job: it waits on a lock of the integrations table (its
+        # query of the due integrations), so the worker dies with its tick `doing`.
+        with psycopg.connect(conninfo) as blocker:
+            blocker.execute("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE")
+            ticking = _wait_for_doing_tick(conninfo)
+            doomed.kill()
+            doomed.wait(10)
+        # the lock released (the transaction committed): the dead worker's tick stays `doing`
+        workers.append(start_worker(plane.settings, tmp_path, "survivor"))
+        integration = _connect(plane, sandbox, user, "one")
+        runs = wait_runs(
+            plane,
+            lambda rs: len(rs) == 1 and rs[0].status in FINISHED,
+            "a scheduled run after the tick's worker died",
+            30,
+        )
+    finally:
+        codes = stop_workers(workers)
+        plane.close()
+    logs = worker_logs(tmp_path, ["doomed", "survivor"])
+    assert codes == [-signal.SIGKILL, 0], logs
+    assert [(r.integration_id, r.trigger, r.status) for r in runs] == [
+        (integration, "schedule", "succeeded")
+    ], logs
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT status::text FROM procrastinate_jobs WHERE id = %s", (ticking,)
+        ).fetchone()
+    assert row == ("failed",), logs  # released by the survivor, not left `doing`
+    assert f"job {ticking} ({TICK}) of a stalled worker" in logs
+
+
+def _wait_for_doing_tick(conninfo: str, timeout: float = 20.0) -> int:
+    """The id of the tick job a worker is running (polled from another connection)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT id FROM procrastinate_jobs WHERE task_name = %s AND status = 'doing'",
+                (TICK,),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            time.sleep(0.05)
+    pytest.fail(f"no tick job started within {timeout:.0f} s")

@@ -19,21 +19,18 @@ process the sandbox refused a request in 3 of 6 runs; from its own process in 1 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -42,17 +39,23 @@ from ctctsync.config import WarehouseConfig
 from ctctsync.control import services as svc
 from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import WORKER_DIED, ControlPlane
-from ctctsync.control.schemas import IntegrationCreate, WarehouseIn
-from ctctsync.control.settings import ControlSettings
+from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.testing import SMALL_SPEC
 from e2e.sync_truth import assert_matches_truth
 
-from .conftest import PASSWORD, make_settings
+from .fleet_helpers import (
+    FINISHED,
+    all_runs,
+    fleet_plane,
+    start_worker,
+    stop_workers,
+    wait_runs,
+    worker_logs,
+)
 
 pytestmark = pytest.mark.postgres
 
-FINISHED = ("succeeded", "failed", "partial", "cancelled")
 QPS = 4
 """The sandbox's per-key limit, and the installation's (CC's ordinary application)."""
 INTEGRATIONS = 30
@@ -157,38 +160,6 @@ def sandbox_process(tmp_path: Path) -> Iterator[SandboxProcess]:
         sb.stop()
 
 
-@pytest.fixture
-def warehouse_dataset(pg_dsn: str) -> Iterator[str]:
-    dataset = f"scale_{uuid.uuid4().hex[:12]}"
-    yield dataset
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        for schema in (dataset, f"{dataset}_staging"):
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def _start_worker(settings: ControlSettings, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
-    """A ``ctctsync worker`` on the test's store, pacing the key at CC's 4/s through the
-    budget shared in that store (CTCTSYNC_RATE_BUDGET's default on PostgreSQL)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTCTSYNC_")}
-    env.update(
-        CTCTSYNC_DATABASE_URL=settings.resolved_database_url,
-        CTCTSYNC_QUEUE="procrastinate",
-        CTCTSYNC_DATA_DIR=str(settings.data_dir),  # the same encryption key file
-        CTCTSYNC_CC_BASE_URL=settings.cc_base_url,
-        CTCTSYNC_CC_QPS_LIMIT=str(QPS),
-        CTCTSYNC_SCHEDULER_INTERVAL_SECONDS="1",
-        CTCTSYNC_HEARTBEAT_SECONDS=str(settings.heartbeat_seconds),
-        CTCTSYNC_STALE_AFTER_SECONDS=str(settings.stale_after_seconds),
-    )
-    log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ctctsync", "worker", "--concurrency", str(CONCURRENCY)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _connect(
     plane: ControlPlane,
     sandbox: SandboxProcess,
@@ -213,26 +184,6 @@ def _connect(
         db.refresh(integ)
         assert integ.next_run_at is not None
         return integ.next_run_at
-
-
-def _runs(plane: ControlPlane) -> list[Run]:
-    with plane.session() as db:
-        return list(db.scalars(sa.select(Run).order_by(Run.created_at)))
-
-
-def _wait(
-    plane: ControlPlane, done: Callable[[list[Run]], bool], what: str, timeout: float
-) -> list[Run]:
-    """Poll the store until ``done(runs)``; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = _runs(plane)
-        if done(runs):
-            return runs
-        if time.monotonic() > deadline:
-            states = sorted((r.status, r.worker_id or "-") for r in runs)
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}: {states}")
-        time.sleep(0.2)
 
 
 def _pid(run: Run) -> int:
@@ -269,38 +220,34 @@ def test_three_workers_thirty_integrations_one_key_then_a_killed_worker(
     tmp_path: Path,
 ) -> None:
     sandbox = sandbox_process
-    settings = make_settings(
+    plane, user = fleet_plane(
         tmp_path,
-        database_url=pg_url,
-        queue="procrastinate",
-        cc_base_url=sandbox.base_url,
+        pg_url,
+        sandbox.base_url,
+        pg_dsn,
+        warehouse_dataset,
         cc_qps_limit=QPS,
-        scheduler_interval_seconds=1,
         # A killed worker's run is swept after 5 s without a beat; 1 s beats leave a live
         # worker on a busy 2-core machine four chances first.
         heartbeat_seconds=1,
         stale_after_seconds=5,
     )
-    plane = ControlPlane(settings)  # the web process: writes the store, runs nothing
-    plane.start()
-    with plane.session() as db:
-        user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
-        assert user is not None
-        svc.save_warehouse(
-            db, WarehouseIn(destination="postgres", credentials=pg_dsn, dataset=warehouse_dataset)
-        )
-    workers = [_start_worker(settings, tmp_path, f"worker{i}") for i in range(WORKERS)]
+    plane.start()  # the web process: writes the store, runs nothing
+    workers = [
+        start_worker(plane.settings, tmp_path, f"worker{i}", qps_limit=QPS, concurrency=CONCURRENCY)
+        for i in range(WORKERS)
+    ]
     by_pid = {w.pid: w for w in workers}
     try:
         # The first load creates dlt's shared tables of the dataset; concurrent first loads
         # race on them (a warehouse limit, not the fleet's: see test_fleet), so "s00" goes
         # first and alone.
         due = {"s00": _connect(plane, sandbox, user, "s00", CHEAP)}
-        _wait(plane, lambda rs: len(rs) == 1 and rs[0].status in FINISHED, "the first run", 60)
+        wait_runs(plane, lambda rs: len(rs) == 1 and rs[0].status in FINISHED, "the first run", 60)
         busy_from, calls_before = time.monotonic(), sandbox.key_counts()["total"]
         for i in range(1, INTEGRATIONS):
             due[f"s{i:02}"] = _connect(plane, sandbox, user, f"s{i:02}", CHEAP)
-        runs = _wait(
+        runs = wait_runs(
             plane,
             lambda rs: len(rs) == INTEGRATIONS and all(r.status in FINISHED for r in rs),
             f"{INTEGRATIONS} finished runs",
@@ -318,7 +265,7 @@ def test_three_workers_thirty_integrations_one_key_then_a_killed_worker(
         with plane.session() as db:
             names = {i.id: i.name for i in db.scalars(sa.select(Integration))}
         victim_due = _connect(plane, sandbox, user, "victim", dict.fromkeys(VICTIM_TABLES, None))
-        running = _wait(
+        running = wait_runs(
             plane,
             lambda rs: any(r.status == "running" for r in rs[INTEGRATIONS:]),
             "the victim's run to start",
@@ -329,14 +276,14 @@ def test_three_workers_thirty_integrations_one_key_then_a_killed_worker(
         deadline = started + 30
         while sandbox.count("GET /v2/contacts") == 0:
             assert time.monotonic() < deadline, "the victim's run never read contacts"
-            assert _runs(plane)[INTEGRATIONS].status == "running"
+            assert all_runs(plane)[INTEGRATIONS].status == "running"
             time.sleep(0.05)
         doomed = by_pid[_pid(running)]
         doomed.kill()  # no SIGTERM: its run stays `running`, its job `doing`
         doomed.wait(10)
         killed_at = time.monotonic()
         sandbox.remove_fault(latency)
-        victim_runs = _wait(
+        victim_runs = wait_runs(
             plane,
             lambda rs: len(rs) == INTEGRATIONS + 2 and rs[-1].status in FINISHED,
             "the killed run's integration to run again elsewhere",
@@ -344,14 +291,9 @@ def test_three_workers_thirty_integrations_one_key_then_a_killed_worker(
         )[INTEGRATIONS:]
         recovered_in = time.monotonic() - killed_at
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = {proc.pid: proc.wait(30) for proc in workers}
+        codes = dict(zip(by_pid, stop_workers(workers), strict=True))
         plane.close()
-    logs = "\n".join(
-        f"--- worker{i}\n" + (tmp_path / f"worker{i}.log").read_text() for i in range(WORKERS)
-    )
+    logs = worker_logs(tmp_path, [f"worker{i}" for i in range(WORKERS)])
     assert [r.status for r in victim_runs] == ["failed", "succeeded"], logs
     assert victim_runs[0].error == WORKER_DIED
     assert _pid(victim_runs[1]) != doomed.pid

@@ -26,7 +26,7 @@ import psycopg
 import sqlalchemy as sa
 from asgiref.sync import sync_to_async
 from procrastinate import App, JobContext, PsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
 from procrastinate.schema import SchemaManager
 from psycopg_pool import AsyncConnectionPool
@@ -125,7 +125,6 @@ class RunQueue:
         @app.periodic(cron=tick_cron(self.plane.settings.scheduler_interval_seconds))
         @app.task(name=TICK, queue=QUEUE, queueing_lock=TICK, lock=TICK)
         async def tick(timestamp: int) -> None:
-            await self._release_stalled_jobs()
             await sync_to_async(self.plane.tick, thread_sensitive=False)()
             # Runs queued again without a new run (the quota's reset) and any announcement
             # that failed: every queued run has a job after each tick.
@@ -153,16 +152,46 @@ class RunQueue:
         if other is not None:
             self.plane.work_once(worker, other, should_stop=context.should_abort)
 
-    async def _release_stalled_jobs(self) -> None:
-        """Fail the ``execute_run`` jobs of workers that stopped beating: their integration's
-        lock would otherwise be held forever. The sweeper fails the run itself."""
+    async def release_stalled_jobs(self) -> list[int]:
+        """Fail the jobs of workers that stopped beating (SIGKILL, a lost machine); returns
+        their ids. Every job of ours holds a lock: a dead worker's ``execute_run`` would
+        keep its integration, its ``tick`` the whole fleet's schedule, forever. The sweeper
+        fails the run itself; a released tick or prune just waits for its next timestamp.
+
+        Several workers may release one job at once: procrastinate refuses the second
+        finish, which is then not ours to report.
+        """
         stalled = await self.app.job_manager.get_stalled_jobs(
-            task_name=EXECUTE_RUN,
-            seconds_since_heartbeat=self.plane.settings.stale_after_seconds,
+            queue=QUEUE, seconds_since_heartbeat=self.plane.settings.stale_after_seconds
         )
+        released: list[int] = []
         for job in stalled:
-            log.warning("job %s of a stalled worker: failed, releasing its lock", job.id)
-            await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
+            assert job.id is not None
+            try:
+                await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
+            except ConnectorException as exc:
+                if isinstance(exc.__cause__, psycopg.errors.RaiseException):
+                    continue  # not `doing` any more: another worker released it first
+                raise
+            log.warning(
+                "job %s (%s) of a stalled worker: failed, releasing its lock",
+                job.id,
+                job.task_name,
+            )
+            released.append(job.id)
+        return released
+
+    async def _release_stalled_loop(self) -> None:
+        """Release stalled jobs every heartbeat, in every worker: not in a job of ours,
+        since a job of a dead worker may be the very one that would have done it (the
+        tick)."""
+        every = self.plane.settings.heartbeat_seconds
+        while True:
+            try:
+                await self.release_stalled_jobs()
+            except Exception:  # the store unreachable: the next beat tries again
+                log.exception("could not release the jobs of stalled workers; retrying")
+            await asyncio.sleep(every)
 
     # ------------------------------------------------------------------ deferring
 
@@ -219,17 +248,21 @@ class RunQueue:
                 self.conninfo, min_size=1, max_size=concurrency + 4, open=False
             )
             async with pool, self.app.open_async(pool):
-                await self.app.run_worker_async(
-                    queues=[QUEUE],
-                    concurrency=concurrency,
-                    name=self.plane.process_id,
-                    shutdown_graceful_timeout=0,
-                    install_signal_handlers=True,
-                    # Beat as often as a run does: the tick takes a worker silent for
-                    # stale_after_seconds (> 2 beats, validated) for dead, never a live one.
-                    update_heartbeat_interval=settings.heartbeat_seconds,
-                    stalled_worker_timeout=settings.stale_after_seconds,
-                )
+                releaser = asyncio.create_task(self._release_stalled_loop())
+                try:
+                    await self.app.run_worker_async(
+                        queues=[QUEUE],
+                        concurrency=concurrency,
+                        name=self.plane.process_id,
+                        shutdown_graceful_timeout=0,
+                        install_signal_handlers=True,
+                        # Beat as often as a run does: a worker silent for
+                        # stale_after_seconds (> 2 beats, validated) is dead, never a live one.
+                        update_heartbeat_interval=settings.heartbeat_seconds,
+                        stalled_worker_timeout=settings.stale_after_seconds,
+                    )
+                finally:
+                    releaser.cancel()
 
         asyncio.run(main())
 
