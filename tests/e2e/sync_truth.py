@@ -3,6 +3,7 @@ mapping (docs/tables.md), written here independently of ``ctctsync.sync.rows``."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,12 +75,12 @@ def expected_rows(sb: Sandbox, table: str, columns: tuple[str, ...]) -> dict[Any
     return out
 
 
-def loaded_rows(wcfg: WarehouseConfig, integration: str, table: str,
-                columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
-    """The warehouse table's rows (only ``columns``), by primary key."""
+def records_by_key(table: str, records: Iterable[dict[str, Any]],
+                   columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+    """Loaded ``records`` (only ``columns``), by primary key; a key loaded twice fails."""
     spec = V2_TABLES[table]
     out: dict[Any, dict[str, Any]] = {}
-    for rec in read_table(wcfg, integration, table).to_pylist():
+    for rec in records:
         row = {c: _loaded_value(spec.column(c), rec.get(c)) for c in columns}
         key = tuple(row[k] for k in spec.primary_key)
         assert key not in out, f"{table}: key {key} loaded twice"
@@ -87,14 +88,21 @@ def loaded_rows(wcfg: WarehouseConfig, integration: str, table: str,
     return out
 
 
-def assert_matches_truth(sb: Sandbox, wcfg: WarehouseConfig, table: str, *,
-                         integration: str = "cc", columns: tuple[str, ...] | None = None,
-                         ignore: tuple[str, ...] = ()) -> int:
-    """Assert the loaded table equals the truth (keys and values); returns the row count."""
+def loaded_rows(wcfg: WarehouseConfig, integration: str, table: str,
+                columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+    """The warehouse table's rows (only ``columns``), by primary key."""
+    return records_by_key(table, read_table(wcfg, integration, table).to_pylist(), columns)
+
+
+def assert_records_match_truth(sb: Sandbox, table: str, records: Iterable[dict[str, Any]], *,
+                               columns: tuple[str, ...] | None = None,
+                               ignore: tuple[str, ...] = ()) -> int:
+    """Assert loaded ``records`` (rows read back from any warehouse, e.g. a user's own dlt
+    pipeline) equal the truth (keys and values); returns the row count."""
     spec = V2_TABLES[table]
     cols = tuple(c for c in (columns or spec.column_names) if c not in ignore)
     want = expected_rows(sb, table, cols)
-    got = loaded_rows(wcfg, integration, table, cols)
+    got = records_by_key(table, records, cols)
     missing = sorted(set(want) - set(got), key=str)[:5]
     extra = sorted(set(got) - set(want), key=str)[:5]
     assert not missing and not extra, f"{table}: missing keys {missing}, unexpected keys {extra}"
@@ -103,3 +111,11 @@ def assert_matches_truth(sb: Sandbox, wcfg: WarehouseConfig, table: str, *,
             diff = {c: (row[c], got[key][c]) for c in cols if row[c] != got[key][c]}
             raise AssertionError(f"{table} {key}: (truth, loaded) differ: {diff}")
     return len(want)
+
+
+def assert_matches_truth(sb: Sandbox, wcfg: WarehouseConfig, table: str, *,
+                         integration: str = "cc", columns: tuple[str, ...] | None = None,
+                         ignore: tuple[str, ...] = ()) -> int:
+    """Assert the loaded table equals the truth (keys and values); returns the row count."""
+    return assert_records_match_truth(sb, table, read_table(wcfg, integration, table).to_pylist(),
+                                      columns=columns, ignore=ignore)

@@ -9,7 +9,7 @@ are of constant-contact-v3-api.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -319,13 +319,12 @@ def read_warehouse(wcfg: WarehouseConfig, integration: str, table: str) -> list[
     return list(read_table(wcfg, integration, table, api_version="v3").to_pylist())
 
 
-def loaded_rows(wcfg: WarehouseConfig, table: str, columns: tuple[str, ...],
-                integration: str = "cc") -> dict[Any, dict[str, Any]]:
-    """The warehouse table's rows (only ``columns``), by primary key; a key loaded twice
-    fails the test."""
+def records_by_key(table: str, records: Iterable[Raw],
+                   columns: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+    """Loaded ``records`` (only ``columns``), by primary key; a key loaded twice fails."""
     spec = V3_TABLES[table]
     out: dict[Any, dict[str, Any]] = {}
-    for rec in read_warehouse(wcfg, integration, table):
+    for rec in records:
         row = {c: _loaded_value(spec.column(c), rec.get(c)) for c in columns}
         key = _key(spec, row)
         assert key not in out, f"{table}: key {key} loaded twice"
@@ -333,15 +332,23 @@ def loaded_rows(wcfg: WarehouseConfig, table: str, columns: tuple[str, ...],
     return out
 
 
-def assert_v3_matches(truth: V3Truth, wcfg: WarehouseConfig, table: str, *,
-                      columns: tuple[str, ...] | None = None, ignore: tuple[str, ...] = (),
-                      integration: str = "cc") -> int:
-    """Assert the loaded v3 table equals the truth (keys and values); returns the row count."""
+def loaded_rows(wcfg: WarehouseConfig, table: str, columns: tuple[str, ...],
+                integration: str = "cc") -> dict[Any, dict[str, Any]]:
+    """The warehouse table's rows (only ``columns``), by primary key; a key loaded twice
+    fails the test."""
+    return records_by_key(table, read_warehouse(wcfg, integration, table), columns)
+
+
+def assert_v3_records_match(truth: V3Truth, table: str, records: Iterable[Raw], *,
+                            columns: tuple[str, ...] | None = None,
+                            ignore: tuple[str, ...] = ()) -> int:
+    """Assert loaded ``records`` (rows read back from any warehouse, e.g. a user's own dlt
+    pipeline) equal the v3 truth (keys and values); returns the row count."""
     spec = V3_TABLES[table]
     skip = set(ignore) | set(IGNORED.get(table, ()))
     cols = tuple(c for c in (columns or spec.column_names) if c not in skip)
     want = truth.rows(table, cols)
-    got = loaded_rows(wcfg, table, cols, integration)
+    got = records_by_key(table, records, cols)
     missing = sorted(set(want) - set(got), key=str)[:5]
     extra = sorted(set(got) - set(want), key=str)[:5]
     assert not missing and not extra, (
@@ -352,6 +359,14 @@ def assert_v3_matches(truth: V3Truth, wcfg: WarehouseConfig, table: str, *,
             diff = {c: (row[c], got[key][c]) for c in cols if row[c] != got[key][c]}
             raise AssertionError(f"{table} {key}: (truth, loaded) differ: {diff}")
     return len(want)
+
+
+def assert_v3_matches(truth: V3Truth, wcfg: WarehouseConfig, table: str, *,
+                      columns: tuple[str, ...] | None = None, ignore: tuple[str, ...] = (),
+                      integration: str = "cc") -> int:
+    """Assert the loaded v3 table equals the truth (keys and values); returns the row count."""
+    return assert_v3_records_match(truth, table, read_warehouse(wcfg, integration, table),
+                                   columns=columns, ignore=ignore)
 
 
 def assert_all_v3(sb: Sandbox, wcfg: WarehouseConfig, tables: tuple[str, ...] | None = None,
