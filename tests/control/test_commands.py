@@ -28,7 +28,7 @@ def test_needs_an_admin_first(
     cli_settings: ControlSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert commands.integrations_list(cli_settings) == commands.EXIT_USAGE
-    assert "create-admin" in capsys.readouterr().err
+    assert "users create EMAIL --admin" in capsys.readouterr().err
     assert commands.users_create_admin("ops@example.com", "short", cli_settings) == 2
     assert "password" in capsys.readouterr().err
     assert commands.users_create_admin("ops@example.com", PASSWORD, cli_settings) == 0

@@ -190,6 +190,79 @@ def runs_logs(
     raise typer.Exit(commands.runs_logs(run_id, follow=follow))
 
 
+EmailArg = Annotated[str, typer.Argument(help="The user's email (their sign-in name).")]
+
+
+@users_app.command("create")
+def users_create(
+    email: EmailArg,
+    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
+    temporary: Annotated[
+        bool,
+        typer.Option(
+            "--temporary-password",
+            help="Make a temporary password, print it once; it must be changed at the first "
+            "sign-in (instead of prompting for one).",
+        ),
+    ] = False,
+) -> None:
+    """Create a user (the first one must be an --admin). Prompts for the password, or reads
+    CTCTSYNC_USER_PASSWORD; --temporary-password makes one instead."""
+    import os
+
+    from ctctsync.cli import users_commands as commands
+
+    password = None if temporary else os.environ.get("CTCTSYNC_USER_PASSWORD")
+    if password is None and not temporary:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    raise typer.Exit(commands.users_create(email, password, is_admin=admin))
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOpt = False) -> None:
+    """Every user (role, status, created, last sign-in) and the pending invitations."""
+    from ctctsync.cli import users_commands as commands
+
+    raise typer.Exit(commands.users_list(as_json=as_json))
+
+
+@users_app.command("invite")
+def users_invite(
+    email: EmailArg,
+    admin: Annotated[bool, typer.Option("--admin", help="Invite an administrator.")] = False,
+) -> None:
+    """Print a one-time invitation link (valid 7 days) to pass on; the person opening it
+    chooses their password."""
+    from ctctsync.cli import users_commands as commands
+
+    raise typer.Exit(commands.users_invite(email, is_admin=admin))
+
+
+@users_app.command("deactivate")
+def users_deactivate(email: EmailArg) -> None:
+    """Stop a user from signing in: their sessions end now, their API tokens are refused."""
+    from ctctsync.cli import users_commands as commands
+
+    raise typer.Exit(commands.users_deactivate(email))
+
+
+@users_app.command("activate")
+def users_activate(email: EmailArg) -> None:
+    """Re-activate a deactivated user (their API tokens work again)."""
+    from ctctsync.cli import users_commands as commands
+
+    raise typer.Exit(commands.users_activate(email))
+
+
+@users_app.command("reset-password")
+def users_reset_password(email: EmailArg) -> None:
+    """Give a user a temporary password (printed once) to change at their next sign-in;
+    their sessions end and a sign-in lockout is cleared."""
+    from ctctsync.cli import users_commands as commands
+
+    raise typer.Exit(commands.users_reset_password(email))
+
+
 @users_app.command("create-admin")
 def users_create_admin(
     email: Annotated[str, typer.Argument(help="The administrator's email (sign-in name).")],

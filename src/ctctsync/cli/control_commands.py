@@ -42,7 +42,7 @@ from ctctsync.control.schemas import (
     validated,
 )
 from ctctsync.control.settings import ControlSettings
-from ctctsync.errors import ExitCode, exit_code
+from ctctsync.errors import ExitCode, RedactingFilter, exit_code
 
 EXIT_OK = ExitCode.OK
 EXIT_USAGE = ExitCode.CONFIG
@@ -59,15 +59,19 @@ class _Abort(Exception):  # noqa: N818 -- internal: carries an exit code to the 
 
 @contextmanager
 def _store(settings: ControlSettings | None) -> Iterator[tuple[ControlPlane, Session, User]]:
-    """The plane (no threads), a session, and the acting administrator."""
+    """The plane (no threads), a session, and the acting administrator (the oldest active
+    one)."""
     plane = ControlPlane(settings or ControlSettings())
     try:
         with plane.session() as db:
-            actor = db.scalar(sa.select(User).where(User.is_admin).order_by(User.id))
+            actor = db.scalar(
+                sa.select(User).where(User.is_admin, User.is_active).order_by(User.id)
+            )
             if actor is None:
                 err_console.print(
-                    "[red]No administrator exists yet.[/] Create one with "
-                    "[bold]ctctsync users create-admin EMAIL[/]."
+                    "[red]No active administrator exists yet.[/] Create one with "
+                    "[bold]ctctsync users create EMAIL --admin[/].",
+                    soft_wrap=True,
                 )
                 raise _Abort(EXIT_USAGE)
             yield plane, db, actor
@@ -674,9 +678,12 @@ def serve(
     if not has_users:
         console.print(
             "No users yet: create the first administrator with "
-            "[bold]ctctsync users create-admin EMAIL[/]."
+            "[bold]ctctsync users create EMAIL --admin[/] (or on the web page /setup)."
         )
     app = create_app(cfg, plane)
+    # the access log shows request paths: an invitation link's or an OAuth callback's
+    # ``token=``/``code=`` is scrubbed before it is written
+    logging.getLogger("uvicorn.access").addFilter(RedactingFilter())
     plane.start()
     runs_where = (f"{cfg.workers} worker(s)" if cfg.queue != "procrastinate"
                   else "runs go to the fleet's queue: start `ctctsync worker` processes")

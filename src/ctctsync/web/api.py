@@ -509,9 +509,12 @@ def list_users(db: Db, _admin: ApiAdmin) -> list[UserPublic]:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["account"], responses=ADMINS)
-def create_user(db: Db, _admin: ApiAdmin, data: UserCreate) -> UserPublic:
-    """Create a user (admins)."""
-    user = svc.create_user(db, data.email, data.password, is_admin=data.is_admin)
+def create_user(db: Db, admin: ApiAdmin, data: UserCreate, request: Request) -> UserPublic:
+    """Create a user (admins; audited)."""
+    address = request.client.host if request.client is not None else ""
+    user, _ = svc.add_user(
+        db, admin, data.email, is_admin=data.is_admin, password=data.password, address=address
+    )
     return UserPublic.model_validate(user)
 
 

@@ -27,7 +27,12 @@ from ctctsync.control.errors import ServiceError
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.settings import ControlSettings
 from ctctsync.web import api
-from ctctsync.web.deps import SignInRequired, login_url
+from ctctsync.web.deps import (
+    PASSWORD_CHANGE_PATH,
+    PasswordChangeRequired,
+    SignInRequired,
+    login_url,
+)
 from ctctsync.web.errors import error_page, error_response, http_error_page, invalid_request_page
 from ctctsync.web.routes import (
     account,
@@ -125,6 +130,10 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _change_password(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_CHANGE_PATH, status_code=303)
 
     @app.exception_handler(ServiceError)
     async def _refused(request: Request, exc: ServiceError) -> Response:

@@ -76,7 +76,8 @@ def current_user(request: Request, db: Db) -> User:
     """The signed-in user (also put on ``request.state.user`` for the layout).
 
     The cookie's session id must name a live row of ``sessions``, read on every request
-    (nothing cached), so a session ended elsewhere is refused on its next request."""
+    (nothing cached), so a session ended elsewhere is refused on its next request. A user
+    who must change a temporary password reaches only :data:`PASSWORD_CHANGE_PATH`."""
     sid = session_id(request)
     found = svc.session_user(db, sid) if sid is not None else None
     if found is None:
@@ -87,10 +88,22 @@ def current_user(request: Request, db: Db) -> User:
     user, row = found
     request.state.user = user
     request.state.session_row_id = row.id
+    if user.must_change_password and request.url.path not in _OPEN_WITH_TEMPORARY_PASSWORD:
+        raise PasswordChangeRequired
     return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+class PasswordChangeRequired(Exception):  # noqa: N818 - it is a redirect, not an error
+    """Raised by ``current_user`` while the user signed in with a temporary password (an
+    administrator's reset): every page but the password form and sign-out redirects there."""
+
+
+PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 -- a URL path
+"""The page a user with a temporary password is sent to (and the form posts to)."""
+_OPEN_WITH_TEMPORARY_PASSWORD = frozenset({PASSWORD_CHANGE_PATH, "/logout"})
 
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token (ctct_...).")

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import StrictUndefined
 from starlette.responses import HTMLResponse
 
+from ctctsync.control.services.users import PASSWORD_RULES
 from ctctsync.web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -107,6 +108,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["thousands"] = thousands
     env.globals["duration"] = duration
     env.globals["state_labels"] = STATE_LABELS
+    env.globals["password_rules"] = PASSWORD_RULES  # beside every new-password field
     return templates
 
 

@@ -1,4 +1,5 @@
-"""The security audit log: sign-ins, failures, lockouts and what ended sessions.
+"""The security audit log: sign-ins, failures, lockouts, what ended sessions, and what
+administrators did to users (created, invited, deactivated, re-activated, password reset).
 
 Rows are written by the services that do the thing (sign-in, unlock, password change), in
 the same transaction, and read by administrators (the Admin > Audit log page,
@@ -24,6 +25,13 @@ AuditEventKind = Literal[
     "signed_out",
     "password_changed",
     "sessions_ended",
+    "user_created",
+    "user_invited",
+    "invite_revoked",
+    "invite_accepted",
+    "user_deactivated",
+    "user_reactivated",
+    "password_reset",
 ]
 AUDIT_EVENTS: Final = cast(tuple[AuditEventKind, ...], get_args(AuditEventKind))
 
@@ -35,6 +43,13 @@ AUDIT_LABELS: Final[dict[AuditEventKind, str]] = {
     "signed_out": "Signed out",
     "password_changed": "Password changed",
     "sessions_ended": "Other sessions ended",
+    "user_created": "User created",
+    "user_invited": "User invited",
+    "invite_revoked": "Invitation withdrawn",
+    "invite_accepted": "Invitation accepted",
+    "user_deactivated": "User deactivated",
+    "user_reactivated": "User re-activated",
+    "password_reset": "Password reset by an administrator",
 }
 """How each event reads on the audit page."""
 

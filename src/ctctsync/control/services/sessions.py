@@ -52,7 +52,8 @@ def start_session(db: Session, user: User, *, address: str = "", user_agent: str
 
 
 def session_user(db: Session, session_id: str) -> tuple[User, UserSession] | None:
-    """The user and row of a live session, or None (unknown, revoked or expired)."""
+    """The user and row of a live session, or None (unknown, revoked, expired, or its user
+    deactivated)."""
     row = db.scalar(sa.select(UserSession).where(UserSession.token_hash == _digest(session_id)))
     if row is None:
         return None
@@ -63,7 +64,9 @@ def session_user(db: Session, session_id: str) -> tuple[User, UserSession] | Non
         row.last_seen_at = now
         db.commit()
     user = db.get(User, row.user_id)
-    return (user, row) if user is not None else None
+    # deactivation deletes the user's sessions; refusing here too closes the race with a
+    # sign-in that was checking the password at that moment
+    return (user, row) if user is not None and user.is_active else None
 
 
 def end_session(db: Session, session_id: str, *, address: str = "") -> None:

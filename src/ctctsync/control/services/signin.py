@@ -56,6 +56,13 @@ class SignInThrottled(ServiceError):  # noqa: N818 -- says what happened
         self.locked = locked
 
 
+class AccountDeactivated(ServiceError):  # noqa: N818 -- says what happened
+    """The password was right but an administrator deactivated the account."""
+
+    def __init__(self) -> None:
+        super().__init__("This account is deactivated. An administrator can re-activate it.")
+
+
 def _account_key(email: str) -> str:
     return f"account:{email}"
 
@@ -105,7 +112,9 @@ def _count_failure(db: Session, key: str, now: datetime) -> int:
 
 def attempt_sign_in(db: Session, email: str, password: str, *, address: str) -> User | None:
     """The user if ``password`` is right, None if wrong; ``SignInThrottled`` (checking
-    nothing) while the account is locked or the account or address must wait."""
+    nothing) while the account is locked or the account or address must wait;
+    ``AccountDeactivated`` when the password is right but the account is deactivated (said
+    only to someone who knows the password)."""
     email = normalise_email(email)
     now = context(db).now()
     if not _storable(email):  # no such account can exist; count it against the address only
@@ -120,6 +129,10 @@ def attempt_sign_in(db: Session, email: str, password: str, *, address: str) -> 
     if wait:
         raise SignInThrottled(wait)
     user = authenticate(db, email, password)
+    if user is not None and not user.is_active:
+        audit.record(db, "sign_in_failed", email=email, address=address, detail="deactivated")
+        db.commit()
+        raise AccountDeactivated
     if user is not None:
         db.execute(sa.delete(SignInThrottle).where(SignInThrottle.key == _account_key(email)))
         audit.record(db, "sign_in", email=email, user=user, address=address)
@@ -187,6 +200,21 @@ def unlock_account(db: Session, actor: User, email: str, *, address: str = "") -
     audit.record(db, "unlocked", email=email, user=actor, address=address)
     db.commit()
     return True
+
+
+def clear_failures(db: Session, email: str) -> bool:
+    """Forget ``email``'s lockout and failure count, without committing or auditing (an
+    administrator's password reset does this with its own audit row); True if it was
+    locked."""
+    email = normalise_email(email)
+    db.execute(sa.delete(SignInThrottle).where(SignInThrottle.key == _account_key(email)))
+    return bool(
+        getattr(
+            db.execute(sa.delete(AccountLockout).where(AccountLockout.email == email)),
+            "rowcount",
+            0,
+        )
+    )
 
 
 def list_lockouts(db: Session, actor: User) -> list[AccountLockout]:

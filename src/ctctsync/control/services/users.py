@@ -22,6 +22,14 @@ from ctctsync.control.services.sessions import end_other_sessions
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+"""Longer is refused: hashing a megabyte-long "password" on every sign-in costs CPU for
+nothing (a passphrase of many words stays far below)."""
+PASSWORD_RULES = (
+    f"At least {MIN_PASSWORD_LENGTH} characters (at most {MAX_PASSWORD_LENGTH}); "
+    "a few unrelated words make a strong one."
+)
+"""The password rules in one sentence, shown beside every password field before typing."""
 # A hash to verify against when the email is unknown, so a sign-in takes as long whether
 # or not the account exists (no user enumeration by timing).
 _DUMMY_HASH = hash_password("not-a-real-password")
@@ -35,26 +43,56 @@ def normalise_email(email: str) -> str:
 _normalise_email = normalise_email
 
 
-def create_user(db: Session, email: str, password: str, *, is_admin: bool = False) -> User:
-    """Create a user; raises ``ValidationFailed`` for a bad or taken email or a short password."""
+def password_problem(password: str) -> str | None:
+    """What is wrong with ``password`` under :data:`PASSWORD_RULES`, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    return None
+
+
+def email_problem(db: Session, email: str) -> str | None:
+    """What is wrong with a new user's (normalised) ``email``, or None."""
+    if len(email) > 320 or not _EMAIL_RE.match(email):
+        return "Enter an email address such as ana@example.com."
+    if db.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        return "A user with this email already exists."
+    return None
+
+
+def create_user(
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    must_change_password: bool = False,
+    commit: bool = True,
+) -> User:
+    """Create a user; raises ``ValidationFailed`` for a bad or taken email or a password
+    outside :data:`PASSWORD_RULES`. ``commit=False`` leaves the commit to the caller (who
+    audits the creation in the same transaction)."""
     email = _normalise_email(email)
     errors: dict[str, str] = {}
-    if not _EMAIL_RE.match(email):
-        errors["email"] = "Enter an email address such as ana@example.com."
-    elif db.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        errors["email"] = "A user with this email already exists."
-    if len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if problem := email_problem(db, email):
+        errors["email"] = problem
+    if problem := password_problem(password):
+        errors["password"] = problem
     if errors:
         raise ValidationFailed(errors)
     user = User(
         email=email,
         password_hash=hash_password(password),
         is_admin=is_admin,
+        must_change_password=must_change_password,
         created_at=context(db).now(),
     )
     db.add(user)
-    db.commit()
+    if commit:
+        db.commit()
+    else:
+        db.flush()
     return user
 
 
@@ -76,11 +114,15 @@ def change_password(
     errors: dict[str, str] = {}
     if not verify_password(user.password_hash, current):
         errors["current_password"] = "This is not your current password."  # noqa: S105
-    if len(new) < MIN_PASSWORD_LENGTH:
-        errors["new_password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if problem := password_problem(new):
+        errors["new_password"] = problem
+    elif new == current:
+        errors["new_password"] = "Choose a password different from the current one."  # noqa: S105
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = hash_password(new)
+    # a temporary password set by an administrator is now replaced: no more forced change
+    user.must_change_password = False
     return end_other_sessions(db, user, keep=keep, address=address, event="password_changed")
 
 
@@ -134,11 +176,13 @@ def revoke_api_token(db: Session, user: User, token_id: int) -> None:
 
 
 def user_for_token(db: Session, token: str) -> User | None:
-    """The owner of a personal API token (and note when it was used), or None."""
+    """The owner of a personal API token (and note when it was used), or None (unknown
+    token, or its owner is deactivated)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = db.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_api_token(token)))
-    if row is None:
+    if row is None or not row.user.is_active:
+        # a deactivated user's tokens are kept (re-activation brings them back) but refused
         return None
     now = context(db).now()
     # Write at most once a minute: a script polling the API should not turn every read

@@ -1,4 +1,5 @@
-"""The signed-in user's account: their sessions (and ending them) and their password."""
+"""The signed-in user's account: their sessions (and ending them) and their password; and
+the page a user who signed in with a temporary password must pass first."""
 
 from __future__ import annotations
 
@@ -32,19 +33,46 @@ def _page(
     )
 
 
+def _password_page(
+    request: Request, *, errors: dict[str, str] | None = None, code: int = 200
+) -> Response:
+    return render(
+        request,
+        "account_password.html",
+        {"section": "account", "errors": errors or {}},
+        status_code=code,
+    )
+
+
 @router.get("")
 def account_page(request: Request, db: Db, user: CurrentUser) -> Response:
     """The user's open sessions (created, last seen, address, browser) and password form."""
     return _page(request, db, user)
 
 
+@router.get("/password")
+def password_page(request: Request, user: CurrentUser) -> Response:
+    """Choose a new password: where a temporary password (an administrator's reset) leads
+    after sign-in; otherwise the Account page's form."""
+    if not user.must_change_password:
+        return RedirectResponse("/account#change-password-form", status_code=303)
+    return _password_page(request)
+
+
 @router.post("/password")
 def change_password(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
-    """Change the password; every other session of the user ends."""
+    """Change the password; every other session of the user ends. A forced change (a
+    temporary password) then opens the rest of the site."""
+    forced = user.must_change_password
+
+    def refused(errors: dict[str, str]) -> Response:
+        if forced:
+            return _password_page(request, errors=errors, code=422)
+        return _page(request, db, user, errors=errors, code=422)
+
     new = form_str(form, "new_password")
     if new != form_str(form, "new_password_again"):
-        errors = {"new_password_again": "The two passwords differ."}
-        return _page(request, db, user, errors=errors, code=422)
+        return refused({"new_password_again": "The two passwords differ."})
     try:
         ended = svc.change_password(
             db,
@@ -55,7 +83,10 @@ def change_password(request: Request, db: Db, user: CurrentUser, form: Form) -> 
             address=client_address(request),
         )
     except ValidationFailed as exc:
-        return _page(request, db, user, errors=field_messages(exc.errors), code=422)
+        return refused(field_messages(exc.errors))
+    if forced:
+        flash(request, "Your password is changed. Welcome.")
+        return RedirectResponse("/integrations", status_code=303)
     flash(request, f"Your password is changed. {ended} other session(s) were signed out.")
     return RedirectResponse("/account", status_code=303)
 

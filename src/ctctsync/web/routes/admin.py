@@ -1,15 +1,23 @@
-"""Administrators' pages: users and their sign-in lockouts, the security audit log, and the
-Constant Contact application (client id, secret, redirect URI) entered once."""
+"""Administrators' pages: users (add by invitation or with a temporary password, deactivate,
+re-activate, reset a password) and their sign-in lockouts, the security audit log, and the
+Constant Contact application (client id, secret, redirect URI) entered once.
+
+A temporary password or an invitation link is rendered in the answer to the POST that made
+it, never put in a flash message (those travel in the session cookie) nor stored in clear."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
+from ctctsync.control.models import User
 from ctctsync.control.schemas import AppRegistrationIn, validated
 from ctctsync.control.services.authorization import app_registration, save_app_registration
+from ctctsync.validation import STORE_INT_MAX
 from ctctsync.web.deps import CurrentAdmin, Db
 from ctctsync.web.forms import Form, field_messages, form_str
 from ctctsync.web.security import client_address, verify_csrf
@@ -24,9 +32,22 @@ def admin_home() -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
 
-@router.get("/users")
-def users_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
-    """Every user, and the accounts locked after too many failed sign-ins."""
+UserId = Annotated[int, Path(ge=1, le=STORE_INT_MAX, description="A user's id.")]
+InviteId = Annotated[int, Path(ge=1, le=STORE_INT_MAX, description="An invitation's id.")]
+
+
+def _users_page(
+    request: Request,
+    db: Db,
+    admin: User,
+    *,
+    shown: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    code: int = 200,
+) -> Response:
+    """The users page; ``shown`` carries a secret made by this request (shown once)."""
+    lockouts = svc.list_lockouts(db, admin)
     return render(
         request,
         "admin/users.html",
@@ -34,9 +55,110 @@ def users_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
             "section": "admin",
             "tab": "users",
             "users": svc.list_users(db),
-            "lockouts": svc.list_lockouts(db, admin),
+            "me": admin,
+            "last_sign_ins": svc.last_sign_ins(db),
+            "locked": {lock.email for lock in lockouts},
+            "lockouts": lockouts,
+            "invites": svc.pending_invites(db, admin),
+            "now": svc.context(db).now(),
+            "invite_days": svc.INVITE_LIFETIME.days,
+            "shown": shown,
+            "values": values or {"email": "", "role": "user"},
+            "errors": errors or {},
         },
+        status_code=code,
     )
+
+
+@router.get("/users")
+def users_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
+    """Every user with role, status and last sign-in; invitations not accepted yet; the
+    accounts locked after too many failed sign-ins; the form to add a user."""
+    return _users_page(request, db, admin)
+
+
+@router.post("/users")
+def add_user(request: Request, db: Db, admin: CurrentAdmin, form: Form) -> Response:
+    """Add a user: ``how=invite`` makes a one-time link, ``how=password`` an account with a
+    temporary password; either is shown once on the answer."""
+    values = {"email": form_str(form, "email").strip(), "role": form_str(form, "role")}
+    is_admin = values["role"] == "admin"
+    address = client_address(request)
+    try:
+        if form_str(form, "how") == "invite":
+            invite, token = svc.invite_user(
+                db, admin, values["email"], is_admin=is_admin, address=address
+            )
+            link = svc.invite_url(svc.context(db).settings.public_base_url, token)
+            shown = {
+                "kind": "invite",
+                "email": invite.email,
+                "secret": link,
+                "until": f"{invite.expires_at:%Y-%m-%d %H:%M} UTC",
+            }
+        else:
+            user, temporary = svc.add_user(
+                db, admin, values["email"], is_admin=is_admin, address=address
+            )
+            shown = {"kind": "created", "email": user.email, "secret": temporary or ""}
+    except ValidationFailed as exc:
+        errors = field_messages(exc.errors)
+        return _users_page(request, db, admin, values=values, errors=errors, code=422)
+    return _users_page(request, db, admin, shown=shown)
+
+
+def _refusal(request: Request, exc: Conflict | NotFound) -> Response:
+    flash(request, exc.message, "error")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/deactivate")
+def deactivate(request: Request, db: Db, admin: CurrentAdmin, user_id: UserId) -> Response:
+    """Deactivate a user: sessions end now, API tokens are refused (audited)."""
+    try:
+        target = svc.get_user(db, user_id)
+        ended = svc.deactivate_user(db, admin, user_id, address=client_address(request))
+    except (Conflict, NotFound) as exc:
+        return _refusal(request, exc)
+    assert target is not None  # deactivate_user found it
+    flash(request, f"{target.email} is deactivated; {ended} session(s) ended.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/activate")
+def activate(request: Request, db: Db, admin: CurrentAdmin, user_id: UserId) -> Response:
+    """Re-activate a deactivated user (audited)."""
+    try:
+        target = svc.reactivate_user(db, admin, user_id, address=client_address(request))
+    except (Conflict, NotFound) as exc:
+        return _refusal(request, exc)
+    flash(request, f"{target.email} can sign in again.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/reset-password")
+def reset_password(request: Request, db: Db, admin: CurrentAdmin, user_id: UserId) -> Response:
+    """A temporary password for the user, shown once on this answer (audited)."""
+    try:
+        secret = svc.reset_password(db, admin, user_id, address=client_address(request))
+    except (Conflict, NotFound) as exc:
+        return _refusal(request, exc)
+    target = svc.get_user(db, user_id)
+    email = target.email if target is not None else ""
+    return _users_page(
+        request, db, admin, shown={"kind": "reset", "email": email, "secret": secret}
+    )
+
+
+@router.post("/invites/{invite_id}/revoke")
+def revoke_invite(request: Request, db: Db, admin: CurrentAdmin, invite_id: InviteId) -> Response:
+    """Withdraw an invitation: its link stops working (audited)."""
+    try:
+        invite = svc.revoke_invite(db, admin, invite_id, address=client_address(request))
+    except NotFound as exc:
+        return _refusal(request, exc)
+    flash(request, f"The invitation to {invite.email} is withdrawn.")
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/users/unlock")

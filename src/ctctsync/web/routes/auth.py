@@ -1,5 +1,5 @@
-"""Sign in (throttled: 429 + ``Retry-After``), sign out (ends the server-side session), and
-the one-time first-administrator setup page."""
+"""Sign in (throttled: 429 + ``Retry-After``), sign out (ends the server-side session), the
+one-time first-administrator setup page, and accepting an invitation (``/invite?token=``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
-from ctctsync.control.errors import ValidationFailed
+from ctctsync.control.errors import NotFound, ServiceError, ValidationFailed
 from ctctsync.control.models import User
 from ctctsync.validation import EMAIL_MAX, PlainText
 from ctctsync.web.deps import Db
@@ -73,6 +73,8 @@ def login(
             if email and password
             else None
         )
+    except svc.AccountDeactivated as exc:
+        return render(request, "login.html", {**context, "error": exc.message}, status_code=403)
     except svc.SignInThrottled as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return render(
@@ -143,4 +145,68 @@ def setup(
         return render(request, "setup.html", {"email": email, "errors": errors}, status_code=422)
     _start(request, db, user)
     flash(request, f"Welcome. You are signed in as {user.email}, an administrator.")
+    return RedirectResponse("/integrations", status_code=303)
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def _invite_page(
+    request: Request,
+    *,
+    token: str,
+    invite_email: str | None,
+    errors: dict[str, str] | None = None,
+    problem: str | None = None,
+    code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "invite.html",
+        {
+            "token": token,
+            "invite_email": invite_email,
+            "errors": errors or {},
+            "problem": problem,
+        },
+        status_code=code,
+    )
+
+
+@router.get("/invite")
+def invite_page(request: Request, db: Db, token: str = "") -> Response:
+    """An invited person chooses their password (the link works once, until it expires)."""
+    try:
+        invite = svc.open_invite(db, token)
+    except NotFound as exc:
+        return _invite_page(request, token="", invite_email=None, problem=exc.message, code=404)
+    return _invite_page(request, token=token, invite_email=invite.email)
+
+
+@router.post("/invite")
+def accept_invite(
+    request: Request,
+    db: Db,
+    token: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form()] = "",
+    password_again: Annotated[str, Form()] = "",
+) -> Response:
+    """Create the invited account, use up the link and sign the new user in."""
+    try:
+        invite = svc.open_invite(db, token)
+    except NotFound as exc:
+        return _invite_page(request, token="", invite_email=None, problem=exc.message, code=404)
+    email = invite.email
+    if password != password_again:
+        errors = {"password_again": "The two passwords differ."}
+        return _invite_page(request, token=token, invite_email=email, errors=errors, code=422)
+    try:
+        user = svc.accept_invite(db, token, password, address=client_address(request))
+    except ValidationFailed as exc:
+        return _invite_page(request, token=token, invite_email=email, errors=exc.errors, code=422)
+    except ServiceError as exc:  # used meanwhile, or the account exists already
+        return _invite_page(request, token="", invite_email=None, problem=exc.message, code=409)
+    _start(request, db, user)
+    role = "an administrator" if user.is_admin else "a user"
+    flash(request, f"Welcome. You are signed in as {user.email}, {role}.")
     return RedirectResponse("/integrations", status_code=303)
