@@ -37,7 +37,7 @@ def test_migrations_match_models_and_round_trip(store_url: str) -> None:
         assert current_revisions(engine) == frozenset()
         assert upgrade_database(engine)
         assert not upgrade_database(engine)  # idempotent and cheap: every start runs it
-        assert current_revisions(engine) == head_revisions() == {"state_0004", "0008"}
+        assert current_revisions(engine) == head_revisions() == {"state_0004", "0009"}
         with engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), metadata

@@ -172,12 +172,13 @@ def test_readyz_503_when_a_plane_thread_has_ended(
         # scheduler or worker looks like to the plane.
         srv.plane._stop.set()
         srv.plane._wake.set()
+        srv.plane._notify_wake.set()
         for thread in srv.plane._threads:
             thread.join(30)
         ready = http.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["reason"] == (
-            "thread(s) stopped: ctctsync-scheduler, ctctsync-worker-1"
+            "thread(s) stopped: ctctsync-notifier, ctctsync-scheduler, ctctsync-worker-1"
         )
         srv.plane.stop()  # stopped on purpose (shutdown): no thread is missed
         assert http.get("/readyz").status_code == 200

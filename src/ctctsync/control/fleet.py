@@ -42,6 +42,7 @@ QUEUE = "ctctsync-runs"
 EXECUTE_RUN = "ctctsync.execute_run"
 TICK = "ctctsync.tick"
 PRUNE = "ctctsync.prune"
+NOTIFY = "ctctsync.notify"
 
 SCHEMA_LOCK_KEY = 0x63746374_6A6F6273  # "ctctjobs": one process applies the schema at a time
 """The advisory lock held while checking for and applying procrastinate's schema."""
@@ -57,6 +58,8 @@ class FleetPlane(Protocol):
     def tick(self) -> object: ...
 
     def prune(self, max_batches: int = 5) -> int: ...
+
+    def send_notifications(self) -> object: ...
 
     def work_once(
         self,
@@ -129,6 +132,13 @@ class RunQueue:
             # Runs queued again without a new run (the quota's reset) and any announcement
             # that failed: every queued run has a job after each tick.
             await sync_to_async(self.announce_queued, thread_sensitive=False)()
+
+        # The notification outbox, as serve's notifier thread does: a job of its own so a
+        # slow mail server never holds the tick's lock.
+        @app.periodic(cron=tick_cron(self.plane.settings.scheduler_interval_seconds))
+        @app.task(name=NOTIFY, queue=QUEUE, queueing_lock=NOTIFY, lock=NOTIFY)
+        def notify(timestamp: int) -> None:
+            self.plane.send_notifications()
 
         @app.periodic(cron="*/10 * * * *")  # the threads' PRUNE_EVERY_SECONDS
         @app.task(name=PRUNE, queue=QUEUE, queueing_lock=PRUNE, lock=PRUNE)
@@ -276,6 +286,7 @@ class RunQueue:
 
 __all__ = [
     "EXECUTE_RUN",
+    "NOTIFY",
     "PRUNE",
     "QUEUE",
     "TICK",

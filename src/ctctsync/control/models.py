@@ -505,3 +505,101 @@ class AuditEvent(Base):
     """Who did it (the admin who unlocked, the user who signed in), if known."""
     address: Mapped[str] = mapped_column(sa.String(64), default="")
     detail: Mapped[str] = mapped_column(sa.Text(), default="")
+
+
+NotificationEvent = Literal["failure", "needs_reauth", "quota_exhausted", "recovery", "digest"]
+"""What a user can be notified of, per integration (docs/ui.md, "Notifications")."""
+NOTIFICATION_EVENTS: Final = cast(tuple[NotificationEvent, ...], get_args(NotificationEvent))
+ChannelKind = Literal["email", "webhook", "slack"]
+CHANNEL_KINDS: Final = cast(tuple[ChannelKind, ...], get_args(ChannelKind))
+DeliveryStatus = Literal["pending", "sent", "failed"]
+"""``pending`` until sent or given up on (``failed``, after the last retry)."""
+
+
+class NotificationChannel(Base):
+    """Where one user's notifications go: an e-mail address, a signed webhook, or a Slack
+    incoming webhook. The address or URL (and a webhook's signing secret) is a secret: only
+    its Fernet ciphertext is stored, and ``hint`` is what the page shows instead."""
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (sa.Index("ix_notification_channels_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    """:data:`ChannelKind`."""
+    name: Mapped[str] = mapped_column(sa.String(100))
+    target_encrypted: Mapped[str] = mapped_column(sa.Text())
+    """Fernet ciphertext of ``{"to": address}`` (email), ``{"url", "secret"}`` (webhook) or
+    ``{"url"}`` (slack)."""
+    hint: Mapped[str] = mapped_column(sa.String(200))
+    """A recognisable, harmless part of the target: the address, or the URL's host."""
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class NotificationSubscription(Base):
+    """Which events of one integration notify one user (on every channel of theirs)."""
+
+    __tablename__ = "notification_subscriptions"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "integration_id", name="uq_notification_subscriptions_user"),
+        sa.Index("ix_notification_subscriptions_integration", "integration_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    integration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    events: Mapped[list[str]] = mapped_column(sa.JSON(), default=list)
+    """The :data:`NotificationEvent` values chosen (an empty list: none)."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NotificationDelivery(Base):
+    """One message to one channel: the outbox row written with the event, in the same
+    transaction, then sent (and retried) by the notification sender."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        # One message per event and channel, whichever process noticed the event first.
+        sa.UniqueConstraint("channel_id", "dedupe_key", name="uq_notification_deliveries_key"),
+        sa.Index("ix_notification_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_notification_deliveries_user", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("notification_channels.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    integration_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("integrations.id", ondelete="SET NULL")
+    )
+    run_id: Mapped[str | None] = mapped_column(sa.String(32))
+    event: Mapped[str] = mapped_column(sa.String(20))
+    """:data:`NotificationEvent`, or ``test`` (the page's "Send test")."""
+    dedupe_key: Mapped[str] = mapped_column(sa.String(120))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text())
+    """The message as plain text (redacted: run errors are redacted when stored)."""
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), default=dict)
+    """The event as data: what a webhook receives (``event``, ``integration``, ``run`` ...)."""
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    """:data:`DeliveryStatus`."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the sender may try (again); also the lease of an attempt in flight. None once
+    sent or given up on."""
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.Text())
+    """Why the last attempt failed, without the channel's URL or secret."""
+
+    channel: Mapped[NotificationChannel] = relationship()
+    integration: Mapped[Integration | None] = relationship()
+    user: Mapped[User] = relationship()

@@ -35,7 +35,8 @@ from ctctsync.control.context import ControlContext, attach
 from ctctsync.control.crypto import SecretBox
 from ctctsync.control.database import create_store_engine, upgrade_database, writer
 from ctctsync.control.models import FINISHED_RUN_STATUSES, Integration, Run, RunLog
-from ctctsync.control.services import quota
+from ctctsync.control.notify import Notifier, SendReport
+from ctctsync.control.services import notifications, quota
 from ctctsync.control.services.integrations import enqueue_run
 from ctctsync.control.settings import ControlSettings
 from ctctsync.control.worker import ProgressListener, RunExecutor
@@ -120,6 +121,9 @@ class ControlPlane:
         """Runs this process executes now, by id (guarded by ``_executing_lock``)."""
         self._executing_lock = threading.Lock()
         self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.notifier = Notifier(self)
+        """Sends the notification outbox (its own thread here, a periodic job in a fleet)."""
+        self._notify_wake = threading.Event()
 
     # ------------------------------------------------------------------ sessions
 
@@ -264,10 +268,18 @@ class ControlPlane:
                     integ.next_run_at = now
                 swept.append(run.id)
                 log.warning("run %s of %s: heartbeat stale, marked failed", run.id, integ.name)
+                notifications.run_finished(db, run)
             db.commit()
         for run_id in swept:
             RunExecutor.append_log(self, run_id, logging.ERROR, WORKER_DIED)
         return swept
+
+    # ------------------------------------------------------------------ notifications
+
+    def send_notifications(self) -> SendReport:
+        """One pass of the notification sender: queue the day's digests when due, send the
+        deliveries due (``ctctsync.control.notify``)."""
+        return self.notifier.run_pass()
 
     # ------------------------------------------------------------------ retention
 
@@ -378,6 +390,7 @@ class ControlPlane:
                     run.transition("deferred")
                     run.defer_reason = admission.reason
                     run.resume_at = admission.resume_at
+                    notifications.run_deferred(db, run)
                     db.commit()
                     log.info("run %s deferred: %s", run.id, admission.reason)
                     RunExecutor.append_log(
@@ -420,6 +433,7 @@ class ControlPlane:
         finally:
             with self._executing_lock:
                 self._executing.pop(claimed, None)
+            self._notify_wake.set()  # its outcome may have queued notifications
         return claimed
 
     def cancel_local(self, run_id: str) -> bool:
@@ -447,6 +461,10 @@ class ControlPlane:
         self._threads.append(
             threading.Thread(target=self._scheduler_loop, name="ctctsync-scheduler", daemon=True)
         )
+        # Its own thread, not the scheduler's: a slow mail server never delays a tick.
+        self._threads.append(
+            threading.Thread(target=self._notifier_loop, name="ctctsync-notifier", daemon=True)
+        )
         for i in range(self.settings.workers):
             self._threads.append(
                 threading.Thread(
@@ -467,6 +485,7 @@ class ControlPlane:
         """Stop the threads; running syncs end ``cancelled`` within their request in flight."""
         self._stop.set()
         self._wake.set()
+        self._notify_wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -495,6 +514,15 @@ class ControlPlane:
                     log.exception("pruning old runs failed; retrying at the next tick")
                     next_prune = time.monotonic()
             self._stop.wait(self.settings.scheduler_interval_seconds)
+
+    def _notifier_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.send_notifications()
+            except Exception:
+                log.exception("sending notifications failed; retrying at the next pass")
+            self._notify_wake.wait(self.settings.scheduler_interval_seconds)
+            self._notify_wake.clear()
 
     def _worker_loop(self) -> None:
         while not self._stop.is_set():

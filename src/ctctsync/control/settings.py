@@ -211,6 +211,22 @@ class ControlSettings(BaseSettings):
     """Runs deleted per transaction when pruning (short transactions never hold up runs)."""
     oauth_state_ttl_seconds: int = Field(default=900, gt=0)
 
+    # Notifications (issue 12 §5): the SMTP server e-mail channels send through, and the
+    # daily digest's hour. docs/operations.md, "Notifications".
+    smtp_host: str | None = None
+    """The SMTP server (``CTCTSYNC_SMTP_HOST``); unset: e-mail channels cannot be added."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    """Sign in to the server as this user (unset: no authentication)."""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "ctctsync@localhost"
+    """The From address of every notification e-mail."""
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    """``starttls`` (port 587, default), ``ssl`` (implicit TLS, port 465) or ``none`` (a
+    relay on a trusted network or loopback only: the password would travel in clear)."""
+    notify_digest_hour: int = Field(default=7, ge=0, le=23)
+    """The UTC hour from which each day's digest (the previous 24 hours) is sent."""
+
     @field_validator(
         "public_base_url", "cc_base_url", "cc_auth_base_url", "cc_authz_base_url", "cc_v3_base_url"
     )

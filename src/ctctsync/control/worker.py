@@ -23,7 +23,7 @@ from ctctsync.api.shared_budget import local_limiter_for, shared_limiter_for
 from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
 from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
-from ctctsync.control.services import quota
+from ctctsync.control.services import notifications, quota
 from ctctsync.control.services.authorization import NO_V3_APP, application
 from ctctsync.control.services.switch import complete_switch
 from ctctsync.control.services.tokens import token_keeper, vault_record
@@ -455,6 +455,7 @@ class RunExecutor:
                 resume_at=None,
                 now=now,
             )
+            notifications.run_finished(db, run)  # the outbox: stored with the outcome
             db.commit()
 
     def _record(
@@ -518,6 +519,7 @@ class RunExecutor:
                 integ = run.integration
                 if integ.next_run_at is None or integ.next_run_at > now:
                     integ.next_run_at = now
+            notifications.run_finished(db, run)  # the outbox: stored with the outcome
             db.commit()
 
 
