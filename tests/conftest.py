@@ -74,6 +74,7 @@ SLOW_MODULES = (
     "tests/test_extras.py",
     "tests/test_fail_fast.py",
     "tests/test_layering.py",
+    "tests/test_package.py",
     "tests/web/test_browser_flow.py",
     "tests/web/test_openapi_schemathesis.py",
     "tests/sandbox/test_sandbox_scale.py",
