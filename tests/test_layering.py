@@ -15,6 +15,8 @@ import pytest
 ENTRY_POINTS = [
     "from ctctsync.warehouse import read_table",
     "from ctctsync.sync import run_sync",
+    "from ctctsync.sync.stream import TableStreams",
+    "from ctctsync.dlt import constant_contact",
     "from ctctsync.api import ApiClient",
     "from ctctsync.state import StateStore",
     "from ctctsync.config import SyncConfig",

@@ -6,6 +6,7 @@ conventions and never reach a log, an error or the pipeline's files."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -273,3 +274,28 @@ def test_bad_arguments_are_named(sandbox: Sandbox, kw: dict[str, Any], named: st
     config = next(e for e in chain if isinstance(e, ConfigError))
     assert named in str(config)
     assert "secret-value-123" not in str(bad.value)
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_the_readme_snippet_runs_as_written(sandbox: Sandbox, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Use it from dlt"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    creds = sandbox.credentials
+    for name, value in {"API_KEY": creds.api_key, "ACCESS_TOKEN": creds.v3_access_token,
+                        "BASE_URL": sandbox.base_url}.items():
+        monkeypatch.setenv(f"SOURCES__CONSTANT_CONTACT__{name}", value)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.chdir(tmp_path)
+
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet.group(1), "README.md", "exec"), namespace)
+    pipeline: dlt.Pipeline = namespace["pipeline"]
+    assert dataset_tables(pipeline) == {"contacts", "contact_lists"}
+    truth = V3Truth(sandbox)
+    for table in ("contacts", "contact_lists"):
+        assert_v3_records_match(truth, table, table_rows(pipeline, table))
