@@ -1,7 +1,8 @@
 """The ``ctctsync`` command line.
 
 Verbs a data engineer expects: ``check``, ``discover``, ``sync``, ``state show|reset``,
-``demo``, ``sandbox``, ``serve``, ``integrations ...``, ``runs ...``, ``users ...``.
+``tap`` (a Singer tap), ``demo``, ``sandbox``, ``serve``, ``integrations ...``, ``runs ...``,
+``users ...``.
 Exit codes (:class:`ctctsync.errors.ExitCode`, the same for every command): 0 success,
 1 the run failed, 2 bad usage or configuration, 3 the run stopped early but cleanly with its
 progress saved (daily API quota spent, or cancelled), 4 re-authorization needed.
@@ -35,6 +36,7 @@ from ctctsync.cli.output import (
     run_with_progress,
 )
 from ctctsync.cli.switch import register as register_switch
+from ctctsync.cli.tap import register as register_tap
 from ctctsync.tables import TABLES, tables_for
 
 if TYPE_CHECKING:
@@ -521,6 +523,7 @@ def main() -> None:
 register_control(app)
 register_auth(app)
 register_switch(app)
+register_tap(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
