@@ -76,6 +76,7 @@ SLOW_MODULES = (
     "tests/test_layering.py",
     "tests/test_package.py",
     "tests/web/test_browser_flow.py",
+    "tests/web/test_setup_edges.py",
     "tests/web/test_openapi_schemathesis.py",
     "tests/sandbox/test_sandbox_scale.py",
     "tests/control/test_sandbox_runs.py",

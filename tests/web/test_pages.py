@@ -262,19 +262,20 @@ def test_new_integration_form_defaults(admin: WebClient) -> None:
     assert '<option value="24" selected>' in html
     for hours in (1, 2, 3, 4, 6, 8, 12, 24):
         assert f'<option value="{hours}"' in html
-    assert "cannot be changed later" in html
+    assert "cannot be changed once the setup is finished" in html
     a_year_ago = (datetime.now(UTC).date() - timedelta(days=365)).isoformat()
     assert f'value="{a_year_ago}"' in html
 
 
-def test_new_integration_is_paused_until_submitted(admin: WebClient, web: WebServer) -> None:
+def test_new_integration_is_a_draft_until_submitted(admin: WebClient, web: WebServer) -> None:
     r = admin.post(
         NEW_FORM, {"name": "acme", "frequency_hours": "6", "history_start": "2024-02-01"}
     )
     assert r.status_code == 303
     [integ] = integrations(web)
     assert r.headers["location"] == f"/integrations/{integ.id}/setup/authorize"
-    assert integ.state == "paused"  # the scheduler cannot run a half-made selection
+    assert integ.state == "draft"  # the scheduler cannot run a half-made selection
+    assert not integ.schedulable
     assert (integ.frequency_hours, integ.history_start) == (6, date(2024, 2, 1))
     page = admin.get(r.headers["location"]).text
     assert "Authorize with Constant Contact" in page
@@ -549,7 +550,8 @@ def test_oauth_callback(cc_web: WebServer, sandbox: Any) -> None:
     stranger = cc_web.client()
     for params in ({"error": "access_denied", "state": state}, {"error": "access_denied"}):
         denied = stranger.get("/oauth/callback", params=params)
-        assert denied.status_code == 400 and "did not authorize" in denied.text
+        assert denied.status_code == 400 and "Deny was chosen" in denied.text
+        assert "access_denied" not in denied.text.split("Constant Contact&#39;s answer")[0]
     # ... which is sent back to the authorize step, the refused authorization forgotten
     denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
     assert denied.headers["location"] == setup_page + "?outcome=denied"
@@ -567,7 +569,7 @@ def test_oauth_callback(cc_web: WebServer, sandbox: Any) -> None:
     assert r.headers["location"] == f"/integrations/{integ_id}/setup/tables"
     [integ] = integrations(cc_web)
     assert integ.has_credentials and integ.auth_method == "oauth"
-    assert integ.state == "paused"  # still in setup: nothing runs before the tables are chosen
+    assert integ.state == "draft"  # still in setup: nothing runs before the tables are chosen
     replay = client.get("/oauth/callback", params={"state": state, "code": code})
     assert replay.status_code == 400 and "already used" in replay.text
 
@@ -683,7 +685,7 @@ def test_an_unfinished_setup_continues_in_another_browser(admin: WebClient, web:
     other = web.client()
     other.sign_in()
     details = other.get(f"/integrations/{integ.id}").text
-    assert "Continue setup" in details and "Setup is not finished" in details
+    assert "Continue setup" in details and "The setup is not finished" in details
     r = other.get(f"/integrations/{integ.id}/setup")
     assert r.headers["location"] == f"/integrations/{integ.id}/setup/authorize"
     assert "Authorize with Constant Contact" in other.get(r.headers["location"]).text
@@ -691,7 +693,7 @@ def test_an_unfinished_setup_continues_in_another_browser(admin: WebClient, web:
     with web.plane.session() as db:
         row = db.get(Integration, integ.id)
         assert row is not None
-        row.activated_at = datetime.now(UTC)
+        row.state, row.activated_at = "active", datetime.now(UTC)
         db.commit()
     assert other.get(f"/integrations/{integ.id}/setup").headers["location"].endswith("/edit")
 

@@ -33,7 +33,7 @@ RunKind = Literal["incremental", "first_load", "full_refresh", "resync"]
 """What a run reads, for its estimate: changes since the bookmarks (``incremental``), the
 whole account because the integration never finished a run (``first_load``), or some tables
 whole again (``full_refresh`` after a selection grew, ``resync`` on request)."""
-IntegrationState = Literal["pending", "active", "paused", "failed", "needs_reauth"]
+IntegrationState = Literal["draft", "pending", "active", "paused", "failed", "needs_reauth"]
 AuthMethod = Literal["oauth", "manual"]
 ApiVersion = Literal["v2", "v3"]
 """The Constant Contact API an integration reads (``ctctsync.tables.ApiVersion``)."""
@@ -41,6 +41,10 @@ API_VERSIONS: Final = cast(tuple[ApiVersion, ...], get_args(ApiVersion))
 DEFAULT_API_VERSION: Final[ApiVersion] = "v3"
 """What a NEW integration reads: v2 is legacy (no new v2 keys are issued). Rows from before
 the v3 support stay ``v2`` (the column's server default, migration 0006)."""
+
+PAUSED_REASON: Final = "Paused by a user: no job starts until it is re-activated."
+"""The reason every pause records (what tells a paused integration from a setup left
+unfinished before the ``draft`` state existed: see ``Integration.shown_state``)."""
 
 RUN_STATUSES: Final = cast(tuple[RunStatus, ...], get_args(RunStatus))
 RUN_TRIGGERS: Final = cast(tuple[RunTrigger, ...], get_args(RunTrigger))
@@ -64,6 +68,9 @@ RUN_TRANSITIONS: Final[dict[RunStatus, frozenset[RunStatus]]] = {
 """Allowed moves of a run. Finished runs never change again: history is history."""
 
 INTEGRATION_TRANSITIONS: Final[dict[IntegrationState, frozenset[IntegrationState]]] = {
+    # draft: the add-integration steps are not finished (web UI). Never scheduled; the
+    # last step's Submit makes it pending. Nothing else moves it: it has never run.
+    "draft": frozenset({"pending"}),
     # pending: created, waiting for credentials and then its first successful run.
     "pending": frozenset({"active", "paused", "failed", "needs_reauth"}),
     "active": frozenset({"paused", "failed", "needs_reauth"}),
@@ -217,6 +224,33 @@ class Integration(Base):
     def needs_reauth(self) -> bool:
         """True when Constant Contact refused the stored authorization (re-authorize)."""
         return self.state == "needs_reauth"
+
+    @property
+    def is_draft(self) -> bool:
+        """True while the add-integration setup is unfinished (see :attr:`shown_state`)."""
+        return self.shown_state == "draft"
+
+    @property
+    def shown_state(self) -> str:
+        """The state as the UI reads it: ``draft`` for an unfinished setup, else the stored
+        state.
+
+        Setups left unfinished before the ``draft`` state existed are stored ``paused``
+        with no reason (the setup paused the integration it created until Submit), never
+        activated, no job ever queued; those read as drafts too, without a data migration.
+        A pause now always records its reason (:data:`PAUSED_REASON`), so no newer row
+        looks like one. The only older row it also catches -- an integration paused,
+        before this version, before its first job was even queued -- loses nothing:
+        Continue walks it through the steps and Submit starts it, as Re-activate would.
+        """
+        if (
+            self.state == "paused"
+            and self.state_reason is None
+            and self.activated_at is None
+            and self.last_run_id is None
+        ):
+            return "draft"
+        return self.state
 
     @property
     def schedulable(self) -> bool:

@@ -24,6 +24,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 _FLASH_KEY = "flashes"
 
 STATE_LABELS: dict[str, str] = {
+    "draft": "Setup not finished",
     "pending": "Pending",
     "active": "Active",
     "paused": "Paused",

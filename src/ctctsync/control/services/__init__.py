@@ -20,6 +20,7 @@ from ctctsync.control.services.integrations import (
     create_integration,
     delete_integration,
     enqueue_run,
+    finish_setup,
     get_integration,
     get_integration_by_name,
     list_integrations,
@@ -28,6 +29,7 @@ from ctctsync.control.services.integrations import (
     resync_table,
     run_now,
     tables_to_backfill,
+    update_draft,
     update_integration,
 )
 from ctctsync.control.services.quota import (
@@ -128,6 +130,7 @@ __all__ = [
     "enqueue_run",
     "ensure_first_admin",
     "estimate_run",
+    "finish_setup",
     "get_integration",
     "get_integration_by_name",
     "get_run",
@@ -173,6 +176,7 @@ __all__ = [
     "test_warehouse",
     "tracking_tiers",
     "unlock_account",
+    "update_draft",
     "update_integration",
     "user_by_email",
     "user_for_token",

@@ -438,11 +438,28 @@ def check_v3_access(
 def abandon_authorization(db: Session, state: str, *, binding: str | None) -> Integration | None:
     """The person refused on Constant Contact's page (``error=access_denied``) or CC sent
     another error back: forget the pending authorization ``state`` names and return its
-    integration, so the caller can offer to try again; None when the state is unknown,
-    expired, or not this session's (nothing then tells whose integration it was)."""
-    try:
-        pending = _pending(db, state, None, binding)
-    except (ValidationFailed, AuthorizationNotBound):
+    integration, so the caller can offer to try again; None when the state is unknown or
+    not this session's (nothing then tells whose integration it was). An expired one is
+    forgotten just the same: it would not have completed either."""
+    return _forget_own(db, state, binding)
+
+
+def expired_authorization(db: Session, state: str, *, binding: str | None) -> Integration | None:
+    """When ``state`` names an authorization this browser session started that expired
+    before Constant Contact sent the browser back: forget it and return its integration
+    (to start again); None otherwise (unknown, already used, someone else's, unexpired)."""
+    pending = db.get(OAuthState, state) if state else None
+    if pending is None or pending.expires_at >= context(db).now():
+        db.rollback()
+        return None
+    return _forget_own(db, state, binding)
+
+
+def _forget_own(db: Session, state: str, binding: str | None) -> Integration | None:
+    """Delete the pending authorization ``state`` (expired or not) if this browser session
+    (``binding``) started it; its integration, or None."""
+    pending = db.get(OAuthState, state) if state else None
+    if pending is None or binding is None or not _bound_to(pending, binding):
         db.rollback()
         return None
     integ = db.get(Integration, pending.integration_id)
@@ -577,7 +594,28 @@ def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
         if FAILURES[exc.failure_type].who_acts == "nobody":  # transient, or quota spent
             log.warning("could not verify credentials (stored anyway): %s", exc)
             return
-        raise ValidationFailed({"access_token": exc.user_message}) from None
+        raise ValidationFailed(_refusal(exc)) from None
+
+
+def _refusal(exc: CtctError) -> dict[str, str]:
+    """What to tell the person who just pasted a key and token that Constant Contact
+    refused, by field. Not the run's wording ("revoked or expired, re-authorize"): these
+    credentials never worked, so the advice is to check what was pasted."""
+    if exc.failure_type == "auth":
+        return {
+            "access_token": (
+                "Constant Contact did not accept this access token. Check that you copied "
+                "all of it, and that it was issued for the API key above."
+            )
+        }
+    if exc.rule.name in ("inactive_api_key", "api_key_not_authorized"):
+        return {
+            "api_key": (
+                "Constant Contact did not accept this API key (inactive or unknown). Check "
+                "the key of your application in Constant Contact's developer portal."
+            )
+        }
+    return {"access_token": exc.user_message}
 
 
 def _store(db: Session, integ: Integration, method: AuthMethod, ciphertext: str) -> None:
@@ -616,6 +654,7 @@ __all__ = [
     "check_selection",
     "check_v3_access",
     "complete_authorization",
+    "expired_authorization",
     "integration_credentials",
     "new_binding",
     "save_app_registration",

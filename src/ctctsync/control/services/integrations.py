@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ctctsync.control.context import context
 from ctctsync.control.errors import Conflict, NotFound, QuotaWouldDefer, ValidationFailed
 from ctctsync.control.models import (
+    PAUSED_REASON,
     WAITING_RUN_STATUSES,
     Integration,
     OAuthState,
@@ -22,7 +23,7 @@ from ctctsync.control.models import (
     User,
 )
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
-from ctctsync.control.services.authorization import check_selection
+from ctctsync.control.services.authorization import check_selection, set_api_version
 from ctctsync.control.services.quota import admit, estimate_run, run_now_check
 from ctctsync.control.services.warehouse import drop_tables_of
 from ctctsync.state import DiscoveredField, StateStore
@@ -67,9 +68,12 @@ def get_integration_by_name(db: Session, user: User, name: str) -> Integration:
 # ----------------------------------------------------------------------------- validation
 
 
-def _name_clash(db: Session, name: str) -> str | None:
-    """Why ``name`` (well-formed: the schema checked it) cannot be used beside the others."""
-    names = set(db.scalars(sa.select(Integration.name)))
+def _name_clash(db: Session, name: str, *, renaming: int | None = None) -> str | None:
+    """Why ``name`` (well-formed: the schema checked it) cannot be used beside the others
+    (``renaming``: the id of the integration taking it, whose own name does not count)."""
+    names = set(
+        db.scalars(sa.select(Integration.name).where(Integration.id != (renaming or -1)))
+    )
     if name in names:
         return f"An integration named {name!r} already exists; names must be unique."
     for other in names:
@@ -106,9 +110,12 @@ def tables_to_backfill(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- commands
 
 
-def create_integration(db: Session, user: User, data: IntegrationCreate) -> Integration:
+def create_integration(
+    db: Session, user: User, data: IntegrationCreate, *, draft: bool = False
+) -> Integration:
     """Create an integration in state ``pending`` (it runs once credentials are set), on
-    ``data.api_version``.
+    ``data.api_version``; with ``draft``, in state ``draft`` instead: the web UI's setup
+    steps, which never run until :func:`finish_setup`.
 
     ``data`` has passed the input rules (its selection is one the version can read, every
     table of the version when none was given); what is left to check needs the store.
@@ -119,7 +126,7 @@ def create_integration(db: Session, user: User, data: IntegrationCreate) -> Inte
         raise ValidationFailed({"name": msg})
     integ = Integration(
         name=name,
-        state="pending",
+        state="draft" if draft else "pending",
         frequency_hours=data.frequency_hours,
         history_start=data.history_start or now.date() - DEFAULT_HISTORY,
         api_version=data.api_version,
@@ -199,9 +206,66 @@ def new_fields(db: Session, integ: Integration) -> dict[str, list[DiscoveredFiel
     return found
 
 
+def update_draft(db: Session, integ: Integration, data: IntegrationCreate) -> Integration:
+    """Change what the first setup step chose -- name, frequency, history start, API
+    version -- while the setup is unfinished (step 2 again, from the step pills).
+
+    The name may change only now: nothing has been written under it yet. A different API
+    version forgets the credentials (they belong to one version) and takes that version's
+    tables. Refused (``Conflict``) once the setup is finished.
+    """
+    _require_draft(integ, "Its name, history and API version are fixed once set up.")
+    if data.name != integ.name and (msg := _name_clash(db, data.name, renaming=integ.id)):
+        raise ValidationFailed({"name": msg})
+    now = context(db).now()
+    integ.name = data.name
+    integ.frequency_hours = data.frequency_hours
+    integ.history_start = data.history_start or now.date() - DEFAULT_HISTORY
+    integ.updated_at = now
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        raise ValidationFailed(
+            {"name": f"An integration named {data.name!r} already exists; names must be unique."}
+        ) from None
+    set_api_version(db, integ, data.api_version)
+    db.commit()
+    return integ
+
+
+def finish_setup(db: Session, integ: Integration) -> Integration:
+    """The setup's last step was submitted: the draft becomes ``pending``, and its first
+    job is queued at the scheduler's next tick."""
+    _require_draft(integ, "It is already set up.")
+    _require_credentials(integ)
+    now = context(db).now()
+    integ.transition("pending")
+    integ.updated_at = now
+    integ.next_run_at = now
+    db.commit()
+    return integ
+
+
+def _require_draft(integ: Integration, why: str) -> None:
+    if not integ.is_draft:
+        raise Conflict(f"The setup of {integ.name} is finished. {why}")
+
+
+def _refuse_draft(integ: Integration, action: str) -> None:
+    """Nothing runs, pauses or resumes a draft: its tables are not chosen yet."""
+    if integ.state == "draft":
+        raise Conflict(
+            f"The setup of {integ.name} is not finished, so it cannot {action}. "
+            "Continue the setup (choose tables and fields, then Submit) or delete it."
+        )
+
+
 def pause(db: Session, integ: Integration) -> Integration:
     """Stop scheduling the integration; a queued run is cancelled, a running one finishes."""
-    integ.transition("paused")
+    _refuse_draft(integ, "be paused")
+    if integ.state != "paused":  # pausing again keeps the reason shown (a refused token)
+        integ.transition("paused", PAUSED_REASON)
     integ.updated_at = context(db).now()
     _cancel_queued(db, integ)
     db.commit()
@@ -212,6 +276,7 @@ def reactivate(db: Session, integ: Integration) -> Integration:
     """Resume scheduling; the first run starts at the next scheduler tick."""
     if integ.state in ("active", "pending"):
         return integ
+    _refuse_draft(integ, "be re-activated")
     now = context(db).now()
     integ.transition("active" if integ.activated_at else "pending")
     integ.updated_at = now
@@ -227,8 +292,9 @@ def run_now(
 
     When the day's API quota will not cover it (``services.quota.run_now_check``), nothing is
     queued and ``QuotaWouldDefer`` says when it could run; ``when_quota_allows`` queues it
-    anyway, to be deferred until the quota resets.
+    anyway, to be deferred until the quota resets. A draft is refused (``Conflict``).
     """
+    _refuse_draft(integ, "run")
     _require_credentials(integ)
     reason = run_now_check(db, integ)
     if reason is not None and not when_quota_allows:
@@ -241,6 +307,7 @@ def resync_table(db: Session, integ: Integration, table: str, user: User | None 
     """Forget one table's bookmark and queue a run that re-reads it from the history start."""
     if table not in integ.tables:
         raise ValidationFailed({"table": f"{table!r} is not a selected table of {integ.name}."})
+    _refuse_draft(integ, "run")
     _require_credentials(integ)
     deferred = _would_defer(db, integ, "resync", [table])
     # End the session's transaction first: on SQLite it holds the write lock the bookmark

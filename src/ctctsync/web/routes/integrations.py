@@ -4,15 +4,19 @@ Adding an integration follows the product spec's steps, one page each:
 
 1. ``/integrations/new`` — choose the source (Constant Contact);
 2. ``/integrations/new/constant-contact`` — name, replication frequency, history. Submitting
-   creates the integration **paused** (so the scheduler cannot run it with a half-made
-   selection) and remembers it in the session as the setup in progress;
+   creates the integration as a **draft** (the scheduler never runs one: its selection is
+   half-made) and remembers it in the session as the setup in progress; the step pills
+   lead back here (``/integrations/{id}/setup/details``) while it is a draft;
 3. ``/integrations/{id}/setup/authorize`` — "Authorize" sends the browser to Constant
    Contact's authorize page (``/oauth/callback`` brings it back; a v3 integration uses the
    authorization-code flow with PKCE, and a "Deny" there comes back here with "Try
    again"), or (v2, legacy) enter an API key and access token instead;
 4. ``/integrations/{id}/setup/tables`` — which tables;
 5. ``/integrations/{id}/setup/fields`` — which fields of each; "Submit" saves the selection
-   and re-activates the integration, which makes it Pending until its first job loads data.
+   and finishes the setup: draft -> Pending until its first job loads data.
+
+A draft left half-way is listed as "Setup not finished" with Continue
+(``/integrations/{id}/setup``), which returns to the step it stopped at.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from ctctsync.web.forms import (
     field_messages,
     form_str,
 )
+from ctctsync.web.oauth_errors import explain_oauth_error
 from ctctsync.web.quota import UsageBar, events_sentence, polling_sentence
 from ctctsync.web.security import verify_csrf
 from ctctsync.web.templating import flash, render
@@ -89,13 +94,18 @@ def in_setup(request: Request, integration_id: int) -> bool:
     return _setup(request, integration_id) is not None
 
 
-def setup_unfinished(integ: Integration) -> bool:
-    """Paused before it ever ran: most likely an add-integration setup left half-way."""
-    return integ.state == "paused" and integ.activated_at is None and integ.last_run_id is None
-
-
 def _ctx(step: int, **values: Any) -> dict[str, Any]:
-    return {"section": "integrations", "steps": STEPS, "step": step, **values}
+    links = step_links(values.get("integ"), step)
+    return {"section": "integrations", "steps": STEPS, "step": step, "step_links": links, **values}
+
+
+def step_links(integ: Integration | None, step: int) -> dict[int, str]:
+    """The steps before ``step`` a draft may go back to, by index: its name and schedule,
+    its authorization, its tables (never the source: that would start another one)."""
+    if integ is None or not integ.is_draft:
+        return {}
+    links = {1: "details", 2: "authorize", 3: "tables"}
+    return {i: f"/integrations/{integ.id}/setup/{page}" for i, page in links.items() if i < step}
 
 
 def _go(url: str) -> RedirectResponse:
@@ -175,8 +185,13 @@ def choose_source(request: Request, user: CurrentUser) -> Response:
 
 
 def _name_form(
-    request: Request, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+    request: Request,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    integ: Integration | None = None,
 ) -> Response:
+    """Step 2's form: a new integration's, or (``integ``) a draft's, changed again."""
     return render(
         request,
         "integrations/new_details.html",
@@ -186,9 +201,22 @@ def _name_form(
             errors=errors,
             frequencies=REPLICATION_FREQUENCIES_HOURS,
             versions=API_VERSIONS,
+            integ=integ,
+            action=f"/integrations/{integ.id}/setup/details"
+            if integ is not None
+            else "/integrations/new/constant-contact",
         ),
         status_code=status_code,
     )
+
+
+def _name_values(form: Any) -> dict[str, Any]:
+    return {
+        "name": form_str(form, "name"),
+        "frequency_hours": form_str(form, "frequency_hours"),
+        "history_start": form_str(form, "history_start"),
+        "api_version": form_str(form, "api_version") or DEFAULT_API_VERSION,
+    }
 
 
 @router.get("/new/constant-contact")
@@ -206,22 +234,56 @@ def details_page(request: Request, user: CurrentUser) -> Response:
 
 @router.post("/new/constant-contact")
 def create(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
-    """Create the integration (paused until its setup is submitted), then authorize."""
-    values: dict[str, Any] = {
-        "name": form_str(form, "name"),
-        "frequency_hours": form_str(form, "frequency_hours"),
-        "history_start": form_str(form, "history_start"),
-        "api_version": form_str(form, "api_version") or DEFAULT_API_VERSION,
-    }
+    """Create the integration (a draft until its setup is submitted), then authorize."""
+    values = _name_values(form)
     try:
         data = validated(IntegrationCreate, **values)
-        integ = svc.create_integration(db, user, data)
+        integ = svc.create_integration(db, user, data, draft=True)
     except ValidationFailed as exc:
         errors = field_messages(exc.errors) or {"form": exc.message}
         return _name_form(request, values, errors, status_code=422)
     auth.settle_new_integration(db, integ, data.api_version, tables_given=False)
-    svc.pause(db, integ)
     request.session[SETUP_KEY] = {"id": integ.id, "tables": list(tables_for(data.api_version))}
+    return _go(f"/integrations/{integ.id}/setup/authorize")
+
+
+@router.get("/{integration_id}/setup/details")
+def draft_details_page(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
+) -> Response:
+    """Step 2 again, for a draft: its name, frequency, API version and history."""
+    integ = svc.get_integration(db, user, integration_id)
+    if not integ.is_draft:
+        return _go(f"/integrations/{integ.id}/edit")
+    values = {
+        "name": integ.name,
+        "frequency_hours": integ.frequency_hours,
+        "history_start": integ.history_start.isoformat(),
+        "api_version": version_of(integ),
+    }
+    return _name_form(request, values, {}, integ=integ)
+
+
+@router.post("/{integration_id}/setup/details")
+def update_draft_details(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
+) -> Response:
+    """Save step 2 of a draft, then on to the authorization (kept unless the API version
+    changed: credentials belong to one version)."""
+    integ = svc.get_integration(db, user, integration_id)
+    if not integ.is_draft:
+        return _go(f"/integrations/{integ.id}/edit")
+    values = _name_values(form)
+    version_before = integ.api_version
+    try:
+        data = validated(IntegrationCreate, **values)
+        integ = svc.update_draft(db, integ, data)
+    except ValidationFailed as exc:
+        db.rollback()
+        errors = field_messages(exc.errors) or {"form": exc.message}
+        return _name_form(request, values, errors, status_code=422, integ=integ)
+    if integ.api_version != version_before or not in_setup(request, integ.id):
+        request.session[SETUP_KEY] = {"id": integ.id, "tables": list(integ.tables)}
     return _go(f"/integrations/{integ.id}/setup/authorize")
 
 
@@ -231,7 +293,7 @@ def resume_setup(
 ) -> Response:
     """Continue an unfinished setup (from any browser): authorize, or choose tables."""
     integ = svc.get_integration(db, user, integration_id)
-    if not setup_unfinished(integ):
+    if not integ.is_draft:
         if in_setup(request, integ.id):
             request.session.pop(SETUP_KEY, None)
         return _go(f"/integrations/{integ.id}/edit")
@@ -248,6 +310,12 @@ def authorize_page(
     """Step 3: authorize ctctsync on Constant Contact (or enter credentials by hand)."""
     integ = svc.get_integration(db, user, integration_id)
     outcome = request.query_params.get("outcome", "")
+    cc_error = request.session.pop(CC_ERROR_KEY, None) if outcome == "error" else None
+    error, description = (
+        (str(cc_error[0]), str(cc_error[1]))
+        if isinstance(cc_error, list) and len(cc_error) == 2
+        else (str(cc_error), "")
+    )
     return render(
         request,
         "integrations/setup_authorize.html",
@@ -258,7 +326,11 @@ def authorize_page(
             in_setup=in_setup(request, integ.id),
             scopes=auth.V3_SCOPES,
             denied=outcome == "denied",
-            cc_error=request.session.pop(CC_ERROR_KEY, None) if outcome == "error" else None,
+            expired_minutes=svc.context(db).settings.oauth_state_ttl_seconds // 60
+            if outcome == "expired"
+            else None,
+            cc_error=explain_oauth_error(error) if cc_error else None,
+            cc_answer=f"{error}: {description}" if description else error,
             token=token_status(svc.context(db), integ),
         ),
     )
@@ -288,7 +360,7 @@ def credentials_page(
     return render(
         request,
         "integrations/credentials.html",
-        _ctx(2, integ=integ, errors={}, in_setup=in_setup(request, integ.id)),
+        _ctx(2, integ=integ, errors={}, api_key="", in_setup=in_setup(request, integ.id)),
     )
 
 
@@ -296,14 +368,16 @@ def credentials_page(
 def save_credentials(
     request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, form: Form
 ) -> Response:
-    """Check and store the pasted credentials (never echoed back)."""
+    """Check and store the pasted credentials. A refused form keeps the API key typed (to
+    fix the token without pasting the key again) but never echoes the access token."""
     integ = svc.get_integration(db, user, integration_id)
     errors: dict[str, str] = {}
+    api_key = form_str(form, "api_key")
     try:
         # The same rules as the REST API: printable ASCII, no spaces or line breaks.
         data = validated(
             ManualCredentials,
-            api_key=form_str(form, "api_key"),
+            api_key=api_key,
             access_token=form_str(form, "access_token"),
         )
         svc.set_manual_credentials(db, integ, data.api_key, data.access_token)
@@ -313,7 +387,13 @@ def save_credentials(
         return render(
             request,
             "integrations/credentials.html",
-            _ctx(2, integ=integ, errors=errors, in_setup=in_setup(request, integ.id)),
+            _ctx(
+                2,
+                integ=integ,
+                errors=errors,
+                api_key=api_key,
+                in_setup=in_setup(request, integ.id),
+            ),
             status_code=422,
         )
     if in_setup(request, integ.id):
@@ -445,7 +525,7 @@ def submit(
             _ctx(4, integ=integ, choices=choices, errors=field_messages(exc.errors)),
             status_code=422,
         )
-    integ = svc.reactivate(db, integ)
+    integ = svc.finish_setup(db, integ)
     request.session.pop(SETUP_KEY, None)
     flash(
         request,
@@ -477,7 +557,7 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
         "new_fields": new_fields(db, integ),
         "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
-        "unfinished": setup_unfinished(integ),
+        "unfinished": integ.is_draft,
     }
 
 
@@ -575,8 +655,10 @@ def edit_page(
     request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId
 ) -> Response:
     """Change the frequency, the new-field policy, tables and fields (the name and history
-    are fixed)."""
+    are fixed). A draft continues its setup instead: its tables are chosen there."""
     integ = svc.get_integration(db, user, integration_id)
+    if integ.is_draft:
+        return _go(f"/integrations/{integ.id}/setup")
     return _edit_form(
         request,
         integ,

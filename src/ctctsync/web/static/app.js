@@ -14,6 +14,9 @@
 
   function pollFragment(el) {
     var url = el.getAttribute("data-poll");
+    // The element is an aria-live region: a screen reader reads what changes in it, so it
+    // is only rewritten when the fragment differs from what is shown.
+    var shown = null;
     function tick() {
       if (document.hidden) { window.setTimeout(tick, POLL_MS * 2); return; }
       fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
@@ -21,7 +24,7 @@
           if (resp.redirected || !resp.ok) { return null; }
           var done = resp.headers.get("X-Poll-Done") === "1";
           return resp.text().then(function (html) {
-            el.innerHTML = html;
+            if (html !== shown) { el.innerHTML = html; shown = html; }
             if (!done) { window.setTimeout(tick, POLL_MS); }
           });
         })
