@@ -163,7 +163,9 @@ def test_operator_flow(
     page.click("#choose-constant-contact")
     expect(page.locator("#frequency_hours")).to_have_value("24")
     expect(page.locator("#api_version")).to_have_value("v3")  # new integrations: v3
-    expect(page.locator(".field .hint").first).to_contain_text("cannot be changed later")
+    expect(page.locator(".field .hint").first).to_contain_text(
+        "cannot be changed once the setup is finished"
+    )
     page.fill("#name", "Acme Newsletter")
     page.fill("#history_start", "2099-01-01")
     page.click("main button[type=submit]")
