@@ -40,6 +40,7 @@ from ctctsync.web.routes import (
     auth,
     integrations,
     jobs,
+    notifications,
     oauth,
     ops,
     quota,
@@ -113,7 +114,9 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # /healthz, /readyz, /metrics: for probes and scrapers, outside sign-in and sessions.
     app.include_router(ops.router)
-    for module in (auth, account, admin, integrations, jobs, oauth, quota, tokens, warehouse):
+    for module in (
+        auth, account, admin, integrations, jobs, notifications, oauth, quota, tokens, warehouse
+    ):
         app.include_router(module.router)
     app.include_router(api.router, prefix=api.PREFIX)
     return app
