@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,9 +38,10 @@ class FakeTime:
 
 
 def send_times(time: FakeTime, limiter: RateLimiter, n: int) -> list[float]:
+    """``n`` calls, each answered at once (no latency)."""
     out = []
     for _ in range(n):
-        limiter.acquire()
+        limiter.done(limiter.acquire())
         out.append(time.t)
     return out
 
@@ -197,18 +197,6 @@ def test_slow_down_without_client_limit_still_pauses():
     assert time.sleeps == [1.0]  # no pacing after the pause
 
 
-class LoggedSends(deque):
-    """The limiter's record of recent sends, also logging every send it records."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.log: list[float] = []
-
-    def append(self, moment: float) -> None:
-        self.log.append(moment)
-        super().append(moment)
-
-
 class SharedTime:
     """A fake clock for several threads: sleeping until T moves the clock to at least T."""
 
@@ -229,42 +217,102 @@ class SharedTime:
 def test_threads_share_one_schedule():
     time = SharedTime()
     limiter = RateLimiter(4.0, None, clock=time.clock, sleep=time.sleep)
-    sends = LoggedSends()
-    limiter._sent = sends
+    grants: list[float] = []
 
     def worker() -> None:
         for _ in range(25):
-            limiter.acquire()
+            grant = limiter.acquire()
+            grants.append(grant.at)
+            limiter.done(grant)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(sends.log) == 100
-    assert max_in_window(sends.log, 1.0) <= 4
+    assert len(grants) == 100
+    assert max_in_window(sorted(grants), 1.0) <= 4
 
 
 def test_late_wake_up_cannot_crowd_a_window():
     # Booked slots: 0, 0.2575, 0.515, 0.7725, 1.03, 1.2875... The 2nd caller wakes up 0.2 s
     # late (0.4575). Booked slots alone would put 0.4575, 0.515, 0.7725, 1.03 and 1.2875 in
-    # one second; the actual send times hold the 6th call back to 0.4575 + 1.03.
+    # one second; the 2nd call's hold keeps the 6th back to 0.4575 + 1.005 (the hold
+    # window: 1 s plus 5 ms of slack).
     time = FakeTime()
     limiter = time.limiter(4.0)
-    sends = LoggedSends()
-    limiter._sent = sends
+    grants: list[float] = []
 
     def sleepy(seconds: float) -> None:
-        time.sleep(seconds + (0.2 if len(sends.log) == 1 else 0.0))
+        time.sleep(seconds + (0.2 if len(grants) == 1 else 0.0))
 
     limiter._sleep = sleepy
     for _ in range(12):
-        limiter.acquire()
-    assert sends.log[1] == pytest.approx(0.4575)
-    assert sends.log[5] == pytest.approx(0.4575 + 1.03)
-    assert max_in_window(sends.log, 1.0) <= 4
-    gaps = [b - a for a, b in zip(sends.log, sends.log[4:], strict=False)]
-    assert min(gaps) >= 1.03 - 1e-6
+        grant = limiter.acquire()
+        grants.append(grant.at)
+        limiter.done(grant)
+    assert grants[1] == pytest.approx(0.4575)
+    assert grants[5] == pytest.approx(0.4575 + 1.005)
+    assert max_in_window(grants, 1.0) <= 4
+    gaps = [b - a for a, b in zip(grants, grants[4:], strict=False)]
+    assert min(gaps) >= 1.005 - 1e-6
+
+
+def test_a_late_arrival_holds_the_window_until_its_answer():
+    # Four calls granted 0.2575 s apart; the 1st is answered only 0.3 s after its grant (it
+    # may have reached the server that late). Its hold, not its grant, starts the window: the
+    # 5th call waits until 0.3 + 1.005, not 1.03 (the schedule, which the old rule allowed).
+    time = FakeTime()
+    limiter = time.limiter(4.0)
+    first = limiter.acquire()
+    late = [limiter.acquire() for _ in range(3)]
+    for grant in late:
+        limiter.done(grant)
+    time.t = first.at + 0.3
+    limiter.done(first)
+    fifth = limiter.acquire()
+    assert fifth.at == pytest.approx(0.3 + 1.005)
+
+
+def test_an_unanswered_call_holds_the_window_for_the_send_delay_bound():
+    time = FakeTime()
+    limiter = time.limiter(4.0, send_delay_bound=0.5)
+    grants = [limiter.acquire() for _ in range(4)]  # never answered (a killed process)
+    fifth = limiter.acquire()
+    assert fifth.at == pytest.approx(grants[0].at + 0.5 + 1.005)
+    # with a bound of 0 the rule is the old check of grant times alone
+    time2 = FakeTime()
+    old = time2.limiter(4.0, send_delay_bound=0.0)
+    first = [old.acquire() for _ in range(5)]
+    assert first[4].at == pytest.approx(1.03)
+
+
+def test_slow_answers_widen_the_spacing():
+    time = FakeTime()
+    limiter = time.limiter(4.0)
+    grants = []
+    for _ in range(12):
+        grant = limiter.acquire()
+        grants.append(grant.at)
+        time.t += 0.2  # every answer takes 0.2 s
+        limiter.done(grant)
+    # each call holds the window until its answer: 4 calls per 1.005 + 0.2 s, no faster
+    gaps = [b - a for a, b in zip(grants, grants[4:], strict=False)]
+    assert min(gaps) == pytest.approx(1.005 + 0.2)
+    # and the schedule books at that pace, (1.005 + 0.2) / 4 apart, not 0.2575
+    assert limiter._next_slot - grants[-1] == pytest.approx((1.005 + 0.2) / 4)
+
+
+def test_answers_within_the_margin_cost_nothing():
+    time = FakeTime()
+    limiter = time.limiter(4.0)
+    grants = []
+    for _ in range(12):
+        grant = limiter.acquire()
+        grants.append(grant.at)
+        time.t += 0.02  # 20 ms answers: inside the spacing's 3 % margin
+        limiter.done(grant)
+    assert grants[-1] - grants[0] == pytest.approx(11 * 0.2575)
 
 
 def test_invalid_limits_are_refused():

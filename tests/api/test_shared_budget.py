@@ -117,7 +117,7 @@ def _pace(dsn: str, table: str, qps: float, daily: int | None, calls: int, start
     refused = 0
     for _ in range(calls):
         try:
-            limiter.acquire()
+            limiter.done(limiter.acquire())  # answered at once
         except DailyQuotaExhausted:
             refused += 1
             continue

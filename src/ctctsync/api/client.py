@@ -35,7 +35,7 @@ from ctctsync.api.paging import (
     paginator_for,
     resolve_next_link,
 )
-from ctctsync.api.ratelimit import RateLimiter, fingerprint, limiter_for
+from ctctsync.api.ratelimit import Priority, RateLimiter, fingerprint, limiter_for
 from ctctsync.errors import (
     STANDARD_PATTERNS,
     ConfigError,
@@ -282,8 +282,11 @@ class ApiClient:
         redactor: Redactor | None = None,
         send_api_key: bool = True,
         renew_token: Callable[[str], str] | None = None,
+        priority: Priority = "high",
     ) -> None:
-        """``send_api_key``: v2 sends the key as a query parameter on every call; v3 sends
+        """``priority``: this client's class at its key's budget (``low``: a backfill's
+        calls, which let scheduled runs' calls go first; ctctsync.api.ratelimit).
+        ``send_api_key``: v2 sends the key as a query parameter on every call; v3 sends
         only the Bearer token (v3 reference §1.1). ``renew_token``: called once per request
         with the access token the API refused (401), returns a fresh one (v3's 24 h tokens
         are refreshed with a rotating refresh token); the request is retried once with it.
@@ -306,6 +309,7 @@ class ApiClient:
         self._send_api_key = send_api_key
         self._renew_token = renew_token
         self.limiter = limiter if limiter is not None else limiter_for(fingerprint(api_key))
+        self.priority: Priority = priority
         self.retry = retry or RetryPolicy()
         self.calls = CallCounter()
         self._sleep = sleep
@@ -409,10 +413,14 @@ class ApiClient:
         failures: dict[str, int] = {}
         with self.redactor.in_use():
             while True:
-                self.limiter.acquire(self.should_stop)
-                check_stop(self.should_stop)
-                self.calls.add(template)
-                result = self._send_once(method, path, content, sink, template, accept)
+                grant = self.limiter.acquire(self.should_stop, self.priority)
+                try:
+                    check_stop(self.should_stop)
+                    self.calls.add(template)
+                    result = self._send_once(method, path, content, sink, template, accept)
+                finally:
+                    # answered (or failed): the call's hold on the key's window ends
+                    self.limiter.done(grant)
                 if isinstance(result, bytes):
                     return result
                 self._handle(result, failures)
@@ -468,15 +476,19 @@ class ApiClient:
     ) -> tuple[Failure | None, T | None]:
         """One try: pace, send, classify. Returns (failure, None) or (None, result)."""
         # raises DailyQuotaExhausted before sending, Cancelled while waiting for a slot
-        self.limiter.acquire(self.should_stop)
-        check_stop(self.should_stop)  # the last moment a cancel costs no call
-        self.calls.add(template)
-        started = time.monotonic()
+        grant = self.limiter.acquire(self.should_stop, self.priority)
         try:
+            check_stop(self.should_stop)  # the last moment a cancel costs no call
+            self.calls.add(template)
+            started = time.monotonic()
             response = self._http.get(url, params=query)
         except (httpx.TransportError, httpx.DecodingError) as exc:
             kind = next(k for types, k in TRANSPORT_KINDS if isinstance(exc, types))
             return self._transport_failure(kind, template, url, exc), None
+        finally:
+            # answered (or failed): the server has counted the call; its hold on the key's
+            # window ends (ctctsync.api.ratelimit, the hold rule)
+            self.limiter.done(grant)
         elapsed_ms = (time.monotonic() - started) * 1000
         if log.isEnabledFor(logging.DEBUG):
             log.debug(

@@ -10,15 +10,42 @@ Why the pacing is safe
 Requests are spaced evenly, ``interval = (1 / qps) * (1 + margin)`` apart (default margin
 3 %: 0.2575 s at 4 qps, i.e. 3.88 req/s, 97 % of the limit). Any window of one second --
 sliding or aligned to the clock, open or closed -- then holds at most ``floor(qps)``
-request starts, because ``qps`` intervals already take ``qps * interval > 1`` s: the
-window can contain the first and the ``qps``-th of a run but never the next one. The
-margin (``qps * interval - 1`` = 30 ms at 4 qps) absorbs differences in network delay
-between the requests of a window. Slots are booked on a schedule (``next = previous slot +
-interval``), not from "now", so oversleeping never accumulates into a slower rate, and a
-request that waited for its slot does not lose its place to another thread. Because a
-booked slot says nothing about when a caller really woke up (a busy process, a GIL switch),
-the *actual* send times are checked too: no ``floor(qps)`` + 1 sends within
-``floor(qps) / qps * (1 + margin)`` seconds, whatever the schedule said.
+request starts, because ``qps`` intervals already take ``qps * interval > 1`` s. Slots are
+booked on a schedule (``next = previous slot + interval``), not from "now", so oversleeping
+never accumulates into a slower rate, and a request that waited for its slot does not lose
+its place to another thread.
+
+A booked slot, or even the moment a caller is let go, says nothing about when the request
+*reaches the server*: a busy process, a GIL switch, a loaded server's event loop can put it
+there a quarter of a second later, so the 5th of four calls let go 1.03 s apart can still
+arrive within one second of the 1st. The rule that cannot be fooled by that delay is the
+**hold rule** (:func:`arrival_wait`): every granted call *holds* the key's window from its
+grant until its answer is in (:meth:`RateLimiter.done`; the server has counted it by then,
+whatever the delays), or at most ``send_delay_bound`` seconds (default 1 s,
+:data:`DEFAULT_SEND_DELAY_BOUND`) when no answer comes (a killed process, a hung
+connection). A call may be granted only while fewer than ``floor(qps)`` holds ended within
+the last ``window = floor(qps) / qps`` seconds (+ 5 ms of slack). Proof sketch: take any
+``floor(qps) + 1`` arrivals within one second and the call among them granted last, at
+``g``; every other one was granted before ``g`` and arrived before its hold ended, so an
+ended-before-``g - window`` hold would put its arrival more than a window before ours (which
+is after ``g``); hence all of them were counted at ``g``, and ``g`` was refused. Only the
+ordering "grant before arrival before answer" is used, not any clock of the server. The cost
+is the answer's latency: ``floor(qps)`` calls per ``window + latency``, i.e. no cost while
+answers come within the 3 % margin of the spacing (30 ms at 4 qps); the booked spacing
+widens by the recent latency (:func:`slot_spacing`) so the schedule does not outrun the hold
+rule. With ``send_delay_bound = 0`` the rule is the old "actual send times" check.
+
+Priority
+--------
+Calls have a class (:data:`Priority`): ``high`` (scheduled incremental runs) and ``low``
+(backfills, first loads, re-syncs, manual runs). A high call books the next free slot at
+once; a low call books only when the schedule is free up to ``LOW_HORIZON_SLOTS`` slots
+ahead (:func:`low_priority_wait`), so low calls never queue up far ahead of a high one. So
+that lows are not starved when highs keep the schedule full, the low class books at least
+one call every :data:`LOW_FLOOR_PERIOD` seconds regardless. A high call then waits at most
+for the high calls booked before it, ``LOW_HORIZON_SLOTS + 1`` low slots and one floor slot
+per second of that queue; the low class keeps >= 1 call/s. Within a class there is no
+order beyond "who asks first when the schedule opens".
 
 If the server still answers "over qps", :meth:`RateLimiter.slow_down` halves the rate and
 pauses everyone for at least a second (the reference says back off >= 1 s); the rate then
@@ -35,9 +62,10 @@ import hashlib
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Literal
 
 from ctctsync.api.cancel import Cancelled, StopCheck, check_stop, pause
 from ctctsync.errors import (
@@ -51,6 +79,35 @@ DEFAULT_QPS = 4.0
 """Standard v2 API key: 4 calls per second -- constant-contact-api.md §1.7."""
 DEFAULT_DAILY = 10_000
 """Standard v2 API key: 10,000 calls per day -- constant-contact-api.md §1.7."""
+DEFAULT_SEND_DELAY_BOUND = 1.0
+"""Seconds a granted call holds the key's window at most when its answer does not come
+(the hold rule, above). A call whose answer takes longer is assumed to have reached the
+server by then: lower is faster for slow answers, but a request that reaches the server
+later than this after its grant may be counted in a crowded second."""
+LOW_HORIZON_SLOTS = 2
+"""A low-priority call books only when the schedule is free this many slots ahead."""
+LOW_FLOOR_PERIOD = 1.0
+"""The low class books at least one call per this many seconds, however busy the highs."""
+LATENCY_DECAY = 0.9
+"""Per answer, the latency estimate that widens the spacing decays by this factor (it
+follows a new maximum at once, a calmer period slowly)."""
+CLAIM_RECHECK = 0.25
+"""Longest single wait for the hold rule: an answer may end a hold early."""
+HOLD_SLACK = 0.005
+"""Seconds added to the hold window: clock reads and float rounding, nothing else."""
+"""Longest single wait for the hold rule: an answer may end a hold early."""
+
+Priority = Literal["high", "low"]
+"""A call's class at its key's budget: ``high`` goes first (see "Priority" above)."""
+PRIORITIES: tuple[Priority, ...] = ("high", "low")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A call the limiter let go, at ``at`` (the limiter's clock); hand it back to
+    :meth:`RateLimiter.done` when the answer is in."""
+
+    at: float
 
 
 def _utcnow() -> datetime:
@@ -73,6 +130,7 @@ class RateLimiter:
         min_qps: float = 0.5,
         slow_down_pause: float = 1.0,
         recovery_period: float = 5.0,
+        send_delay_bound: float = DEFAULT_SEND_DELAY_BOUND,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], None] = time.sleep,
@@ -81,7 +139,10 @@ class RateLimiter:
             raise ValueError("qps must be positive or None")
         if daily is not None and daily <= 0:
             raise ValueError("daily must be positive or None")
+        if send_delay_bound < 0:
+            raise ValueError("send_delay_bound must be >= 0 seconds")
         self.qps = qps
+        self.send_delay_bound = send_delay_bound
         self.daily = daily
         self.margin = margin
         self.min_qps = min_qps
@@ -93,7 +154,10 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._rate = qps  # current rate; below qps after slow_down()
         self._next_slot = -math.inf
-        self._sent: deque[float] = deque()  # actual times of the latest sends
+        # [grant, hold end] of the calls whose hold may still count (the hold rule)
+        self._holds: list[list[float]] = []
+        self._latency = 0.0  # recent answer latency, decaying (widens the spacing)
+        self._low_last: float | None = None  # when the low class last booked
         self._last_slowdown: float | None = None
         self._day: date = wall_clock().astimezone(UTC).date()
         self._used = 0
@@ -110,9 +174,9 @@ class RateLimiter:
             self._recover(self._clock())
             return self._rate
 
-    def _interval(self) -> float:
-        assert self._rate is not None
-        return (1.0 / self._rate) * (1.0 + self.margin)
+    def _spacing(self) -> float:
+        assert self._rate is not None and self.qps is not None
+        return slot_spacing(self._rate, self.qps, self.margin, self._latency)
 
     def _recover(self, now: float) -> None:
         """Raise a slowed-down rate by qps/10 per quiet ``recovery_period``."""
@@ -126,52 +190,79 @@ class RateLimiter:
         if self._rate >= self.qps:
             self._last_slowdown = None
 
-    def acquire(self, should_stop: StopCheck | None = None) -> None:
-        """Wait for the next free slot and count one call against today's budget.
+    def acquire(
+        self, should_stop: StopCheck | None = None, priority: Priority = "high"
+    ) -> Grant:
+        """Wait for the next free slot and count one call against today's budget; returns
+        the grant, to be handed to :meth:`done` when the call's answer is in.
 
-        Raises :class:`DailyQuotaExhausted` *before* anything is sent when the budget (or a
-        server-reported exhaustion) says no more calls today, and
+        ``priority``: ``low`` calls wait while higher ones fill the schedule (see
+        "Priority" above). Raises :class:`DailyQuotaExhausted` *before* anything is sent
+        when the budget (or a server-reported exhaustion) says no more calls today, and
         :class:`~ctctsync.api.cancel.Cancelled` (giving the call back to the budget) when
         ``should_stop`` says stop while waiting: a slowed-down limiter may hold a caller
         for seconds, and a cancel must not wait that out.
         """
-        with self._lock:
-            check_stop(should_stop)
-            self._take_budget()
-            now = self._clock()
-            slot = max(now, self._next_slot)
-            if self._rate is not None:
+        check_stop(should_stop)
+        while True:
+            with self._lock:
+                now = self._clock()
                 self._recover(now)
-                self._next_slot = slot + self._interval()
-            # else: no pacing, but a pause set by slow_down() still holds everyone back
+                turn = 0.0
+                if self._rate is not None and priority == "low":
+                    turn = low_priority_wait(now, self._next_slot, self._low_last,
+                                             self._spacing())
+                if turn == 0.0:
+                    self._take_budget()
+                    slot = max(now, self._next_slot)
+                    if self._rate is not None:
+                        self._next_slot = slot + self._spacing()
+                        if priority == "low":
+                            self._low_last = now
+                    # else: no pacing, but a pause set by slow_down() still holds everyone
+                    break
+            pause(turn, self._sleep, should_stop)  # nothing booked, nothing to give back
         try:
             if slot > now:
                 pause(slot - now, self._sleep, should_stop)
-            while (extra := self._claim_window()) > 0:
-                pause(extra, self._sleep, should_stop)
+            while True:
+                extra, grant = self._claim()
+                if grant is not None:
+                    return grant
+                pause(min(extra, CLAIM_RECHECK), self._sleep, should_stop)
         except Cancelled:
             with self._lock:
                 self._used = max(0, self._used - 1)  # nothing was sent
             raise
 
-    def _claim_window(self) -> float:
-        """Record a send now, or say how much longer to wait.
-
-        The schedule keeps *booked* slots apart; this checks the *actual* send times: a
-        caller that woke up late (a busy process, a GIL switch) must not end up within the
-        same one-second window as ``qps`` later calls. No window may hold more than
-        ``floor(qps)`` sends, measured over ``window`` = ``floor(qps) / qps * (1 + margin)``.
-        """
+    def _claim(self) -> tuple[float, Grant | None]:
+        """Grant the call now under the hold rule (:func:`arrival_wait`), or say how much
+        longer to wait. The schedule keeps *booked* slots apart; this keeps the calls'
+        *arrivals at the server* within the limit, however late they get there."""
         with self._lock:
-            if self.qps is None:
-                return 0.0
             now = self._clock()
-            wait = send_window_wait(self._sent, now, self.qps, self.margin)
-            if wait == 0.0:
-                self._sent.append(now)
-                while len(self._sent) > max(1, math.floor(self.qps)):
-                    self._sent.popleft()
-            return wait
+            if self.qps is None:
+                return 0.0, Grant(now)
+            window = hold_window(self.qps)
+            self._holds = [e for e in self._holds if e[1] + window - now > _SLACK]
+            wait = arrival_wait([e[1] for e in self._holds], now, self.qps)
+            if wait > 0.0:
+                return wait, None
+            self._holds.append([now, now + self.send_delay_bound])
+            return 0.0, Grant(now)
+
+    def done(self, grant: Grant) -> None:
+        """The answer to a granted call is in (or the call failed): the server has counted
+        it, so its hold on the key's window ends now rather than ``send_delay_bound`` after
+        the grant; its latency widens the spacing while answers are slow."""
+        with self._lock:
+            now = self._clock()
+            for entry in self._holds:
+                if entry[0] == grant.at:
+                    entry[1] = min(entry[1], now)
+                    break
+            observed = min(max(0.0, now - grant.at), self.send_delay_bound)
+            self._latency = max(observed, self._latency * LATENCY_DECAY)
 
     def slow_down(self) -> None:
         """The server said "over qps": halve the rate and pause every caller >= 1 s.
@@ -261,17 +352,49 @@ class RateLimiter:
         """Release what the limiter holds (nothing here; a shared budget's connection)."""
 
 
-def send_window_wait(sent: Sequence[float], now: float, qps: float, margin: float) -> float:
-    """How long a send at ``now`` must still wait so that no window of ``floor(qps) / qps *
-    (1 + margin)`` seconds holds more than ``floor(qps)`` sends (``sent``: the latest send
-    times, oldest first); 0.0 when it may go now. The rule of both :class:`RateLimiter` (one
-    process) and the fleet's shared budget (``ctctsync.api.shared_budget``)."""
+_SLACK = 1e-6
+"""1 us of float slack: n booked intervals add up to the window, not beyond it."""
+
+
+def hold_window(qps: float) -> float:
+    """The window of the hold rule: ``floor(qps)`` calls per ``floor(qps) / qps`` seconds
+    plus :data:`HOLD_SLACK` (1.005 s at 4 qps). No margin for delays is needed here: the
+    rule rests on "grant before arrival before answer", not on how long either took."""
+    return max(1, math.floor(qps)) / qps + HOLD_SLACK
+
+
+def arrival_wait(holds: Sequence[float], now: float, qps: float) -> float:
+    """How long a call at ``now`` must still wait under the hold rule: fewer than
+    ``floor(qps)`` of the calls' holds (``holds``: when each ended, or will end at the latest)
+    may end after ``now - window``; 0.0 when it may go now. The rule of both
+    :class:`RateLimiter` (one process) and the fleet's shared budget
+    (``ctctsync.api.shared_budget``)."""
     allowed = max(1, math.floor(qps))
-    window = allowed / qps * (1.0 + margin)
-    # 1 us of float slack: n booked intervals add up to the window, not beyond it
-    if len(sent) >= allowed and sent[-allowed] + window - now > 1e-6:
-        return sent[-allowed] + window - now
+    window = hold_window(qps)
+    live = sorted(h for h in holds if h + window - now > _SLACK)
+    if len(live) >= allowed:
+        return live[-allowed] + window - now
     return 0.0
+
+
+def slot_spacing(rate: float, qps: float, margin: float, latency: float) -> float:
+    """The time between booked slots: ``(1 / rate) * (1 + margin)``, widened when the
+    answers' recent ``latency`` makes the hold rule slower (``floor(qps)`` slots per hold
+    window plus latency): a schedule running ahead of it would only pile callers up at the
+    claim, where no priority applies."""
+    allowed = max(1, math.floor(qps))
+    return max((1.0 / rate) * (1.0 + margin), (hold_window(qps) + latency) / allowed)
+
+
+def low_priority_wait(
+    now: float, next_slot: float, low_last: float | None, spacing: float
+) -> float:
+    """0.0 when a low-priority call may book now; else how long until it may ask again:
+    when the schedule is free ``LOW_HORIZON_SLOTS`` slots ahead, or when the low class's
+    floor (one booking per ``LOW_FLOOR_PERIOD``) is due, whichever comes first."""
+    opens = next_slot - LOW_HORIZON_SLOTS * spacing
+    floor_due = -math.inf if low_last is None else low_last + LOW_FLOOR_PERIOD
+    return max(0.0, min(opens, floor_due) - now)
 
 
 # ---------------------------------------------------------------------- registry

@@ -4,15 +4,16 @@ Constant Contact limits each application (API key / client id), not each process
 4 calls/s and 10,000 calls/day -- constant-contact-api.md §1.7. :class:`RateLimiter` keeps
 that budget inside one process; two workers would each spend all of it. A
 :class:`SharedRateLimiter` keeps the same state -- the next free slot, the current (maybe
-slowed-down) rate, the latest actual send times, today's count, a server-reported
+slowed-down) rate, the holds of the latest calls, today's count, a server-reported
 exhaustion -- in one row per key of a PostgreSQL table (the fleet's store; no new service),
 and changes it in short transactions that lock the row (``SELECT … FOR UPDATE``), so every
 process of the fleet books its slots from one schedule. The rules are
-:class:`RateLimiter`'s, so its spacing proof carries over: slots ``interval = (1 / rate) *
-(1 + margin)`` apart, booked as ``max(now, previous slot + interval)``, plus the check of
-actual send times. All times are the database's clock (``clock_timestamp()``), so machines
-whose clocks disagree still agree on the schedule; a process sleeps the *relative* wait the
-database returned.
+:class:`RateLimiter`'s, so its proofs carry over: slots at least ``(1 / rate) * (1 +
+margin)`` apart, booked as ``max(now, previous slot + spacing)``, high priority first, plus
+the hold rule on every grant (a call holds the key's window from its grant until its answer
+is in, at most ``send_delay_bound``; :func:`~ctctsync.api.ratelimit.arrival_wait`). All
+times are the database's clock (``clock_timestamp()``), so machines whose clocks disagree
+still agree on the schedule; a process sleeps the *relative* wait the database returned.
 
 Fail safe: when the database cannot be reached, nothing is booked and nothing is sent: the
 caller pauses and retries with backoff (0.5 s doubling to 8 s), logging one warning per
@@ -27,7 +28,7 @@ small row per key. See docs/architecture.md, "A rate budget shared by the fleet"
 from __future__ import annotations
 
 import logging
-import math
+import random
 import re
 import threading
 import time
@@ -42,10 +43,18 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ctctsync.api.cancel import Cancelled, StopCheck, check_stop, pause
 from ctctsync.api.ratelimit import (
+    CLAIM_RECHECK,
+    DEFAULT_SEND_DELAY_BOUND,
+    LATENCY_DECAY,
+    Grant,
+    Priority,
     RateLimiter,
+    arrival_wait,
+    hold_window,
     install_limiter,
     limiter_for,
-    send_window_wait,
+    low_priority_wait,
+    slot_spacing,
 )
 from ctctsync.errors import DailyQuotaExhausted, RetriesExhausted, next_utc_midnight
 from ctctsync.errors.rules import ErrorRule
@@ -88,9 +97,27 @@ class _Budget:
     """The slowed-down rate; None = the key's full qps."""
     last_slowdown: float | None
     sent: list[float] = field(default_factory=list)
+    """When each recent grant's hold ends (or will end at the latest): the hold rule."""
     day: date = date.min
     used: int = 0
     exhausted_until: datetime | None = None
+    grants: list[float] = field(default_factory=list)
+    """The grant times of ``sent``, pair by pair (an answer ends its own hold)."""
+    latency: float = 0.0
+    """Recent answer latency, decaying: widens the spacing."""
+    low_last: float | None = None
+    """When the low-priority class last booked (its floor)."""
+
+    def holds(self) -> list[tuple[float, float]]:
+        """(grant, hold end) pairs; a row written by an older version (no grant times)
+        counts its send times as both."""
+        if len(self.grants) != len(self.sent):
+            return [(h, h) for h in self.sent]
+        return list(zip(self.grants, self.sent, strict=True))
+
+    def set_holds(self, pairs: list[tuple[float, float]]) -> None:
+        self.grants = [g for g, _ in pairs]
+        self.sent = [h for _, h in pairs]
 
     def roll_day(self) -> datetime:
         """A new UTC day starts a new count; a past exhaustion ends. Returns now."""
@@ -125,6 +152,7 @@ class SharedRateLimiter(RateLimiter):
         min_qps: float = 0.5,
         slow_down_pause: float = 1.0,
         recovery_period: float = 5.0,
+        send_delay_bound: float = DEFAULT_SEND_DELAY_BOUND,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(
@@ -134,6 +162,7 @@ class SharedRateLimiter(RateLimiter):
             min_qps=min_qps,
             slow_down_pause=slow_down_pause,
             recovery_period=recovery_period,
+            send_delay_bound=send_delay_bound,
             sleep=sleep,
         )
         if not _TABLE_NAME.fullmatch(table):
@@ -183,6 +212,17 @@ class SharedRateLimiter(RateLimiter):
                     " exhausted_until timestamptz)"
                 ).format(self.table)
             )
+            # added with the hold rule and priorities: older tables get them here
+            for column in (
+                "grants double precision[] NOT NULL DEFAULT '{{}}'",
+                "latency double precision NOT NULL DEFAULT 0",
+                "low_last double precision",
+            ):
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS " + column).format(
+                        self.table
+                    )
+                )
             conn.execute(
                 sql.SQL("INSERT INTO {} (key) VALUES (%s) ON CONFLICT (key) DO NOTHING").format(
                     self.table
@@ -202,8 +242,8 @@ class SharedRateLimiter(RateLimiter):
                 row = conn.execute(
                     sql.SQL(
                         "SELECT extract(epoch FROM clock_timestamp())::double precision,"
-                        " next_slot, rate, last_slowdown, sent, day, used, exhausted_until"
-                        " FROM {} WHERE key = %s FOR UPDATE"
+                        " next_slot, rate, last_slowdown, sent, day, used, exhausted_until,"
+                        " grants, latency, low_last FROM {} WHERE key = %s FOR UPDATE"
                     ).format(self.table),
                     (self.key,),
                 ).fetchone()
@@ -213,7 +253,8 @@ class SharedRateLimiter(RateLimiter):
                 conn.execute(
                     sql.SQL(
                         "UPDATE {} SET next_slot = %s, rate = %s, last_slowdown = %s,"
-                        " sent = %s, day = %s, used = %s, exhausted_until = %s WHERE key = %s"
+                        " sent = %s, day = %s, used = %s, exhausted_until = %s, grants = %s,"
+                        " latency = %s, low_last = %s WHERE key = %s"
                     ).format(self.table),
                     (
                         budget.next_slot,
@@ -223,6 +264,9 @@ class SharedRateLimiter(RateLimiter):
                         budget.day,
                         budget.used,
                         budget.exhausted_until,
+                        budget.grants,
+                        budget.latency,
+                        budget.low_last,
                         self.key,
                     ),
                 )
@@ -302,9 +346,13 @@ class SharedRateLimiter(RateLimiter):
 
         return self._with_store(read, None)
 
-    def acquire(self, should_stop: StopCheck | None = None) -> None:
-        """Book the key's next free slot (any process's), count the call, wait for the slot,
-        then claim the send against the key's latest actual sends.
+    def acquire(
+        self, should_stop: StopCheck | None = None, priority: Priority = "high"
+    ) -> Grant:
+        """Book the key's next free slot (any process's; ``low`` priority waits while the
+        schedule is full), count the call, wait for the slot, then take the grant under the
+        hold rule against every process's calls. Hand the grant to :meth:`done` when the
+        answer is in.
 
         Raises :class:`~ctctsync.errors.DailyQuotaExhausted` before anything is sent when
         the key's budget is spent, :class:`~ctctsync.api.cancel.Cancelled` (giving the call
@@ -312,15 +360,24 @@ class SharedRateLimiter(RateLimiter):
         :class:`~ctctsync.errors.RetriesExhausted` when the database stays unreachable.
         """
         check_stop(should_stop)
-        wait = self._with_store(self._book, should_stop)
+        while True:
+            wait, booked = self._with_store(lambda b: self._book(b, priority), should_stop)
+            if booked:
+                break
+            # a low call's turn: up to half a second of jitter, so the low callers of the
+            # fleet do not all ask again at the same instant
+            pause(wait + random.uniform(0.0, min(0.5, wait)), self._sleep, should_stop)
         try:
             if wait > 0:
                 pause(wait, self._sleep, should_stop)
-            # no client-side limit: no send times to check (and no transaction to spend)
-            while self.qps is not None and (
-                extra := self._with_store(self._claim, should_stop)
-            ) > 0:
-                pause(extra, self._sleep, should_stop)
+            if self.qps is None:
+                # no client-side limit: no holds to check (and no transaction to spend)
+                return Grant(-1.0)
+            while True:
+                extra, grant = self._with_store(self._claim_shared, should_stop)
+                if grant is not None:
+                    return grant
+                pause(min(extra, CLAIM_RECHECK), self._sleep, should_stop)
         except Cancelled:
             try:
                 self._transact(_give_back)
@@ -328,33 +385,65 @@ class SharedRateLimiter(RateLimiter):
                 self._drop_connection()  # counted but not sent: over-counting is the safe side
             raise
 
-    def _book(self, b: _Budget) -> float:
-        """Count the call and book its slot; returns how long to wait for it (s)."""
+    def _book(self, b: _Budget, priority: Priority) -> tuple[float, bool]:
+        """Count the call and book its slot: (how long to wait for it, True); or, a low call
+        whose turn has not come, (how long until it may ask again, False)."""
         now = b.roll_day()
         if b.exhausted_until is not None:
             raise self._exhausted_at(b, b.exhausted_until)
         if self.daily is not None and b.used >= self.daily:
             raise self._exhausted_at(b, next_utc_midnight(now))
-        b.used += 1
-        slot = max(b.now, b.next_slot)
         self._recover_shared(b)
         rate = self._rate_of(b)
-        if rate is not None:
-            b.next_slot = slot + (1.0 / rate) * (1.0 + self.margin)
+        spacing = None if rate is None else slot_spacing(
+            rate, self.qps or rate, self.margin, b.latency)
+        if spacing is not None and priority == "low":
+            turn = low_priority_wait(b.now, b.next_slot, b.low_last, spacing)
+            if turn > 0.0:
+                return turn, False
+        b.used += 1
+        slot = max(b.now, b.next_slot)
+        if spacing is not None:
+            b.next_slot = slot + spacing
+            if priority == "low":
+                b.low_last = b.now
         # else: no pacing, but a pause set by slow_down() still holds everyone back
-        return slot - b.now
+        return slot - b.now, True
 
-    def _claim(self, b: _Budget) -> float:
-        """Record a send now, or say how much longer to wait: no window of
-        ``floor(qps) / qps * (1 + margin)`` seconds holds more than ``floor(qps)`` actual
-        sends of the key, whichever processes made them
-        (:func:`~ctctsync.api.ratelimit.send_window_wait`)."""
-        if self.qps is None:
-            return 0.0
-        wait = send_window_wait(b.sent, b.now, self.qps, self.margin)
+    def _claim_shared(self, b: _Budget) -> tuple[float, Grant | None]:
+        """Grant the call now under the hold rule, against every process's holds
+        (:func:`~ctctsync.api.ratelimit.arrival_wait`), or say how much longer to wait."""
+        assert self.qps is not None
+        window = hold_window(self.qps)
+        pairs = [(g, h) for g, h in b.holds() if h + window - b.now > 1e-6]
+        wait = arrival_wait([h for _, h in pairs], b.now, self.qps)
         if wait == 0.0:
-            b.sent = [*b.sent, b.now][-max(1, math.floor(self.qps)):]
-        return wait
+            pairs.append((b.now, b.now + self.send_delay_bound))
+        b.set_holds(pairs)
+        return (0.0, Grant(b.now)) if wait == 0.0 else (wait, None)
+
+    def done(self, grant: Grant) -> None:
+        """The answer to a granted call is in: end its hold now (the database's clock, so a
+        little later than the answer: the safe side) and note its latency. One short
+        transaction; if the database is unreachable the hold simply ends
+        ``send_delay_bound`` after the grant (slower, never over)."""
+        if self.qps is None:
+            return
+
+        def finish(b: _Budget) -> None:
+            pairs = b.holds()
+            for i, (g, h) in enumerate(pairs):
+                if g == grant.at:
+                    pairs[i] = (g, min(h, b.now))
+                    break
+            b.set_holds(pairs)
+            observed = min(max(0.0, b.now - grant.at), self.send_delay_bound)
+            b.latency = max(observed, b.latency * LATENCY_DECAY)
+
+        try:
+            self._transact(finish)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self._drop_connection()
 
     def slow_down(self) -> None:
         """The server said "over qps": halve the key's rate and pause every process of the

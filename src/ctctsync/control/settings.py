@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ctctsync.api.ratelimit import DEFAULT_SEND_DELAY_BOUND
 from ctctsync.config import TrackingPolicy, TrackingTier, WarehouseConfig
 from ctctsync.db import make_private_dirs
 from ctctsync.validation import DatasetName, DestinationName
@@ -168,6 +169,12 @@ class ControlSettings(BaseSettings):
     ``postgres`` in the store's PostgreSQL, shared by every process and machine of the fleet;
     ``auto`` (default): ``postgres`` when the store is PostgreSQL, else ``local``.
     docs/architecture.md, "A rate budget shared by the fleet"."""
+    rate_send_delay_bound: float = Field(default=DEFAULT_SEND_DELAY_BOUND, ge=0, le=60)
+    """Seconds a granted call holds its key's window at most when no answer comes
+    (``CTCTSYNC_RATE_SEND_DELAY_BOUND``; the hold rule, ctctsync.api.ratelimit): an answered
+    call's hold ends with its answer. Lower is faster when answers are slow; a request that
+    reaches the API later than this after its grant may then be throttled. 0 = the grant
+    times alone (the rule before the hold rule)."""
 
     # Campaign polling tiers (issue 10): how often a sent campaign's activity is checked,
     # by its age. Passed to every run (``SyncConfig.tracking``); docs/operations.md.

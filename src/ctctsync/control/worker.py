@@ -540,6 +540,7 @@ def _seed_limiter(source: SourceConfig, used_in_store: int, settings: ControlSet
         )
     else:
         limiter = local_limiter_for(key, source.qps_limit, source.daily_limit)
+    limiter.send_delay_bound = settings.rate_send_delay_bound
     if used_in_store > limiter.used_today:
         limiter.set_used_today(used_in_store)
 
