@@ -26,24 +26,29 @@ are never logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
 import pyarrow as pa
+from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 from pydantic import SecretStr, ValidationError
 
 from ctctsync.api.v3.tokens import TokenKeeper
-from ctctsync.config import SourceConfig, SyncConfig, config_error
+from ctctsync.config import SourceConfig, SyncConfig, TrackingPolicy, config_error
 from ctctsync.errors import ErrorRule, ReauthorizeRequired
+from ctctsync.sync.bookmarks import ReadPlan
 from ctctsync.sync.stream import (
     DEFAULT_HISTORY_START,
+    LedgerInputs,
     TableStreams,
     is_incremental,
     plan_since,
@@ -56,6 +61,9 @@ log = logging.getLogger("ctctsync.dlt")
 
 BOOKMARK_KEY = "last_run_date"
 """The key of a table's bookmark in its dlt resource state (an ISO 8601 UTC instant)."""
+LEDGER_KEY = "campaigns"
+"""The key of a per-campaign table's campaign ledger in its dlt resource state (what the
+campaign planner saw of each sent campaign at its last check: counts, marks, tier)."""
 DEFAULT_LOOKBACK_MINUTES = 10.0
 """How far before its bookmark a key-based table's read starts (changes written while the
 previous read ran, and clock skew, are read again; the merge absorbs them)."""
@@ -84,6 +92,7 @@ def constant_contact(
     max_retries: int = 6,
     token_store: str | None = None,
     integration: str = "constant_contact",
+    tracking: dict[str, Any] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Iterator[DltResource]:
     """The Constant Contact account's tables, one dlt resource per table.
@@ -114,6 +123,9 @@ def constant_contact(
             auth login`` stores it; used only with a refresh token or when given).
         integration: the integration name the token set is stored under (``ctctsync auth
             login`` of a config with the same ``integration``).
+        tracking: how often each sent campaign's tracking is checked, as ``[tracking]`` in
+            ``ctctsync.toml`` (``tiers``, ``recheck_days``; docs/operations.md); default
+            ctctsync's: young campaigns on every run, older ones less often.
         clock: "now" of the source, for bookmarks (default: this machine's UTC clock); a
             test against a simulator with its own clock passes that one.
 
@@ -131,12 +143,16 @@ def constant_contact(
     )
     if lookback_minutes < 0:
         raise config_error("lookback_minutes must be 0 or more")
-    account = _Account(config, use_token_store=refresh_token is not None
-                       or token_store is not None, clock=clock)
+    try:
+        policy = TrackingPolicy.model_validate(tracking or {})
+    except ValidationError as exc:
+        raise config_error(f"constant_contact source: tracking: {_problems(exc)}") from None
     start = date(history_start.year, history_start.month, history_start.day)
-    lookback = timedelta(minutes=lookback_minutes)
+    reading = _Reading(start, timedelta(minutes=lookback_minutes), policy)
+    account = _Account(config, use_token_store=refresh_token is not None
+                       or token_store is not None, clock=clock, reading=reading)
     for table in tables_for(config.source.api_version).values():
-        yield _resource(account, table, start, lookback)
+        yield _resource(account, table)
 
 
 def _sync_config(*, api_key: str, access_token: str | None, refresh_token: str | None,
@@ -159,38 +175,82 @@ def _sync_config(*, api_key: str, access_token: str | None, refresh_token: str |
     try:
         return SyncConfig.model_validate(raw)
     except ValidationError as exc:
-        # name the argument and the rule, never the value given (it may be a secret)
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'] if p != 'source') or 'source'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise config_error(f"constant_contact source: {problems}") from None
+        raise config_error(f"constant_contact source: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """A validation error's problems, each named by its argument and rule, never by the
+    value given (it may be a secret)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'] if p != 'source') or 'source'}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How the source reads: where first reads start, the look-back, the campaign tiers."""
+
+    history_start: date
+    lookback: timedelta
+    tracking: TrackingPolicy
+
+    def plan(self, table: Table, state: Mapping[str, Any], now: datetime) -> ReadPlan:
+        """``table``'s read in this run, from its resource ``state``."""
+        bookmark = _parse_bookmark(state.get(BOOKMARK_KEY)) if is_incremental(table) else None
+        return plan_since(table, bookmark, history_start=self.history_start,
+                          lookback=self.lookback, now=now)
 
 
 class _Account:
-    """The account's :class:`TableStreams`, made on the first resource that reads (so that
-    building the source, or listing its resources, makes no request and opens no store)."""
+    """The account's :class:`TableStreams`, one per extraction (dlt load package): made by
+    the first resource that reads in it, so building the source, or listing its resources,
+    makes no request and opens no store; and a source object run again (a long-lived process:
+    an orchestrator's code location) lists the sent campaigns again and takes a fresh access
+    token, instead of reusing the last run's."""
 
     def __init__(self, config: SyncConfig, *, use_token_store: bool,
-                 clock: Callable[[], datetime] | None) -> None:
+                 clock: Callable[[], datetime] | None, reading: _Reading) -> None:
         self.config = config
+        self.reading = reading
         self._clock = clock
         self._use_token_store = use_token_store and config.source.api_version == "v3"
         self._streams: TableStreams | None = None
+        self._load_id: str | None = None
         self._lock = threading.Lock()
 
     def streams(self) -> TableStreams:
+        """The current extraction's streams; ``_ctctsync_run_id`` is its dlt load id."""
+        load_id = _current_load_id()
         with self._lock:
-            if self._streams is None:
+            if self._streams is None or load_id is None or load_id != self._load_id:
                 source, renew = self._credentials()
-                self._streams = TableStreams(source, renew_token=renew, clock=self._clock)
+                streams = TableStreams(source, run_id=load_id, renew_token=renew,
+                                       clock=self._clock, tracking=self.reading.tracking,
+                                       lookback=self.reading.lookback)
+                streams.plan_campaigns({name: functools.partial(self._ledger_inputs, streams,
+                                                                name)
+                                        for name in _selected(streams)})
+                self._streams = streams
+                self._load_id = load_id
             return self._streams
+
+    def _ledger_inputs(self, streams: TableStreams, name: str) -> LedgerInputs:
+        """A per-campaign table's ledger and bookmark, from its own resource state (read by
+        the first planned resource of the extraction, for all of them)."""
+        state = dlt.current.resource_state(name)
+        table = streams.table(name)
+        plan = self.reading.plan(table, state, streams.now())
+        ledger = state.get(LEDGER_KEY)
+        first = is_incremental(table) and state.get(BOOKMARK_KEY) is None
+        return LedgerInputs(ledger=ledger if isinstance(ledger, Mapping) else {},
+                            since=plan.since, first=first)
 
     def _credentials(self) -> tuple[SourceConfig, Callable[[str], str] | None]:
         source = self.config.source
         if not source.api_key.get_secret_value().strip():
             raise config_error("constant_contact source: api_key is empty (v2: the API key; "
-                              "v3: the application's client id)")
+                               "v3: the application's client id)")
         if not self._use_token_store:
             if not source.access_token.get_secret_value().strip():
                 raise config_error(
@@ -208,6 +268,23 @@ class _Account:
         return fresh, keeper.renew
 
 
+def _selected(streams: TableStreams) -> list[str]:
+    """The tables of the extraction being run (its source's selected resources)."""
+    try:
+        selected = set(dlt.current.source().selected_resources)
+    except Exception:  # outside an extraction (a resource iterated by hand): every table
+        return list(streams.tables)
+    return [name for name in streams.tables if name in selected]
+
+
+def _current_load_id() -> str | None:
+    """The load id of the dlt extraction running this resource (None outside of one)."""
+    try:
+        return str(dlt.current.load_package_state()["load_id"])
+    except CurrentLoadPackageStateNotAvailable:  # a resource iterated by hand, outside dlt
+        return None
+
+
 def _parse_bookmark(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -215,17 +292,15 @@ def _parse_bookmark(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _resource(account: _Account, table: Table, history_start: date, lookback: timedelta
-              ) -> DltResource:
+def _resource(account: _Account, table: Table) -> DltResource:
     """The dlt resource of one table (see :func:`constant_contact`)."""
     incremental = is_incremental(table)
 
     def rows() -> Iterator[pa.Table]:
         streams = account.streams()
         state = dlt.current.resource_state()
-        bookmark = _parse_bookmark(state.get(BOOKMARK_KEY)) if incremental else None
-        plan = plan_since(table, bookmark, history_start=history_start, lookback=lookback,
-                          now=streams.now())
+        plan = account.reading.plan(table, state, streams.now())
+        first = incremental and state.get(BOOKMARK_KEY) is None
         read = streams.read(table.name, plan.since)
         log.info("%s: %s read (%s)%s", table.name, plan.mode, plan.reason,
                  f" since {plan.since.isoformat()}" if plan.since else "")
@@ -233,15 +308,19 @@ def _resource(account: _Account, table: Table, history_start: date, lookback: ti
         for batch in read.batches():
             yielded = True
             yield batch
-        if not yielded and (not incremental or bookmark is None):
+        if not yielded and (not incremental or first):
             # a replaced table must be emptied, and a first read create its table, even
             # when the account has no rows of it
             yield read.arrow_schema.empty_table()
-        if incremental and not read.hold_bookmark:
+        held = read.hold_bookmark
+        if incremental and not held:
             state[BOOKMARK_KEY] = read.started_at.isoformat()
-        elif incremental:
+        elif held:
             log.warning("%s: bookmark not moved, so the next run reads these rows again",
                         table.name)
+        ledger = read.ledger()
+        if ledger is not None and not held:
+            state[LEDGER_KEY] = ledger
         log.info("%s: %d rows, %d API calls", table.name, read.rows, read.api_calls)
 
     return dlt.resource(
@@ -259,4 +338,4 @@ def table_names(api_version: ApiVersion = "v3") -> Sequence[str]:
     return tuple(tables_for(api_version))
 
 
-__all__ = ["BOOKMARK_KEY", "constant_contact", "table_names"]
+__all__ = ["BOOKMARK_KEY", "LEDGER_KEY", "constant_contact", "table_names"]

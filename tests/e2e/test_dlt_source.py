@@ -20,7 +20,7 @@ from sync_truth import assert_records_match_truth
 from v3_truth import V3Truth, assert_v3_records_match
 
 from ctctsync.config import DEFAULT_STATE_DIR
-from ctctsync.dlt import BOOKMARK_KEY, constant_contact
+from ctctsync.dlt import BOOKMARK_KEY, LEDGER_KEY, constant_contact
 from ctctsync.errors import ConfigError, ReauthorizeRequired
 from ctctsync.sandbox import Sandbox
 from ctctsync.sandbox.testing import v3_tokens_by_pkce
@@ -139,12 +139,17 @@ def test_v3_pipeline_equals_truth(sandbox: Sandbox, make_pipeline: PipelineFacto
     assert pipeline.default_schema.get_table_columns("contacts")["id"]["data_type"] == "text"
 
 
+EVERY_RUN = {"tiers": [[0, 0]]}
+"""Every sent campaign checked on every run: the sandbox's seeded campaigns are years old,
+which ctctsync's default tiers check weekly (test_unchanged_campaigns_cost_no_tracking_call)."""
+
+
 @pytest.mark.parametrize("version", ["v2", "v3"])
 def test_second_run_loads_only_the_changes(sandbox: Sandbox, tmp_path: Path,
                                            version: str) -> None:
     pipeline = dlt.pipeline("cc", destination=dlt.destinations.duckdb(str(tmp_path / "w.db")),
                             dataset_name="cc", pipelines_dir=str(tmp_path / "pipelines"))
-    pipeline.run(source_for(sandbox, version))
+    pipeline.run(source_for(sandbox, version, tracking=EVERY_RUN))
     first = loaded_counts(pipeline)
     contacts_mark = bookmark(pipeline, "contacts")
 
@@ -156,7 +161,7 @@ def test_second_run_loads_only_the_changes(sandbox: Sandbox, tmp_path: Path,
     sandbox.counters.reset()
 
     # a new source object, as a scheduled run would make: the bookmarks are dlt's state
-    pipeline.run(source_for(sandbox, version, clock=acct.clock.now))
+    pipeline.run(source_for(sandbox, version, clock=acct.clock.now, tracking=EVERY_RUN))
     second = loaded_counts(pipeline)
     assert second["contacts"] == len(changed)
     assert 0 < second["contact_tracking"] < first["contact_tracking"]
@@ -178,11 +183,46 @@ def test_second_run_loads_only_the_changes(sandbox: Sandbox, tmp_path: Path,
 
     # nothing changed since: with no look-back, the key-based tables load nothing at all
     # (bookmarks taken on the sandbox's clock, which the changes above moved ahead)
-    pipeline.run(source_for(sandbox, version, lookback_minutes=0, clock=acct.clock.now))
+    pipeline.run(source_for(sandbox, version, lookback_minutes=0, clock=acct.clock.now,
+                            tracking=EVERY_RUN))
     third = loaded_counts(pipeline)
     for name, table in tables_for(version).items():
         if is_incremental(table):
             assert third.get(name, 0) == 0, name
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_unchanged_campaigns_cost_no_tracking_call(sandbox: Sandbox, tmp_path: Path,
+                                                   version: str) -> None:
+    # ctctsync's campaign planner, its ledger kept in dlt's state: campaigns whose counts
+    # did not move (or, old ones, not due under the default tiers) are not read again
+    pipeline = dlt.pipeline("cc", destination=dlt.destinations.duckdb(str(tmp_path / "w.db")),
+                            dataset_name="cc", pipelines_dir=str(tmp_path / "pipelines"))
+    tables = ("email_campaigns", "contact_tracking", "email_campaign_summary")
+    pipeline.run(source_for(sandbox, version).with_resources(*tables))
+    ledger = pipeline.state["sources"]["constant_contact"]["resources"][  # type: ignore[typeddict-item]
+        "contact_tracking"][LEDGER_KEY]
+    sent = [c for c in sandbox.account.campaigns.values() if c.status == "SENT"]
+    assert len(ledger) == len(sent) > 0
+
+    for tracking in (None, EVERY_RUN):  # old campaigns not due; every campaign scanned
+        sandbox.counters.reset()
+        pipeline.run(source_for(sandbox, version, tracking=tracking).with_resources(*tables))
+        called = {k: v["total"] for k, v in sandbox.counters.snapshot()["endpoints"].items()
+                  if v["total"]}
+        reports = {k: n for k, n in called.items() if "/tracking/" in k
+                   and "summary" not in k}
+        assert not reports, (tracking, called)
+        assert loaded_counts(pipeline).get("contact_tracking", 0) == 0
+    truth_tables = ("contact_tracking", "email_campaign_summary")
+    if version == "v2":
+        for name in truth_tables:
+            assert_records_match_truth(sandbox, name, table_rows(pipeline, name),
+                                       ignore=("end_date",))
+    else:
+        truth = V3Truth(sandbox)
+        for name in truth_tables:
+            assert_v3_records_match(truth, name, table_rows(pipeline, name))
 
 
 def test_with_resources_reads_and_loads_only_the_chosen_tables(sandbox: Sandbox,
@@ -299,3 +339,29 @@ def test_the_readme_snippet_runs_as_written(sandbox: Sandbox, tmp_path: Path,
     truth = V3Truth(sandbox)
     for table in ("contacts", "contact_lists"):
         assert_v3_records_match(truth, table, table_rows(pipeline, table))
+
+
+def test_a_source_object_run_again_reads_afresh(sandbox: Sandbox, tmp_path: Path) -> None:
+    # an orchestrator's code location builds the source once and runs it many times
+    pipeline = dlt.pipeline("cc", destination=dlt.destinations.duckdb(str(tmp_path / "w.db")),
+                            dataset_name="cc", pipelines_dir=str(tmp_path / "pipelines"))
+    source = source_for(sandbox, clock=sandbox.account.clock.now).with_resources(
+        "contact_tracking", "email_campaign_summary")
+    campaigns = "GET /v2/emailmarketing/campaigns"
+    pipeline.run(source)
+    assert sandbox.counters.count(campaigns) == 1  # listed once, shared by both tables
+
+    new = sandbox.account.send_campaign(activities=12)
+    sandbox.counters.reset()
+    pipeline.run(source)
+    assert sandbox.counters.count(campaigns) == 1  # listed again: the new campaign is seen
+    tracking = table_rows(pipeline, "contact_tracking")
+    assert any(str(r["campaign_id"]) == str(new) for r in tracking)
+    assert_records_match_truth(sandbox, "contact_tracking", tracking)
+    assert_records_match_truth(sandbox, "email_campaign_summary",
+                               table_rows(pipeline, "email_campaign_summary"),
+                               ignore=("end_date",))
+    # each row names the dlt load that wrote it
+    loads = {r["load_id"] for r in table_rows(pipeline, "_dlt_loads")}
+    assert len(loads) == 2
+    assert {r["_ctctsync_run_id"] for r in tracking} == loads

@@ -13,10 +13,16 @@ and asks :func:`plan_since` where the next read starts. A read whose notes say s
 could not be read (:attr:`TableRead.hold_bookmark`) must not move the caller's bookmark:
 the next read then covers them again, and a merge by primary key absorbs the overlap.
 
-What this layer leaves out, and the engine has: the campaign planner's tiers and the events
-ledger (both live in ctctsync's state store), column backfills and pruning of stale rows. So
-every sent campaign's tracking is read since the bookmark on each run, and every event's
-detail and registrations are read on each run.
+The campaign planner (``ctctsync.sync.campaigns``: which sent campaigns' tracking a run
+reads, by their counts and tiers) works here too when the caller keeps each per-campaign
+table's ledger beside its bookmark: :meth:`TableStreams.plan_campaigns` before the reads,
+:meth:`TableRead.ledger` after each. Without it every sent campaign's tracking is read
+since the bookmark on each run.
+
+What this layer leaves out, and the engine has: the events ledger (every event's detail and
+registrations are read on each run), column backfills, and pruning: rows of a campaign's
+tracking kind that the API no longer lists (its count went down) stay where they were
+loaded.
 
 >>> streams = TableStreams(SourceConfig(api_version="v3", api_key="...", access_token="..."))
 >>> read = streams.read("contacts", since=None)            # doctest: +SKIP
@@ -25,9 +31,11 @@ detail and registrations are read on each run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,12 +44,13 @@ from typing import Any
 import pyarrow as pa
 
 from ctctsync.api.client import ApiClient
-from ctctsync.api.readers import READERS_BY_VERSION
+from ctctsync.api.readers import READERS_BY_VERSION, can_scan
 from ctctsync.api.readnotes import ReadNotes
-from ctctsync.config import SourceConfig
+from ctctsync.config import SourceConfig, TrackingPolicy
 from ctctsync.errors import Redactor
 from ctctsync.state import Bookmark
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.engine import make_client
 from ctctsync.sync.rows import KeyDeduper, MapContext, OnNewFields, RowMapper
 from ctctsync.tables import ApiVersion, Table, tables_for
@@ -49,6 +58,8 @@ from ctctsync.tables import ApiVersion, Table, tables_for
 log = logging.getLogger("ctctsync.stream")
 
 Clock = Callable[[], datetime]
+Ledger = Mapping[str, Mapping[str, Any]]
+"""A per-campaign table's ledger: campaign id -> what its last check saw (JSON-ready)."""
 
 BATCH_ROWS = 10_000
 """Mapped rows per yielded batch at most about this many (a few API pages)."""
@@ -90,6 +101,19 @@ def plan_since(
                      history_start=history_start, lookback=lookback, now=moment)
 
 
+@dataclass(frozen=True)
+class LedgerInputs:
+    """What the campaign planner needs of one per-campaign table, as its caller kept it."""
+
+    ledger: Ledger
+    """The ledger :meth:`TableRead.ledger` returned after the table's last complete read
+    (empty: none yet)."""
+    since: datetime | None = None
+    """The table's ``plan_since(...).since`` for this run (key-based tables)."""
+    first: bool = False
+    """The key-based table has no bookmark: every campaign is read whole."""
+
+
 @dataclass
 class TableRead:
     """One table's read in progress: iterate :meth:`batches` once; then :attr:`rows`,
@@ -109,6 +133,27 @@ class TableRead:
     """What the read could not load without failing (filled by the version's reader)."""
     rows: int = 0
     """Rows yielded so far (after de-duplication by key)."""
+    campaigns: TablePlan | None = None
+    """The campaign planner's plan of this read (a planned table, once its pages began)."""
+    kind_rows: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Raw records read per (campaign, activity kind): checked against the counts' rise."""
+
+    def ledger(self) -> dict[str, dict[str, Any]] | None:
+        """The table's ledger to keep with its bookmark once this read is loaded (None: the
+        table was not planned). Kinds that returned fewer rows than their count rose by lose
+        their mark, so the next run reads them whole; a read that noted a loss keeps the
+        previous entries of the campaigns it read whole."""
+        plan = self.campaigns
+        if plan is None:
+            return None
+        clean = not self.notes.counts()
+        short = plan.short_reads(self.kind_rows) if clean else []
+        for cid, kind, rise, read in short:
+            log.warning("%s: campaign %s %s: its count rose by %d but %d rows were read "
+                        "since its mark; read whole next run", self.table.name, cid, kind,
+                        rise, read)
+        # nothing is pruned here (see the module docstring): the kinds read whole are done
+        return plan.ledger_after(pruned=clean, short=short)
 
     @property
     def api_calls(self) -> int:
@@ -173,6 +218,10 @@ class TableStreams:
             (``ctctsync.api.v3.tokens.TokenKeeper.renew``); None uses the token as it is.
         on_new_fields: called with (table, new field names, {}) when the API sends fields the
             registry does not know (default: a warning in the log); they are not loaded.
+        redactor: the run's redactor, handed to the API clients (default: one of their own
+            credentials).
+        tracking: the campaign planner's tiers (``[tracking]``; default ctctsync's).
+        lookback: how far before a kind's mark the planner reads (default 10 minutes).
     """
 
     def __init__(
@@ -184,8 +233,12 @@ class TableStreams:
         renew_token: Callable[[str], str] | None = None,
         on_new_fields: OnNewFields | None = None,
         redactor: Redactor | None = None,
+        tracking: TrackingPolicy | None = None,
+        lookback: timedelta = DEFAULT_LOOKBACK,
     ) -> None:
         self.source = source
+        self.tracking = tracking or TrackingPolicy()
+        self.lookback = lookback
         self.run_id = run_id or uuid.uuid4().hex
         self.now = clock or _utcnow
         self._renew_token = renew_token
@@ -193,6 +246,7 @@ class TableStreams:
         self._redactor = redactor
         self._reader = READERS_BY_VERSION[source.api_version]
         self._campaigns: list[dict[str, Any]] | None = None
+        self._planner: CampaignRun | None = None
         self._lock = threading.Lock()
 
     @property
@@ -218,6 +272,34 @@ class TableStreams:
         return make_client(self.source, redactor=self._redactor,
                            renew_token=self._renew_token)
 
+    def plan_campaigns(self, inputs: Mapping[str, Callable[[], LedgerInputs]]) -> frozenset[str]:
+        """Read the per-campaign tables of ``inputs`` (``contact_tracking``,
+        ``email_campaign_summary``) through the campaign planner in this run: the sent
+        campaigns are listed once and the due ones scanned once (on the first read of one of
+        them), and only the tracking whose counts moved is read. Each maker is called once,
+        at that first read. Returns the tables planned (none when the version cannot scan).
+        Call it before :meth:`read`, with every planned table the run will read."""
+        if not can_scan(self._reader):
+            return frozenset()
+        version = self.api_version
+        names = [n for n in inputs if n in PLANNED and n in self.tables
+                 and self.tables[n].sources[version].walks_sent_campaigns]
+        if not names:
+            return frozenset()
+        self._planner = CampaignRun(
+            self._reader,
+            {n: functools.partial(self._table_inputs, n, inputs[n]) for n in names},
+            policy=self.tracking, lookback=self.lookback, now=self.now)
+        return frozenset(names)
+
+    def _table_inputs(self, name: str, make: Callable[[], LedgerInputs]) -> TableInputs:
+        given = make()
+        table = self.table(name)
+        if not is_incremental(table):
+            return TableInputs(name, PLANNED[name], dict(given.ledger))
+        return TableInputs(name, PLANNED[name], dict(given.ledger), whole=given.first,
+                           since=given.since, bookmarked=not given.first)
+
     def read(self, name: str, since: datetime | None, *,
              columns: Sequence[str] | None = None) -> TableRead:
         """Begin reading table ``name``: its rows changed since ``since`` (a key-based table;
@@ -230,24 +312,47 @@ class TableStreams:
         client = self.client()
         notes = ReadNotes()
         mapper = RowMapper(table, chosen, on_new_fields=self._on_new_fields)
-        return TableRead(table=table, columns=chosen, since=since, started_at=self.now(),
-                         _pages=lambda: self._pages(table, client, since, notes, chosen),
+        read = TableRead(table=table, columns=chosen, since=since, started_at=self.now(),
+                         _pages=lambda: self._pages(read, client),
                          _client=client, _mapper=mapper, _run_id=self.run_id,
                          _clock=self.now, notes=notes)
+        return read
 
-    def _pages(self, table: Table, client: ApiClient, since: datetime | None,
-               notes: ReadNotes, columns: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, read: TableRead, client: ApiClient) -> Iterator[list[dict[str, Any]]]:
+        # as the engine's: a planned table walks the campaigns its plan reads; another
+        # per-campaign table the run's one list of the sent campaigns
+        table = read.table
         source = table.sources[self.api_version]
-        campaigns = self._sent_campaigns(client) if source.walks_sent_campaigns else None
-        return self._reader.extract(table, client, since, campaigns=campaigns, now=self.now,
-                                    notes=notes, columns=columns)
+        campaigns: list[dict[str, Any]] | None = None
+        planner = self._planner
+        if source.walks_sent_campaigns and planner is not None and table.name in planner.tables:
+            read.campaigns = planner.plan(table.name, client)
+            campaigns = read.campaigns.campaigns
+            log.info("%s: campaigns: %s", table.name, read.campaigns.summary_line())
+        elif source.walks_sent_campaigns:
+            campaigns = self._sent_campaigns(client)
+        pages = self._reader.extract(table, client, read.since, campaigns=campaigns,
+                                     now=self.now, notes=read.notes, columns=read.columns)
+        if read.campaigns is not None and read.campaigns.expected:
+            return _counted(pages, read.kind_rows)
+        return pages
 
     def _sent_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
         # every per-campaign table walks the same sent campaigns: list them once per run
+        if self._planner is not None:
+            return self._planner.sent(client)
         with self._lock:
             if self._campaigns is None:
                 self._campaigns = self._reader.sent_campaigns(client)
             return self._campaigns
+
+
+def _counted(pages: Iterator[list[dict[str, Any]]], rows: Counter[tuple[str, str]]
+             ) -> Iterator[list[dict[str, Any]]]:
+    """``pages`` as they are, counting their records per (campaign, activity kind)."""
+    for records in pages:
+        rows.update((str(r.get("campaign_id")), str(r.get("activity_type"))) for r in records)
+        yield records
 
 
 def _warn_new_fields(table: str, fields: Sequence[str], added: Mapping[str, str]) -> None:
@@ -259,6 +364,8 @@ __all__ = [
     "BATCH_ROWS",
     "DEFAULT_HISTORY_START",
     "DEFAULT_LOOKBACK",
+    "Ledger",
+    "LedgerInputs",
     "TableRead",
     "TableStreams",
     "is_incremental",
