@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.control.services import notifications as notes
 from ctctsync.sandbox import Sandbox
+from ctctsync.web.api import create_api_app
 
 from .conftest import PASSWORD, make_settings, open_plane
 from .helpers import connected
@@ -375,3 +377,60 @@ def test_a_revoked_token_notifies_end_to_end(
     finally:
         plane.close()
 
+
+
+def test_the_rest_api_manages_channels_and_choices(
+    nplane: ControlPlane, ndb: Session, carol: User
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette prefers httpx2; httpx still works
+        from starlette.testclient import TestClient
+
+    integ = connected(ndb, carol)
+    dave = svc.create_user(ndb, "dave@example.com", PASSWORD)
+    as_carol = {"Authorization": f"Bearer {svc.create_api_token(ndb, carol, 't')[1]}"}
+    as_dave = {"Authorization": f"Bearer {svc.create_api_token(ndb, dave, 't')[1]}"}
+    ndb.rollback()
+    url = "https://hooks.example.com/services/T0/B0/sekrit"
+    with TestClient(create_api_app(nplane)) as api:
+        assert api.get("/api/v1/notifications/channels").status_code == 401
+        made = api.post("/api/v1/notifications/channels", headers=as_carol,
+                        json={"kind": "webhook", "name": "ops", "target": url})
+        assert made.status_code == 201, made.text
+        body = made.json()
+        assert body["secret"].startswith("whsec_") and body["hint"] == "https://hooks.example.com/…"
+        listed = api.get("/api/v1/notifications/channels", headers=as_carol)
+        assert "sekrit" not in listed.text and "whsec_" not in listed.text
+        assert [c["name"] for c in listed.json()] == ["ops"]
+        assert api.get("/api/v1/notifications/channels", headers=as_dave).json() == []
+        bad = api.post("/api/v1/notifications/channels", headers=as_carol,
+                       json={"kind": "slack", "name": "x", "target": "hooks.example.com"})
+        assert bad.status_code == 422 and "http://" in bad.json()["errors"]["target"]
+
+        chose = api.put(f"/api/v1/notifications/choices/{integ.id}", headers=as_carol,
+                        json={"events": ["recovery", "failure"]})
+        assert chose.json() == {"integration_id": integ.id, "events": ["failure", "recovery"]}
+        assert api.get("/api/v1/notifications/choices", headers=as_carol).json() == [
+            {"integration_id": integ.id, "events": ["failure", "recovery"]}
+        ]
+        assert api.put(f"/api/v1/notifications/choices/{integ.id}", headers=as_dave,
+                       json={"events": ["failure"]}).status_code == 404
+        unknown = api.put(f"/api/v1/notifications/choices/{integ.id}", headers=as_carol,
+                          json={"events": ["sometimes"]})
+        assert unknown.status_code == 422
+
+        with nplane.session() as db:
+            me, it = db.get(User, carol.id), db.get(Integration, integ.id)
+            assert me is not None and it is not None
+            run = svc.run_now(db, it, me)
+            _finish(db, run.id, "failed", failure_type="source", error="boom")
+        (delivery,) = api.get("/api/v1/notifications/deliveries", headers=as_carol).json()
+        assert (delivery["event"], delivery["status"], delivery["run_id"]) == (
+            "failure", "pending", run.id)
+        assert api.get("/api/v1/notifications/deliveries", headers=as_dave).json() == []
+        channel_id = body["id"]
+        gone = api.delete(f"/api/v1/notifications/channels/{channel_id}", headers=as_dave)
+        assert gone.status_code == 404
+        done = api.delete(f"/api/v1/notifications/channels/{channel_id}", headers=as_carol)
+        assert done.status_code == 204
+        assert api.get("/api/v1/notifications/deliveries", headers=as_carol).json() == []

@@ -58,6 +58,9 @@ STORE_FACTS = {
     "PUT /api/v1/warehouse": "dlt knows no such destination, or it needs credentials",
     "POST /api/v1/warehouse/test": "the warehouse does not answer",
     "POST /api/v1/users": "the email is taken",
+    "POST /api/v1/notifications/channels": (
+        "e-mail needs the server's SMTP setting; the target must be an address or URL of the kind"
+    ),
 }
 """Operations that may refuse well-formed input with 422 for a fact no schema can state (what
 the store or a remote holds); every other operation must accept all schema-valid input."""

@@ -643,3 +643,77 @@ class TrackingTiersPublic(BaseModel):
             "v3 event registrations: read when the event list shows the event changed, on "
             f"every run while it is live, otherwise {every(self.events_every_hours)}.",
         ]
+
+
+# ----------------------------------------------------------------------------- notifications
+
+NotificationEventName = Literal[
+    "failure", "needs_reauth", "quota_exhausted", "recovery", "digest"
+]
+"""``ctctsync.control.models.NotificationEvent`` as the API states it."""
+
+
+class ChannelCreate(BaseModel):
+    """A new notification channel: ``target`` is an e-mail address (``email``) or the URL
+    notifications are posted to (``webhook``, ``slack``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["email", "webhook", "slack"]
+    name: TokenName
+    target: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class ChannelPublic(BaseModel):
+    """A channel as shown back: its target only as a hint (never the URL or secret)."""
+
+    model_config = _READ
+
+    id: int
+    kind: str
+    name: str
+    hint: str
+    enabled: bool
+    created_at: datetime
+
+
+class ChannelCreated(ChannelPublic):
+    """A channel just added; a webhook's signing secret is in this answer only."""
+
+    secret: str | None = None
+
+
+class ChoicesIn(BaseModel):
+    """The events of one integration that notify the caller (replacing the previous)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[NotificationEventName] = Field(max_length=5)
+
+
+class ChoicesPublic(BaseModel):
+    """The caller's events for one integration."""
+
+    integration_id: int
+    events: list[str]
+
+
+class DeliveryPublic(BaseModel):
+    """One notification delivery: what, where to, and how sending went."""
+
+    model_config = _READ
+
+    id: int
+    channel_id: int
+    user_id: int
+    integration_id: int | None
+    run_id: str | None
+    event: str
+    subject: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None

@@ -33,7 +33,7 @@ from ctctsync.control.errors import (
     ServiceError,
     ValidationFailed,
 )
-from ctctsync.control.models import ApiVersion, Integration, Run
+from ctctsync.control.models import NOTIFICATION_EVENTS, ApiVersion, Integration, Run
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import (
     AppRegistrationIn,
@@ -41,6 +41,12 @@ from ctctsync.control.schemas import (
     AuthorizationCallback,
     AuthorizeRequest,
     AuthorizeUrl,
+    ChannelCreate,
+    ChannelCreated,
+    ChannelPublic,
+    ChoicesIn,
+    ChoicesPublic,
+    DeliveryPublic,
     IntegrationBudget,
     IntegrationCreate,
     IntegrationPublic,
@@ -62,8 +68,10 @@ from ctctsync.control.schemas import (
     WarehousePublic,
 )
 from ctctsync.control.services import authorization as auth
+from ctctsync.control.services import notifications as notes
 from ctctsync.control.services import quota
 from ctctsync.control.services.switch import begin_switch_to_v3
+from ctctsync.validation import STORE_INT_MAX
 from ctctsync.web.deps import ApiAdmin, ApiUser, Db, IntegrationId, LogSeq, RunId, TokenId
 from ctctsync.web.errors import (
     Unauthenticated,
@@ -500,6 +508,68 @@ def revoke_token(db: Db, user: ApiUser, token_id: TokenId) -> Response:
     """Revoke one of the user's tokens."""
     svc.revoke_api_token(db, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ----------------------------------------------------------------------------- notifications
+
+ChannelId = Annotated[
+    int, Path(ge=1, le=STORE_INT_MAX, description="A notification channel's id.", examples=[1])
+]
+
+
+@router.get("/notifications/channels", tags=["notifications"])
+def list_channels(db: Db, user: ApiUser) -> list[ChannelPublic]:
+    """The caller's notification channels (targets as a hint only)."""
+    return [ChannelPublic.model_validate(c) for c in notes.list_channels(db, user)]
+
+
+@router.post(
+    "/notifications/channels", status_code=status.HTTP_201_CREATED, tags=["notifications"]
+)
+def create_channel(db: Db, user: ApiUser, data: ChannelCreate) -> ChannelCreated:
+    """Add a channel; a webhook's signing secret is in this answer only."""
+    channel, secret = notes.create_channel(db, user, data.kind, data.name, data.target)
+    return ChannelCreated(**ChannelPublic.model_validate(channel).model_dump(), secret=secret)
+
+
+@router.delete(
+    "/notifications/channels/{channel_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["notifications"],
+    responses=FOUND,
+)
+def delete_channel(db: Db, user: ApiUser, channel_id: ChannelId) -> Response:
+    """Delete one of the caller's channels (its pending deliveries are not sent)."""
+    notes.delete_channel(db, user, channel_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/notifications/choices", tags=["notifications"])
+def list_choices(db: Db, user: ApiUser) -> list[ChoicesPublic]:
+    """The events that notify the caller, per integration (those with none are left out)."""
+    return [
+        ChoicesPublic(integration_id=i, events=[e for e in NOTIFICATION_EVENTS if e in events])
+        for i, events in sorted(notes.choices(db, user).items())
+    ]
+
+
+@router.put(
+    "/notifications/choices/{integration_id}", tags=["notifications"], responses=FOUND
+)
+def set_choices(
+    db: Db, user: ApiUser, integration_id: IntegrationId, data: ChoicesIn
+) -> ChoicesPublic:
+    """Choose the events of one integration that notify the caller (an empty list: none)."""
+    chosen = notes.set_choices(db, user, integration_id, data.events)
+    return ChoicesPublic(
+        integration_id=integration_id, events=[e for e in NOTIFICATION_EVENTS if e in chosen]
+    )
+
+
+@router.get("/notifications/deliveries", tags=["notifications"])
+def list_deliveries(db: Db, user: ApiUser) -> list[DeliveryPublic]:
+    """The newest deliveries (100): the caller's, or everyone's for an administrator."""
+    return [DeliveryPublic.model_validate(d) for d in notes.list_deliveries(db, user)]
 
 
 @router.get("/users", tags=["account"], responses=ADMINS)
