@@ -103,6 +103,7 @@ SLOW_TESTS = (
     "tests/web/test_v3_authorize.py::test_browser_v3_authorize_allow",
     "tests/web/test_v3_authorize.py::test_browser_v3_authorize_deny_then_try_again",
     "tests/web/test_users_browser.py::test_users_admin_in_a_browser",
+    "tests/web/test_schema_browser.py::test_schema_page_in_a_browser",
     "tests/api/test_v3_oauth_client.py::test_processes_racing_on_sqlite_refresh_once",
     "tests/api/test_v3_oauth_client.py::test_processes_racing_on_postgresql_refresh_once",
     "tests/api/test_shared_budget.py::test_two_processes_share_the_sandbox_limit",

@@ -44,6 +44,7 @@ from ctctsync.web.routes import (
     oauth,
     ops,
     quota,
+    schema,
     tokens,
     warehouse,
 )
@@ -115,8 +116,9 @@ def create_app(settings: ControlSettings, control_plane: ControlPlane | None = N
     # /healthz, /readyz, /metrics: for probes and scrapers, outside sign-in and sessions.
     app.include_router(ops.router)
     for module in (
-        auth, account, admin, integrations, jobs, notifications, oauth, quota, tokens, warehouse
-    ):
+        auth, account, admin, integrations, schema, jobs, notifications, oauth, quota, tokens,
+        warehouse,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(api.router, prefix=api.PREFIX)
     return app
