@@ -5,6 +5,7 @@ in a fresh venv outside the checkout, ``ctctsync --version``, ``ctctsync demo --
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -135,3 +136,33 @@ def test_installed_wheel_runs_version_demo_and_serve(installed: Path,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+DLT_SCRIPT = """
+import json, sys
+import dlt
+from ctctsync.dlt import constant_contact
+from ctctsync.sandbox import Sandbox
+
+sb = Sandbox(qps_limit=None, daily_limit=None).start()
+try:
+    source = constant_contact(api_key=sb.credentials.api_key, base_url=sb.base_url,
+                              access_token=sb.credentials.v3_access_token)
+    pipeline = dlt.pipeline("cc", destination=dlt.destinations.duckdb("w.duckdb"),
+                            dataset_name="crm", pipelines_dir="pipelines")
+    pipeline.run(source.with_resources("contacts", "contact_lists"))
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    print(json.dumps({"contacts": counts.get("contacts"), "lists": counts.get("contact_lists"),
+                      "truth": [len(sb.truth("contacts")), len(sb.truth("contact_lists"))]}))
+finally:
+    sb.stop()
+"""
+"""A user's own dlt pipeline on the installed wheel, against a sandbox account (v3)."""
+
+
+def test_installed_wheel_runs_the_dlt_source(installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(DLT_SCRIPT, encoding="utf-8")
+    out = _run([str(installed / "python"), "pipeline.py"], cwd=tmp_path)
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert [loaded["contacts"], loaded["lists"]] == loaded["truth"]
+    assert loaded["contacts"] > 0
