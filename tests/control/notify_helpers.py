@@ -70,6 +70,8 @@ class WebhookReceiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
+    got: threading.Event = field(default_factory=threading.Event)
+    """Set at each request (a test waits on it instead of sleeping)."""
 
 
 @contextmanager
@@ -88,6 +90,7 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiv
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
+            state.got.set()
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test reads ``requests``."""

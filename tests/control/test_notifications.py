@@ -434,3 +434,74 @@ def test_the_rest_api_manages_channels_and_choices(
         done = api.delete(f"/api/v1/notifications/channels/{channel_id}", headers=as_carol)
         assert done.status_code == 204
         assert api.get("/api/v1/notifications/deliveries", headers=as_carol).json() == []
+
+
+def test_serve_s_notifier_thread_sends_without_being_asked(
+    nplane: ControlPlane, ndb: Session, carol: User
+) -> None:
+    """``start()`` runs the sender on its own thread: a queued delivery goes out with no
+    explicit pass (woken by a job's end, or at the latest each scheduler interval)."""
+    nplane.settings.scheduler_interval_seconds = 0.2
+    with webhook_receiver() as hook:
+        channel, _secret = notes.create_channel(ndb, carol, "webhook", "ops", hook.url)
+        delivery = notes.queue_test(ndb, carol, channel.id)
+        ndb.rollback()
+        nplane.start()
+        try:
+            assert hook.got.wait(10), "the notifier thread sent nothing"
+        finally:
+            nplane.stop()
+        assert "ctctsync-notifier" not in nplane.dead_threads()
+    (sent,) = _deliveries(ndb)
+    assert (sent.id, sent.status) == (delivery.id, "sent")
+
+
+def test_finished_deliveries_are_pruned_with_the_job_history(
+    nplane: ControlPlane, ndb: Session, carol: User, clock: ManualClock
+) -> None:
+    with webhook_receiver() as hook:
+        channel, _ = notes.create_channel(ndb, carol, "webhook", "ops", hook.url)
+        sent = notes.queue_test(ndb, carol, channel.id)
+        _send(nplane, ndb)
+    waiting = notes.queue_test(ndb, carol, channel.id)
+    ndb.execute(  # a receiver down for months: the row stays pending (not due yet)
+        sa.update(NotificationDelivery)
+        .where(NotificationDelivery.id == waiting.id)
+        .values(next_attempt_at=clock.now() + timedelta(days=365))
+    )
+    ndb.commit()
+    clock.advance(timedelta(days=nplane.settings.run_retention_days - 1))
+    ndb.rollback()
+    nplane.prune()
+    assert {d.id for d in _deliveries(ndb)} == {sent.id, waiting.id}
+    clock.advance(timedelta(days=2))
+    ndb.rollback()
+    nplane.prune()
+    assert [d.id for d in _deliveries(ndb)] == [waiting.id]
+
+
+@pytest.mark.postgres
+def test_the_fleet_sends_in_a_periodic_job_of_its_own(
+    pg_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    from ctctsync.control.fleet import NOTIFY, TICK
+
+    plane = ControlPlane(
+        make_settings(tmp_path, database_url=pg_url, queue="procrastinate"), clock=clock
+    )
+    try:
+        assert plane.fleet is not None
+        app = plane.fleet.app
+        periodic = {p.task.name for p in app.periodic_registry.periodic_tasks.values()}
+        assert {NOTIFY, TICK} <= periodic  # on the tick's cadence, but not the tick
+        with plane.session() as db, webhook_receiver() as hook:
+            user = svc.ensure_first_admin(db, "ops@example.com", PASSWORD)
+            assert user is not None
+            channel, _ = notes.create_channel(db, user, "webhook", "ops", hook.url)
+            notes.queue_test(db, user, channel.id)
+            app.tasks[NOTIFY](timestamp=0)  # what a worker runs when the job is due
+            assert len(hook.requests) == 1
+            db.expire_all()
+            assert db.scalars(sa.select(NotificationDelivery.status)).one() == "sent"
+    finally:
+        plane.close()

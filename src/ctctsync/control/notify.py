@@ -326,6 +326,38 @@ class Notifier:
             )
         return str(status or "deleted")
 
+    def prune(self, max_batches: int = 5) -> int:
+        """Delete sent and given-up deliveries queued more than ``run_retention_days`` ago
+        (the job history's retention; 0 keeps them), ``prune_batch_size`` per short
+        transaction; returns how many. Pending ones always stay."""
+        settings = self.host.settings
+        if not settings.run_retention_days:
+            return 0
+        cutoff = self.host.clock.now() - timedelta(days=settings.run_retention_days)
+        batch = settings.prune_batch_size
+        pruned = 0
+        for _ in range(max_batches):
+            with self.host.session() as db:
+                ids = list(
+                    db.scalars(
+                        sa.select(NotificationDelivery.id)
+                        .where(
+                            NotificationDelivery.status.in_(("sent", "failed")),
+                            NotificationDelivery.created_at < cutoff,
+                        )
+                        .limit(batch)
+                    )
+                )
+                if ids:
+                    db.execute(
+                        sa.delete(NotificationDelivery).where(NotificationDelivery.id.in_(ids))
+                    )
+                    db.commit()
+            pruned += len(ids)
+            if len(ids) < batch:
+                break
+        return pruned
+
     # ------------------------------------------------------------------ internals
 
     def _claim(self, limit: int, only: int | None = None) -> Iterator[_Claimed]:

@@ -294,6 +294,8 @@ class ControlPlane:
         drains over a few ticks without holding the store's write lock for long.
         """
         settings = self.settings
+        # notifications sent or given up on go after run_retention_days, as job history does
+        self.notifier.prune(max_batches)
         if not settings.run_retention_days and not settings.run_retention_count:
             return 0
         pruned = 0
