@@ -466,3 +466,37 @@ def test_two_threads_first_load_into_one_new_postgresql_dataset(pg_dsn: str) -> 
         with psycopg.connect(PG, autocommit=True) as conn:
             for schema in (dataset, f"{dataset}_staging"):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_a_lost_warehouse_connection_loads_again_within_the_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A load whose connection was cut (a restart of the warehouse's server) is loaded again
+    after each of LOST_CONNECTION_WAITS_SECONDS; another error, or the waits spent, fails it.
+    test_fleet_restart cuts real connections under a load."""
+    from ctctsync.warehouse import loader as loader_module
+
+    monkeypatch.setattr(loader_module, "LOST_CONNECTION_WAITS_SECONDS", (0.0, 0.0))
+    attempts: list[int] = []
+
+    def cut_twice(error: type[Exception]) -> str:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            try:  # as dlt wraps the driver's error in its step's
+                raise error("server closed the connection unexpectedly")
+            except Exception as exc:
+                raise RuntimeError("load step failed") from exc
+        return "loaded"
+
+    retrying = loader_module.load_retrying_schema_races
+    assert retrying(lambda: cut_twice(psycopg.OperationalError), "t") == "loaded"
+    assert len(attempts) == 3
+    attempts.clear()
+    with pytest.raises(RuntimeError):  # not a lost connection: at once
+        retrying(lambda: cut_twice(psycopg.ProgrammingError), "t")
+    assert len(attempts) == 1
+    attempts.clear()
+    monkeypatch.setattr(loader_module, "LOST_CONNECTION_WAITS_SECONDS", (0.0,))
+    with pytest.raises(RuntimeError):  # lost again after the last wait
+        retrying(lambda: cut_twice(psycopg.OperationalError), "t")
+    assert len(attempts) == 2

@@ -26,12 +26,12 @@ import psycopg
 import sqlalchemy as sa
 from asgiref.sync import sync_to_async
 from procrastinate import App, JobContext, PsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
-from procrastinate.jobs import Status
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.schema import SchemaManager
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine, make_url
 
+from ctctsync.control.fleet_worker import FleetWorker
 from ctctsync.control.models import Run
 from ctctsync.control.settings import ControlSettings
 
@@ -109,7 +109,14 @@ class RunQueue:
     def __init__(self, plane: FleetPlane) -> None:
         self.plane = plane
         self.conninfo = job_conninfo(plane.settings.resolved_database_url)
-        self.app = App(connector=PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=4))
+        self.app = App(
+            connector=PsycopgConnector(
+                conninfo=self.conninfo,
+                min_size=1,
+                max_size=4,
+                check=AsyncConnectionPool.check_connection,  # see run_worker
+            )
+        )
         self._sync_open = False
         self._open_lock = threading.Lock()
         self._register_tasks()
@@ -157,51 +164,11 @@ class RunQueue:
         # (queueing_lock): serve that one.
         with self.plane.engine.connect() as conn:
             other = conn.scalar(
-                sa.select(Run.id).where(Run.integration_id == job.lock, Run.status == "queued")
+                # the lock is the integration's id as text
+                sa.select(Run.id).where(Run.integration_id == int(job.lock), Run.status == "queued")
             )
         if other is not None:
             self.plane.work_once(worker, other, should_stop=context.should_abort)
-
-    async def release_stalled_jobs(self) -> list[int]:
-        """Fail the jobs of workers that stopped beating (SIGKILL, a lost machine); returns
-        their ids. Every job of ours holds a lock: a dead worker's ``execute_run`` would
-        keep its integration, its ``tick`` the whole fleet's schedule, forever. The sweeper
-        fails the run itself; a released tick or prune just waits for its next timestamp.
-
-        Several workers may release one job at once: procrastinate refuses the second
-        finish, which is then not ours to report.
-        """
-        stalled = await self.app.job_manager.get_stalled_jobs(
-            queue=QUEUE, seconds_since_heartbeat=self.plane.settings.stale_after_seconds
-        )
-        released: list[int] = []
-        for job in stalled:
-            assert job.id is not None
-            try:
-                await self.app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
-            except ConnectorException as exc:
-                if isinstance(exc.__cause__, psycopg.errors.RaiseException):
-                    continue  # not `doing` any more: another worker released it first
-                raise
-            log.warning(
-                "job %s (%s) of a stalled worker: failed, releasing its lock",
-                job.id,
-                job.task_name,
-            )
-            released.append(job.id)
-        return released
-
-    async def _release_stalled_loop(self) -> None:
-        """Release stalled jobs every heartbeat, in every worker: not in a job of ours,
-        since a job of a dead worker may be the very one that would have done it (the
-        tick)."""
-        every = self.plane.settings.heartbeat_seconds
-        while True:
-            try:
-                await self.release_stalled_jobs()
-            except Exception:  # the store unreachable: the next beat tries again
-                log.exception("could not release the jobs of stalled workers; retrying")
-            await asyncio.sleep(every)
 
     # ------------------------------------------------------------------ deferring
 
@@ -253,26 +220,30 @@ class RunQueue:
         settings = self.plane.settings
 
         async def main() -> None:
-            # Our pool: each running sync may defer from its thread, plus the listener.
+            # Our pool: each running sync may defer from its thread, plus the listener. Each
+            # connection is checked as it leaves the pool: after a restart of the store the
+            # idle ones are dead, and a dead one would fail its first query.
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                self.conninfo, min_size=1, max_size=concurrency + 4, open=False
+                self.conninfo,
+                min_size=1,
+                max_size=concurrency + 4,
+                open=False,
+                check=AsyncConnectionPool.check_connection,
             )
             async with pool, self.app.open_async(pool):
-                releaser = asyncio.create_task(self._release_stalled_loop())
-                try:
-                    await self.app.run_worker_async(
-                        queues=[QUEUE],
-                        concurrency=concurrency,
-                        name=self.plane.process_id,
-                        shutdown_graceful_timeout=0,
-                        install_signal_handlers=True,
-                        # Beat as often as a run does: a worker silent for
-                        # stale_after_seconds (> 2 beats, validated) is dead, never a live one.
-                        update_heartbeat_interval=settings.heartbeat_seconds,
-                        stalled_worker_timeout=settings.stale_after_seconds,
-                    )
-                finally:
-                    releaser.cancel()
+                worker = FleetWorker(
+                    app=self.app,
+                    queue=QUEUE,
+                    concurrency=concurrency,
+                    name=self.plane.process_id,
+                    shutdown_graceful_timeout=0,
+                    install_signal_handlers=True,
+                    # Beat as often as a run does: a worker silent for stale_after_seconds
+                    # (> 2 beats, validated) is dead, never a live one.
+                    update_heartbeat_interval=settings.heartbeat_seconds,
+                    stalled_worker_timeout=settings.stale_after_seconds,
+                )
+                await worker.run()  # type: ignore[no-untyped-call]  # procrastinate: untyped
 
         asyncio.run(main())
 

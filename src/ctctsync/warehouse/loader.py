@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -289,28 +290,61 @@ def _empty_staging(pipeline: dlt.Pipeline, table_name: str) -> None:
 SCHEMA_RACE_ATTEMPTS = 3
 """Loads of one table tried when dlt's schema update loses a race (see below)."""
 
+LOST_CONNECTION_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
+"""Waits before loading again when the warehouse's connection was lost (its server
+restarting, a failover): 15 s in all, a quick restart; beyond, the table fails as before."""
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether the connection to the warehouse was lost under ``exc`` (anywhere in its chain
+    of causes): an ``OperationalError``, the DB-API's exception (PEP 249) for a database's
+    operation going wrong outside the statement, "e.g. an unexpected disconnect", whatever
+    the driver (psycopg2's and psycopg's are both named so)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if any(cls.__name__ == "OperationalError" for cls in type(cur).__mro__):
+            return True
+        nxt: Any = getattr(cur, "exception", None)  # dlt's step exceptions carry it there
+        cur = nxt if isinstance(nxt, BaseException) else (cur.__cause__ or cur.__context__)
+    return False
+
 
 def load_retrying_schema_races(load: Callable[[], T], table: str) -> T:
     """``load()`` (dlt's load step), again when it failed on a schema update another process
-    or thread made at the same moment.
+    or thread made at the same moment, or on a lost connection.
 
     Two integrations whose first loads go into one new PostgreSQL dataset at once both
     create dlt's own tables (``_dlt_version``, ...); one of them fails with
     ``SchemaUpdateTerminalError`` (a unique violation on the catalog). dlt documents the retry
     as safe (``dlt.pipeline.helpers.retry_schema_update``): the package stays pending, and the
     next load re-reads the destination's schema and applies only what is still missing. Seen
-    with two control-plane workers and with the worker fleet (issue 11)."""
+    with two control-plane workers and with the worker fleet (issue 11).
+
+    A connection lost mid-load (a restart of the warehouse's server) rolled back the
+    statement in flight; the package stays pending as well, and its jobs are idempotent
+    (a merge by primary key, a replace in one transaction), so loading again after
+    :data:`LOST_CONNECTION_WAITS_SECONDS` completes it (dlt's ``retry_load`` retries the
+    same way; test_fleet_restart cuts the connections under a load)."""
     is_race = retry_schema_update()
-    for attempt in range(1, SCHEMA_RACE_ATTEMPTS + 1):
+    attempt, waits = 1, iter(LOST_CONNECTION_WAITS_SECONDS)
+    while True:
         try:
             return load()
         except Exception as exc:
-            if attempt == SCHEMA_RACE_ATTEMPTS or not is_race(exc):
+            if is_race(exc) and attempt < SCHEMA_RACE_ATTEMPTS:
+                attempt += 1
+                log.warning("%s: the warehouse schema changed under this load (another load "
+                            "created the same tables at the same moment); loading again "
+                            "(attempt %d of %d)", table, attempt, SCHEMA_RACE_ATTEMPTS)
+                continue
+            wait = next(waits, None) if lost_connection(exc) else None
+            if wait is None:
                 raise
-            log.warning("%s: the warehouse schema changed under this load (another load "
-                        "created the same tables at the same moment); loading again "
-                        "(attempt %d of %d)", table, attempt + 1, SCHEMA_RACE_ATTEMPTS)
-    raise AssertionError("unreachable")  # pragma: no cover
+            log.warning("%s: the connection to the warehouse was lost (%s); loading again "
+                        "in %.0f s", table, type(exc).__name__, wait)
+            time.sleep(wait)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
