@@ -22,6 +22,7 @@ def test_connector_verbs_do_not_import_the_web_stack() -> None:
     done = _python(
         "import sys\n"
         "import ctctsync.cli.app, ctctsync.sync, ctctsync.state, ctctsync.warehouse\n"
+        "import ctctsync.dlt  # the dlt source works on a plain install\n"
         "from ctctsync.cli.control import register\n"
         "web = ('fastapi', 'starlette', 'uvicorn', 'jinja2')\n"
         "print(sorted(m for m in web if m in sys.modules))\n"
