@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +23,8 @@ from ctctsync.control.models import User, UserInvite
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.services import user_admin
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, make_settings
+from .notify_helpers import smtp_server
 
 
 def _events(db: Session, admin: User) -> list[tuple[str, str | None, str]]:
@@ -157,26 +160,25 @@ def test_deactivation_ends_sessions_and_tokens_at_once(
     assert ("sign_in_failed", "alice@example.com", "deactivated") in events
 
 
-def test_nobody_deactivates_themselves_or_the_last_admin(
+def test_nobody_deactivates_themselves_or_acts_once_deactivated(
     db: Session, admin: User, alice: User
 ) -> None:
     with pytest.raises(Conflict) as err:
         svc.deactivate_user(db, admin, admin.id)
     assert "yourself" in err.value.message
     second, _ = svc.add_user(db, admin, "root2@example.com", is_admin=True)
-    # the second admin may deactivate the first; then the first cannot come back to
-    # deactivate the second, who is the last active one
     svc.deactivate_user(db, second, admin.id)
-    other, _ = svc.add_user(db, second, "root3@example.com", is_admin=True)
-    svc.deactivate_user(db, other, second.id)
-    with pytest.raises(Conflict) as err:
-        # a deactivated admin is not counted: ``other`` is the last active administrator
-        svc.deactivate_user(db, second, other.id)
-    assert "last active administrator" in err.value.message
+    # a deactivated administrator acts no more (its last page may still be open somewhere);
+    # so the last active administrator can only be deactivated by itself, which is refused
+    # (two at once: test_two_admins_deactivating_each_other_leave_one)
     with pytest.raises(PermissionDenied):
-        svc.deactivate_user(db, alice, other.id)
+        svc.deactivate_user(db, admin, second.id)
+    with pytest.raises(PermissionDenied):
+        svc.reset_password(db, admin, alice.id)
+    with pytest.raises(PermissionDenied):
+        svc.deactivate_user(db, alice, second.id)
     with pytest.raises(NotFound):
-        svc.deactivate_user(db, other, 999_999)
+        svc.deactivate_user(db, second, 999_999)
 
 
 def test_reset_password(db: Session, admin: User, alice: User) -> None:
@@ -303,3 +305,67 @@ def test_users_typer_wiring(plane: ControlPlane, db: Session) -> None:
         "unlock",
     ):
         assert verb in done.output
+
+
+def test_cli_invite_sends_email(
+    plane: ControlPlane, db: Session, admin: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db.close()
+    settings = plane.settings
+    # not configured: refused before anything is made
+    assert commands.users_invite("ola@example.com", settings, send_email=True) == 2
+    assert "CTCTSYNC_SMTP_HOST" in capsys.readouterr().err
+    with smtp_server() as sink:
+        mailing = settings.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_security": "none"}
+        )
+        assert commands.users_invite("ola@example.com", mailing, send_email=True) == 0
+        out = capsys.readouterr().out
+        link = next(line for line in out.splitlines() if "/invite?token=" in line)
+        assert "E-mailed the link to ola@example.com." in out
+        assert sink.received.wait(10)
+    text = sink.messages[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert link in text and "admin@example.com invited you" in text
+
+
+def test_two_admins_deactivating_each_other_leave_one(
+    store_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    """At the same moment, A deactivates B and B deactivates A: one wins, the other is
+    refused, and an active administrator remains (SQLite: the write lock taken up front;
+    PostgreSQL: the active administrators' rows locked FOR UPDATE)."""
+    settings = make_settings(tmp_path, database_url=store_url)
+    planes = [ControlPlane(settings, clock=clock) for _ in range(2)]
+    try:
+        with planes[0].session() as db:
+            a, _ = svc.add_user(db, None, "a@example.com", is_admin=True, password=PASSWORD)
+            b, _ = svc.add_user(db, a, "b@example.com", is_admin=True, password=PASSWORD)
+            ids = (a.id, b.id)
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def deactivate_the_other(me: int) -> None:
+            actor_id, target_id = ids[me], ids[1 - me]
+            with planes[me].session() as db:
+                actor = db.get(User, actor_id)
+                assert actor is not None
+                db.rollback()  # read, then wait for the other: no lock held meanwhile
+                start.wait(10)
+                try:
+                    svc.deactivate_user(db, actor, target_id)
+                    outcomes.append("done")
+                except (Conflict, PermissionDenied) as exc:
+                    outcomes.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=deactivate_the_other, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(outcomes) in (["Conflict", "done"], ["PermissionDenied", "done"])
+        with planes[0].session() as db:
+            active = db.scalars(sa.select(User.email).where(User.is_admin, User.is_active))
+            assert len(list(active)) == 1
+    finally:
+        for p in planes:
+            p.close()

@@ -6,10 +6,12 @@ page creates the account."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import unescape
 from urllib.parse import urlsplit
 
-from web.helpers import ADMIN_PASSWORD, WebClient, WebServer
+from control.notify_helpers import smtp_server
+from web.helpers import ADMIN_PASSWORD, WebClient, WebServer, create_admin
 
 SECRET_RE = re.compile(r'id="shown-secret">([^<]+)<')
 
@@ -153,3 +155,43 @@ def test_setup_page_names_a_real_command_and_shows_the_rules(web: WebServer) -> 
     # the rules are there before anything was typed, beside the field they are about
     assert re.search(r'id="password"[^>]*minlength="8"', page)
     assert "At least 8 characters (at most 1024)" in page
+
+
+def test_invitation_e_mailed_when_smtp_is_configured(
+    web_factory: Callable[..., WebServer],
+) -> None:
+    with smtp_server() as sink:
+        web = web_factory(
+            workers=0, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_security="none",
+            smtp_from="ctctsync@example.com",
+        )  # fmt: skip
+        create_admin(web.plane)
+        admin = web.client()
+        admin.sign_in()
+        assert 'id="send-email"' in admin.get("/admin/users").text
+        r = admin.post(
+            "/admin/users",
+            {"email": "gus@example.com", "role": "user", "how": "invite", "send_email": "1"},
+        )
+        assert r.status_code == 200 and 'id="invite-emailed"' in r.text
+        link = _shown(r.text)
+        assert sink.received.wait(10)
+        (message,) = sink.messages
+        assert message["To"] == "gus@example.com"
+        assert message["Subject"] == "Your invitation to ctctsync"
+        text = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+        assert link in text and "admin@example.com invited you" in text
+
+    # the mail server is gone: the page says so and the link is still there to pass on
+    r = admin.post(
+        "/admin/users",
+        {"email": "hal@example.com", "role": "user", "how": "invite", "send_email": "1"},
+    )
+    assert r.status_code == 200 and 'id="invite-email-failed"' in r.text
+    assert "could not reach the mail server" in r.text
+    assert _shown(r.text).startswith(web.base_url + "/invite?token=")
+
+
+def test_no_e_mail_choice_without_smtp(admin: WebClient) -> None:
+    page = admin.get("/admin/users").text
+    assert 'id="send-email"' not in page

@@ -230,12 +230,18 @@ def users_list(as_json: JsonOpt = False) -> None:
 def users_invite(
     email: EmailArg,
     admin: Annotated[bool, typer.Option("--admin", help="Invite an administrator.")] = False,
+    send_email: Annotated[
+        bool,
+        typer.Option(
+            "--send-email", help="Also e-mail the link (needs CTCTSYNC_SMTP_HOST and friends)."
+        ),
+    ] = False,
 ) -> None:
     """Print a one-time invitation link (valid 7 days) to pass on; the person opening it
     chooses their password."""
     from ctctsync.cli import users_commands as commands
 
-    raise typer.Exit(commands.users_invite(email, is_admin=admin))
+    raise typer.Exit(commands.users_invite(email, is_admin=admin, send_email=send_email))
 
 
 @users_app.command("deactivate")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ctctsync.cli.control_commands import EXIT_OK, EXIT_USAGE, _Abort, _guard, _when
 from ctctsync.cli.output import console, err_console
 from ctctsync.control import services as svc
+from ctctsync.control.invite_mail import can_email, email_invitation
 from ctctsync.control.models import User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.settings import ControlSettings
@@ -211,12 +212,24 @@ def users_reset_password(email: str, settings: ControlSettings | None = None) ->
 
 
 def users_invite(
-    email: str, settings: ControlSettings | None = None, *, is_admin: bool = False
+    email: str,
+    settings: ControlSettings | None = None,
+    *,
+    is_admin: bool = False,
+    send_email: bool = False,
 ) -> int:
-    """``ctctsync users invite EMAIL [--admin]``: print a one-time invitation link."""
+    """``ctctsync users invite EMAIL [--admin] [--send-email]``: print a one-time invitation
+    link (and e-mail it through the configured SMTP server)."""
 
     def body() -> int:
         with _session(settings) as (plane, db):
+            if send_email and not can_email(plane.settings):
+                err_console.print(
+                    "[red]E-mail is not configured on this server[/] (CTCTSYNC_SMTP_HOST is "
+                    "unset): leave out --send-email and pass the printed link on.",
+                    soft_wrap=True,
+                )
+                return EXIT_USAGE
             invite, token = svc.invite_user(
                 db, _actor(db), email, is_admin=is_admin, address=CLI_ADDRESS
             )
@@ -227,6 +240,18 @@ def users_invite(
                 f"{invite.expires_at:%Y-%m-%d %H:%M} UTC, once):"
             )
             print(link)
+            if send_email:
+                actor = svc.get_user(db, invite.created_by_id) if invite.created_by_id else None
+                inviter = actor.email if actor is not None else "An administrator"
+                failed = email_invitation(plane.settings, invite, link, inviter)
+                if failed:
+                    err_console.print(
+                        f"[red]The e-mail could not be sent:[/] {escape(failed)}. Pass the link "
+                        "on yourself.",
+                        soft_wrap=True,
+                    )
+                    return EXIT_USAGE
+                console.print(f"E-mailed the link to {escape(invite.email)}.")
         return EXIT_OK
 
     return _guard(body)

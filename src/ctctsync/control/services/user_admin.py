@@ -69,6 +69,13 @@ def user_by_email(db: Session, email: str) -> User:
     return user
 
 
+def _require_active_admin(actor: User) -> None:
+    """An administrator deactivated meanwhile (by another one) acts no more."""
+    audit.require_admin(actor)
+    if not actor.is_active:
+        raise PermissionDenied("Your account is deactivated.")
+
+
 def _target(db: Session, user_id: int) -> User:
     user = db.get(User, user_id)
     if user is None:
@@ -101,7 +108,7 @@ def add_user(
     ``actor`` is the administrator doing it; None only while no user exists (the first
     administrator, from a shell), who must then be an administrator."""
     if actor is not None:
-        audit.require_admin(actor)
+        _require_active_admin(actor)
     elif db.scalar(sa.select(sa.func.count()).select_from(User)):
         raise PermissionDenied("Only administrators may create users.")
     elif not is_admin:
@@ -130,7 +137,7 @@ def invite_user(
 ) -> tuple[UserInvite, str]:
     """Invite ``email``: returns the invitation and its token (for :func:`invite_url`),
     shown once. An earlier unaccepted invitation to the same address stops working."""
-    audit.require_admin(actor)
+    _require_active_admin(actor)
     email = normalise_email(email)
     if problem := email_problem(db, email):
         raise ValidationFailed({"email": problem})
@@ -170,7 +177,7 @@ def pending_invites(db: Session, actor: User) -> list[UserInvite]:
 
 def revoke_invite(db: Session, actor: User, invite_id: int, *, address: str = "") -> UserInvite:
     """Withdraw an unaccepted invitation: its link stops working."""
-    audit.require_admin(actor)
+    _require_active_admin(actor)
     invite = db.get(UserInvite, invite_id)
     if invite is None or invite.accepted_at is not None:
         raise NotFound("No such invitation (it may have been accepted already).")
@@ -242,7 +249,7 @@ def _active_admins(db: Session) -> list[User]:
 def deactivate_user(db: Session, actor: User, user_id: int, *, address: str = "") -> int:
     """Deactivate a user: no sign-in, their sessions end now, their API tokens are refused.
     Returns how many sessions ended. Refused for oneself and for the last active admin."""
-    audit.require_admin(actor)
+    _require_active_admin(actor)
     target = _target(db, user_id)
     if target.id == actor.id:
         raise Conflict("You cannot deactivate yourself; another administrator can.")
@@ -263,7 +270,7 @@ def deactivate_user(db: Session, actor: User, user_id: int, *, address: str = ""
 
 def reactivate_user(db: Session, actor: User, user_id: int, *, address: str = "") -> User:
     """Let a deactivated user sign in again (their API tokens work again)."""
-    audit.require_admin(actor)
+    _require_active_admin(actor)
     target = _target(db, user_id)
     if target.is_active:
         raise Conflict(f"{target.email} is active already.")
@@ -278,7 +285,7 @@ def reset_password(db: Session, actor: User, user_id: int, *, address: str = "")
     """Give a user a temporary password (returned once) that they must change at their
     next sign-in; every session of theirs ends and a sign-in lockout is cleared. Not for
     one's own password (the Account page changes it, knowing the current one)."""
-    audit.require_admin(actor)
+    _require_active_admin(actor)
     target = _target(db, user_id)
     if target.id == actor.id:
         raise Conflict("Change your own password on the Account page.")

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ctctsync.control import services as svc
 from ctctsync.control.errors import Conflict, NotFound, ValidationFailed
+from ctctsync.control.invite_mail import can_email, email_invitation
 from ctctsync.control.models import User
 from ctctsync.control.schemas import AppRegistrationIn, validated
 from ctctsync.control.services.authorization import app_registration, save_app_registration
@@ -65,6 +66,7 @@ def _users_page(
             "shown": shown,
             "values": values or {"email": "", "role": "user"},
             "errors": errors or {},
+            "can_email": can_email(svc.context(db).settings),
         },
         status_code=code,
     )
@@ -89,13 +91,20 @@ def add_user(request: Request, db: Db, admin: CurrentAdmin, form: Form) -> Respo
             invite, token = svc.invite_user(
                 db, admin, values["email"], is_admin=is_admin, address=address
             )
-            link = svc.invite_url(svc.context(db).settings.public_base_url, token)
+            settings = svc.context(db).settings
+            link = svc.invite_url(settings.public_base_url, token)
             shown = {
                 "kind": "invite",
                 "email": invite.email,
                 "secret": link,
                 "until": f"{invite.expires_at:%Y-%m-%d %H:%M} UTC",
+                "emailed": "",  # or "sent", "failed" (with "email_problem")
+                "email_problem": "",
             }
+            if form_str(form, "send_email") == "1" and can_email(settings):
+                failed = email_invitation(settings, invite, link, admin.email)
+                shown["emailed"] = "failed" if failed else "sent"
+                shown["email_problem"] = failed or ""
         else:
             user, temporary = svc.add_user(
                 db, admin, values["email"], is_admin=is_admin, address=address
