@@ -146,6 +146,8 @@ def test_users_admin_in_a_browser(
     for label in ("User created", "User invited", "Invitation accepted", "User deactivated",
                   "User re-activated"):  # fmt: skip
         expect(admin.locator("main")).to_contain_text(label)
+    deactivated = admin.locator('#audit tr[data-event="user_deactivated"]')
+    expect(deactivated.locator(".by")).to_have_text("admin@example.com")
     shot(admin, f"{size}-audit")
     admin.context.close()
     assert problems == [], problems

@@ -192,6 +192,8 @@ def audit_page(request: Request, db: Db, admin: CurrentAdmin) -> Response:
             "tab": "audit",
             "events": svc.list_audit_events(db, admin),
             "labels": svc.AUDIT_LABELS,
+            # who did it (an administrator acting on an account), by the row's user id
+            "actors": {u.id: u.email for u in svc.list_users(db)},
         },
     )
 
