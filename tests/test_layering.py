@@ -17,6 +17,8 @@ ENTRY_POINTS = [
     "from ctctsync.sync import run_sync",
     "from ctctsync.sync.stream import TableStreams",
     "from ctctsync.dlt import constant_contact",
+    "from ctctsync.singer import run_tap",
+    "from ctctsync.cli.tap import main",
     "from ctctsync.api import ApiClient",
     "from ctctsync.state import StateStore",
     "from ctctsync.config import SyncConfig",

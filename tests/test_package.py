@@ -1,7 +1,8 @@
 """The package as users get it: ``python -m build`` makes a wheel and an sdist that ``twine
 check`` accepts; the wheel carries the web templates, static files and migrations; installed
 in a fresh venv outside the checkout, ``ctctsync --version``, ``ctctsync demo --no-serve`` and
-``ctctsync serve`` work from it alone (slow lane: one build, one install of ~20 s)."""
+``ctctsync serve`` work from it alone, and ``tap-ctctsync`` is installed (slow lane: one
+build, one install of ~20 s)."""
 
 from __future__ import annotations
 
@@ -102,6 +103,13 @@ def test_installed_wheel_runs_version_demo_and_serve(installed: Path,
     assert not Path(where.strip()).is_relative_to(ROOT)  # the venv's copy, not the checkout
 
     assert _run([ctctsync, "--version"], cwd=tmp_path).strip() == f"ctctsync {_version()}"
+
+    # the Singer tap's own name (Meltano's executable) is installed too
+    tap_config = tmp_path / "tap.json"
+    tap_config.write_text('{"api_key": "client-id", "access_token": "token"}')
+    catalog = json.loads(_run([str(installed / "tap-ctctsync"), "--config", str(tap_config),
+                               "--discover"], cwd=tmp_path))
+    assert "contacts" in [s["stream"] for s in catalog["streams"]]
 
     demo = _run([ctctsync, "demo", "--no-serve", "--contacts", "300"], cwd=tmp_path)
     assert "succeeded" in demo

@@ -65,8 +65,11 @@ def tap(
     )
     from ctctsync.singer.catalog import discover as discover_catalog
 
-    logging.getLogger("ctctsync.singer").setLevel(logging.INFO)
+    # ``tap-ctctsync`` has no ``ctctsync`` callback to set the log up (a no-op if one did)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("ctctsync.singer")
+    log.setLevel(logging.INFO)
     try:
         cfg = load_tap_config(config)
     except TapConfigError as exc:
@@ -103,3 +106,12 @@ def tap(
 def register(app: typer.Typer) -> None:
     """Add ``tap`` to the main ``ctctsync`` app."""
     app.command("tap")(tap)
+
+
+def main() -> None:
+    """The ``tap-ctctsync`` console script: ``ctctsync tap`` under the name Singer runners
+    expect (``tap-<source>``), taking the same options (Meltano's ``executable``)."""
+    # no pretty tracebacks: they print local variables, and a token is one
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(tap)
+    single()
