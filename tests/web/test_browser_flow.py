@@ -290,7 +290,9 @@ def test_operator_flow(
 
     # ---- re-sync one table
     page.click(".crumbs >> text=acme")
-    page.locator('#tables tr[data-table="contact_lists"] button').click()
+    page.locator('#tables tr[data-table="contact_lists"] >> text=Re-sync').click()
+    expect(page.locator("#resync-calls")).to_contain_text("~")  # it asks first, with the cost
+    page.click("#confirm-resync")
     expect(page.locator(".flash-ok")).to_contain_text("re-read")
     expect(page.locator("#job-summary")).to_have_attribute(
         "data-status", "succeeded", timeout=JOB_TIMEOUT_MS

@@ -39,6 +39,13 @@ LIVE_REGIONS = """() => [...document.querySelectorAll(
   what: el.id || el.className || el.tagName, live: el.getAttribute('aria-live')}))"""
 
 
+# What sticks out past the window's right edge (named in a failure).
+WIDEST = """() => [...document.querySelectorAll('main *')]
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(-3).map(el => el.tagName + '#' + el.id + '.' + el.className + ' '
+                 + Math.round(el.getBoundingClientRect().right))"""
+
+
 def shots(page: Page, name: str) -> None:
     """``name`` at desktop and phone size (nothing sideways on the phone), and its live
     regions each marked ``aria-live``."""
@@ -47,7 +54,7 @@ def shots(page: Page, name: str) -> None:
         page.set_viewport_size({"width": width, "height": height})
         page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{name} at {label}: {overflow}px wider than the window"
+        assert overflow <= 0, (f"{name} at {label}: {overflow}px wider", page.evaluate(WIDEST))
     page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
     regions = page.evaluate(LIVE_REGIONS)
     assert all(r["live"] in ("polite", "assertive") for r in regions), (name, regions)
@@ -86,10 +93,12 @@ def _integration(web: WebServer, name: str) -> Integration:
 
 
 def _new(page: Page, web: WebServer, name: str, version: str = "v3") -> None:
-    """Steps 1-2: a new integration, up to the authorize step."""
+    """Steps 1-2: a new integration (history from 2020: the sandbox's account), up to the
+    authorize step."""
     page.goto(web.base_url + "/integrations/new/constant-contact")
     page.fill("#name", name)
     page.select_option("#api_version", version)
+    page.fill("#history_start", "2020-01-01")
     page.click("#continue-authorize")
     expect(page.locator("h1")).to_have_text("Authorize ctctsync")
 
@@ -349,3 +358,116 @@ def test_status_badges_differ_by_more_than_a_shade(page: Page, edge_web: WebServ
     marks = {b["state"]: b["mark"] for b in badges if b["state"] not in ("full", "incremental")}
     assert marks["queued"] != marks["running"] != marks["succeeded"] != marks["failed"]
     assert len({marks[s] for s in ("queued", "running", "succeeded", "failed", "pending")}) == 5
+
+
+# --------------------------------------------------------------------------- risky actions
+
+
+@pytest.fixture
+def live_web(web_factory: Any, sandbox: Sandbox) -> WebServer:
+    """The app with a running scheduler and one worker, the sandbox as Constant Contact."""
+    creds = sandbox.credentials
+    web: WebServer = web_factory(
+        start_plane=True,
+        workers=1,
+        scheduler_interval_seconds=0.5,
+        heartbeat_seconds=1.0,
+        cc_base_url=sandbox.base_url,
+        api_key=creds.api_key,
+        client_secret=creds.client_secret,
+        cc_qps_limit=None,
+    )
+    create_admin(web.plane)
+    return web
+
+
+def test_risky_actions_say_what_they_cost(
+    browser: Browser, live_web: WebServer, sandbox: Sandbox
+) -> None:
+    """Re-sync asks first with its estimated API calls; unticking a table in Edit says what
+    becomes of its warehouse table; Delete lists the tables and rows it keeps or drops."""
+    from ctctsync.control.services.warehouse import warehouse_config
+    from ctctsync.warehouse import warehouse_tables
+
+    problems: list[str] = []
+    page = signed_in_page(browser, live_web.base_url, *DESKTOP, problems)
+    expect.set_options(timeout=10_000)
+    base = live_web.base_url
+    _new(page, live_web, "acme", "v2")
+    page.click("#manual-credentials")
+    page.fill("#api_key", sandbox.credentials.api_key)
+    page.fill("#access_token", sandbox.credentials.access_token)
+    page.click("main button[type=submit]")
+    page.click("[data-check-none=table-picker]")  # a small account: three tables
+    for table in ("contacts", "contact_lists", "email_campaigns"):
+        page.check(f"#t-{table}")
+    page.click("text=Continue to fields")
+    page.click("#submit-integration")
+    expect(page.locator("#state-card .badge")).to_have_text("Active", timeout=90_000)
+    integ_id = _integration(live_web, "acme").id
+    with live_web.plane.session() as db:
+        truth = warehouse_tables(warehouse_config(db), "acme")
+    assert truth["acme_contacts"] > 0
+
+    # re-sync: a confirm step with the planner's estimate, the key's day, the table's rows
+    page.click("#tables tr[data-table=contacts] >> text=Re-sync")
+    expect(page.locator("h1")).to_have_text("Re-sync Contacts?")
+    with live_web.plane.session() as db:
+        from ctctsync.control.services import quota
+
+        integ = db.get(Integration, integ_id)
+        assert integ is not None
+        expected = quota.admit(
+            db, integ, trigger="resync", tables=["contacts"], full_refresh=["contacts"]
+        ).estimate.calls
+    expect(page.locator("#resync-calls")).to_have_text(f"~{expected:,}")
+    expect(page.locator("#resync-share")).to_contain_text("calls a day")
+    expect(page.locator("#resync-table")).to_contain_text(
+        f"acme_contacts ({truth['acme_contacts']:,} rows now) is replaced"
+    )
+    shots(page, "14-resync-confirm")
+    with live_web.plane.session() as db:
+        runs_before = db.scalar(sa.select(sa.func.count()).select_from(Run))
+    page.click("#resync-cancel")  # asking costs nothing
+    with live_web.plane.session() as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Run)) == runs_before
+    page.click("#tables tr[data-table=contacts] >> text=Re-sync")
+    page.click("#confirm-resync")
+    expect(page.locator(".flash-ok")).to_contain_text("re-read")
+    expect(page.locator("#job-summary")).to_have_attribute(
+        "data-status", "succeeded", timeout=90_000
+    )
+
+    # edit: unticking a table says what becomes of its warehouse table
+    page.goto(f"{base}/integrations/{integ_id}/edit")
+    note = page.locator("#untick-contact_lists")
+    expect(note).to_be_hidden()
+    page.uncheck("#t-contact_lists")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"acme_contact_lists keeps its {truth['acme_contact_lists']:,}")
+    shots(page, "15-edit-untick")
+    page.locator(".fields-table[data-table=contact_lists]").screenshot(
+        path=str(SHOTS / "15-edit-untick-card.png")
+    )
+    page.click("#save")
+    flash = page.locator(".flash-ok")
+    expect(flash).to_contain_text("No longer replicated: contact_lists")
+    expect(flash).to_contain_text("acme_contact_lists) keep the rows loaded so far")
+
+    # delete: every warehouse table with its rows, and what each choice does with them
+    page.click("#delete")
+    with live_web.plane.session() as db:
+        now = warehouse_tables(warehouse_config(db), "acme")
+    listed = page.locator("#warehouse-tables tbody tr")
+    expect(listed).to_have_count(len(now))
+    for name, rows in now.items():
+        expect(page.locator(f"tr[data-warehouse-table={name}]")).to_contain_text(f"{rows:,}")
+    total = sum(now.values())
+    expect(page.locator("#keep-effect")).to_contain_text(f"their {total:,} rows stay")
+    expect(page.locator("#drop-effect")).to_contain_text(f"their {total:,} rows are dropped")
+    shots(page, "16-delete")
+    page.check("#drop-tables")
+    page.click("#confirm-delete")
+    expect(page.locator(".flash-ok")).to_contain_text(f"with {len(now)} warehouse table(s)")
+    page.context.close()
+    assert problems == [], problems

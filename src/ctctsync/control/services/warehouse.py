@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,7 +20,10 @@ from ctctsync.warehouse import (
     capabilities_of,
     drop_integration_tables,
     test_connection,
+    warehouse_tables,
 )
+
+log = logging.getLogger(__name__)
 
 _ROW_ID = 1
 
@@ -116,3 +121,40 @@ def drop_tables_of(db: Session, integration: str) -> list[str]:
         return drop_integration_tables(wcfg, integration)
     except WarehouseError as exc:
         raise ValidationFailed({"drop_tables": str(exc)}) from None
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """The warehouse tables an integration has, with their row counts (what deleting it
+    keeps or drops, what unticking a table leaves behind)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    """Warehouse table name (``<integration>_<table>``) -> rows, for the tables that exist."""
+    problem: str | None = None
+    """Why the warehouse could not be read (then ``rows`` is empty); None when it was."""
+
+    @property
+    def total(self) -> int:
+        """Rows across every table."""
+        return sum(self.rows.values())
+
+
+def integration_table_rows(db: Session, integration: str) -> TableRows:
+    """Row counts of ``integration``'s warehouse tables, read now.
+
+    A local warehouse file that does not exist yet holds no table (it is not created just
+    to look). A warehouse that cannot be read (unreachable, its file held by another
+    process's load) gives a ``problem`` instead of failing the page that asked; the reason
+    is logged by type only, since a driver's message may quote connection credentials.
+    """
+    wcfg = warehouse_config(db)
+    db.rollback()  # hold no store lock while the warehouse answers
+    if capabilities_of(wcfg.destination).local_file and not Path(wcfg.path).expanduser().exists():
+        return TableRows()
+    try:
+        return TableRows(rows=warehouse_tables(wcfg, integration))
+    except Exception as exc:  # any failure: the page says so, and goes on
+        log.warning("could not count the rows of %s's tables: %s", integration, type(exc).__name__)
+        return TableRows(
+            problem="The warehouse could not be read just now, so its row counts are not shown."
+        )

@@ -50,6 +50,7 @@ from ctctsync.control.services.authorization import new_binding
 from ctctsync.control.services.integrations import new_fields
 from ctctsync.control.services.switch import begin_switch_to_v3
 from ctctsync.control.services.tokens import token_status
+from ctctsync.control.services.warehouse import integration_table_rows
 from ctctsync.tables import TABLES, Table, tables_for
 from ctctsync.validation import REPLICATION_FREQUENCIES_HOURS
 from ctctsync.web.deps import CurrentUser, Db, IntegrationId
@@ -632,11 +633,13 @@ def _edit_form(
     errors: dict[str, str],
     new_columns: str = "ignore",
     code: int = 200,
+    rows: dict[str, int] | None = None,
 ) -> Response:
     return render(
         request,
         "integrations/edit.html",
         {
+            "rows": rows or {},
             "section": "integrations",
             "integ": integ,
             "frequency": frequency,
@@ -666,6 +669,7 @@ def edit_page(
         selection=dict(integ.tables),
         errors={},
         new_columns=integ.new_columns,
+        rows=integration_table_rows(db, integ.name).rows,
     )
 
 
@@ -701,6 +705,14 @@ def edit(
         )
     backfill = svc.tables_to_backfill(before, integ.tables)
     message = "Changes saved. They apply from the next job."
+    removed = [t for t in before if t not in integ.tables]
+    if removed:
+        message += (
+            " No longer replicated: "
+            + ", ".join(removed)
+            + f". Their warehouse tables ({', '.join(f'{integ.name}_{t}' for t in removed)})"
+            " keep the rows loaded so far and are no longer updated."
+        )
     if backfill:
         message += (
             f" Newly selected tables and fields are read from {integ.history_start:%Y-%m-%d}: "
@@ -776,6 +788,37 @@ def run_now(
     return _go(f"/jobs/{run.id}")
 
 
+@router.get("/{integration_id}/tables/{table}/resync")
+def resync_confirm(
+    request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, table: str
+) -> Response:
+    """Before re-reading a table whole: what it costs (the planner's estimate of its API
+    calls, against the key's day) and what it does to the warehouse table."""
+    integ = svc.get_integration(db, user, integration_id)
+    if table not in integ.tables or table not in TABLES:
+        flash(request, f"{table!r} is not a selected table of {integ.name}.", "error")
+        return _go(f"/integrations/{integ.id}")
+    admission = quota.admit(db, integ, trigger="resync", tables=[table], full_refresh=[table])
+    budget, key = budget_of(db, user, integ)
+    warehouse_name = f"{integ.name}_{table}"
+    rows = integration_table_rows(db, integ.name)
+    return render(
+        request,
+        "integrations/resync_confirm.html",
+        {
+            "section": "integrations",
+            "integ": integ,
+            "table": TABLES[table],
+            "warehouse_name": warehouse_name,
+            "rows": rows.rows.get(warehouse_name),
+            "rows_problem": rows.problem,
+            "admission": admission,
+            "key": key,
+            "budget": budget,
+        },
+    )
+
+
 @router.post("/{integration_id}/tables/{table}/resync")
 def resync(
     request: Request, db: Db, user: CurrentUser, integration_id: IntegrationId, table: str
@@ -797,11 +840,13 @@ def delete_page(
 ) -> Response:
     """Confirm the deletion, and choose whether the warehouse tables go too."""
     integ = svc.get_integration(db, user, integration_id)
-    return render(
-        request,
-        "integrations/delete.html",
-        {"section": "integrations", "integ": integ, "error": None},
-    )
+    return render(request, "integrations/delete.html", _delete_ctx(db, integ, None))
+
+
+def _delete_ctx(db: Db, integ: Integration, error: str | None) -> dict[str, Any]:
+    """The delete page: what is kept or dropped, with the row counts read now."""
+    rows = integration_table_rows(db, integ.name)
+    return {"section": "integrations", "integ": integ, "error": error, "rows": rows}
 
 
 @router.post("/{integration_id}/delete")
@@ -818,7 +863,7 @@ def delete(
         return render(
             request,
             "integrations/delete.html",
-            {"section": "integrations", "integ": integ, "error": exc.message},
+            _delete_ctx(db, integ, exc.message),
             status_code=409,
         )
     if in_setup(request, integration_id):
