@@ -332,11 +332,14 @@ def test_status_badges_differ_by_more_than_a_shade(page: Page, edge_web: WebServ
         now = datetime.now(UTC)
         for status in ("succeeded", "failed", "cancelled", "partial", "deferred", "running",
                        "queued"):
+            # the running job is on its first table: the others read Waiting on its page
             db.add(Run(integration_id=integ.id, trigger="manual", status=status,
-                       created_at=now, rows={}, table_status={},
+                       created_at=now, rows={},
+                       table_status={"contacts": "running"} if status == "running" else {},
                        started_at=None if status in ("queued", "deferred") else now))
         db.commit()
         integ_id = integ.id
+        running_id = db.scalar(sa.select(Run.id).where(Run.status == "running"))
     page.goto(f"{edge_web.base_url}/integrations/{integ_id}")
     expect(page.locator("#jobs tbody tr")).to_have_count(7)
     shots(page, "13-badges")
@@ -345,16 +348,24 @@ def test_status_badges_differ_by_more_than_a_shade(page: Page, edge_web: WebServ
     badges = page.evaluate(BADGES)
     page.goto(f"{edge_web.base_url}/integrations/{integ_id}")
     badges += page.evaluate(BADGES)
+    page.goto(f"{edge_web.base_url}/jobs/{running_id}")
+    expect(page.locator("#job-tables .badge-waiting").first).to_have_text("Waiting")
+    shots(page, "13-badges-job-waiting")
+    badges += page.evaluate(BADGES)
     seen = {b["state"]: b for b in badges}
-    assert {"pending", "queued", "running", "succeeded", "failed", "deferred"} <= set(seen)
+    assert {"pending", "queued", "waiting", "running", "succeeded", "failed", "deferred"} <= set(
+        seen
+    )
     for b in badges:
         ratio = contrast(b["color"], b["background"])
         assert ratio >= 4.5, (b["state"], round(ratio, 2), b)
-    queued, running = seen["queued"], seen["running"]
-    # not a shade apart: one is a white dashed pill, the other a solid dark one
-    gap = abs(_luminance(queued["background"]) - _luminance(running["background"]))
-    assert gap > 0.5, (queued, running)
-    assert (queued["borderStyle"], running["borderStyle"]) == ("dashed", "solid")
+    running = seen["running"]
+    for waiting in (seen["queued"], seen["waiting"]):
+        # not a shade apart: one is a white dashed pill, the other a solid dark one
+        gap = abs(_luminance(waiting["background"]) - _luminance(running["background"]))
+        assert gap > 0.5, (waiting, running)
+        assert (waiting["borderStyle"], running["borderStyle"]) == ("dashed", "solid")
+        assert waiting["mark"] != running["mark"]
     marks = {b["state"]: b["mark"] for b in badges if b["state"] not in ("full", "incremental")}
     assert marks["queued"] != marks["running"] != marks["succeeded"] != marks["failed"]
     assert len({marks[s] for s in ("queued", "running", "succeeded", "failed", "pending")}) == 5
