@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 
 from ctctsync.cli import app
 from ctctsync.sandbox import Sandbox
+from ctctsync.sandbox.testing import v3_tokens_by_pkce
 from ctctsync.singer import TapConfig, discover, run_tap, select
 from ctctsync.tables import ApiVersion, tables_for
+from ctctsync.token_store import SqlTokenVault
 from singer_check import Checked, check_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,3 +278,42 @@ def test_the_process_writes_only_messages_on_stdout_and_logs_on_stderr(
     assert f"contacts: {len(run.records['contacts'])} records" in log
     assert sandbox.credentials.access_token not in log
 
+
+
+def test_v3_refresh_token_is_kept_rotated_in_the_token_store(sandbox: Sandbox,
+                                                             tmp_path: Path) -> None:
+    tokens = v3_tokens_by_pkce(sandbox)
+    store = f"sqlite:///{tmp_path / 'tokens.db'}"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({
+        "api_key": sandbox.credentials.api_key, "refresh_token": tokens["refresh_token"],
+        "token_store": store, "base_url": sandbox.base_url, "qps_limit": None}))
+    catalog = discover("v3")
+    for stream in catalog["streams"]:
+        stream["metadata"][0]["metadata"]["selected"] = stream["stream"] == "contact_lists"
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog))
+    stored: list[str] = []
+    for run_number in range(2):
+        if run_number:
+            # a day later the stored access token has expired: the API refuses it, and the
+            # tap renews it with the refresh token the first run stored (the configured one
+            # was rotated away by the first refresh, and a used one is refused)
+            sandbox.advance(25 * 3600)
+        result = _invoke(["--config", str(cfg), "--catalog", str(catalog_file)])
+        assert result.exit_code == 0, result.stderr[-2000:]
+        run = check_messages(result.stdout_bytes)
+        assert len(run.records["contact_lists"]) == 5
+        assert tokens["refresh_token"] not in result.stdout + result.stderr
+        stored.append(_stored_refresh_token(store, sandbox.credentials.api_key))
+    assert len(set(stored)) == 2 and tokens["refresh_token"] not in stored
+
+
+def _stored_refresh_token(store: str, client_id: str) -> str:
+    vault = SqlTokenVault(store, "constant_contact", client_id=client_id)
+    try:
+        record = vault.load()
+        assert record is not None and record.needs_reauth is None
+        return record.tokens.refresh_token
+    finally:
+        vault.close()

@@ -19,8 +19,9 @@ from ctctsync.tables import Table
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_JSONL = "target-jsonl==0.1.4"
 SINGER_TOOLS = "singer-tools==0.4.1"
+TARGET_POSTGRES = "meltanolabs-target-postgres==0.8.1"
 MELTANO = "meltano==4.4.1"
-"""The versions tried (each installs in 5-15 s here)."""
+"""The versions tried (each installs in 5-20 s here)."""
 
 
 def tool_venv(where: Path, *packages: str) -> Path:
