@@ -122,7 +122,8 @@ def test_v3_quota_exceeded_ends_partial_and_resumes_after_midnight(
     assert result.error and "quota" in result.error.lower()
     done = ["contacts", "email_campaigns", "account_info", "contact_lists"]
     assert [n for n, t in result.tables.items() if t.status == "succeeded"] == done
-    assert result.tables["contact_tracking"].status == "failed"
+    # the table the quota stopped: not a failure, the next run reads it (issue 12)
+    assert result.tables["contact_tracking"].status == "stopped"
     assert all(t.status == "skipped" for n, t in result.tables.items()
                if n not in done and n != "contact_tracking")
     store = StateStore(cfg.state_url)

@@ -221,9 +221,11 @@ def test_operator_flow(
 
     # ---- Pending, then Active once the first job loaded data (the page polls)
     expect(page.locator("#integration-name")).to_have_text("acme")
-    expect(page.locator(".flash-ok")).to_contain_text("Pending")
+    expect(page.locator(".flash-ok")).to_contain_text("is set up")
     shot(page, "10-pending")
     expect(state_badge(page)).to_have_text("Active", timeout=JOB_TIMEOUT_MS)
+    # the state's own message follows it (issue 12: no "Pending" words beside Active)
+    expect(page.locator("#state-reason")).not_to_contain_text("first job")
     first_job = page.locator("#jobs tbody tr").first
     expect(first_job).to_have_attribute("data-status", "succeeded")
     shot(page, "11-active")
@@ -237,7 +239,9 @@ def test_operator_flow(
     first_job.locator("a").first.click()
     expect(page.locator("#job-summary")).to_have_attribute("data-status", "succeeded")
     expect(page.locator("#log")).to_contain_text("contacts")
-    expect(page.locator('#job-tables tr[data-table="contacts"] td.num')).not_to_have_text("—")
+    contacts_row = page.locator('#job-tables tr[data-table="contacts"]')
+    expect(contacts_row.locator("td.rows")).not_to_have_text("—")
+    expect(contacts_row.locator("td.seconds")).to_contain_text(" s")  # from the log line
     shot(page, "12-job-log")
     assert creds.access_token not in page.content()
     assert creds.client_secret not in page.content()
@@ -312,7 +316,7 @@ def test_operator_flow(
     expect(page.locator("#job-summary")).to_have_attribute(
         "data-status", "failed", timeout=JOB_TIMEOUT_MS
     )
-    expect(page.locator("#job-error")).to_be_visible()
+    expect(page.locator("#job-message[data-message=failed]")).to_be_visible()
     assert token not in page.content()
     shot(page, "19-job-failed")
     page.click(".crumbs >> text=acme")

@@ -27,7 +27,9 @@ def _job(web: WebServer, status: str, error: str, failure_type: str | None) -> s
 
 
 def _flash(page: str) -> str:
-    match = re.search(r'<div class="flash ([a-z-]+)" id="job-error" role="(\w+)"', page)
+    match = re.search(
+        r'<p class="flash ([a-z-]+) state-message" id="job-message" data-message="\w+" '
+        r'role="(\w+)"', page)
     assert match is not None, page
     return f"{match.group(1)} {match.group(2)}"
 

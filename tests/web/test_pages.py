@@ -659,6 +659,8 @@ def test_messages_are_escaped(admin: WebClient, web: WebServer) -> None:
         integ = db.get(Integration, integ_id)
         assert integ is not None
         run = svc.enqueue_run(db, integ, "manual")
+        run.transition("running")
+        run.transition("failed")  # a failed job's page shows its error
         run.error = "<script>alert(1)</script>"
         db.add(
             RunLog(

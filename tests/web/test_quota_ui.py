@@ -222,7 +222,7 @@ def test_run_now_asks_first_when_the_quota_is_spent(
     assert job.startswith("/jobs/")
     assert web.plane.claim_next("w1") is None  # the guard defers it
     page = admin.get(job).text
-    assert 'data-status="deferred"' in page and 'id="job-deferred"' in page
+    assert 'data-status="deferred"' in page and 'data-message="deferred"' in page
     assert "Deferred by the API quota guard" in page
     with web.plane.session() as db:
         run = db.get(Run, job.removeprefix("/jobs/"))

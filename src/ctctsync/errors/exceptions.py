@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ctctsync.errors.redaction import redact
-from ctctsync.errors.rules import RULES_BY_NAME, Action, ErrorRule
+from ctctsync.errors.rules import Action, ErrorRule
 from ctctsync.errors.taxonomy import FAILURES, FailureType
 
 
@@ -136,8 +136,9 @@ class RequestRejected(CtctError):  # noqa: N818 -- named by what the caller does
 
 
 def quota_message(daily: int | None, resume_at: datetime) -> str:
-    """The user message for a spent daily quota."""
-    return RULES_BY_NAME["daily_quota"].message.format(
-        daily=f"{daily:,}" if daily else "(unknown)",
-        resume_at=utc_text(resume_at),
+    """The user message for a daily quota spent by ctctsync's own count (``daily`` calls)."""
+    limit = f" of {daily:,} calls" if daily else ""
+    return (
+        f"The API key's daily quota{limit} is spent. Tables finished before are kept; the "
+        f"rest is read after {utc_text(resume_at)}."
     )

@@ -72,8 +72,10 @@ RULES: tuple[ErrorRule, ...] = (
         statuses=_THROTTLE_STATUSES,
         key_prefix="mashery.not.authorized.over.ratelimit",
         message=(
-            "The API key's daily quota of {daily} calls is spent; the run stopped with its "
-            "progress saved and can resume after {resume_at}."
+            # CC's answer, not our count: its number of calls may differ from the limit we
+            # know (other applications on the key, a lower grant), so none is claimed here.
+            "Constant Contact answered that the API key's daily quota is spent. Tables "
+            "finished before are kept; the rest is read after {resume_at}."
         ),
     ),
     ErrorRule(
@@ -106,8 +108,10 @@ RULES: tuple[ErrorRule, ...] = (
         statuses=frozenset({429}),
         key_prefix="quota_exceeded",
         message=(
-            "The API key's daily quota of {daily} calls is spent; the run stopped with its "
-            "progress saved and can resume after {resume_at}."
+            # CC's answer, not our count: its number of calls may differ from the limit we
+            # know (other applications on the key, a lower grant), so none is claimed here.
+            "Constant Contact answered that the API key's daily quota is spent. Tables "
+            "finished before are kept; the rest is read after {resume_at}."
         ),
     ),
     ErrorRule(

@@ -54,7 +54,9 @@ from ctctsync.sync.results import (
     ProgressEvent,
     RunStatus,
     SyncResult,
+    TableDone,
     TableResult,
+    table_done_line,
 )
 from ctctsync.sync.rows import KeyDeduper, MalformedRecord, MapContext, RowMapper
 from ctctsync.tables import Table, tables_for
@@ -214,7 +216,6 @@ class _TableRun:
     """Raw records read per (campaign, activity kind): checked against the counts' rise."""
     rows: int = 0
     page_count: int = 0
-    started: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
         if self.pages is not None:
@@ -581,6 +582,10 @@ class _Engine:
         cfg = self.config
         table, plan = run.table, run.plan
         tr.mode, tr.since = plan.mode, plan.since
+        # The table's own time is from its turn on: a read begun ahead of time overlaps the
+        # tables before it, and counting from there made the last tables' seconds add up
+        # the whole run's (issue 12: "events: ... 32.8 s" in a 33 s run).
+        turn = time.monotonic()
         self.log.info(
             "%s: %s read (%s)%s, %d columns", table.name, plan.mode, plan.reason,
             f" since {plan.since.isoformat()}" if plan.since else "", len(run.columns),
@@ -608,7 +613,12 @@ class _Engine:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             failure = self._failure(table, exc)
-            tr.status = "cancelled" if failure.status == "cancelled" else "failed"
+            # a spent quota stops the table cleanly (the next run reads it): not a failure
+            tr.status = (
+                "cancelled" if failure.status == "cancelled"
+                else "stopped" if failure.status == "partial"
+                else "failed"
+            )
             tr.error = failure.message
             tr.api_calls = self._calls(run)
             tr.rows = 0
@@ -616,24 +626,24 @@ class _Engine:
             return failure
         finally:
             run.close()
-            self._log_retries(run)
+            tr.seconds = time.monotonic() - turn
+            tr.retries = self._log_retries(run)
         tr.status = "succeeded"
         tr.api_calls = self._calls(run)
         self._emit(run, "done")
-        self.log.info(
-            "%s: %d rows in %d pages, %d API calls, %.1f s", table.name, run.rows,
-            run.page_count, tr.api_calls, time.monotonic() - run.started,
-        )
+        self.log.info("%s", table_done_line(TableDone(
+            table.name, run.rows, run.page_count, tr.api_calls, tr.seconds, tr.retries)))
         return None
 
-    def _log_retries(self, run: _TableRun) -> None:
+    def _log_retries(self, run: _TableRun) -> int:
         """One WARN line for a table whose calls were retried or throttled: the quota it
         cost and why, which a slow run otherwise hides (the client logs each one at INFO
-        or WARNING on its own logger, not in the run log)."""
+        or WARNING on its own logger, not in the run log). Returns the extra calls."""
         stats = run.client.calls.retry_stats().since(run.retries_at_start)
         summary = stats.summary()
         if summary is not None:
             self.log.warning("%s: %s", run.table.name, summary)
+        return stats.extra_calls
 
     def _note_losses(self, run: _TableRun, tr: TableResult) -> None:
         """The bookmark rule of "no silent loss": what the read missed becomes the table's
@@ -775,7 +785,8 @@ class _Engine:
             table.name,
             "failed" if ended else "stopped",
             failure.failure_type,
-            (str(exc) or failure.message) if known else failure.message,
+            # the message ends a sentence; the line goes on ("...UTC.; nothing" read badly)
+            ((str(exc) or failure.message) if known else failure.message).rstrip("."),
             exc_info=None if known else exc,
         )
         return failure

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from ctctsync.errors import FailureType, RunOutcome
 from ctctsync.errors.taxonomy import WITH_WARNINGS, status_label
@@ -14,7 +15,9 @@ RunStatus = RunOutcome
 ``cancelled``: ``should_stop()`` asked to stop. Tables finished before stay committed.
 Which failure ends a run how is :data:`ctctsync.errors.FAILURES`."""
 
-TableStatus = Literal["succeeded", "failed", "skipped", "cancelled"]
+TableStatus = Literal["succeeded", "failed", "skipped", "cancelled", "stopped"]
+"""``stopped``: the daily API quota ran out during the table; nothing of it was committed and
+the next run reads it (not a failure). ``skipped``: the run ended before the table's turn."""
 Phase = Literal["start", "page", "loaded", "done", "failed"]
 ReadMode = Literal["full", "incremental"]
 
@@ -26,9 +29,12 @@ __all__ = [
     "ReadMode",
     "RunStatus",
     "SyncResult",
+    "TableDone",
     "TableResult",
     "TableStatus",
+    "parse_table_done",
     "status_label",
+    "table_done_line",
 ]
 
 
@@ -68,6 +74,11 @@ class TableResult:
     warnings: list[str] = field(default_factory=list)
     """What the read could not load without failing the table, one line per kind (e.g.
     ``2 campaigns deleted during the run: 11, 12``); see ``ctctsync.api.v2.extract.LOSSES``."""
+    seconds: float | None = None
+    """Wall time of the table's own turn (its load, and whatever of its read was left when
+    the tables before it were done); None when it never got a turn."""
+    retries: int = 0
+    """Calls retried or throttled (each one spent an extra call of the quota)."""
     bookmark_held: bool = False
     """True when a later read can load what this one missed, so the table's bookmark did
     not move (the next run reads the same window again)."""
@@ -101,3 +112,39 @@ class SyncResult:
     def label(self) -> str:
         """The status as shown: ``succeeded with warnings`` when there are any."""
         return status_label(self.status, self.warnings)
+
+
+@dataclass(frozen=True)
+class TableDone:
+    """The run log's line for a table that finished: what the job page's per-table columns
+    read back (runs store rows and calls per table, not seconds or retries)."""
+
+    table: str
+    rows: int
+    pages: int
+    api_calls: int
+    seconds: float
+    retries: int
+
+
+_TABLE_DONE: Final = re.compile(
+    r"^(?P<table>[a-z][a-z0-9_]*): (?P<rows>\d+) rows in (?P<pages>\d+) pages, "
+    r"(?P<calls>\d+) API calls, (?P<seconds>\d+(?:\.\d+)?) s, (?P<retries>\d+) retried$"
+)
+
+
+def table_done_line(done: TableDone) -> str:
+    """``contacts: 260 rows in 1 pages, 1 API calls, 0.3 s, 0 retried``: the engine logs this
+    when a table finishes; :func:`parse_table_done` reads it back. ``seconds`` is the table's
+    own turn, ``retried`` the calls retried or throttled (each an extra call)."""
+    return (f"{done.table}: {done.rows} rows in {done.pages} pages, {done.api_calls} API "
+            f"calls, {done.seconds:.1f} s, {done.retries} retried")
+
+
+def parse_table_done(message: str) -> TableDone | None:
+    """The :class:`TableDone` a log line states, or None for any other line."""
+    m = _TABLE_DONE.match(message)
+    if m is None:
+        return None
+    return TableDone(m["table"], int(m["rows"]), int(m["pages"]), int(m["calls"]),
+                     float(m["seconds"]), int(m["retries"]))

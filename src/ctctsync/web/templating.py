@@ -39,6 +39,7 @@ STATE_LABELS: dict[str, str] = {
     "partial": "Partial (daily quota)",
     "cancelled": "Cancelled",
     "skipped": "Skipped",
+    "stopped": "Stopped (daily quota)",
     "full": "Full",
     "incremental": "Key-based (lastRunDate)",
 }
@@ -134,7 +135,9 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token(request),
         "section": None,
-        "flashes": request.session.pop(_FLASH_KEY, []) if not name.startswith("_") else [],
+        # A polled fragment (``integrations/_status.html``) must not eat the next page's flash.
+        "flashes": [] if name.rpartition("/")[2].startswith("_")
+        else request.session.pop(_FLASH_KEY, []),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -168,11 +168,8 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
     new_tables = data.tables
     backfill: list[str] = []
     if data.frequency_hours is not None and data.frequency_hours != integ.frequency_hours:
+        integ.next_run_at = _rescheduled(db, integ, data.frequency_hours, now)
         integ.frequency_hours = data.frequency_hours
-        # A shorter interval should not wait out the old, longer one.
-        soonest = now + timedelta(hours=data.frequency_hours)
-        if integ.next_run_at is not None and integ.next_run_at > soonest:
-            integ.next_run_at = soonest
     if new_tables is not None and new_tables != integ.tables:
         backfill = tables_to_backfill(integ.tables, new_tables)
         integ.tables = new_tables
@@ -195,6 +192,24 @@ def update_integration(db: Session, integ: Integration, data: IntegrationUpdate)
                 fold_deferred=deferred,
             )
     return integ
+
+
+def _rescheduled(db: Session, integ: Integration, hours: int, now: datetime) -> datetime | None:
+    """The next run after the frequency changes to ``hours``: the last scheduled run plus the
+    new interval (never before now), so a longer interval does not keep the old, sooner slot
+    (issue 12: "the next one in 6 h" after 6 h became 24 h) and a shorter one does not wait
+    out the old, longer one. A run already due stays due."""
+    if integ.next_run_at is None or integ.next_run_at <= now:
+        return integ.next_run_at
+    last = db.scalar(
+        sa.select(sa.func.max(Run.created_at)).where(
+            Run.integration_id == integ.id, Run.trigger == "schedule"
+        )
+    )
+    base = last if last is not None else integ.next_run_at - timedelta(
+        hours=integ.frequency_hours
+    )
+    return max(now, base + timedelta(hours=hours))
 
 
 def new_fields(db: Session, integ: Integration) -> dict[str, list[DiscoveredField]]:

@@ -61,7 +61,7 @@ from ctctsync.control.schemas import (
 )
 from ctctsync.control.services.authorization import application
 from ctctsync.control.settings import ControlSettings
-from ctctsync.errors import next_utc_midnight
+from ctctsync.errors import next_utc_midnight, utc_text
 from ctctsync.state import StateStore
 from ctctsync.sync.tiers import count_due
 from ctctsync.tables import TABLES
@@ -118,6 +118,7 @@ __all__ = [
     "run_now_check",
     "runs_left_today",
     "set_key_limits",
+    "spent_until",
     "tracking_tiers",
     "used_today_by_key",
 ]
@@ -745,8 +746,9 @@ def admit(
     plans, _ = _plans(db, sharing, now, exclude_run=run_id)
     plan = next(p for p in plans if p.ref.fingerprint == ref.fingerprint)
     per_day = plan.limits.per_day
-    if per_day is None:
-        return Admission(True, estimate, ref)
+    refused = _refused_as_spent(db, ref, estimate, now)
+    if refused is not None or per_day is None:
+        return refused or Admission(True, estimate, ref)
     scheduled = trigger == "schedule" and estimate.kind == "incremental"
     left = per_day - plan.used - plan.in_flight
     spent = (
@@ -788,6 +790,45 @@ def admit(
     if reason is not None:
         return Admission(False, estimate, ref, reason=reason, resume_at=next_utc_midnight(now))
     return Admission(True, estimate, ref, warning=warning)
+
+
+def _refused_as_spent(
+    db: Session, ref: KeyRef, estimate: RunEstimate, now: datetime
+) -> Admission | None:
+    """Refused until the reset when a run said today that the key's quota is spent: whatever
+    our count says, a run now would make no call (issue 12: "Run now" with the quota spent
+    made a job of 0 calls)."""
+    stopped = spent_until(db, ref.fingerprint, now)
+    if stopped is None:
+        return None
+    resume_at, said_at = stopped
+    return Admission(
+        False, estimate, ref, resume_at=resume_at,
+        reason=(f"next run at {utc_text(resume_at)}: at {said_at:%H:%M} UTC a run on this "
+                "key stopped because its daily quota is spent, so a job now would make no "
+                "call"),
+    )
+
+
+def spent_until(db: Session, key: str, now: datetime) -> tuple[datetime, datetime] | None:
+    """When the daily quota of ``key`` resets, and when a run said it was spent, if a run on
+    the key stopped ``partial`` today with a reset still ahead: Constant Contact's answer
+    (or the limiter's count) outranks the calls the store counted, which may be fewer (other
+    applications on the key, a lower grant). None when no run said so."""
+    row = db.execute(
+        sa.select(Run.resume_at, Run.finished_at)
+        .where(
+            Run.key_fingerprint == key,
+            Run.status == "partial",
+            Run.finished_at >= day_start(now),
+            Run.resume_at > now,
+        )
+        .order_by(Run.resume_at.desc(), Run.finished_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.resume_at is None or row.finished_at is None:
+        return None
+    return row.resume_at, row.finished_at
 
 
 def _serialise(db: Session, ref: KeyRef) -> None:

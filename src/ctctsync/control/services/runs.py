@@ -1,4 +1,4 @@
-"""Job history: list runs, show one, read its process log, cancel it."""
+"""Job history: list runs, show one, read its process log, cancel it, a history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from sqlalchemy.orm import Session
 
 from ctctsync.control.context import context
 from ctctsync.control.errors import Conflict, NotFound
-from ctctsync.control.models import WAITING_RUN_STATUSES, Integration, Run, RunLog, User
+from ctctsync.control.models import (
+    FINISHED_RUN_STATUSES,
+    WAITING_RUN_STATUSES,
+    Integration,
+    Run,
+    RunLog,
+    User,
+)
 
 
 def list_runs(
@@ -62,3 +69,16 @@ def cancel_run(db: Session, run: Run) -> Run:
     if run.status == "running":
         context(db).cancel(run.id)
     return run
+
+
+def finished_runs(db: Session, integration: Integration, *, limit: int = 1000) -> list[Run]:
+    """The newest finished runs of ``integration``, newest first (its history)."""
+    return list(
+        db.scalars(
+            sa.select(Run)
+            .where(Run.integration_id == integration.id, Run.finished_at.is_not(None),
+                   Run.status.in_(FINISHED_RUN_STATUSES))
+            .order_by(Run.finished_at.desc(), Run.id.desc())
+            .limit(max(1, min(limit, 10_000)))
+        )
+    )

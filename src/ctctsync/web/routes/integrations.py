@@ -35,6 +35,7 @@ from ctctsync.control.models import (
     DEFAULT_API_VERSION,
     ApiVersion,
     Integration,
+    Run,
 )
 from ctctsync.control.schemas import (
     IntegrationBudget,
@@ -48,6 +49,7 @@ from ctctsync.control.services import authorization as auth
 from ctctsync.control.services import quota
 from ctctsync.control.services.authorization import new_binding
 from ctctsync.control.services.integrations import new_fields
+from ctctsync.control.services.runs import finished_runs
 from ctctsync.control.services.switch import begin_switch_to_v3
 from ctctsync.control.services.tokens import token_status
 from ctctsync.control.services.warehouse import integration_table_rows
@@ -63,9 +65,17 @@ from ctctsync.web.forms import (
     field_messages,
     form_str,
 )
+from ctctsync.web.history import (
+    HISTORY_RUNS,
+    NARROW_WIDTH,
+    RunPoint,
+    history_chart,
+    table_summaries,
+)
 from ctctsync.web.oauth_errors import explain_oauth_error
 from ctctsync.web.quota import UsageBar, events_sentence, polling_sentence
 from ctctsync.web.security import verify_csrf
+from ctctsync.web.status import IntegrationFacts, integration_message
 from ctctsync.web.templating import flash, render
 
 router = APIRouter(prefix="/integrations", dependencies=[Depends(verify_csrf)])
@@ -528,10 +538,8 @@ def submit(
         )
     integ = svc.finish_setup(db, integ)
     request.session.pop(SETUP_KEY, None)
-    flash(
-        request,
-        f"Integration {integ.name} is set up. It stays Pending until its first job loads data.",
-    )
+    # No word on the state here: the state card says it, and changes when the state does.
+    flash(request, f"Integration {integ.name} is set up.")
     return _go(f"/integrations/{integ.id}")
 
 
@@ -540,14 +548,12 @@ def submit(
 
 def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration) -> dict[str, Any]:
     runs = svc.list_runs(db, user, integ, limit=25)
+    now = svc.context(db).now()
     in_flight = any(r.status in ACTIVE_RUN_STATUSES for r in runs)
     waiting_first = integ.state == "pending" and integ.has_credentials
     # A job due now (new credentials, re-activation) is queued at the scheduler's next tick.
-    due = (
-        integ.schedulable
-        and integ.next_run_at is not None
-        and integ.next_run_at <= datetime.now(UTC)
-    )
+    due = integ.schedulable and integ.next_run_at is not None and integ.next_run_at <= now
+    history = [run_point(r) for r in finished_runs(db, integ, limit=HISTORY_RUNS)]
     return {
         "section": "integrations",
         "integ": integ,
@@ -559,7 +565,48 @@ def _details_ctx(request: Request, db: Db, user: CurrentUser, integ: Integration
         "live": in_flight or waiting_first or due,
         "in_setup": in_setup(request, integ.id),
         "unfinished": integ.is_draft,
+        "message": integration_message(integration_facts(db, integ, runs, now), now),
+        "summaries": {
+            t.name: t for t in table_summaries(integ.tables, history)
+        },
+        "history": history,
+        "now": now,
     }
+
+
+def run_point(run: Run) -> RunPoint:
+    """A finished run as the history summary and chart read it."""
+    assert run.finished_at is not None
+    return RunPoint(
+        run_id=run.id,
+        status=run.status_label.replace(" ", "_"),
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        rows=dict(run.rows or {}),
+        table_status=dict(run.table_status or {}),
+        error=run.error,
+    )
+
+
+def integration_facts(db: Db, integ: Integration, runs: list[Run], now: datetime) -> (
+    IntegrationFacts
+):
+    """What the integration's state message is computed from (its newest unfinished job,
+    and whether a run said today that its key's quota is spent)."""
+    job = next((r for r in runs if r.status in ("running", "queued", "deferred")), None)
+    ref = quota.key_of(db, integ)
+    spent = quota.spent_until(db, ref.fingerprint, now) if ref is not None else None
+    return IntegrationFacts(
+        state=integ.shown_state,
+        has_credentials=integ.has_credentials,
+        frequency_hours=integ.frequency_hours,
+        next_run_at=integ.next_run_at,
+        activated_at=integ.activated_at,
+        state_reason=integ.state_reason,
+        job_status=job.status if job is not None else None,
+        job_resume_at=job.resume_at if job is not None else None,
+        quota_spent_until=spent[0] if spent is not None else None,
+    )
 
 
 def budget_of(
@@ -586,6 +633,12 @@ def _budget_ctx(db: Db, user: CurrentUser, integ: Integration) -> dict[str, Any]
             if key is not None and key.per_day is not None
             else None
         ),
+        # this integration's calls today beside the other integrations' on the same key
+        "share": (
+            UsageBar(budget.used_today, max(0, key.used_today - budget.used_today), key.per_day)
+            if key is not None and key.per_day is not None
+            else None
+        ),
         "polling": polling_sentence(
             recent_days=tiers.recent_days,
             older_days=tiers.older_days,
@@ -607,6 +660,9 @@ def details(request: Request, db: Db, user: CurrentUser, integration_id: Integra
     integ = svc.get_integration(db, user, integration_id)
     ctx = _details_ctx(request, db, user, integ)
     ctx.update(_budget_ctx(db, user, integ))
+    ctx["chart"] = history_chart(ctx["history"], ctx["now"])
+    ctx["chart_narrow"] = history_chart(ctx["history"], ctx["now"], width=NARROW_WIDTH,
+                                        name="narrow")
     return render(request, "integrations/details.html", ctx)
 
 
@@ -779,12 +835,8 @@ def run_now(
     except ServiceError as exc:
         flash(request, exc.message, "error")
         return _go(f"/integrations/{integ.id}")
-    if run.status == "deferred":
-        flash(request, f"Job queued, deferred: {run.defer_reason}", "info")
-    elif anyway:
-        flash(request, "Job queued: the quota guard checks it again before it starts.", "info")
-    else:
-        flash(request, "Job queued: it starts as soon as a worker is free.", "info")
+    # What the job is doing is the job page's own message, computed from its state: a
+    # flash ("it starts as soon as a worker is free") stayed on screen after it finished.
     return _go(f"/jobs/{run.id}")
 
 
