@@ -163,13 +163,14 @@ def test_callback_errors_each_get_a_way_forward(
     for url, words, name in (
         ("/oauth/callback?error=access_denied", "Deny was chosen", "04-denied-unknown"),
         ("/oauth/callback?state=forged&code=abc", "expired or was already used", "05-bad-state"),
-        ("/oauth/callback", "came without one", "06-no-code"),
+        ("/oauth/callback", "brought no authorization code", "06-no-code"),
     ):
         response = page.goto(base + url)
         assert response is not None and response.status == 400
         expect(page.locator("h1")).to_have_text("Constant Contact was not connected")
         expect(page.locator("#problem")).to_contain_text(words)
         expect(page.locator("#problem-next")).to_have_attribute("href", "/integrations")
+        expect(page.locator("header.topnav")).to_be_visible()  # still signed in, and shown so
         shots(page, name)
     # an authorization left open longer than its lifetime: back to the step, say why
     clock = freeze(edge_web, datetime.now(UTC))

@@ -34,7 +34,7 @@ from ctctsync.web.routes.integrations import (
     OAUTH_BINDING_KEY,
     after_authorization,
 )
-from ctctsync.web.security import session_user_id
+from ctctsync.web.security import session_id, session_user_id
 from ctctsync.web.templating import render
 
 router = APIRouter()
@@ -43,6 +43,7 @@ NOT_COMPLETED = "Constant Contact was not connected"
 
 def _problem(
     request: Request,
+    db: Db,
     title: str,
     message: str,
     *,
@@ -50,8 +51,13 @@ def _problem(
     status_code: int = 400,
 ) -> Response:
     """A page about a callback that cannot be completed, with the way forward: a signed-in
-    person is sent to the integrations (an unfinished setup shows Continue there)."""
-    signed_in = session_user_id(request) is not None
+    person (with the usual top bar) is sent to the integrations, where an unfinished setup
+    shows Continue; anyone else signs in first."""
+    sid = session_id(request)
+    found = svc.session_user(db, sid) if sid is not None else None
+    signed_in = found is not None
+    if found is not None:
+        request.state.user = found[0]  # the layout's top bar
     return render(
         request,
         "error.html",
@@ -108,7 +114,9 @@ def oauth_callback(
         if stale is not None:
             return _back_to_authorize(request, stale.id, "expired", "")
         # the sentences only, not the field names they are filed under
-        return _problem(request, NOT_COMPLETED, " ".join(exc.errors.values()) or exc.message)
+        return _problem(
+            request, db, NOT_COMPLETED, " ".join(exc.errors.values()) or exc.message
+        )
     if session_user_id(request) is None:
         return RedirectResponse(f"/login?next=/integrations/{integ.id}", status_code=303)
     return after_authorization(request, integ)
@@ -124,13 +132,15 @@ def _no_code(
             return _back_to_authorize(request, integ.id, error, description)
     if error:
         return _problem(
-            request, NOT_COMPLETED, explain_oauth_error(error), detail=_answer(error, description)
+            request, db, NOT_COMPLETED, explain_oauth_error(error),
+            detail=_answer(error, description),
         )
     return _problem(
         request,
+        db,
         NOT_COMPLETED,
         "This address is where Constant Contact sends the browser back after an "
-        "authorization, and it came without one: nothing was stored.",
+        "authorization, and this visit brought no authorization code: nothing was stored.",
     )
 
 
