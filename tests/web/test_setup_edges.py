@@ -231,7 +231,7 @@ def test_an_unfinished_setup_is_a_draft(
     page.click(f"a[href='/integrations/{integ.id}']")
     expect(page.locator("#state-card .badge")).to_have_text("Setup not finished")
     expect(page.locator("#draft-tables")).to_contain_text("None chosen yet")
-    assert page.locator("#tables, #budget, #run-now, #pause, #edit").count() == 0
+    assert page.locator("#tables, #budget, #run-now, #pause, #edit, #schema-link").count() == 0
     shots(page, "10-details-draft")
     assert edge_web.plane.tick().enqueued == []  # never scheduled
 
