@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -87,6 +87,10 @@ class SourceConfig(BaseModel):
     daily_limit: int | None = Field(default=10_000, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
+    rate_priority: Literal["high", "low"] = "high"
+    """The calls' class at the API key's rate budget: ``low`` (a backfill, a first load, a
+    re-sync, a manual run) lets ``high`` calls of the same key (scheduled incremental runs)
+    go first, keeping a floor of its own (ctctsync.api.ratelimit, "Priority")."""
 
     @field_validator("base_url", "auth_base_url")
     @classmethod

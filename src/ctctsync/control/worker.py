@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Protocol, cast
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from ctctsync.api.ratelimit import RateLimiter, fingerprint
-from ctctsync.api.shared_budget import local_limiter_for, shared_limiter_for
 from ctctsync.api.v3.tokens import TokenKeeper
 from ctctsync.config import SourceConfig, SyncConfig
 from ctctsync.control.models import ApiVersion, Integration, Run, RunLog, RunStatus
+from ctctsync.control.ratebudget import key_limiter
 from ctctsync.control.services import notifications, quota
 from ctctsync.control.services.authorization import NO_V3_APP, application
 from ctctsync.control.services.switch import complete_switch
@@ -278,6 +277,8 @@ class RunExecutor:
             # The key's own limits (api_key_limits), else the installation's defaults.
             per_second, per_day = quota.limits_for(db, integ)
             key = run.key_fingerprint
+            # scheduled incremental runs' calls go first on a shared key; backfills yield
+            priority = quota.rate_priority(run.trigger, run.kind)
             used_elsewhere = (
                 quota.key_used_today(db, key, exclude_run=run.id) if key is not None else 0
             )
@@ -295,6 +296,7 @@ class RunExecutor:
                     access_token=access_token,  # type: ignore[arg-type]
                     qps_limit=per_second,
                     daily_limit=per_day,
+                    rate_priority=priority,
                 ),
                 warehouse=wcfg,
                 tables=tables,
@@ -532,15 +534,9 @@ def _seed_limiter(source: SourceConfig, used_in_store: int, settings: ControlSet
     (:mod:`ctctsync.api.shared_budget`, in the store's database): every process and machine
     paces and counts against one budget per key. The engine's clients get it through
     :func:`~ctctsync.api.ratelimit.limiter_for`."""
-    key = fingerprint(source.api_key.get_secret_value())
-    limiter: RateLimiter
-    if settings.resolved_rate_budget == "postgres":
-        limiter = shared_limiter_for(
-            key, settings.resolved_database_url, source.qps_limit, source.daily_limit
-        )
-    else:
-        limiter = local_limiter_for(key, source.qps_limit, source.daily_limit)
-    limiter.send_delay_bound = settings.rate_send_delay_bound
+    limiter = key_limiter(
+        settings, source.api_key.get_secret_value(), source.qps_limit, source.daily_limit
+    )
     if used_in_store > limiter.used_today:
         limiter.set_used_today(used_in_store)
 

@@ -100,7 +100,8 @@ def make_client(
     per application, v2 key or v3 client id alike); ``should_stop`` cancels its requests and
     waits (see :mod:`ctctsync.api.cancel`); ``redactor`` is the run's (default: one of the
     client's own credentials); ``renew_token`` gets a fresh v3 access token when the API
-    refuses the current one mid-run."""
+    refuses the current one mid-run. The client's calls have ``source.rate_priority`` at
+    the key's budget."""
     api_key = source.api_key.get_secret_value()
     limiter = limiter_for(fingerprint(api_key), source.qps_limit, source.daily_limit)
     return ApiClient(
@@ -114,6 +115,7 @@ def make_client(
         redactor=redactor,
         send_api_key=source.api_version == "v2",
         renew_token=renew_token if source.api_version == "v3" else None,
+        priority=source.rate_priority,
     )
 
 

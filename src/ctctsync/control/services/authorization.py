@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctctsync.api.client import ApiClient, RetryPolicy
-from ctctsync.api.ratelimit import fingerprint, limiter_for
 from ctctsync.api.v2.endpoints import AUTH_BASE_URL, BASE_URL
 from ctctsync.api.v2.oauth import authorize_url, check, exchange_code
 from ctctsync.api.v3 import oauth as v3oauth
@@ -42,6 +41,7 @@ from ctctsync.control.models import (
     OAuthState,
     User,
 )
+from ctctsync.control.ratebudget import key_limiter, limits_of_key
 from ctctsync.control.schemas import (
     AppRegistrationIn,
     AppRegistrationPublic,
@@ -413,11 +413,20 @@ def check_v3_access(
     returned; None when Constant Contact could not be asked (then nothing is stored)."""
     ctx = context(db)
     selected = [t for t in integ.tables if TABLES[t].available_in("v3")] if integ.tables else []
+    client_id = application(db).client_id
+    # v3 spends the application's budget (its client id), the fleet's when it is shared
+    limiter = (
+        key_limiter(ctx.settings, client_id, *limits_of_key(db, ctx.settings, client_id))
+        if client_id
+        else None
+    )
     db.commit()  # hold no store lock during the network call
     client = ApiClient(
         ctx.settings.v3_base_url,
         "",
         access_token,
+        limiter=limiter,
+        priority="high",
         send_api_key=False,
         retry=RetryPolicy(max_attempts=2, max_delay=2.0, max_retry_after=5.0, throttle_attempts=2),
         timeout=15.0,
@@ -563,8 +572,9 @@ def set_manual_credentials(
     if integ.api_version != "v2" and (integ.activated_at or integ.last_run_id):
         set_api_version(db, integ, "v2")  # raises Conflict: it has run with v3
     if check_access:
+        limits = limits_of_key(db, ctx.settings, api_key)
         db.rollback()  # hold no store lock during the network call
-        _check(ctx, api_key, access_token)
+        _check(ctx, api_key, access_token, limits)
     if integ.api_version != "v2":
         set_api_version(db, integ, "v2")
     _store(
@@ -576,14 +586,18 @@ def set_manual_credentials(
     return integ
 
 
-def _check(ctx: ControlContext, api_key: str, access_token: str) -> None:
+def _check(ctx: ControlContext, api_key: str, access_token: str,
+           limits: tuple[float | None, int | None]) -> None:
     client = ApiClient(
         ctx.settings.cc_base_url,
         api_key,
         access_token,
-        # The key's shared limiter (a check during a sync must not push the key over its
-        # per-second limit) and a short retry budget: a form submit must answer promptly.
-        limiter=limiter_for(fingerprint(api_key), qps=ctx.settings.cc_qps_limit),
+        # The key's budget, the fleet's when it is shared (a check during a sync must not
+        # push the key over its limits: the web process spends the workers' budget), at
+        # high priority (a person waits), and a short retry budget: a form submit must
+        # answer promptly.
+        limiter=key_limiter(ctx.settings, api_key, *limits),
+        priority="high",
         retry=RetryPolicy(max_attempts=2, max_delay=2.0, max_retry_after=5.0, throttle_attempts=2),
         timeout=15.0,
     )

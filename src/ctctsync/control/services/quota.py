@@ -114,6 +114,7 @@ __all__ = [
     "limits_for",
     "list_key_limits",
     "quota_overview",
+    "rate_priority",
     "run_kind",
     "run_now_check",
     "runs_left_today",
@@ -303,6 +304,15 @@ def run_kind(
     if full_refresh:
         return "resync" if trigger == "resync" else "full_refresh"
     return "incremental"
+
+
+def rate_priority(trigger: str, kind: str | None) -> Literal["high", "low"]:
+    """A run's class at its key's rate budget (ctctsync.api.ratelimit, "Priority"): a
+    scheduled incremental run is ``high``, so that one large backfill on the key cannot hold
+    back the others' scheduled runs; first loads, full refreshes, re-syncs and every run a
+    person started (manual, re-sync, backfill) are ``low``. A run of unknown kind (queued
+    before migration 0007) counts as incremental."""
+    return "high" if trigger == "schedule" and kind in ("incremental", None) else "low"
 
 
 def _mode(table: str, kind: str | None, full_refresh: Sequence[str] | None) -> Mode:
