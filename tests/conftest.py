@@ -112,6 +112,8 @@ SLOW_TESTS = (
     "tests/control/test_fleet.py::test_sigterm_cancels_the_running_sync",
     "tests/control/test_fleet.py::test_a_worker_killed_during_the_tick_leaves_the_schedule_to_the_others",
     "tests/web/test_notifications_page.py::test_notifications_page_in_a_browser",
+    # every page at two sizes, with screenshots: ~150 s on the shared 2-core machine
+    "tests/web/test_ui_sweep.py::test_every_page_at_desktop_and_phone_sizes",
     "tests/control/test_fleet_restart.py::test_workers_ride_out_a_postgresql_restart_mid_run",
 )
 
