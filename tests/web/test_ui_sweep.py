@@ -146,6 +146,8 @@ def visits(s: Store) -> list[Visit]:
         Visit("edit-v3", f"{i}/{{integration_id}}/edit", f"{i}/{s.active_v3}/edit"),
         Visit("schema", f"{i}/{{integration_id}}/schema", f"{i}/{s.active_v2}/schema"),
         Visit("delete", f"{i}/{{integration_id}}/delete", f"{i}/{s.active_v2}/delete"),
+        Visit("resync-confirm", f"{i}/{{integration_id}}/tables/{{table}}/resync",
+              f"{i}/{s.active_v2}/tables/contact_tracking/resync"),
         Visit("reauthorize-v3", f"{i}/{{integration_id}}/setup/authorize",
               f"{i}/{s.needs_reauth}/setup/authorize"),
         Visit("credentials", f"{i}/{{integration_id}}/credentials",
