@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -178,20 +179,25 @@ def _order(selections: list[Selection], current: Any) -> list[Selection]:
     return selections[i:] + selections[:i]
 
 
-def credentials(cfg: TapConfig) -> tuple[SourceConfig, Callable[[str], str] | None]:
+@contextmanager
+def credentials(cfg: TapConfig) -> Iterator[tuple[SourceConfig, Callable[[str], str] | None]]:
     """The source to read with and, for v3 with a token store, the renewer its clients call
-    on a 401 (the ``ctctsync sync`` rules: ``ctctsync.token_store``). Raises
-    ``ReauthorizeRequired`` when the store has no usable token set."""
+    on a 401 (the ``ctctsync sync`` rules: ``ctctsync.token_store``); the store is closed
+    when the block ends. Raises ``ReauthorizeRequired`` when it has no usable token set."""
     source = cfg.source()
     if not cfg.uses_token_store:
-        return source, None
+        yield source, None
+        return
     config = cfg.sync_config()
     problem = cli_authorization_problem(config)
     if problem is not None:
         raise ReauthorizeRequired(problem, rule=NOT_SIGNED_IN_RULE)
     keeper = cli_keeper(config)
-    token = keeper.fresh_access_token()
-    return source.model_copy(update={"access_token": SecretStr(token)}), keeper.renew
+    try:
+        token = keeper.fresh_access_token()
+        yield source.model_copy(update={"access_token": SecretStr(token)}), keeper.renew
+    finally:
+        keeper.vault.close()  # type: ignore[attr-defined]
 
 
 def run_tap(
@@ -222,8 +228,7 @@ def run_tap(
     secrets = (cfg.api_key, cfg.access_token, cfg.refresh_token, cfg.client_secret)
     redactor = Redactor(secrets, patterns=STANDARD_PATTERNS)
     try:
-        with redactor.in_use():
-            source, renew = credentials(cfg)
+        with redactor.in_use(), credentials(cfg) as (source, renew):
             redactor = Redactor((*secrets, source.access_token), patterns=STANDARD_PATTERNS)
             with redactor.in_use():
                 streams = TableStreams(source, clock=now, renew_token=renew, redactor=redactor)
