@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from ctctsync.control.models import Run, RunLog
+from ctctsync.control.models import Integration, Run, RunLog
 from ctctsync.errors import next_utc_midnight
 from ctctsync.sync.results import TableDone, table_done_line
 from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer, create_admin
@@ -117,8 +117,8 @@ def test_details_page_at_a_glance(web: WebServer, acme: tuple[int, str]) -> None
     assert ">2026-03-10 11:00 UTC<" in row  # the last success: this morning's hourly job
     assert QUOTA_ERROR[:40] in row
     total = sum(300 - 9 * day for day in range(2, 30, 2))
-    assert f'class="num rows-total">{total:,}<' in row
-    assert 'class="num rows-last">0<' in row
+    assert f'class="num rows-total" data-label="Rows, all jobs">{total:,}<' in row
+    assert 'class="num rows-last" data-label="Rows, last job">0<' in row
     # the chart, readable without JavaScript: an SVG with a title per run and a table
     assert '<svg class="history-chart wide"' in html and 'class="history-chart narrow"' in html
     assert "<title>2026-03-10 11:40 UTC: 1,256 rows" in html
@@ -127,6 +127,25 @@ def test_details_page_at_a_glance(web: WebServer, acme: tuple[int, str]) -> None
     used = USED_TODAY + sum(STOPPED_CALLS.values())  # the failed job was yesterday
     assert f'id="integration-used-today">{used}<' in html
     assert 'class="share-used">' in html
+
+
+def test_the_list_says_when_the_next_job_starts(web: WebServer, acme: tuple[int, str]) -> None:
+    integration_id, _ = acme
+    admin = web.client()
+    admin.sign_in()
+    html = admin.get("/integrations").text
+    # an absolute time (12:30 UTC), not "in 30 min" that goes stale on an open page
+    assert 'datetime="2026-03-10T12:30:00+00:00" data-local-time' in html
+    with web.plane.session() as db:
+        integ = db.get(Integration, integration_id)
+        assert integ is not None
+        integ.next_run_at = NOON - timedelta(seconds=5)
+        db.commit()
+    html = admin.get("/integrations").text
+    assert '<span class="next-due">Due now</span>' in html and "a few seconds ago" not in html
+    # on the details page too: due, and starting at the scheduler's next check
+    details = admin.get(f"/integrations/{integration_id}").text
+    assert "a few seconds ago" not in details
 
 
 def test_job_stopped_by_the_quota_is_one_notice(web: WebServer, acme: tuple[int, str]) -> None:
@@ -227,6 +246,10 @@ def test_status_pages_in_chromium(
         expect(page.locator("#integration-used-today")).to_have_text(str(USED_TODAY + 184))
         fits(page, f"details-{label}")
         page.locator("#history").screenshot(path=str(SHOTS / f"history-{label}.png"))
+        page.locator("#tables-card").screenshot(path=str(SHOTS / f"tables-{label}.png"))
+        if label == "desktop":  # every column in sight on a laptop; a phone swipes
+            tables = page.locator(".table-scroll:has(#tables)")
+            assert tables.evaluate("el => el.scrollWidth - el.clientWidth") <= 0
 
         page.goto(f"{web.base_url}/jobs/{stopped}")
         expect(page.locator("#job-message")).to_have_attribute("data-message", "quota_spent")

@@ -183,7 +183,11 @@ def selection_for(
 def list_page(request: Request, db: Db, user: CurrentUser) -> Response:
     """Every integration with its state, last job and next run."""
     items = svc.list_integrations(db, user)
-    return render(request, "integrations/list.html", {"section": "integrations", "items": items})
+    return render(
+        request,
+        "integrations/list.html",
+        {"section": "integrations", "items": items, "now": svc.context(db).now()},
+    )
 
 
 # --------------------------------------------------------------------------- add
