@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -51,6 +51,10 @@ from ctctsync.validation import (
 )
 
 DEFAULT_STATE_DIR = Path(".ctctsync")
+DEFAULT_HISTORY_START: Final = date(2000, 1, 1)
+"""Where the first read of a key-based table starts unless ``history_start`` says."""
+DEFAULT_LOOKBACK: Final = timedelta(minutes=10)
+"""How far before its bookmark a key-based read starts unless ``lookback`` says."""
 
 V2_BASE_URL = "https://api.constantcontact.com"
 V2_AUTH_BASE_URL = "https://oauth2.constantcontact.com"
@@ -235,9 +239,9 @@ class SyncConfig(BaseModel):
     tables: TableSelection = Field(default_factory=lambda: dict.fromkeys(tables_for("v2")))
     """Selected tables; the value is the selected columns (None = all columns). When not
     given: every table the API version can fill."""
-    history_start: HistoryStart = Field(default_factory=lambda: date(2000, 1, 1))
+    history_start: HistoryStart = DEFAULT_HISTORY_START
     """How far back the first run of a key-based table reads."""
-    lookback: Lookback = timedelta(minutes=10)
+    lookback: Lookback = DEFAULT_LOOKBACK
     """Re-read this much before the bookmark, to absorb clock skew and late writes."""
     state_url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'state.db'}"
     frequency_hours: FrequencyHours = 24

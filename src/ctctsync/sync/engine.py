@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 import uuid
 from collections import Counter
@@ -46,6 +45,7 @@ from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.events import EVENT_TABLES, EventRun, event_reader, plan_events
+from ctctsync.sync.pages import BATCH_ROWS, CampaignWalk, rebatch, short_reads
 from ctctsync.sync.prefetch import Prefetcher
 from ctctsync.sync.preflight import preflight
 from ctctsync.sync.results import (
@@ -68,8 +68,6 @@ Clock = Callable[[], datetime]
 
 PREFETCH = 2
 """Raw pages fetched ahead of the one being mapped (bounds memory: a page is ~0.5 MB)."""
-BATCH_ROWS = 10_000
-"""Mapped rows handed to dlt at once."""
 V2_ID_TABLES = ("contacts", "contact_lists", "email_campaigns")
 """The tables whose v2 ids a switched integration keeps in ``v2_id``."""
 LOOKAHEAD = 8
@@ -78,15 +76,6 @@ LOOKAHEAD = 8
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _counted(
-    pages: Iterator[list[dict[str, Any]]], rows: Counter[tuple[str, str]]
-) -> Iterator[list[dict[str, Any]]]:
-    """``pages`` as they are, counting their records per (campaign, activity kind)."""
-    for records in pages:
-        rows.update((str(r.get("campaign_id")), str(r.get("activity_type"))) for r in records)
-        yield records
 
 
 def make_client(
@@ -392,10 +381,11 @@ class _Engine:
     ) -> None:
         self.config = config
         self._recheck_campaigns = recheck_campaigns
-        self._campaign_run: CampaignRun | None = None
-        """The run's campaign planner, when the version can scan (``sync.campaigns``)."""
         self._renew_token = renew_token
         self._reader = READERS_BY_VERSION[config.source.api_version]
+        self._walk = CampaignWalk(self._reader, config.source.api_version)
+        """The sent campaigns the per-campaign tables walk, and the run's campaign planner
+        (``sync.campaigns``), when the version can scan."""
         self._events_reader = event_reader(self._reader)
         """The version's planned events read (v3), None when it has none (v2)."""
         self._switched = (config.source.api_version == "v3"
@@ -410,8 +400,6 @@ class _Engine:
         self.now = now
         self.loader = Loader(config.warehouse, config.integration)
         self.drift = DriftReport(log, state, config.integration)
-        self._campaigns: list[dict[str, Any]] | None = None
-        self._campaigns_lock = threading.Lock()
         self._own_clients = own_clients
         """True: each table gets its own client (sharing the key's rate limiter), so its
         calls are counted apart and the next table may begin while one loads."""
@@ -453,7 +441,7 @@ class _Engine:
         """
         failure: _Failure | None = None
         ahead: dict[str, _TableRun] = {}
-        self._campaign_run = self._plan_campaigns(names, refresh)
+        self._walk.planner = self._plan_campaigns(names, refresh)
 
         def begin_ahead(after: int) -> None:
             if not self._own_clients or self._stopping():
@@ -660,38 +648,17 @@ class _Engine:
             self.log.warning("%s: bookmark not moved, so the next run reads these rows again",
                              run.table.name)
 
-    def _shared_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
-        # every table that depends on email_campaigns walks the same SENT campaigns: list
-        # them once per run
-        with self._campaigns_lock:
-            if self._campaigns is None:
-                self._campaigns = self._reader.sent_campaigns(client)
-            return self._campaigns
-
     def _pages(self, run: _TableRun) -> Iterator[list[dict[str, Any]]]:
-        # a reader that enumerates the sent campaigns walks the run's one list of them (v3's
-        # bulk summaries and campaign activities list what they need themselves); a planned
-        # table walks only the campaigns its plan reads (sync/campaigns.py)
+        # an events table reads what its plan says; any other table through the walk the
+        # read layer shares (sync/pages.py): a per-campaign one walks the run's one list of
+        # the sent campaigns, or a planned one only those its plan reads (sync/campaigns.py)
         table, client = run.table, run.client
         if run.events is not None and self._events_reader is not None:
             return self._events_reader.read_events(table, client, plan=run.events, now=self.now,
                                                    notes=run.notes)
-        source = table.sources[self.config.source.api_version]
-        campaigns: list[dict[str, Any]] | None = None
-        planner = self._campaign_run
-        if source.walks_sent_campaigns:
-            if planner is not None and table.name in planner.tables:
-                run.campaigns = planner.plan(table.name, client)
-                campaigns = run.campaigns.campaigns
-                self.log.info("%s: campaigns: %s", table.name, run.campaigns.summary_line())
-            elif planner is not None:
-                campaigns = planner.sent(client)
-            else:
-                campaigns = self._shared_campaigns(client)
-        pages = self._reader.extract(table, client, run.plan.since, campaigns=campaigns,
-                                     now=self.now, notes=run.notes, columns=run.columns)
-        if run.campaigns is not None and run.campaigns.expected:
-            return _counted(pages, run.kind_rows)
+        pages, run.campaigns = self._walk.pages(
+            table, client, run.plan.since, notes=run.notes, columns=run.columns, now=self.now,
+            kind_rows=run.kind_rows, log=self.log)
         return pages
 
     def _campaign_ledger(self, run: _TableRun) -> dict[str, dict[str, Any]]:
@@ -700,12 +667,7 @@ class _Engine:
         A read that noted a loss prunes nothing: its whole reads may lack rows."""
         plan = run.campaigns
         assert plan is not None
-        clean = not run.notes.counts()
-        short = plan.short_reads(run.kind_rows) if clean else []
-        for cid, kind, rise, read in short:
-            self.log.warning("%s: campaign %s %s: its count rose by %d but %d rows were read "
-                             "since its mark; read whole next run", run.table.name, cid, kind,
-                             rise, read)
+        clean, short = short_reads(plan, run.notes, run.kind_rows, run.table.name, self.log)
         if clean and plan.prune and run.plan.disposition == "merge":
             cfg = self.config
             numeric = run.table.column("campaign_id").type == "bigint"
@@ -743,33 +705,29 @@ class _Engine:
         mapper = RowMapper(run.table, run.columns, new_columns=self.config.new_columns,
                            on_new_fields=self.drift)
         dedupe = KeyDeduper(run.table.primary_key)
-        pending: list[pa.Table] = []
-        pending_rows = 0
+        pages = run.pages
+        assert pages is not None
+
+        def mapped() -> Iterator[pa.Table]:
+            for records in pages:
+                if self._stopping():
+                    raise Cancelled
+                if not records:
+                    continue
+                batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
+                run.page_count += 1
+                run.rows += batch.num_rows
+                self._emit(run, "page")
+                yield batch
+            try:  # before rebatch yields the last batch, whose load is the longest wait
+                begin_next()  # the next table's requests overlap this table's load
+            except Exception:
+                self.log.exception("could not begin the next table early; it begins later")
+
         yielded = False
-        assert run.pages is not None
-        for records in run.pages:
-            if self._stopping():
-                raise Cancelled
-            if not records:
-                continue
-            batch = dedupe(mapper.to_arrow(records, MapContext(self.run_id, self.now())))
-            run.page_count += 1
-            run.rows += batch.num_rows
-            self._emit(run, "page")
-            if batch.num_rows:
-                pending.append(batch)
-                pending_rows += batch.num_rows
-            if pending_rows >= BATCH_ROWS:
-                yielded = True
-                yield pa.concat_tables(pending, promote_options="default")
-                pending, pending_rows = [], 0
-        try:
-            begin_next()  # the next table's requests overlap this table's load
-        except Exception:
-            self.log.exception("could not begin the next table early; it begins later")
-        if pending:
+        for batch in rebatch(mapped(), BATCH_ROWS):
             yielded = True
-            yield pa.concat_tables(pending, promote_options="default")
+            yield batch
         if not yielded and run.plan.disposition == "replace":
             # an empty source table must empty (or create) the warehouse table too
             yield mapper.schema.empty_table()

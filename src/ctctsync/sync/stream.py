@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,12 +45,18 @@ import pyarrow as pa
 from ctctsync.api.client import ApiClient
 from ctctsync.api.readers import READERS_BY_VERSION, can_scan
 from ctctsync.api.readnotes import ReadNotes
-from ctctsync.config import SourceConfig, TrackingPolicy
+from ctctsync.config import (
+    DEFAULT_HISTORY_START,
+    DEFAULT_LOOKBACK,
+    SourceConfig,
+    TrackingPolicy,
+)
 from ctctsync.errors import Redactor
 from ctctsync.state import Bookmark
 from ctctsync.sync.bookmarks import ReadPlan, plan_read
 from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.engine import make_client
+from ctctsync.sync.pages import BATCH_ROWS, CampaignWalk, rebatch, short_reads
 from ctctsync.sync.rows import KeyDeduper, MapContext, OnNewFields, RowMapper
 from ctctsync.tables import ApiVersion, Table, tables_for
 
@@ -60,13 +65,6 @@ log = logging.getLogger("ctctsync.stream")
 Clock = Callable[[], datetime]
 Ledger = Mapping[str, Mapping[str, Any]]
 """A per-campaign table's ledger: campaign id -> what its last check saw (JSON-ready)."""
-
-BATCH_ROWS = 10_000
-"""Mapped rows per yielded batch at most about this many (a few API pages)."""
-DEFAULT_LOOKBACK = timedelta(minutes=10)
-"""How far before the bookmark an incremental read starts (the engine's default)."""
-DEFAULT_HISTORY_START = date(2000, 1, 1)
-"""Where a first read of a key-based table starts (the engine's default)."""
 
 
 def _utcnow() -> datetime:
@@ -146,12 +144,7 @@ class TableRead:
         plan = self.campaigns
         if plan is None:
             return None
-        clean = not self.notes.counts()
-        short = plan.short_reads(self.kind_rows) if clean else []
-        for cid, kind, rise, read in short:
-            log.warning("%s: campaign %s %s: its count rose by %d but %d rows were read "
-                        "since its mark; read whole next run", self.table.name, cid, kind,
-                        rise, read)
+        clean, short = short_reads(plan, self.notes, self.kind_rows, self.table.name, log)
         # nothing is pruned here (see the module docstring): the kinds read whole are done
         return plan.ledger_after(pruned=clean, short=short)
 
@@ -182,24 +175,18 @@ class TableRead:
         and ``_ctctsync_run_id``. An empty table yields nothing. The client is closed when
         the iteration ends (or the generator is closed)."""
         dedupe = KeyDeduper(self.table.primary_key)
-        pending: list[pa.Table] = []
-        size = 0
-        try:
+
+        def mapped() -> Iterator[pa.Table]:
             for records in self._pages():
                 if not records:
                     continue
                 batch = dedupe(self._mapper.to_arrow(records,
                                                      MapContext(self._run_id, self._clock())))
-                if not batch.num_rows:
-                    continue
                 self.rows += batch.num_rows
-                pending.append(batch)
-                size += batch.num_rows
-                if size >= BATCH_ROWS:
-                    yield pa.concat_tables(pending, promote_options="default")
-                    pending, size = [], 0
-            if pending:
-                yield pa.concat_tables(pending, promote_options="default")
+                yield batch
+
+        try:
+            yield from rebatch(mapped(), BATCH_ROWS)
         finally:
             self._client.close()
         for warning in self.warnings:
@@ -245,9 +232,7 @@ class TableStreams:
         self._on_new_fields = on_new_fields or _warn_new_fields
         self._redactor = redactor
         self._reader = READERS_BY_VERSION[source.api_version]
-        self._campaigns: list[dict[str, Any]] | None = None
-        self._planner: CampaignRun | None = None
-        self._lock = threading.Lock()
+        self._walk = CampaignWalk(self._reader, source.api_version)
 
     @property
     def api_version(self) -> ApiVersion:
@@ -286,7 +271,7 @@ class TableStreams:
                  and self.tables[n].sources[version].walks_sent_campaigns]
         if not names:
             return frozenset()
-        self._planner = CampaignRun(
+        self._walk.planner = CampaignRun(
             self._reader,
             {n: functools.partial(self._table_inputs, n, inputs[n]) for n in names},
             policy=self.tracking, lookback=self.lookback, now=self.now)
@@ -319,40 +304,12 @@ class TableStreams:
         return read
 
     def _pages(self, read: TableRead, client: ApiClient) -> Iterator[list[dict[str, Any]]]:
-        # as the engine's: a planned table walks the campaigns its plan reads; another
-        # per-campaign table the run's one list of the sent campaigns
-        table = read.table
-        source = table.sources[self.api_version]
-        campaigns: list[dict[str, Any]] | None = None
-        planner = self._planner
-        if source.walks_sent_campaigns and planner is not None and table.name in planner.tables:
-            read.campaigns = planner.plan(table.name, client)
-            campaigns = read.campaigns.campaigns
-            log.info("%s: campaigns: %s", table.name, read.campaigns.summary_line())
-        elif source.walks_sent_campaigns:
-            campaigns = self._sent_campaigns(client)
-        pages = self._reader.extract(table, client, read.since, campaigns=campaigns,
-                                     now=self.now, notes=read.notes, columns=read.columns)
-        if read.campaigns is not None and read.campaigns.expected:
-            return _counted(pages, read.kind_rows)
+        # the engine's walk (sync/pages.py): a planned table walks the campaigns its plan
+        # reads; another per-campaign table the run's one list of the sent campaigns
+        pages, read.campaigns = self._walk.pages(
+            read.table, client, read.since, notes=read.notes, columns=read.columns,
+            now=self.now, kind_rows=read.kind_rows, log=log)
         return pages
-
-    def _sent_campaigns(self, client: ApiClient) -> list[dict[str, Any]]:
-        # every per-campaign table walks the same sent campaigns: list them once per run
-        if self._planner is not None:
-            return self._planner.sent(client)
-        with self._lock:
-            if self._campaigns is None:
-                self._campaigns = self._reader.sent_campaigns(client)
-            return self._campaigns
-
-
-def _counted(pages: Iterator[list[dict[str, Any]]], rows: Counter[tuple[str, str]]
-             ) -> Iterator[list[dict[str, Any]]]:
-    """``pages`` as they are, counting their records per (campaign, activity kind)."""
-    for records in pages:
-        rows.update((str(r.get("campaign_id")), str(r.get("activity_type"))) for r in records)
-        yield records
 
 
 def _warn_new_fields(table: str, fields: Sequence[str], added: Mapping[str, str]) -> None:
