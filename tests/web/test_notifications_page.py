@@ -151,6 +151,29 @@ def test_a_user_sees_own_deliveries_an_admin_sees_all(
                       form_page="/notifications").status_code == 404
 
 
+def test_choices_form_takes_only_ids_the_user_may_see(
+    nweb: WebServer, nadmin: WebClient
+) -> None:
+    integration_id = add_v2_integration(nweb, "acme")
+    with nweb.plane.session() as db:
+        svc.create_user(db, "alice@example.com", "correct horse battery")
+    alice = nweb.client()
+    alice.sign_in("alice@example.com", "correct horse battery")
+    # "²" passes str.isdigit() but not int(); the other is beyond the store's integers
+    for forged in ("²", "9" * 30):
+        answer = alice.post("/notifications/choices", [
+            ("integration", forged), (f"events.{forged}", "failure"),
+        ], form_page="/notifications")
+        assert answer.status_code == 303, forged
+    # the admin's integration is not alice's to subscribe to
+    refused = alice.post("/notifications/choices", [
+        ("integration", str(integration_id)), (f"events.{integration_id}", "failure"),
+    ], form_page="/notifications")
+    assert refused.status_code == 404
+    with nweb.plane.session() as db:
+        assert db.scalars(sa.select(NotificationSubscription)).all() == []
+
+
 @pytest.mark.browser
 def test_notifications_page_in_a_browser(browser: Browser, nweb: WebServer) -> None:
     create_admin(nweb.plane)

@@ -41,6 +41,7 @@ from ctctsync.control.models import (
     Run,
     User,
 )
+from ctctsync.control.services.integrations import get_integration
 
 EVENT_LABELS: Final[dict[str, str]] = {
     "failure": "Failure",
@@ -191,10 +192,6 @@ def set_channel_enabled(db: Session, user: User, channel_id: int, enabled: bool)
 # ----------------------------------------------------------------------------- choices
 
 
-def _visible(user: User) -> sa.ColumnElement[bool]:
-    return sa.true() if user.is_admin else Integration.created_by_id == user.id
-
-
 def choices(db: Session, user: User) -> dict[int, set[str]]:
     """The user's chosen events per integration id (integrations with none are absent)."""
     rows = db.scalars(
@@ -207,11 +204,7 @@ def set_choices(db: Session, user: User, integration_id: int, events: Iterable[s
     """Choose which events of one integration notify the user; returns the choice stored.
     ``NotFound`` for an integration the user may not see; ``ValidationFailed`` for an
     unknown event."""
-    integ = db.scalar(
-        sa.select(Integration).where(Integration.id == integration_id, _visible(user))
-    )
-    if integ is None:
-        raise NotFound(f"No integration with id {integration_id}.")
+    get_integration(db, user, integration_id)  # the one visibility rule of integrations
     chosen = set(events)
     unknown = sorted(chosen - set(NOTIFICATION_EVENTS))
     if unknown:

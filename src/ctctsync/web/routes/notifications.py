@@ -123,9 +123,16 @@ def delete_channel(request: Request, db: Db, user: CurrentUser, channel_id: Chan
 @router.post("/choices")
 def save_choices(request: Request, db: Db, user: CurrentUser, form: Form) -> Response:
     """Store the ticked events of every integration the form listed."""
-    shown = [v for v in form.getlist("integration") if isinstance(v, str) and v.isdigit()]
+    # ids as the form sends them; anything else (another digit script such as "²", which
+    # str.isdigit() accepts and int() refuses, or beyond the store's integers) is no id
+    shown = [v for v in form.getlist("integration") if isinstance(v, str) and _is_id(v)]
     for raw in shown:
         picked = [v for v in form.getlist(f"events.{raw}") if isinstance(v, str)]
         notes.set_choices(db, user, int(raw), picked)
     flash(request, "Your notification choices are saved.")
     return RedirectResponse("/notifications", status_code=303)
+
+
+def _is_id(value: str) -> bool:
+    """Whether ``value`` is a row id as a form sends it (ASCII digits, 1..STORE_INT_MAX)."""
+    return value.isascii() and value.isdigit() and 1 <= int(value) <= STORE_INT_MAX
