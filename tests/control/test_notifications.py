@@ -27,10 +27,18 @@ from ctctsync.control.models import (
     Run,
     User,
 )
-from ctctsync.control.notify import MAX_ATTEMPTS, RETRY_DELAYS, SendReport, verify_signature
+from ctctsync.control.notify import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    DeliveryFailed,
+    SendReport,
+    send_email,
+    verify_signature,
+)
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.control.services import notifications as notes
+from ctctsync.errors import redact
 from ctctsync.sandbox import Sandbox
 from ctctsync.web.api import create_api_app
 
@@ -505,3 +513,15 @@ def test_the_fleet_sends_in_a_periodic_job_of_its_own(
             assert db.scalars(sa.select(NotificationDelivery.status)).one() == "sent"
     finally:
         plane.close()
+
+
+def test_the_smtp_password_is_scrubbed_once_it_is_used(tmp_path: Path, smtp: SmtpSink) -> None:
+    # the sink offers no AUTH: the sign-in fails after the password was taken in hand
+    password = "smtp-pass-" + tmp_path.name
+    settings = make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port,
+                             smtp_security="none", smtp_user="ops", smtp_password=password)
+    with pytest.raises(DeliveryFailed) as failed:
+        send_email(settings, "carol@example.com", "subject", "body")
+    assert password not in failed.value.message
+    # a server or library echoing it into a stored error or a log line gets it scrubbed
+    assert password not in redact(f"535 authentication failed for ops/{password}")

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 
 from ctctsync.control.models import NotificationDelivery
 from ctctsync.control.services.notifications import queue_digests
-from ctctsync.errors import Redactor
+from ctctsync.errors import Redactor, register_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -167,6 +167,9 @@ def send_email(settings: ControlSettings, to: str, subject: str, body: str) -> N
                 password = (
                     settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                 )
+                # the process's own secret: scrubbed from every redacted text from now on
+                # (a server or library echoing it into an error, a stored message)
+                register_secret(password or None)
                 smtp.login(settings.smtp_user, password)
             smtp.send_message(msg)
     except smtplib.SMTPRecipientsRefused:
