@@ -28,6 +28,7 @@ from ctctsync.control.models import (
     User,
 )
 from ctctsync.control.notify import (
+    LEASE_SECONDS,
     MAX_ATTEMPTS,
     RETRY_DELAYS,
     DeliveryFailed,
@@ -525,3 +526,28 @@ def test_the_smtp_password_is_scrubbed_once_it_is_used(tmp_path: Path, smtp: Smt
     assert password not in failed.value.message
     # a server or library echoing it into a stored error or a log line gets it scrubbed
     assert password not in redact(f"535 authentication failed for ops/{password}")
+
+
+def test_a_last_attempt_that_never_ended_is_given_up_not_tried_again(
+    nplane: ControlPlane, ndb: Session, carol: User, clock: ManualClock
+) -> None:
+    integ = connected(ndb, carol)
+    with webhook_receiver() as hook:
+        notes.create_channel(ndb, carol, "webhook", "ops", hook.url)
+        notes.set_choices(ndb, carol, integ.id, ["failure"])
+        run = svc.run_now(ndb, integ, carol)
+        _finish(ndb, run.id, "failed", failure_type="source", error="boom")
+        (delivery,) = _deliveries(ndb)
+        # as a sender killed during the last attempt leaves it: claimed, leased, no outcome
+        delivery.attempts = MAX_ATTEMPTS
+        delivery.last_attempt_at = clock.now()
+        delivery.next_attempt_at = clock.now() + timedelta(seconds=LEASE_SECONDS)
+        ndb.commit()
+        assert _send(nplane, ndb).sent == []  # leased: not yet
+        clock.advance(timedelta(seconds=LEASE_SECONDS))
+        report = _send(nplane, ndb)
+        assert hook.requests == [] and report.sent == [] and report.retrying == []
+    (delivery,) = _deliveries(ndb)
+    assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
+    assert delivery.next_attempt_at is None
+    assert delivery.last_error is not None and "stopped during attempt 6" in delivery.last_error

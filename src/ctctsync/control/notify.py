@@ -83,6 +83,12 @@ USER_AGENT: Final = "ctctsync-notifications/1"
 MAX_ANSWER_BYTES: Final = 65536
 """A receiver's answer is read up to this and dropped (only its status matters)."""
 
+STOPPED_MID_ATTEMPT: Final = (
+    f"the sender stopped during attempt {MAX_ATTEMPTS} of {MAX_ATTEMPTS} (crashed or was "
+    "killed before it recorded the outcome)"
+)
+"""The error of a delivery given up because its last attempt never recorded an outcome."""
+
 SIGNATURE_HEADER: Final = "X-Ctctsync-Signature"
 TIMESTAMP_HEADER: Final = "X-Ctctsync-Timestamp"
 DELIVERY_HEADER: Final = "X-Ctctsync-Delivery"
@@ -388,6 +394,14 @@ class Notifier:
             rows = list(db.scalars(query))
             claimed: list[_Claimed] = []
             for row in rows:
+                if row.attempts >= MAX_ATTEMPTS:
+                    # its last attempt's lease ran out: the sender stopped mid-attempt (a
+                    # crash, a kill). Trying again would go past the documented attempts and,
+                    # for a message that brings the sender down, loop every lease for ever.
+                    row.status, row.next_attempt_at = "failed", None
+                    row.last_error = STOPPED_MID_ATTEMPT
+                    log.warning("notification %s: given up (%s)", row.id, STOPPED_MID_ATTEMPT)
+                    continue
                 row.attempts += 1
                 row.last_attempt_at = now
                 row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
