@@ -17,10 +17,11 @@ from ctctsync.control import services as svc
 from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate, WarehouseIn
+from ctctsync.control.services import schema_view as schema_view_module
 from ctctsync.control.services.schema_view import SchemaTable, schema_view
 from ctctsync.sandbox import Sandbox
 from ctctsync.tables import tables_for
-from ctctsync.warehouse.schema import column_history
+from ctctsync.warehouse.schema import WarehouseColumns, column_history, describe_tables
 
 from .conftest import PASSWORD, make_settings
 from .drift_proxy import DriftProxy, drift_proxy
@@ -217,3 +218,28 @@ def test_column_history_from_stored_schemas() -> None:
     first, latest = column_history(rows, ["acme_contacts", "acme_lists"])
     assert first == {"acme_contacts": {"id": datetime(2026, 2, 1, 9, tzinfo=UTC), "tier": t2}}
     assert latest == {"acme_contacts": {"id": "bigint", "tier": "text"}}
+
+
+def test_the_store_is_not_held_while_the_warehouse_answers(
+    db: Session, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a slow warehouse (a PostgreSQL connect timing out) must not keep the store's write
+    # lock (SQLite: every service session begins IMMEDIATE) from the runs and the scheduler
+    integ = svc.create_integration(
+        db,
+        admin,
+        IntegrationCreate(name="acme", tables={"contact_lists": None}),  # type: ignore[arg-type]
+    )
+    held: list[bool] = []
+
+    def probe(*args: object) -> WarehouseColumns:
+        held.append(db.in_transaction())
+        return describe_tables(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(schema_view_module, "describe_tables", probe)
+    svc.get_warehouse(db)  # the settings row exists (made on first use, with a commit)
+    db.commit()
+    integ = svc.get_integration(db, admin, integ.id)  # as the page does: a read in progress
+    view = schema_view(db, integ)
+    assert held == [False]
+    assert [t.table.name for t in view.tables] == ["contact_lists"]

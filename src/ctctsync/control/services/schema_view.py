@@ -106,12 +106,13 @@ class SchemaView:
 
 def _table_view(
     table: Table,
-    integ: Integration,
+    integration: str,
+    new_columns: str,
     selection: dict[str, list[str] | None],
     wh: WarehouseColumns,
     discovered: list[DiscoveredField],
 ) -> SchemaTable:
-    name = warehouse_table_name(integ.name, table.name)
+    name = warehouse_table_name(integration, table.name)
     chosen = table.name in selection
     picked = selection.get(table.name)
     types = wh.types.get(name, {})
@@ -154,7 +155,7 @@ def _table_view(
                 warehouse_type=wh_type,
                 # a new field keeps being loaded while the policy is ``add``
                 selected=chosen
-                and (kind == "metadata" or (kind == "new_field" and integ.new_columns == "add")),
+                and (kind == "metadata" or (kind == "new_field" and new_columns == "add")),
                 required=kind == "metadata",
                 first_appeared=first.get(column),
                 new_field=by_column.get(column) if kind == "new_field" else None,
@@ -175,22 +176,26 @@ def schema_view(db: Session, integ: Integration) -> SchemaView:
     with their columns and new fields."""
     registry = tables_for("v3" if integ.api_version == "v3" else "v2")
     selection: dict[str, list[str] | None] = dict(integ.tables or {})
+    integration, new_columns = integ.name, integ.new_columns
     discovered = new_fields(db, integ)
     wcfg = warehouse_config(db)
-    db.rollback()  # hold no store lock while the warehouse answers
-    names = [warehouse_table_name(integ.name, t) for t in registry]
+    # Hold no store lock while the warehouse answers (SQLite: a service session's
+    # transaction holds the write lock). The rollback expires ``integ``, so nothing below
+    # may read it: reloading an attribute would begin a new transaction at once.
+    db.rollback()
+    names = [warehouse_table_name(integration, t) for t in registry]
     problem: str | None = None
     try:
-        wh = describe_tables(wcfg, integ.name, names)
+        wh = describe_tables(wcfg, integration, names)
     except Exception as exc:  # any driver's error: the page still shows the registry's side
         credentials = [wcfg.credentials] if wcfg.credentials is not None else []
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         problem = redact(first_line, credentials)[:300]
         wh = WarehouseColumns(found=True)
     tables = [
-        _table_view(table, integ, selection, wh, discovered.get(name, []))
+        _table_view(table, integration, new_columns, selection, wh, discovered.get(name, []))
         for name, table in registry.items()
-        if name in selection or warehouse_table_name(integ.name, name) in wh.types
+        if name in selection or warehouse_table_name(integration, name) in wh.types
         or discovered.get(name)
     ]  # fmt: skip
     # the chosen tables first, in registry order; then the ones only the warehouse keeps
