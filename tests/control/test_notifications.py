@@ -56,9 +56,15 @@ def smtp() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def nplane(
-    tmp_path: Path, clock: ManualClock, migrated_template: Path, smtp: SmtpSink
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: ManualClock,
+    migrated_template: Path,
+    smtp: SmtpSink,
 ) -> Iterator[ControlPlane]:
-    """A plane whose e-mail goes to the local SMTP server."""
+    """A plane whose e-mail goes to the local SMTP server; its store is SQLite, or
+    PostgreSQL for a test parametrized with :data:`BOTH_STORES`."""
+    store = getattr(request, "param", "sqlite")
     settings = make_settings(
         tmp_path,
         smtp_host="127.0.0.1",
@@ -66,10 +72,21 @@ def nplane(
         smtp_security="none",
         smtp_from="ctctsync@example.com",
         public_base_url="https://sync.example.com",
+        **({"database_url": request.getfixturevalue("pg_url")} if store == "postgres" else {}),
     )
-    cp = open_plane(settings, clock, migrated_template)
+    if store == "postgres":
+        cp = ControlPlane(settings, clock=clock)
+    else:
+        cp = open_plane(settings, clock, migrated_template)
     yield cp
     cp.close()
+
+
+BOTH_STORES = pytest.mark.parametrize(
+    "nplane", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+"""The event rules' and the digest's SQL (JSON choices, time comparisons, the claim's
+``FOR UPDATE SKIP LOCKED``) on both stores."""
 
 
 @pytest.fixture
@@ -222,6 +239,7 @@ def test_a_delivery_is_given_up_after_the_last_retry_or_at_once_on_a_404(
     assert json.loads(gone.requests[0].body)["text"].startswith("*ctctsync: acme's job failed*")
 
 
+@BOTH_STORES
 def test_which_runs_notify_whom(
     nplane: ControlPlane, ndb: Session, carol: User, smtp: SmtpSink, clock: ManualClock
 ) -> None:
@@ -282,6 +300,7 @@ def test_a_run_deferred_by_the_quota_notifies_once_a_day(
     assert "was deferred: today's quota is spent" in d1.body
 
 
+@BOTH_STORES
 def test_the_daily_digest_once_a_day_after_its_hour(
     nplane: ControlPlane, ndb: Session, carol: User, clock: ManualClock, smtp: SmtpSink
 ) -> None:
