@@ -19,18 +19,14 @@ process the sandbox refused a request in 3 of 6 runs; from its own process in 1 
 from __future__ import annotations
 
 import itertools
-import re
 import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -41,6 +37,7 @@ from ctctsync.control.models import Integration, Run, User
 from ctctsync.control.plane import WORKER_DIED, ControlPlane
 from ctctsync.control.schemas import IntegrationCreate
 from ctctsync.sandbox import Sandbox
+from ctctsync.sandbox.process import SandboxProcess
 from ctctsync.sandbox.testing import SMALL_SPEC
 from e2e.sync_truth import assert_matches_truth
 
@@ -71,89 +68,9 @@ VICTIM_TABLES = ("contact_lists", "contacts")
 of its contacts page, while the run still has that table to load."""
 
 
-class SandboxProcess:
-    """``python -m ctctsync.sandbox`` serving the small account (``SMALL_SPEC``) on a free
-    port, driven over its ``/_sandbox`` admin routes (docs/sandbox.md)."""
-
-    def __init__(self, log: Path) -> None:
-        spec = SMALL_SPEC
-        args = [f"--{n.replace('_', '-')}={getattr(spec, n)}" for n in SPEC_FIELDS]
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ctctsync.sandbox",
-                "--port=0",
-                f"--qps-limit={QPS}",
-                "--daily-limit=0",
-                "--token-qps-limit=0",
-                *args,
-            ],
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while "Press Ctrl-C" not in (text := log.read_text()):
-            assert self.proc.poll() is None and time.monotonic() < deadline, text
-            time.sleep(0.1)
-        self.base_url = _announced(text, r"v2 sandbox on (\S+)")
-        self.api_key = _announced(text, r"API key \(client_id\): +(\S+)")
-        self.access_token = _announced(text, r"  access token: +(\S+)")
-        self.http = httpx.Client(base_url=f"{self.base_url}/_sandbox", timeout=10)
-
-    def key_counts(self) -> dict[str, int]:
-        """The key's requests so far: ``total``, per status (``"403"``) and class."""
-        counts: dict[str, int] = self.http.get("/counters").json()["api_keys"].get(self.api_key, {})
-        return counts
-
-    def count(self, endpoint: str) -> int:
-        """Requests to ``endpoint`` (``GET /v2/contacts``) so far."""
-        row = self.http.get("/counters").json()["endpoints"].get(endpoint, {})
-        return int(row.get("total", 0))
-
-    def add_latency(self, ms: int) -> int:
-        """Every API request waits ``ms``; returns the rule's id."""
-        r = self.http.post("/faults", json={"kind": "latency", "path": "*", "latency_ms": ms})
-        assert r.status_code == 201, r.text
-        return int(r.json()["id"])
-
-    def remove_fault(self, fault_id: int) -> None:
-        assert self.http.delete(f"/faults/{fault_id}").status_code == 200
-
-    def truth(self, table: str) -> list[dict[str, Any]]:
-        """The table's truth (what :func:`assert_matches_truth` reads of a ``Sandbox``)."""
-        rows: list[dict[str, Any]] = self.http.get(f"/truth/{table}").json()
-        return rows
-
-    def stop(self) -> None:
-        self.http.close()
-        self.proc.terminate()
-        self.proc.wait(15)
-
-
-SPEC_FIELDS = (
-    "seed",
-    "contacts",
-    "lists",
-    "campaigns",
-    "activities_per_campaign",
-    "library_files",
-    "trash_files",
-    "events",
-)
-"""The account's size, as the sandbox command takes it."""
-
-
-def _announced(text: str, pattern: str) -> str:
-    found = re.search(pattern, text)
-    assert found is not None, f"{pattern!r} not in the sandbox's start lines: {text}"
-    return found.group(1)
-
-
 @pytest.fixture
 def sandbox_process(tmp_path: Path) -> Iterator[SandboxProcess]:
-    sb = SandboxProcess(tmp_path / "sandbox.log")
+    sb = SandboxProcess(tmp_path / "sandbox.log", SMALL_SPEC, QPS)
     try:
         yield sb
     finally:
