@@ -170,3 +170,35 @@ def test_run_wait_show_and_logs(
     assert "contact_lists" in logs and creds.access_token not in logs
     assert commands.integrations_resync("acme", "contact_lists", settings=settings) == 0
     assert commands.runs_show("zzzz", settings=settings) == 2
+
+
+def test_migrate_brings_the_store_to_head_once(
+    cli_settings: ControlSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ctctsync.control.database import create_store_engine, current_revisions, head_revisions
+
+    assert commands.migrate(cli_settings) == 0
+    assert "migrated from empty to" in capsys.readouterr().out
+    engine = create_store_engine(cli_settings.resolved_database_url)
+    try:
+        assert current_revisions(engine) == head_revisions()
+    finally:
+        engine.dispose()
+    assert commands.migrate(cli_settings) == 0  # the next one finds it there
+    assert "already at" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_migrate_creates_the_fleets_queue_tables(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    from ctctsync.control.fleet import job_conninfo
+
+    settings = make_settings(tmp_path, database_url=pg_url, queue="procrastinate")
+    assert commands.migrate(settings) == 0
+    assert "created procrastinate's tables" in capsys.readouterr().out
+    with psycopg.connect(job_conninfo(pg_url)) as conn:
+        row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+    assert row == (True,)

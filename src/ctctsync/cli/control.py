@@ -378,10 +378,19 @@ def worker(
     raise typer.Exit(commands.worker(concurrency=concurrency))
 
 
+def migrate() -> None:
+    """Bring the store's schema to this version (every process also does it at start): the
+    first step of an upgrade, before restarting the web process and the workers."""
+    from ctctsync.cli import control_commands as commands
+
+    raise typer.Exit(commands.migrate())
+
+
 def register(app: typer.Typer) -> None:
     """Add the control plane's commands to the main ``ctctsync`` app."""
     app.command("serve")(serve)
     app.command("worker")(worker)
+    app.command("migrate")(migrate)
     app.add_typer(integrations_app, name="integrations")
     app.add_typer(runs_app, name="runs")
     app.add_typer(users_app, name="users")

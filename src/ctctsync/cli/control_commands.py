@@ -701,6 +701,46 @@ def serve(
     return EXIT_OK
 
 
+def migrate(settings: ControlSettings | None = None) -> int:
+    """``ctctsync migrate``: bring the store's schema to this version's head (and, with
+    ``CTCTSYNC_QUEUE=procrastinate``, create procrastinate's tables), then exit.
+
+    Every process migrates at start anyway; this is the explicit step of an upgrade: run it
+    once with the new version, then restart the web process and the workers."""
+    from ctctsync.control.database import (
+        create_store_engine,
+        current_revisions,
+        head_revisions,
+        upgrade_database,
+    )
+
+    cfg = settings or ControlSettings()
+    if (problem := cfg.startup_problem()) is not None:
+        err_console.print(f"[red]Refusing to start:[/] {problem}", soft_wrap=True)
+        return EXIT_USAGE
+    engine = create_store_engine(cfg.resolved_database_url)
+    try:
+        before = current_revisions(engine)
+        ran = upgrade_database(engine)
+        jobs = False
+        if cfg.queue == "procrastinate":
+            from ctctsync.control.fleet import ensure_schema, job_conninfo
+
+            jobs = ensure_schema(job_conninfo(cfg.resolved_database_url))
+    finally:
+        engine.dispose()
+    head = ", ".join(sorted(head_revisions()))
+    where = _safe_url(cfg.resolved_database_url)
+    if ran:
+        was = ", ".join(sorted(before)) or "empty"
+        console.print(f"store {where}: migrated from {was} to {head}")
+    else:
+        console.print(f"store {where}: already at {head}")
+    if jobs:
+        console.print("created procrastinate's tables (the fleet's queue)")
+    return EXIT_OK
+
+
 def worker(settings: ControlSettings | None = None, *, concurrency: int = 2) -> int:
     """``ctctsync worker``: execute runs from the procrastinate queue until SIGTERM/SIGINT
     (running syncs end ``cancelled``, resumed from their bookmarks by the next run)."""
