@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctctsync.control import services as svc
@@ -27,6 +28,7 @@ from ctctsync.control.plane import ControlPlane
 from ctctsync.control.schemas import IntegrationCreate, IntegrationUpdate
 from ctctsync.control.services import quota
 from ctctsync.sandbox import Sandbox
+from ctctsync.sync import ProgressEvent
 from ctctsync.sync.results import parse_table_done
 
 from .conftest import make_settings, open_plane
@@ -74,7 +76,19 @@ def test_table_seconds_are_each_tables_own(
         stack.callback(cp.close)
         db = stack.enter_context(cp.session())
         user = _owner(db)
+        seen: dict[str, dict[str, int] | None] = {}
+
+        def calls_while_running(run_id: str, event: ProgressEvent) -> None:
+            if event.phase == "done":  # the heartbeat at each table's end stored them
+                with cp.session() as peek:
+                    seen[event.table] = peek.scalar(
+                        sa.select(Run.table_calls).where(Run.id == run_id))
+
+        cp.add_progress_listener(calls_while_running)
         run, took = _work(cp, db, user, sandbox)
+        # the job page can show each table's calls before the job ends
+        assert (seen["contacts"] or {}).get("contacts") == 1  # tables read ahead may be there too
+        assert seen["events"] is not None and set(seen["events"]) == set(TABLES)
         assert run.status == "succeeded"
         done = {d.table: d for d in (parse_table_done(ln.message)
                                      for ln in svc.run_logs(db, run)) if d is not None}

@@ -418,7 +418,11 @@ class RunExecutor:
 
     def _beat(self) -> None:
         with self._lock:
-            rows, calls, status = dict(self._rows), sum(self._calls.values()), dict(self._status)
+            rows, status = dict(self._rows), dict(self._status)
+            # per table too: the job page shows each table's calls while the job runs (only
+            # succeeded runs' table_calls feed estimates, so a running one's are safe here)
+            table_calls = dict(self._calls)
+        calls = sum(table_calls.values())
         with self.plane.write_engine.begin() as conn:
             updated = conn.execute(
                 sa.update(Run)
@@ -427,6 +431,7 @@ class RunExecutor:
                     heartbeat_at=self.plane.clock.now(),
                     rows=rows,
                     api_calls=calls,
+                    table_calls=table_calls,
                     table_status=status,
                 )
             ).rowcount
