@@ -257,7 +257,10 @@ class _Account:
                     "constant_contact source: no access_token (v3: or a refresh_token, or "
                     "the token_store of `ctctsync auth login`)")
             return source, None
-        problem = cli_authorization_problem(self.config)
+        problem = cli_authorization_problem(self.config, sign_in=(
+            "give the source a refresh_token (sources.constant_contact.refresh_token, or "
+            "SOURCES__CONSTANT_CONTACT__REFRESH_TOKEN), or run ctctsync auth login for the "
+            f"integration {self.config.integration!r} (its state_url this token_store)"))
         if problem is not None:
             raise ReauthorizeRequired(problem, rule=NOT_SIGNED_IN_RULE)
         keeper: TokenKeeper = cli_keeper(self.config)

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import sqlalchemy as sa
@@ -202,10 +202,16 @@ def cli_keeper(config: SyncConfig, *, http: httpx.Client | None = None) -> Token
     return TokenKeeper(cli_vault(config), oauth_app(config.source), http=http)
 
 
-def cli_authorization_problem(config: SyncConfig) -> str | None:
+CLI_SIGN_IN: Final = "run ctctsync auth login, or set CTCTSYNC_REFRESH_TOKEN"
+"""How a CLI user signs in (:func:`cli_authorization_problem`'s default advice)."""
+
+
+def cli_authorization_problem(config: SyncConfig, *, sign_in: str = CLI_SIGN_IN) -> str | None:
     """None when a CLI run of ``config`` (v3) has something to authenticate with: tokens in
-    the state store (or ``CTCTSYNC_REFRESH_TOKEN``) not marked for re-authorization; else
-    the one line that says what to do. No request is made (a preflight check)."""
+    the state store (or ``config.source.refresh_token``) not marked for re-authorization;
+    else the one line that says what to do, ``sign_in`` saying how to sign in where the
+    caller takes its refresh token from elsewhere (the dlt source's arguments). No request
+    is made (a preflight check)."""
     if not config.source.api_key.get_secret_value().strip():
         return ("Constant Contact credentials are missing: set CTCTSYNC_API_KEY (the "
                 "application's client id)")
@@ -215,12 +221,12 @@ def cli_authorization_problem(config: SyncConfig) -> str | None:
     finally:
         vault.close()
     if record is None:
-        return ("not signed in to Constant Contact (API v3): run ctctsync auth login, or set "
-                "CTCTSYNC_REFRESH_TOKEN")
+        return f"not signed in to Constant Contact (API v3): {sign_in}"
     return record.needs_reauth
 
 
 __all__ = [
+    "CLI_SIGN_IN",
     "SqlTokenVault",
     "cli_authorization_problem",
     "cli_keeper",

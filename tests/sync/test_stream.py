@@ -5,12 +5,13 @@ argument is named (never its value); building the source makes no request."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ctctsync.dlt import constant_contact
-from ctctsync.errors import ConfigError
+from ctctsync.errors import ConfigError, ReauthorizeRequired
 from ctctsync.sync.stream import TableStreams, is_incremental, plan_since
 from ctctsync.tables import TABLES, tables_for
 
@@ -91,3 +92,19 @@ def test_streams_name_the_tables_a_version_cannot_fill() -> None:
     with pytest.raises(KeyError, match="my_library_files"):
         streams.table("my_library_files")
     assert streams.table("contacts").column("id").type == "text"  # v3 ids are UUIDs
+
+
+def test_an_empty_token_store_says_how_this_source_signs_in(tmp_path: Path) -> None:
+    # the CLI's advice (CTCTSYNC_REFRESH_TOKEN) means nothing to a dlt source's user
+    source = constant_contact(api_key="client-id-123", api_version="v3",
+                              token_store=f"sqlite:///{tmp_path / 'state.db'}",
+                              base_url="http://127.0.0.1:9")
+    with pytest.raises(Exception) as refused:
+        list(source.resources["contacts"])
+    cause: BaseException | None = refused.value
+    while cause is not None and not isinstance(cause, ReauthorizeRequired):
+        cause = cause.__cause__ or cause.__context__
+    assert cause is not None, "a ReauthorizeRequired names the problem"
+    message = str(cause)
+    assert "SOURCES__CONSTANT_CONTACT__REFRESH_TOKEN" in message
+    assert "ctctsync auth login" in message and "CTCTSYNC_REFRESH_TOKEN" not in message
