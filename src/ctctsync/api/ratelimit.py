@@ -23,14 +23,14 @@ arrive within one second of the 1st. The rule that cannot be fooled by that dela
 grant until its answer is in (:meth:`RateLimiter.done`; the server has counted it by then,
 whatever the delays), or at most ``send_delay_bound`` seconds (default 1 s,
 :data:`DEFAULT_SEND_DELAY_BOUND`) when no answer comes (a killed process, a hung
-connection). A call may be granted only while fewer than ``floor(qps)`` holds ended within
-the last ``window = floor(qps) / qps`` seconds (+ 5 ms of slack). Proof sketch: take any
-``floor(qps) + 1`` arrivals within one second and the call among them granted last, at
-``g``; every other one was granted before ``g`` and arrived before its hold ended, so an
-ended-before-``g - window`` hold would put its arrival more than a window before ours (which
-is after ``g``); hence all of them were counted at ``g``, and ``g`` was refused. Only the
-ordering "grant before arrival before answer" is used, not any clock of the server. The cost
-is the answer's latency: ``floor(qps)`` calls per ``window + latency``, i.e. no cost while
+connection). A call may be granted only while fewer than ``floor(qps)`` holds are still on
+or ended within the last ``window = floor(qps) / qps`` seconds (+ 5 ms of slack). Proof
+sketch: take any ``floor(qps) + 1`` arrivals within one second and the call among them
+granted last, at ``g``; every other one was granted before ``g`` and arrived before its hold
+ended, so an ended-before-``g - window`` hold would put its arrival more than a window before
+ours (which is after ``g``); hence all of them were counted at ``g``, and ``g`` was refused.
+Only the ordering "grant before arrival before answer" is used, not any clock of the server.
+The cost is the answer's latency: ``floor(qps)`` calls per ``window + latency``, i.e. no cost while
 answers come within the 3 % margin of the spacing (30 ms at 4 qps); the booked spacing
 widens by the recent latency (:func:`slot_spacing`) so the schedule does not outrun the hold
 rule. With ``send_delay_bound = 0`` the rule is the old "actual send times" check.
