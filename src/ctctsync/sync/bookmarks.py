@@ -26,6 +26,13 @@ from ctctsync.tables import Table
 from ctctsync.warehouse.loader import Disposition
 
 
+def is_incremental(table: Table) -> bool:
+    """Whether ``table`` is read from a bookmark and merged by key; otherwise it is read whole
+    on every run and replaces its previous rows (full tables, and ``read_whole`` ones). Only
+    such a table has a bookmark worth holding back when a read misses rows."""
+    return table.replication == "incremental" and not table.read_whole
+
+
 @dataclass(frozen=True)
 class ReadPlan:
     """How one table is read and loaded in this run."""

@@ -41,7 +41,7 @@ from ctctsync.errors import (
     redact,
 )
 from ctctsync.state import SWITCH_MARKER, Bookmark, StateStore
-from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.bookmarks import ReadPlan, is_incremental, plan_read
 from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.events import EVENT_TABLES, EventRun, event_reader, plan_events
@@ -641,7 +641,8 @@ class _Engine:
         run re-reads the window; the merge absorbs the overlap). Losses that are gone for
         good (a campaign deleted during the run) warn but let the bookmark move."""
         tr.warnings = run.notes.messages()
-        tr.bookmark_held = run.table.replication == "incremental" and run.notes.hold_bookmark
+        # the read layer's rule too (sync/stream.py): a table read whole has nothing to hold
+        tr.bookmark_held = is_incremental(run.table) and run.notes.hold_bookmark
         for warning in tr.warnings:
             self.log.warning("%s: %s", run.table.name, warning)
         if tr.bookmark_held:

@@ -53,7 +53,7 @@ from ctctsync.config import (
 )
 from ctctsync.errors import Redactor
 from ctctsync.state import Bookmark
-from ctctsync.sync.bookmarks import ReadPlan, plan_read
+from ctctsync.sync.bookmarks import ReadPlan, is_incremental, plan_read
 from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.sync.engine import make_client
 from ctctsync.sync.pages import BATCH_ROWS, CampaignWalk, rebatch, short_reads
@@ -69,12 +69,6 @@ Ledger = Mapping[str, Mapping[str, Any]]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def is_incremental(table: Table) -> bool:
-    """Whether ``table`` is read from a bookmark and merged by key; otherwise it is read whole
-    on every run and replaces its previous rows (full tables, and ``read_whole`` ones)."""
-    return table.replication == "incremental" and not table.read_whole
 
 
 def plan_since(
