@@ -463,8 +463,9 @@ FOCUSED = """() => {
     shown: outline || ring,
   };
 }"""
-TABS = 25
-"""Tab presses per page for the focus check (the nav, then the page's first controls)."""
+TABS = 400
+"""At most this many Tab presses a page for the focus check: it stops when the focus leaves
+the page, so every focusable element is checked (the edit page has ~200)."""
 
 
 def focus_problems(page: Page) -> list[str]:
