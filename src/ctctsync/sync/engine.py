@@ -27,7 +27,7 @@ import pyarrow as pa
 from ctctsync.api import ApiClient, RetryPolicy, fingerprint, limiter_for
 from ctctsync.api.cancel import Cancelled, StopCheck
 from ctctsync.api.client import RetryStats
-from ctctsync.api.readers import READERS_BY_VERSION, can_scan
+from ctctsync.api.readers import READERS_BY_VERSION
 from ctctsync.api.readnotes import ReadNotes
 from ctctsync.config import SourceConfig, SyncConfig, config_error
 from ctctsync.errors import (
@@ -42,7 +42,7 @@ from ctctsync.errors import (
 )
 from ctctsync.state import SWITCH_MARKER, Bookmark, StateStore
 from ctctsync.sync.bookmarks import ReadPlan, is_incremental, plan_read
-from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
+from ctctsync.sync.campaigns import PLANNED, TableInputs, TablePlan
 from ctctsync.sync.drift import DriftReport
 from ctctsync.sync.events import EVENT_TABLES, EventRun, event_reader, plan_events
 from ctctsync.sync.pages import BATCH_ROWS, CampaignWalk, rebatch, short_reads
@@ -441,7 +441,12 @@ class _Engine:
         """
         failure: _Failure | None = None
         ahead: dict[str, _TableRun] = {}
-        self._walk.planner = self._plan_campaigns(names, refresh)
+        cfg = self.config
+        self._walk.plan_campaigns(
+            {n: cfg.table(n) for n in names},
+            lambda n: functools.partial(self._campaign_inputs, n, n in refresh),
+            policy=cfg.tracking, lookback=cfg.lookback, now=self.now,
+            recheck_all=self._recheck_campaigns)
 
         def begin_ahead(after: int) -> None:
             if not self._own_clients or self._stopping():
@@ -477,27 +482,6 @@ class _Engine:
                 if result.tables[name].status == "skipped":
                     result.tables[name].status = "cancelled"
         return failure
-
-    def _plan_campaigns(
-        self, names: Sequence[str], refresh: frozenset[str]
-    ) -> CampaignRun | None:
-        """The run's campaign planner for its planned tables (none when the version has no
-        ``scan_campaigns``: every campaign is then read as before)."""
-        if not can_scan(self._reader):
-            return None
-        version = self.config.source.api_version
-        planned = [n for n in names if n in PLANNED
-                   and self.config.table(n).sources[version].walks_sent_campaigns]
-        if not planned:
-            return None
-        return CampaignRun(
-            self._reader,
-            {n: functools.partial(self._campaign_inputs, n, n in refresh) for n in planned},
-            policy=self.config.tracking,
-            lookback=self.config.lookback,
-            now=self.now,
-            recheck_all=self._recheck_campaigns,
-        )
 
     def _campaign_inputs(self, name: str, full_refresh: bool) -> TableInputs:
         """What the planner needs of a planned table: its ledger, and whether it is read

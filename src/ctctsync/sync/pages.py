@@ -1,8 +1,8 @@
 """A table's pages in a run, the one implementation the engine (:mod:`ctctsync.sync.engine`)
-and the read layer (:mod:`ctctsync.sync.stream`) share: which sent campaigns a per-campaign
-table walks, the records counted per campaign and kind for the campaign planner, the
-planner's short-read check, and mapped pages cut into batches of about :data:`BATCH_ROWS`
-rows.
+and the read layer (:mod:`ctctsync.sync.stream`) share: which tables the campaign planner
+plans, which sent campaigns a per-campaign table walks, the records counted per campaign and
+kind for the planner, its short-read check, and mapped pages cut into batches of about
+:data:`BATCH_ROWS` rows.
 
 What differs between the two stays with them: the engine prefetches pages on a helper
 thread, reports progress, prunes and keeps bookmarks in its state store; the read layer
@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from ctctsync.api.client import ApiClient
-from ctctsync.api.readers import VersionReader
+from ctctsync.api.readers import VersionReader, can_scan
 from ctctsync.api.readnotes import ReadNotes
-from ctctsync.sync.campaigns import CampaignRun, TablePlan
+from ctctsync.config import TrackingPolicy
+from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
 from ctctsync.tables import ApiVersion, Table
 
 Page = list[dict[str, Any]]
@@ -54,6 +55,31 @@ class CampaignWalk:
         """The run's campaign planner, once the run made one (``sync.campaigns``)."""
         self._sent: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
+
+    def plan_campaigns(
+        self,
+        tables: Mapping[str, Table],
+        inputs: Callable[[str], Callable[[], TableInputs]],
+        *,
+        policy: TrackingPolicy,
+        lookback: timedelta,
+        now: Callable[[], datetime],
+        recheck_all: bool = False,
+    ) -> frozenset[str]:
+        """Make the run's campaign planner for those of ``tables`` it plans: the
+        per-campaign tables that walk the sent campaigns, when the version can scan them
+        (otherwise every campaign is read, since the table's bookmark). ``inputs(name)``
+        makes a planned table's ledger and read window when the planner first needs them.
+        Returns the tables planned."""
+        if not can_scan(self._reader):
+            return frozenset()
+        names = [n for n, t in tables.items()
+                 if n in PLANNED and t.sources[self._version].walks_sent_campaigns]
+        if names:
+            self.planner = CampaignRun(self._reader, {n: inputs(n) for n in names},
+                                       policy=policy, lookback=lookback, now=now,
+                                       recheck_all=recheck_all)
+        return frozenset(names)
 
     def sent(self, client: ApiClient) -> list[dict[str, Any]]:
         """The run's one list of the sent campaigns (the planner's, when there is one: it

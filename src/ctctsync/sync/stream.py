@@ -43,7 +43,7 @@ from typing import Any
 import pyarrow as pa
 
 from ctctsync.api.client import ApiClient
-from ctctsync.api.readers import READERS_BY_VERSION, can_scan
+from ctctsync.api.readers import READERS_BY_VERSION
 from ctctsync.api.readnotes import ReadNotes
 from ctctsync.config import (
     DEFAULT_HISTORY_START,
@@ -54,7 +54,7 @@ from ctctsync.config import (
 from ctctsync.errors import Redactor
 from ctctsync.state import Bookmark
 from ctctsync.sync.bookmarks import ReadPlan, is_incremental, plan_read
-from ctctsync.sync.campaigns import PLANNED, CampaignRun, TableInputs, TablePlan
+from ctctsync.sync.campaigns import PLANNED, TableInputs, TablePlan
 from ctctsync.sync.engine import make_client
 from ctctsync.sync.pages import BATCH_ROWS, CampaignWalk, rebatch, short_reads
 from ctctsync.sync.rows import KeyDeduper, MapContext, OnNewFields, RowMapper
@@ -258,18 +258,11 @@ class TableStreams:
         them), and only the tracking whose counts moved is read. Each maker is called once,
         at that first read. Returns the tables planned (none when the version cannot scan).
         Call it before :meth:`read`, with every planned table the run will read."""
-        if not can_scan(self._reader):
-            return frozenset()
-        version = self.api_version
-        names = [n for n in inputs if n in PLANNED and n in self.tables
-                 and self.tables[n].sources[version].walks_sent_campaigns]
-        if not names:
-            return frozenset()
-        self._walk.planner = CampaignRun(
-            self._reader,
-            {n: functools.partial(self._table_inputs, n, inputs[n]) for n in names},
+        tables = self.tables
+        return self._walk.plan_campaigns(
+            {n: tables[n] for n in inputs if n in tables},
+            lambda n: functools.partial(self._table_inputs, n, inputs[n]),
             policy=self.tracking, lookback=self.lookback, now=self.now)
-        return frozenset(names)
 
     def _table_inputs(self, name: str, make: Callable[[], LedgerInputs]) -> TableInputs:
         given = make()
