@@ -158,12 +158,12 @@ def test_job_stopped_by_the_quota_is_one_notice(web: WebServer, acme: tuple[int,
     assert "2 tables finished before it (1,256 rows) are kept" in html
     tables = html[html.index('id="job-tables"'):]
     contacts = tables[tables.index('data-table="contacts"'):]
-    assert '<td class="num calls">180</td>' in contacts
-    assert '<td class="num seconds">212.4 s</td>' in contacts
-    assert '<td class="num retries">4</td>' in contacts
+    assert '<td class="num calls" data-label="API calls">180</td>' in contacts
+    assert '<td class="num seconds" data-label="Duration">212.4 s</td>' in contacts
+    assert '<td class="num retries" data-label="Retries">4</td>' in contacts
     tracking = tables[tables.index('data-table="contact_tracking"'):]
     assert "Stopped (daily quota)" in tracking and "Failed" not in tracking[:400]
-    assert '<td class="num seconds">—</td>' in tracking
+    assert '<td class="num seconds" data-label="Duration">—</td>' in tracking
 
 
 def test_run_now_with_the_quota_spent_asks_first(web: WebServer, acme: tuple[int, str]) -> None:
@@ -269,12 +269,14 @@ def test_status_pages_in_chromium(
     phone.goto(details)
     phone.click("#run-now")
     phone.click("#run-when-quota-allows")
-    expect(phone.locator("#job-message")).to_have_attribute("data-message", "queued")
+    # not "it starts as soon as a worker is free": the spent quota will defer it
+    expect(phone.locator("#job-message")).to_have_attribute("data-message", "queued_for_quota")
+    expect(phone.locator("#job-message")).to_contain_text("would make no call")
     # no flash to outlive the state: the only message is the state's
     expect(phone.locator(".flash:not(.state-message)")).to_have_count(0)
     fits(phone, "job-queued-phone")
     phone.goto(details)
-    expect(phone.locator("#state-reason")).to_have_attribute("data-message", "queued")
+    expect(phone.locator("#state-reason")).to_have_attribute("data-message", "queued_for_quota")
     region = phone.locator(".table-scroll:has(#jobs)")
     scroll_width = region.evaluate("el => el.scrollWidth - el.clientWidth")
     assert scroll_width > 50, scroll_width  # the Jobs table is wider than the phone

@@ -45,6 +45,10 @@ RESET = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
         pytest.param(replace(PENDING, job_status="queued"), "queued", "info",
                      "A job is queued: it starts as soon as a worker is free. The integration "
                      "becomes Active once a job has loaded data.", None, id="pending-queued"),
+        pytest.param(replace(ACTIVE, job_status="queued", quota_spent_until=RESET),
+                     "queued_for_quota", "notice", "A job is queued, but the API key's daily "
+                     "quota is spent: it waits until the quota resets at", RESET,
+                     id="queued-quota-spent"),
         pytest.param(replace(ACTIVE, job_status="running"), "running", "info",
                      "A job is running now.", None, id="active-running"),
         pytest.param(replace(ACTIVE, job_status="deferred", job_resume_at=RESET), "deferred",
@@ -106,6 +110,10 @@ FINISHED = NOW - timedelta(minutes=1)
     [
         pytest.param(JobFacts("queued"), "queued", "info",
                      "Queued: it starts as soon as a worker is free.", id="queued"),
+        pytest.param(JobFacts("queued", guard_reason="next run at 00:00 UTC: today's quota "
+                              "is spent"), "queued_for_quota", "notice",
+                     "Queued, but the API quota guard will defer it when a worker takes it: "
+                     "next run at 00:00 UTC", id="queued-but-the-quota-is-spent"),
         pytest.param(JobFacts("queued", cancel_requested=True), "cancelling", "info",
                      "Cancelling", id="queued-cancelling"),
         pytest.param(JobFacts("running", started_at=NOW), "running", "info", "Running since",

@@ -84,10 +84,15 @@ def _blocked(f: IntegrationFacts) -> Message | None:
     return None
 
 
-def _in_flight(f: IntegrationFacts, becomes: str) -> Message | None:
+def _in_flight(f: IntegrationFacts, becomes: str, now: datetime) -> Message | None:
     """A job not finished yet speaks for the integration."""
     if f.job_status == "running":
         return Message("info", "A job is running now." + becomes, kind="running")
+    spent = f.quota_spent_until is not None and f.quota_spent_until > now
+    if f.job_status == "queued" and spent:
+        return Message("notice", "A job is queued, but the API key's daily quota is spent: it "
+                       "waits until the quota resets at", f.quota_spent_until, "." + becomes,
+                       kind="queued_for_quota")
     if f.job_status == "queued":
         return Message("info", "A job is queued: it starts as soon as a worker is free."
                        + becomes, kind="queued")
@@ -123,7 +128,7 @@ def integration_message(f: IntegrationFacts, now: datetime) -> Message:
     applies -- blocked (someone must act), a job in flight, the schedule."""
     becomes = (" The integration becomes Active once a job has loaded data."
                if f.state == "pending" else "")
-    return _blocked(f) or _in_flight(f, becomes) or _scheduled(f, now)
+    return _blocked(f) or _in_flight(f, becomes, now) or _scheduled(f, now)
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,9 @@ class JobFacts:
     finished_at: datetime | None = None
     resume_at: datetime | None = None
     defer_reason: str | None = None
+    guard_reason: str | None = None
+    """Why the quota guard would defer a queued job if a worker took it now (None: it
+    would start): ``services.quota.admit``'s reason."""
     tables_done: int = 0
     """Tables that finished (their data committed)."""
     rows: int = 0
@@ -147,6 +155,10 @@ def _waiting(f: JobFacts) -> Message:
         if f.cancel_requested:
             return Message("info", "Cancelling: the job is stopped before it starts.",
                            kind="cancelling")
+        if f.guard_reason is not None:
+            # not "it starts as soon as a worker is free": the guard will not let it
+            return Message("notice", f"Queued, but the API quota guard will defer it when a "
+                           f"worker takes it: {f.guard_reason}.", kind="queued_for_quota")
         return Message("info", "Queued: it starts as soon as a worker is free.", kind="queued")
     reason = f.defer_reason or "today's API quota will not cover this job"
     if f.resume_at is None:

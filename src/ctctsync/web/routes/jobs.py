@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ctctsync.control import services as svc
 from ctctsync.control.errors import ServiceError
 from ctctsync.control.models import Run, RunLog
+from ctctsync.control.services import quota
 from ctctsync.sync.results import TableDone, parse_table_done
 from ctctsync.tables import TABLES
 from ctctsync.web.deps import CurrentUser, Db, LogSeq, RunId
@@ -63,9 +64,16 @@ def tables_done(lines: list[RunLog]) -> dict[str, TableDone]:
     return found
 
 
-def _message(run: Run) -> Message:
+def _message(db: Db, run: Run) -> Message:
     tables_done_ = sum(1 for s in run.table_status.values() if s == "succeeded")
+    guard = None
+    if run.status == "queued" and not run.cancel_requested:
+        # what the claim will decide, so the page does not promise a start it will not get
+        guard = quota.admit(db, run.integration, trigger=run.trigger,
+                            tables=run.tables_requested, full_refresh=run.full_refresh,
+                            run_id=run.id).reason
     return job_message(JobFacts(
+        guard_reason=guard,
         status=run.status,
         error=run.error,
         cancel_requested=run.cancel_requested,
@@ -84,13 +92,13 @@ def _waits_for_quota(run: Run) -> bool:
     return run.status == "deferred"
 
 
-def _ctx(run: Run, lines: list[RunLog]) -> dict[str, Any]:
+def _ctx(db: Db, run: Run, lines: list[RunLog]) -> dict[str, Any]:
     return {
         "section": "integrations",
         "run": run,
         "integ": run.integration,
         "tables": _table_rows(run, tables_done(lines)),
-        "message": _message(run),
+        "message": _message(db, run),
     }
 
 
@@ -99,7 +107,7 @@ def job_page(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> Resp
     """Status, timing, rows per table, API calls, the error, and the process log."""
     run = svc.get_run(db, user, run_id)
     lines = svc.run_logs(db, run, 0, limit=LOG_FIRST_PAGE)
-    ctx = _ctx(run, lines)
+    ctx = _ctx(db, run, lines)
     ctx["lines"] = lines
     ctx["last_seq"] = lines[-1].seq if lines else 0
     ctx["log_follow"] = (not run.finished and not _waits_for_quota(run)) or (
@@ -114,7 +122,7 @@ def job_summary(request: Request, db: Db, user: CurrentUser, run_id: RunId) -> R
     run = svc.get_run(db, user, run_id)
     headers = {"X-Poll-Done": "1"} if run.finished or _waits_for_quota(run) else {}
     lines = svc.run_logs(db, run, 0, limit=LOG_FIRST_PAGE)
-    return render(request, "jobs/_summary.html", _ctx(run, lines), headers=headers)
+    return render(request, "jobs/_summary.html", _ctx(db, run, lines), headers=headers)
 
 
 @router.get("/{run_id}/log")
