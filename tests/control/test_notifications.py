@@ -570,3 +570,22 @@ def test_a_last_attempt_that_never_ended_is_given_up_not_tried_again(
     assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
     assert delivery.next_attempt_at is None
     assert delivery.last_error is not None and "stopped during attempt 6" in delivery.last_error
+
+
+def test_a_deactivated_user_s_pending_deliveries_are_not_sent(
+    nplane: ControlPlane, ndb: Session, carol: User
+) -> None:
+    integ = connected(ndb, carol)
+    with webhook_receiver() as hook:
+        notes.create_channel(ndb, carol, "webhook", "ops", hook.url)
+        notes.set_choices(ndb, carol, integ.id, ["failure"])
+        run = svc.run_now(ndb, integ, carol)
+        _finish(ndb, run.id, "failed", failure_type="source", error="boom")
+        admin = svc.get_user(ndb, 1)
+        assert admin is not None
+        svc.deactivate_user(ndb, admin, carol.id)
+        report = _send(nplane, ndb)
+        assert hook.requests == [] and report.sent == [] and len(report.failed) == 1
+    (delivery,) = _deliveries(ndb)
+    assert (delivery.status, delivery.last_error) == (
+        "failed", "the channel's owner is deactivated")

@@ -296,6 +296,7 @@ class _Claimed:
     kind: str
     target_encrypted: str
     enabled: bool
+    owner_active: bool
     event: str
     subject: str
     body: str
@@ -413,6 +414,7 @@ class Notifier:
                         kind=channel.kind,
                         target_encrypted=channel.target_encrypted,
                         enabled=channel.enabled,
+                        owner_active=row.user.is_active,
                         event=row.event,
                         subject=row.subject,
                         body=row.body,
@@ -430,6 +432,9 @@ class Notifier:
             secrets = tuple(v for v in target.values() if v)
             if not claimed.enabled:
                 raise DeliveryFailed("the channel is turned off", retry=False)
+            if not claimed.owner_active:
+                # deactivating someone stops what they would still receive, retries included
+                raise DeliveryFailed("the channel's owner is deactivated", retry=False)
             # the process log scrubs the target while it is in use (a library's log line)
             with Redactor(secrets).in_use():
                 self._send(claimed, target)
