@@ -32,6 +32,17 @@ class SmtpSink:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     """(MAIL FROM, RCPT TOs) of each message."""
     received: threading.Event = field(default_factory=threading.Event)
+    rcpt_answers: list[str] = field(default_factory=list)
+    """Answers to the next RCPT TO commands, in order (then each recipient is accepted)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        """aiosmtpd's hook: refuse as told, else accept the recipient."""
+        if self.rcpt_answers:
+            return self.rcpt_answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """aiosmtpd's hook: keep the message."""

@@ -589,3 +589,25 @@ def test_a_deactivated_user_s_pending_deliveries_are_not_sent(
     (delivery,) = _deliveries(ndb)
     assert (delivery.status, delivery.last_error) == (
         "failed", "the channel's owner is deactivated")
+
+
+def test_a_greylisted_recipient_is_tried_again_a_refused_one_given_up(
+    nplane: ControlPlane, ndb: Session, carol: User, smtp: SmtpSink, clock: ManualClock
+) -> None:
+    integ = connected(ndb, carol)
+    notes.create_channel(ndb, carol, "email", "me", "carol@example.com")
+    notes.set_choices(ndb, carol, integ.id, ["failure", "recovery"])
+    smtp.rcpt_answers = ["450 4.2.0 Greylisted, try again later"]
+    run = svc.run_now(ndb, integ, carol)
+    _finish(ndb, run.id, "failed", failure_type="source", error="boom")
+    first = _send(nplane, ndb)
+    (delivery,) = _deliveries(ndb)
+    assert first.retrying == [delivery.id] and smtp.messages == []
+    assert delivery.last_error is not None and "refused the recipient" in delivery.last_error
+    assert "(answer 450)" in delivery.last_error
+    clock.advance(RETRY_DELAYS[0])
+    assert _send(nplane, ndb).sent == [delivery.id] and len(smtp.messages) == 1
+    # "no such user" is final
+    smtp.rcpt_answers = ["550 5.1.1 No such user"]
+    _finish(ndb, svc.run_now(ndb, integ, carol).id, "succeeded")
+    assert len(_send(nplane, ndb).failed) == 1 and len(smtp.messages) == 1

@@ -178,8 +178,15 @@ def send_email(settings: ControlSettings, to: str, subject: str, body: str) -> N
                 register_secret(password or None)
                 smtp.login(settings.smtp_user, password)
             smtp.send_message(msg)
-    except smtplib.SMTPRecipientsRefused:
-        raise DeliveryFailed(f"{where} refused the recipient address", retry=False) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        # a 4xx refusal is "not now" (greylisting, a full mailbox): retried like any 4xx;
+        # a 5xx one (no such user) is final
+        codes = sorted({code for code, _text in exc.recipients.values()})
+        temporary = bool(codes) and all(400 <= code < 500 for code in codes)
+        answer = f" (answer {', '.join(map(str, codes))})" if codes else ""
+        raise DeliveryFailed(
+            f"{where} refused the recipient address{answer}", retry=temporary
+        ) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryFailed(
             f"{where} refused the sign-in (answer {exc.smtp_code}); check CTCTSYNC_SMTP_USER "
