@@ -18,7 +18,8 @@ Each visit, at each size, in Debian's Chromium:
 - no link, button, form control, summary, focusable region or table cell is cut off by an
   ancestor that hides its overflow, nor lies outside the viewport's width, unless a
   scrollable region on the way can scroll to it (the region then counts in its place);
-- no text of a form lies over one of its controls (the field grids);
+- no text of a form lies over one of its controls (the field grids), no two labels of a
+  chart overlap;
 - every form control has a label (``<label>``, ``aria-label`` or ``aria-labelledby``).
 
 At desktop size it also tabs through each page and checks that whatever takes the keyboard
@@ -435,6 +436,18 @@ LAYOUT = r"""() => {
       }
     }
   }
+  // a chart's labels: no two texts of one SVG overlap (tick labels against axis titles)
+  for (const svg of document.querySelectorAll('svg')) {
+    const texts = [...svg.querySelectorAll('text')].filter(shown);
+    texts.forEach((a, i) => texts.slice(i + 1).forEach(b => {
+      const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+      if (w > 1 && h > 1) {
+        out.overlaps.push(`chart text "${a.textContent}" over "${b.textContent}"`);
+      }
+    }));
+  }
   for (const c of document.querySelectorAll(CONTROLS)) {
     if (['submit', 'button', 'reset', 'image'].includes(c.type)) continue;
     if (!c.getClientRects().length) continue;  // not rendered (a hidden username for managers)
@@ -555,7 +568,7 @@ def test_every_page_at_desktop_and_phone_sizes(
             if layout["overflow"] > 1:
                 problems.append(f"{label}: the page is {layout['overflow']}px too wide")
             problems += [f"{label}: {item}" for item in layout["clipped"]]
-            problems += [f"{label}: text over a control: {item}" for item in layout["overlaps"]]
+            problems += [f"{label}: overlap: {item}" for item in layout["overlaps"]]
             problems += [f"{label}: no label: {item}" for item in layout["unlabelled"]]
             problems += [f"{label}: {e}" for e in errors]
             if width > 1000:

@@ -29,10 +29,12 @@ phones (the page shows one of them), so labels stay ~11 px high at either size i
 shrinking to half on a phone."""
 HEIGHT: Final = 250
 LEFT: Final = 54
-RIGHT: Final = 54
+RIGHT: Final = 66
 TOP: Final = 16
 BOTTOM: Final = 40
-"""Height and margins (axis labels live in the margins), in SVG units."""
+"""Height and margins (axis labels live in the margins), in SVG units. The right margin
+holds a duration tick ("2.5 min", ~42 units at 11 px) and, beyond it, the rotated Duration
+label."""
 
 
 @dataclass(frozen=True)
@@ -214,13 +216,13 @@ def history_chart(
         x = x_of(day)
         parts.append(f'<line class="tick-mark" x1="{x:.1f}" y1="{base}" x2="{x:.1f}" '
                      f'y2="{base + 4}"/>')
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{base + 16}" text-anchor="middle">'
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{base + 18}" text-anchor="middle">'
                      f'{day:%b %d}</text>')
     parts.append(f'<text class="axis-label rows" x="12" y="{TOP + plot_h / 2:.1f}" '
                  f'text-anchor="middle" transform="rotate(-90 12 {TOP + plot_h / 2:.1f})">'
                  'Rows</text>')
-    parts.append(f'<text class="axis-label secs" x="{width - 10}" y="{TOP + plot_h / 2:.1f}" '
-                 f'text-anchor="middle" transform="rotate(90 {width - 10} '
+    parts.append(f'<text class="axis-label secs" x="{width - 8}" y="{TOP + plot_h / 2:.1f}" '
+                 f'text-anchor="middle" transform="rotate(90 {width - 8} '
                  f'{TOP + plot_h / 2:.1f})">Duration</text>')
     parts.append(f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" '
                  'text-anchor="middle">Job finished (UTC)</text>')
