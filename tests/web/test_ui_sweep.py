@@ -17,7 +17,8 @@ Each visit, at each size, in Debian's Chromium:
 - the document does not scroll sideways (``scrollWidth <= clientWidth + 1``);
 - no link, button, form control, summary, focusable region or table cell is cut off by an
   ancestor that hides its overflow, nor lies outside the viewport's width, unless a
-  scrollable region on the way can scroll to it (the region then counts in its place);
+  scrollable region on the way can scroll to it (the region then counts in its place), and
+  no card's content is wider than the card;
 - no text of a form lies over one of its controls (the field grids), no two labels of a
   chart overlap;
 - every form control has a label (``<label>``, ``aria-label`` or ``aria-labelledby``).
@@ -411,6 +412,12 @@ LAYOUT = r"""() => {
       problem = `outside the viewport (${Math.round(box.left)}..${Math.round(box.right)} of ${vw})`;
     }
     if (problem) out.clipped.push(`${name(el)}: ${problem}`);
+  }
+  // a card's content stays inside the card (unless the card scrolls it)
+  for (const card of document.querySelectorAll('.card')) {
+    if (!shown(card) || scrolls(getComputedStyle(card).overflowX)) continue;
+    const over = card.scrollWidth - card.clientWidth;
+    if (over > 1) out.clipped.push(`${name(card).slice(0, 60)}: content ${over}px wider than the card`);
   }
   const CONTROLS = 'input:not([type=hidden]), select, textarea';
   for (const form of document.querySelectorAll('form')) {
