@@ -417,7 +417,9 @@ LAYOUT = r"""() => {
   for (const card of document.querySelectorAll('.card')) {
     if (!shown(card) || scrolls(getComputedStyle(card).overflowX)) continue;
     const over = card.scrollWidth - card.clientWidth;
-    if (over > 1) out.clipped.push(`${name(card).slice(0, 60)}: content ${over}px wider than the card`);
+    if (over > 1) {
+      out.clipped.push(`${name(card).slice(0, 60)}: content ${over}px wider than the card`);
+    }
   }
   const CONTROLS = 'input:not([type=hidden]), select, textarea';
   for (const form of document.querySelectorAll('form')) {
