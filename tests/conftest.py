@@ -153,6 +153,13 @@ LONG_TESTS = (
     # 7 timed out at load 19 and 27 waiting for runs: too long and too load-bound for the
     # slow lane (< ~60 s).
     "tests/control/test_fleet_scale.py::test_three_workers_thirty_integrations_one_key_then_a_killed_worker",
+    # issue 13's heaviest checks, each building its own venv of a third-party program: real
+    # Meltano on the docs project (150-195 s), MeltanoLabs target-postgres (~127 s) and
+    # singer-tools' checker (~66 s). The default run keeps the tap -> target-jsonl ones and
+    # the wheel-in-a-fresh-venv test (tests/test_package.py).
+    "tests/e2e/test_meltano.py::test_the_docs_meltano_project_loads_the_account_then_only_changes",
+    "tests/e2e/test_tap_target.py::test_tap_into_target_postgres_equals_the_truth_and_upserts_the_changes",
+    "tests/e2e/test_tap_target.py::test_singer_check_tap_accepts_the_output_and_the_run_from_its_state",
 )
 
 

@@ -159,3 +159,28 @@ def as_form(items: list[tuple[str, str]]) -> dict[str, list[str]]:
 def create_admin(plane: ControlPlane) -> None:
     with plane.session() as db:
         svc.create_user(db, ADMIN_EMAIL, ADMIN_PASSWORD, is_admin=True)
+
+
+# Document coordinates of the first element matching a selector, scrolled into view.
+_ELEMENT_BOX = """selector => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  el.scrollIntoView({block: 'nearest', inline: 'nearest'});
+  const r = el.getBoundingClientRect();
+  return {x: r.left + window.scrollX, y: r.top + window.scrollY,
+          width: Math.max(1, r.width), height: Math.max(1, r.height)};
+}"""
+
+
+def region_screenshot(page: Any, selector: str, path: Path) -> None:
+    """Save a screenshot of one element's box as the page draws it at this moment.
+
+    Why not ``locator.screenshot``: the details and job pages replace their live regions
+    (Jobs, Tables, the budget box) on every 1.5 s poll, and a locator screenshot waits for
+    the element to be stable, then fails with "Element is not attached to the DOM" when a
+    poll replaced it in between (seen in CI under load). A clip of the whole page has no
+    element to lose.
+    """
+    box = page.evaluate(_ELEMENT_BOX, selector)
+    assert box is not None, f"nothing matches {selector!r} on {page.url}"
+    page.screenshot(path=str(path), clip=box, full_page=True)

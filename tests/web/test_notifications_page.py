@@ -18,7 +18,7 @@ from control.notify_helpers import SmtpSink, smtp_server, webhook_receiver
 from ctctsync.control import services as svc
 from ctctsync.control.models import NotificationDelivery, NotificationSubscription
 from ctctsync.control.notify import verify_signature
-from web.helpers import WebClient, WebServer, create_admin
+from web.helpers import WebClient, WebServer, create_admin, region_screenshot
 from web.test_browser_flow import SCREENSHOTS
 from web.test_phone_layout import PHONE
 from web.test_quota_api import add_v2_integration
@@ -222,7 +222,7 @@ def test_notifications_page_in_a_browser(browser: Browser, nweb: WebServer) -> N
         assert overflow <= 0, f"the page is {overflow}px wider than the phone"
         # channels and deliveries become one block per row: every button in sight
         expect(phone.locator("#channels thead")).to_be_hidden()
-        phone.locator("#deliveries").screenshot(path=str(SHOTS / "phone-deliveries.png"))
+        region_screenshot(phone, "#deliveries", SHOTS / "phone-deliveries.png")
         # the choices grid scrolls inside its own region, to its last column
         region = phone.locator(".table-scroll:has(#choices-grid)")
         region.evaluate("el => { el.scrollLeft = el.scrollWidth; }")

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from ctctsync.control.models import Run
-from web.helpers import WebServer, create_admin
+from web.helpers import WebServer, create_admin, region_screenshot
 from web.test_browser_flow import SCREENSHOTS
 from web.test_quota_api import KEY, NOON, add_v2_integration, freeze
 from web.test_quota_ui import browser, signed_in_page
@@ -111,14 +111,13 @@ def test_pages_fit_a_phone(browser: Browser, web: WebServer) -> None:
     phone.goto(details)
     expect(phone.locator("#jobs tbody tr")).to_have_count(4)
     fits_the_phone(phone, "details")
-    region = phone.locator(".table-scroll:has(#jobs)")
-    region.screenshot(path=str(SHOTS / "details-jobs.png"))
+    region_screenshot(phone, ".table-scroll:has(#jobs)", SHOTS / "details-jobs.png")
     jobs = phone.evaluate(JOBS_REGION)
     assert jobs["scrollWidth"] > jobs["clientWidth"], jobs  # 7 columns are wider than 390 px
     assert jobs["overflowX"] in ("auto", "scroll"), jobs  # so the reader can swipe to them
     assert jobs["tabIndex"] == 0 and jobs["label"], jobs  # and a keyboard can scroll them
     assert jobs["lastRight"] <= jobs["regionRight"] + 1, jobs  # the Message column is reached
-    region.screenshot(path=str(SHOTS / "details-jobs-scrolled.png"))
+    region_screenshot(phone, ".table-scroll:has(#jobs)", SHOTS / "details-jobs-scrolled.png")
 
     phone.goto(web.base_url + "/quota")
     expect(phone.locator(f"#key-{KEY} .used-today")).to_be_visible()
@@ -129,6 +128,6 @@ def test_pages_fit_a_phone(browser: Browser, web: WebServer) -> None:
     desktop.goto(details)
     jobs = desktop.evaluate(JOBS_REGION)
     assert jobs["scrollWidth"] <= jobs["clientWidth"], jobs  # no scrolling on a laptop
-    desktop.locator("#jobs").screenshot(path=str(SHOTS / "details-jobs-desktop.png"))
+    region_screenshot(desktop, "#jobs", SHOTS / "details-jobs-desktop.png")
     desktop.context.close()
     assert problems == [], problems

@@ -23,7 +23,14 @@ from ctctsync.control.models import Run, User
 from ctctsync.control.schemas import IntegrationCreate, KeyLimitsIn
 from ctctsync.control.services import quota
 from ctctsync.web.quota import UsageBar, events_sentence, every_words, polling_sentence
-from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebClient, WebServer, create_admin
+from web.helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    WebClient,
+    WebServer,
+    create_admin,
+    region_screenshot,
+)
 from web.test_browser_flow import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from web.test_quota_api import (
     API_KEY,
@@ -327,7 +334,7 @@ def test_quota_pages_in_a_browser(browser: Browser, web: WebServer) -> None:
     expect(page.locator("#calls-per-run")).to_have_text(f"~{PER_RUN}")
     expect(page.locator("#budget-key")).to_contain_text("250,000 calls a day")
     expect(page.locator("#campaign-polling")).to_have_text(DEFAULT_POLLING)
-    page.locator("#budget").screenshot(path=str(SCREENSHOTS / "quota-details-desktop.png"))
+    region_screenshot(page, "#budget", SCREENSHOTS / "quota-details-desktop.png")
     page.context.close()
 
     # ---- a phone: the quota page fits its width

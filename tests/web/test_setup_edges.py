@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from ctctsync.control.models import Integration, Run
 from ctctsync.sandbox import Sandbox
-from web.helpers import WebServer, create_admin
+from web.helpers import WebServer, create_admin, region_screenshot
 from web.test_browser_flow import SCREENSHOTS
 from web.test_quota_api import freeze
 from web.test_quota_ui import browser, signed_in_page
@@ -344,7 +344,7 @@ def test_status_badges_differ_by_more_than_a_shade(page: Page, edge_web: WebServ
     page.goto(f"{edge_web.base_url}/integrations/{integ_id}")
     expect(page.locator("#jobs tbody tr")).to_have_count(7)
     shots(page, "13-badges")
-    page.locator("#jobs").screenshot(path=str(SHOTS / "13-badges-jobs.png"))
+    region_screenshot(page, "#jobs", SHOTS / "13-badges-jobs.png")
     page.goto(f"{edge_web.base_url}/integrations")
     badges = page.evaluate(BADGES)
     page.goto(f"{edge_web.base_url}/integrations/{integ_id}")

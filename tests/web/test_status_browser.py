@@ -21,7 +21,13 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from ctctsync.control.models import Integration, Run, RunLog
 from ctctsync.errors import next_utc_midnight
 from ctctsync.sync.results import TableDone, table_done_line
-from web.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, WebServer, create_admin
+from web.helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    WebServer,
+    create_admin,
+    region_screenshot,
+)
 from web.test_browser_flow import SCREENSHOTS
 from web.test_quota_api import KEY, NOON, USED_TODAY, add_v2_integration, freeze
 from web.test_quota_ui import browser
@@ -245,8 +251,8 @@ def test_status_pages_in_chromium(
         assert box is not None and box["height"] > 150, box
         expect(page.locator("#integration-used-today")).to_have_text(str(USED_TODAY + 184))
         fits(page, f"details-{label}")
-        page.locator("#history").screenshot(path=str(SHOTS / f"history-{label}.png"))
-        page.locator("#tables-card").screenshot(path=str(SHOTS / f"tables-{label}.png"))
+        region_screenshot(page, "#history", SHOTS / f"history-{label}.png")
+        region_screenshot(page, "#tables-card", SHOTS / f"tables-{label}.png")
         if label == "desktop":  # every column in sight on a laptop; a phone swipes
             tables = page.locator(".table-scroll:has(#tables)")
             assert tables.evaluate("el => el.scrollWidth - el.clientWidth") <= 0
@@ -291,8 +297,8 @@ def test_status_pages_in_chromium(
         "() => document.querySelector('#live-status .live') !== null")
     after = phone.locator(".table-scroll:has(#jobs)").evaluate("el => el.scrollLeft")
     assert after == kept, (after, kept)
-    phone.locator(".table-scroll:has(#jobs)").screenshot(
-        path=str(SHOTS / "details-jobs-scrolled-live-phone.png"))
+    region_screenshot(
+        phone, ".table-scroll:has(#jobs)", SHOTS / "details-jobs-scrolled-live-phone.png")
     fits(phone, "details-live-phone")
     phone.context.close()
     assert problems == [], problems
