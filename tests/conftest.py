@@ -14,6 +14,7 @@ from ctctsync.api.ratelimit import clear_registry
 from ctctsync.control import crypto
 from ctctsync.control.database import create_store_engine, upgrade_database
 from ctctsync.control.services import users
+from ctctsync.errors.redaction import PROCESS_SECRETS
 
 pytest_plugins = ["ctctsync.sandbox.testing"]
 
@@ -45,9 +46,13 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def _fresh_rate_limiters() -> Iterator[None]:
     """Each test starts with no process-wide rate limiter. They are per API key, and every
     test's sandbox uses the same key: a limiter one test left behind (a shared-budget one whose
-    PostgreSQL schema was dropped with the test, or a daily count) must not pace the next."""
+    PostgreSQL schema was dropped with the test, or a daily count) must not pace the next.
+    The process's registered secrets go back too: every test's control plane makes its own
+    keys, and thousands of them would slow every redaction of the run."""
+    secrets = PROCESS_SECRETS.values()
     yield
     clear_registry()
+    PROCESS_SECRETS.restore(secrets)
 
 
 @pytest.fixture(scope="session")

@@ -167,3 +167,17 @@ def test_serve_refuses_an_unusable_encryption_key_in_one_line(tmp_path: Path, ke
     assert "ctctsync keys generate" in lines[0] and "Traceback" not in done.stderr
     assert not key or key not in done.stderr
     assert not (tmp_path / "d" / "encryption.key").exists()  # nothing made on the way out
+
+
+def test_the_control_planes_own_keys_are_scrubbed_from_log_lines(tmp_path: Path) -> None:
+    """The session secret and the credential-encryption key, once this process uses them, are
+    scrubbed by the process-wide redactor from any text a log line or message carries."""
+    from ctctsync.errors.redaction import redact
+
+    settings = ControlSettings(data_dir=tmp_path)
+    session = settings.session_secret()
+    fernet = settings.fernet_key().decode()
+    line = f"driver said: bad value {session!r} near {fernet}"
+    scrubbed = redact(line)
+    assert session not in scrubbed and fernet not in scrubbed, scrubbed
+    assert "driver said: bad value" in scrubbed

@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 from ctctsync.api.ratelimit import DEFAULT_SEND_DELAY_BOUND
 from ctctsync.config import TrackingPolicy, TrackingTier, WarehouseConfig
 from ctctsync.db import make_private_dirs
+from ctctsync.errors.redaction import register_secret
 from ctctsync.validation import DatasetName, DestinationName
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 -- a file name
@@ -362,9 +363,14 @@ class ControlSettings(BaseSettings):
     def session_secret(self) -> str:
         """The session-signing secret (created in ``data_dir`` on first use)."""
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value()
-        made = generate_secret_key().encode()
-        return read_or_create_key_file(self.data_dir / SECRET_KEY_FILE, made).decode()
+            secret = self.secret_key.get_secret_value()
+        else:
+            made = generate_secret_key().encode()
+            secret = read_or_create_key_file(self.data_dir / SECRET_KEY_FILE, made).decode()
+        # Scrubbed from every log line and message from now on (the redaction module's
+        # promise for the control plane's own keys), whichever code echoes it.
+        register_secret(secret)
+        return secret
 
     def encryption_key_problem(self) -> str | None:
         """Why the credential-encryption key the operator supplied is unusable (one line,
@@ -392,8 +398,12 @@ class ControlSettings(BaseSettings):
     def fernet_key(self) -> bytes:
         """The credential-encryption key (created in ``data_dir`` on first use)."""
         if self.encryption_key is not None:
-            return self.encryption_key.get_secret_value().encode()
-        return read_or_create_key_file(self.data_dir / ENCRYPTION_KEY_FILE, Fernet.generate_key())
+            key = self.encryption_key.get_secret_value().encode()
+        else:
+            made = Fernet.generate_key()
+            key = read_or_create_key_file(self.data_dir / ENCRYPTION_KEY_FILE, made)
+        register_secret(key.decode())  # as session_secret: never echoed by any log line
+        return key
 
     def default_warehouse(self) -> WarehouseConfig:
         """The warehouse used until an admin saves another one."""
