@@ -277,7 +277,7 @@ def test_spent_daily_quota_stops_with_a_resume_time(sandbox_factory):
     now = datetime.now(UTC)
     assert exc.resume_at == datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
     assert exc.failure_type == "quota"
-    assert "resume after" in exc.user_message
+    assert "read after" in exc.user_message
     assert limiter.remaining_today == 0
 
 

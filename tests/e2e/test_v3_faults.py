@@ -283,7 +283,8 @@ def test_v3_cli_exit_codes_for_quota_and_revoked_token(sandbox_factory, tmp_path
     assert out["status"] == "partial" and out["resume_at"]
     assert datetime.fromisoformat(out["resume_at"]).time() == datetime.min.time()
     assert out["tables"]["contacts"]["status"] == "succeeded"
-    assert out["tables"]["contact_tracking"]["status"] == "failed"
+    # stopped by the quota, not failed: its progress is kept and it resumes (as for v2)
+    assert out["tables"]["contact_tracking"]["status"] == "stopped"
 
     sb.set_limits(qps_limit=None, daily_limit=None)
     token = sb.v3_tokens.issue_access_token()
