@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
+import psycopg
 import pytest
 
 from ctctsync.api.ratelimit import clear_registry
@@ -74,3 +76,16 @@ def scripted_server() -> Iterator[ScriptedServer]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+@pytest.fixture
+def budget_table(pg_dsn: str) -> Iterator[str]:
+    """A shared-budget table in a PostgreSQL schema of this test's own, dropped afterwards
+    (with the limiters that used it, so none outlives its table)."""
+    schema = f"budget_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{schema}.rate_budget"
+    clear_registry()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

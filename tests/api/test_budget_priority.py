@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from ctctsync.api.cancel import Cancelled
@@ -24,7 +22,6 @@ from ctctsync.api.ratelimit import (
     LOW_HORIZON_SLOTS,
     Priority,
     RateLimiter,
-    clear_registry,
 )
 from ctctsync.api.shared_budget import SharedRateLimiter
 
@@ -128,14 +125,8 @@ def test_a_backfill_keeps_its_floor_under_scheduled_load() -> None:
 
 
 @pytest.fixture
-def table(pg_dsn: str) -> Iterator[str]:
-    schema = f"budget_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{schema}.rate_budget"
-    clear_registry()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def table(budget_table: str) -> str:
+    return budget_table
 
 
 def test_the_fleets_budget_lets_scheduled_calls_pass(pg_dsn: str, table: str) -> None:

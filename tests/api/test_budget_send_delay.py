@@ -13,16 +13,13 @@ import itertools
 import multiprocessing
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import psycopg
 import pytest
 
 from ctctsync.api import ApiClient
-from ctctsync.api.ratelimit import RateLimiter, clear_registry
+from ctctsync.api.ratelimit import RateLimiter
 from ctctsync.api.shared_budget import SharedRateLimiter
 
 if TYPE_CHECKING:  # children import this module: keep the sandbox server out of them
@@ -102,14 +99,8 @@ def test_late_sends_in_one_process(sandbox_factory: SandboxFactory, bound: float
 
 
 @pytest.fixture
-def table(pg_dsn: str) -> Iterator[str]:
-    schema = f"budget_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{schema}.rate_budget"
-    clear_registry()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def table(budget_table: str) -> str:
+    return budget_table
 
 
 def _child(dsn: str, table: str, base_url: str, api_key: str, token: str, start: Any,

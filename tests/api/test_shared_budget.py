@@ -12,8 +12,6 @@ import multiprocessing
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import ValidationError
 
 from ctctsync.api import ApiClient
-from ctctsync.api.ratelimit import clear_registry, limiter_for
+from ctctsync.api.ratelimit import limiter_for
 from ctctsync.api.shared_budget import (
     RATE_BUDGET_UNREACHABLE_RULE,
     SharedRateLimiter,
@@ -41,15 +39,8 @@ KEY = "0123456789abcdef"  # a fingerprint, as the worker passes it
 
 
 @pytest.fixture
-def table(pg_dsn: str) -> Iterator[str]:
-    """A budget table in a schema of this test's own, dropped afterwards."""
-    schema = f"budget_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{schema}.rate_budget"
-    clear_registry()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def table(budget_table: str) -> str:
+    return budget_table
 
 
 class Outage:
