@@ -156,13 +156,6 @@ LONG_TESTS = (
     "tests/e2e/test_v3_switch.py::test_switch_then_v3_sync_keeps_the_warehouse_continuous[postgres]",
     "tests/e2e/test_v3_switch.py::test_a_switch_that_fails_half_way_completes_when_run_again[postgres]",
     "tests/test_demo.py::test_demo_connects_the_sandbox_as_an_active_integration[v2]",
-    # issue 13's heaviest checks, each building its own venv of a third-party program: real
-    # Meltano on the docs project (150-195 s), MeltanoLabs target-postgres (~127 s) and
-    # singer-tools' checker (~66 s). The default run keeps the tap -> target-jsonl ones and
-    # the wheel-in-a-fresh-venv test (tests/test_package.py).
-    "tests/e2e/test_meltano.py::test_the_docs_meltano_project_loads_the_account_then_only_changes",
-    "tests/e2e/test_tap_target.py::test_tap_into_target_postgres_equals_the_truth_and_upserts_the_changes",
-    "tests/e2e/test_tap_target.py::test_singer_check_tap_accepts_the_output_and_the_run_from_its_state",
 )
 
 
